@@ -1,0 +1,60 @@
+"""The pure replay engine: standard library only, no Django, no I/O.
+
+Public names for workflow authors::
+
+    from workflows.engine import orchestrator, activity, RetryPolicy, ActivityFailed
+"""
+
+from __future__ import annotations
+
+from .activity import ActivityContext
+from .errors import (
+    ActivityFailed,
+    DurableError,
+    EventTimeout,
+    FanOutFailed,
+    NonDeterminismError,
+    NonRetryableError,
+    PayloadError,
+    RegistrationError,
+    SubOrchestrationFailed,
+    TaskFailed,
+    UnknownActivityError,
+    UnknownOrchestratorError,
+    WorkflowCodeError,
+)
+from .executor import EpisodeResult, InstanceRef, Orchestration, OrchestrationStatus, execute
+from .failures import FailureDetails
+from .registry import Registry, activity, default_registry, orchestrator
+from .retry import RetryPolicy
+from .tasks import Outcome, Task
+
+__all__ = [
+    "ActivityContext",
+    "ActivityFailed",
+    "DurableError",
+    "EpisodeResult",
+    "EventTimeout",
+    "FailureDetails",
+    "FanOutFailed",
+    "InstanceRef",
+    "NonDeterminismError",
+    "NonRetryableError",
+    "Orchestration",
+    "OrchestrationStatus",
+    "Outcome",
+    "PayloadError",
+    "Registry",
+    "RegistrationError",
+    "RetryPolicy",
+    "SubOrchestrationFailed",
+    "Task",
+    "TaskFailed",
+    "UnknownActivityError",
+    "UnknownOrchestratorError",
+    "WorkflowCodeError",
+    "activity",
+    "default_registry",
+    "execute",
+    "orchestrator",
+]

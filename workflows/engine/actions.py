@@ -1,0 +1,72 @@
+"""Actions: what one episode decided, for the runtime to carry out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .events import EventRaised
+from .failures import FailureDetails
+
+
+@dataclass(frozen=True)
+class Action:
+    pass
+
+
+@dataclass(frozen=True)
+class ScheduleActivity(Action):
+    task_id: int
+    name: str
+    input: Any = None
+    attempt: int = 1
+    call_id: int = 0  # task id of the first attempt; the idempotency key uses it
+
+
+@dataclass(frozen=True)
+class CreateTimer(Action):
+    task_id: int
+    fire_at: datetime
+    purpose: str = "timer"
+
+
+@dataclass(frozen=True)
+class StartSubOrchestration(Action):
+    task_id: int
+    name: str
+    instance_id: str
+    version: int | None = None
+    input: Any = None
+
+
+@dataclass(frozen=True)
+class RecordMarker(Action):
+    task_id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class SetCustomStatus(Action):
+    value: Any
+
+
+@dataclass(frozen=True)
+class CompleteOrchestration(Action):
+    output: Any = None
+
+
+@dataclass(frozen=True)
+class FailOrchestration(Action):
+    failure: FailureDetails
+
+
+@dataclass(frozen=True)
+class ContinueAsNew(Action):
+    input: Any = None
+    carryover_events: tuple[EventRaised, ...] = ()
+
+
+@dataclass(frozen=True)
+class TerminateOrchestration(Action):
+    reason: str = ""

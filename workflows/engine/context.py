@@ -1,0 +1,391 @@
+"""OrchestrationContext: the API orchestrator code sees."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import deque
+from collections.abc import Callable, Generator, Iterable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from . import actions as act
+from .errors import (
+    ActivityFailed,
+    EventTimeout,
+    FanOutFailed,
+    SubOrchestrationFailed,
+    TaskFailed,
+    WorkflowCodeError,
+)
+from .failures import FailureDetails
+from .payloads import round_trip
+from .registry import name_of
+from .retry import RetryPolicy, next_retry_delay
+from .tasks import CompletableTask, Outcome, Task, TimerTask, WhenAll, WhenAny
+
+if TYPE_CHECKING:
+    from .events import EventRaised, HistoryEvent
+
+_UUID_NAMESPACE = uuid.UUID("9e7c1f2a-5b1d-4b8e-9d8a-2f1c0e6b7a31")
+
+
+class ReplaySafeLogger(logging.LoggerAdapter):
+    """Logs only when the orchestrator is not replaying, tagged with the instance id."""
+
+    def __init__(self, logger: logging.Logger, ctx: OrchestrationContext) -> None:
+        super().__init__(logger, {})
+        self._ctx = ctx
+
+    def isEnabledFor(self, level: int) -> bool:  # noqa: N802 (logging API name)
+        return not self._ctx.is_replaying and self.logger.isEnabledFor(level)
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        extra = dict(kwargs.get("extra") or {})
+        extra.setdefault("instance_id", self._ctx.instance_id)
+        extra.setdefault("execution_id", self._ctx.execution_id)
+        kwargs["extra"] = extra
+        return f"[{self._ctx.instance_id}] {msg}", kwargs
+
+
+class _ExternalEventTask(Task):
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+
+class _RetryingTask(Task):
+    """An activity or sub-orchestration call that retries per its policy."""
+
+    def __init__(
+        self,
+        ctx: OrchestrationContext,
+        policy: RetryPolicy,
+        start_attempt: Callable[[int], Task],
+    ) -> None:
+        super().__init__()
+        self._ctx = ctx
+        self._policy = policy
+        self._start_attempt = start_attempt
+        self._first_at = ctx.current_utc_datetime
+        self.attempt = 1
+        start_attempt(1).add_listener(self._on_attempt_done)
+
+    def _on_attempt_done(self, task: Task) -> None:
+        if not task.is_failed:
+            self.complete(task._result)
+            return
+        error = task.error
+        assert error is not None
+        failure = error.failure or FailureDetails("Error", str(error))
+        elapsed = self._ctx.current_utc_datetime - self._first_at
+        delay = next_retry_delay(self._policy, self.attempt, failure, elapsed)
+        if delay is None:
+            if isinstance(error, ActivityFailed):
+                error = ActivityFailed(error.name, failure, self.attempt)
+            self.fail(error)
+            return
+        timer = self._ctx._new_timer(self._ctx.current_utc_datetime + delay, purpose="retry")
+        timer.add_listener(self._on_backoff_done)
+
+    def _on_backoff_done(self, _timer: Task) -> None:
+        self.attempt += 1
+        self._start_attempt(self.attempt).add_listener(self._on_attempt_done)
+
+
+class OrchestrationContext:
+    """What an orchestrator function receives as ``ctx``.
+
+    Every method that returns a task only *describes* work: ``yield`` the task to
+    wait for it. Results come back as stored (JSON round trip), on the first run
+    and on replay alike.
+
+    Example::
+
+        @orchestrator(name="greetings")
+        def greetings(ctx, names):
+            ctx.set_custom_status({"completed": 0, "total": len(names)})
+            results = yield ctx.task_all([ctx.call_activity("greet", n) for n in names])
+            return results
+    """
+
+    def __init__(
+        self,
+        instance_id: str,
+        execution_id: str,
+        name: str,
+        version: int,
+        logger_name: str = "workflows.orchestrator",
+    ) -> None:
+        self.instance_id = instance_id
+        self.execution_id = execution_id
+        self.name = name
+        self.version = version
+        self.is_replaying = False
+        self.current_utc_datetime: datetime = datetime(1970, 1, 1)
+        self.logger = ReplaySafeLogger(logging.getLogger(logger_name), self)
+        self.custom_status: Any = None
+        self.custom_status_changed = False
+        # Engine bookkeeping (read by the executor).
+        self._sequence = 0
+        self._uuid_counter = 0
+        self._pending_actions: dict[int, act.Action] = {}
+        self._open_tasks: dict[int, CompletableTask] = {}
+        self._recorded: dict[int, HistoryEvent] = {}
+        self._event_waiters: dict[str, deque[_ExternalEventTask]] = {}
+        self._event_buffer: dict[str, deque[EventRaised]] = {}
+        self._continue_as_new: act.ContinueAsNew | None = None
+        self._keep_unprocessed_events = True
+
+    # -- identity, time, ids -------------------------------------------------
+    def new_uuid(self) -> str:
+        """A UUID that is the same on every replay of this orchestration."""
+        self._uuid_counter += 1
+        key = f"{self.instance_id}:{self.execution_id}:{self._uuid_counter}"
+        return str(uuid.uuid5(_UUID_NAMESPACE, key))
+
+    # -- durable tasks ---------------------------------------------------------
+    def call_activity(
+        self,
+        activity: str | Callable[..., Any],
+        input: Any = None,
+        *,
+        retry: RetryPolicy | None = None,
+    ) -> Task:
+        """Schedule an activity; ``yield`` the task for its result.
+
+        Raises :class:`ActivityFailed` (at the ``yield``) once the retry policy gives up.
+        """
+        name = name_of(activity)
+        value = round_trip(input, f"input of activity {name!r}")
+
+        first_id: list[int] = []
+
+        def start(attempt: int) -> Task:
+            task_id = self._next_id()
+            first_id.append(task_id)
+            task = CompletableTask(task_id, "activity", name)
+            # Every attempt of one call shares the first attempt's id: the activity's
+            # idempotency key stays the same across retries.
+            action = act.ScheduleActivity(task_id, name, value, attempt, first_id[0])
+            self._schedule(task, action)
+            return task
+
+        return self._with_retry(retry, start)
+
+    def call_sub_orchestrator(
+        self,
+        orchestrator: str | Callable[..., Any],
+        input: Any = None,
+        *,
+        instance_id: str | None = None,
+        version: int | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Task:
+        """Start a child orchestration and wait for its output.
+
+        A failed child raises :class:`SubOrchestrationFailed` at the ``yield``.
+        """
+        name = name_of(orchestrator)
+        value = round_trip(input, f"input of sub-orchestration {name!r}")
+
+        def start(attempt: int) -> Task:
+            task_id = self._next_id()
+            child_id = instance_id or f"{self.instance_id}:{task_id}"
+            if instance_id and attempt > 1:
+                child_id = f"{instance_id}:attempt{attempt}"
+            task = CompletableTask(task_id, "sub_orchestration", name, child_id)
+            action = act.StartSubOrchestration(task_id, name, child_id, version, value)
+            self._schedule(task, action)
+            return task
+
+        return self._with_retry(retry, start)
+
+    def create_timer(self, fire_at: datetime | timedelta) -> TimerTask:
+        """A durable timer firing at ``fire_at`` (a datetime, or a delay from now)."""
+        if isinstance(fire_at, timedelta):
+            fire_at = self.current_utc_datetime + fire_at
+        if not isinstance(fire_at, datetime):
+            raise WorkflowCodeError(
+                f"create_timer needs a datetime or timedelta, got {type(fire_at).__name__}."
+            )
+        if fire_at.tzinfo is None and self.current_utc_datetime.tzinfo is not None:
+            raise WorkflowCodeError(
+                "create_timer got a naive datetime; use ctx.current_utc_datetime + timedelta."
+            )
+        return self._new_timer(fire_at)
+
+    def wait_for_external_event(
+        self, name: str, timeout: timedelta | datetime | None = None
+    ) -> Task:
+        """Wait for an event raised to this instance under ``name``.
+
+        Events that arrived before the wait are buffered and consumed in order. With a
+        ``timeout``, the ``yield`` raises :class:`EventTimeout` at the deadline.
+        """
+        if not isinstance(name, str) or not name:
+            raise WorkflowCodeError("wait_for_external_event needs a non-empty event name.")
+        task = _ExternalEventTask(name)
+        buffered = self._event_buffer.get(name)
+        if buffered:
+            task.complete(buffered.popleft().data)
+            return task
+        self._event_waiters.setdefault(name, deque()).append(task)
+        if timeout is None:
+            return task
+        timer = self.create_timer(timeout)
+        guarded = Task()
+
+        def on_event(t: Task) -> None:
+            guarded.complete(t._result)
+
+        def on_timeout(t: Task) -> None:
+            if guarded.is_complete:
+                return
+            waiters = self._event_waiters.get(name)
+            if waiters and task in waiters:
+                waiters.remove(task)
+            guarded.fail(EventTimeout(name, t._result))
+
+        task.add_listener(on_event)
+        timer.add_listener(on_timeout)
+        return guarded
+
+    def task_all(self, tasks: Iterable[Task]) -> WhenAll:
+        """Wait for all tasks; fails with :class:`FanOutFailed` (every outcome kept)."""
+        return WhenAll(self._check_tasks(tasks, "task_all"))
+
+    def task_any(self, tasks: Iterable[Task]) -> WhenAny:
+        """Wait for the first task to finish; the ``yield`` returns that task."""
+        return WhenAny(self._check_tasks(tasks, "task_any"))
+
+    def bounded_fan_out(
+        self,
+        activity: str | Callable[..., Any],
+        inputs: Iterable[Any],
+        max_parallel: int,
+        *,
+        retry: RetryPolicy | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> Generator[Task, Any, list[Any]]:
+        """Run ``activity`` once per input with at most ``max_parallel`` in flight.
+
+        Use with ``yield from``; returns the results in input order, or raises
+        :class:`FanOutFailed` with every item's outcome after all have finished.
+
+        Example::
+
+            results = yield from ctx.bounded_fan_out("resize", images, max_parallel=10)
+        """
+        if not isinstance(max_parallel, int) or max_parallel < 1:
+            raise WorkflowCodeError(
+                f"max_parallel must be a positive integer, got {max_parallel!r}."
+            )
+        items = list(inputs)
+        tasks: list[Task] = []
+        in_flight: list[Task] = []
+        done = 0
+        for item in items:
+            if len(in_flight) >= max_parallel:
+                winner = yield WhenAny(in_flight)
+                in_flight.remove(winner)
+                done += 1
+                if on_progress:
+                    on_progress(done, len(items))
+            task = self.call_activity(activity, item, retry=retry)
+            tasks.append(task)
+            in_flight.append(task)
+        while in_flight:
+            winner = yield WhenAny(in_flight)
+            in_flight.remove(winner)
+            done += 1
+            if on_progress:
+                on_progress(done, len(items))
+        outcomes = [Outcome(i, not t.is_failed, t._result, t.error) for i, t in enumerate(tasks)]
+        if any(not o.ok for o in outcomes):
+            raise FanOutFailed(outcomes)
+        return [o.result for o in outcomes]
+
+    # -- instance-level decisions --------------------------------------------
+    def set_custom_status(self, value: Any) -> None:
+        """Publish a JSON value (e.g. progress) readable by clients while this runs."""
+        self.custom_status = round_trip(value, "custom status")
+        self.custom_status_changed = True
+
+    def continue_as_new(self, input: Any = None, *, keep_unprocessed_events: bool = True) -> None:
+        """Restart this instance with a fresh history and ``input``; then ``return``.
+
+        External events not yet consumed are carried over unless told otherwise.
+        """
+        self._continue_as_new = act.ContinueAsNew(round_trip(input, "continue-as-new input"))
+        self._keep_unprocessed_events = keep_unprocessed_events
+
+    def is_patched(self, change_id: str) -> bool:
+        """True for code paths added by ``change_id`` unless history predates the change.
+
+        New executions take the new path and record a marker; replays of history
+        recorded before the change (no marker at this point) take the old path.
+
+        Example::
+
+            if ctx.is_patched("send-receipt"):
+                yield ctx.call_activity("send_receipt", order)
+        """
+        task_id = self._sequence + 1
+        if self.is_replaying:
+            recorded = self._recorded.get(task_id)
+            if getattr(recorded, "name", None) != change_id or recorded.kind != "marker_recorded":
+                return False
+        self._next_id()
+        self._pending_actions[task_id] = act.RecordMarker(task_id, change_id)
+        return True
+
+    # -- internals used by tasks and the executor ------------------------------
+    def _next_id(self) -> int:
+        self._sequence += 1
+        return self._sequence
+
+    def _schedule(self, task: CompletableTask, action: act.Action) -> None:
+        self._pending_actions[task.task_id] = action
+        self._open_tasks[task.task_id] = task
+
+    def _new_timer(self, fire_at: datetime, purpose: str = "timer") -> TimerTask:
+        task_id = self._next_id()
+        task = TimerTask(task_id, "timer", fire_at.isoformat())
+        self._schedule(task, act.CreateTimer(task_id, fire_at, purpose))
+        return task
+
+    def _with_retry(self, retry: RetryPolicy | None, start: Callable[[int], Task]) -> Task:
+        if retry is None:
+            return start(1)
+        if not isinstance(retry, RetryPolicy):
+            raise WorkflowCodeError(f"retry must be a RetryPolicy, got {type(retry).__name__}.")
+        return _RetryingTask(self, retry, start)
+
+    def _check_tasks(self, tasks: Iterable[Task], what: str) -> list[Task]:
+        tasks = list(tasks)
+        for t in tasks:
+            if not isinstance(t, Task):
+                raise WorkflowCodeError(
+                    f"{what} takes durable tasks (from ctx.call_activity etc.), got {t!r}."
+                )
+        return tasks
+
+    def _deliver_event(self, event: EventRaised) -> None:
+        waiters = self._event_waiters.get(event.name)
+        if waiters:
+            waiters.popleft().complete(round_trip(event.data))
+        else:
+            self._event_buffer.setdefault(event.name, deque()).append(event)
+
+    def _unprocessed_events(self) -> tuple[EventRaised, ...]:
+        if not self._keep_unprocessed_events:
+            return ()
+        return tuple(e for q in self._event_buffer.values() for e in q)
+
+
+def failure_for(task: CompletableTask, failure: FailureDetails) -> TaskFailed:
+    """The error raised in orchestrator code when ``task`` failed with ``failure``."""
+    if task.kind == "sub_orchestration":
+        return SubOrchestrationFailed(task.name, task.child_instance_id or "", failure)
+    return ActivityFailed(task.name, failure)

@@ -1,0 +1,142 @@
+"""The one error tree of durableapp: every error the engine or runtime raises."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .failures import FailureDetails
+
+
+class DurableError(Exception):
+    """Base of every durableapp error."""
+
+
+class RegistrationError(DurableError):
+    """An orchestrator or activity was registered with a bad name, version or option."""
+
+
+class UnknownOrchestratorError(DurableError):
+    """No orchestrator (or no such version of it) is registered under that name."""
+
+    def __init__(self, name: str, version: int | None = None, known: list[str] | None = None):
+        self.name = name
+        self.version = version
+        where = f"{name!r} version {version}" if version is not None else repr(name)
+        hint = f" Registered: {', '.join(sorted(known))}." if known else ""
+        super().__init__(
+            f"No orchestrator {where} is registered.{hint} "
+            "Check the name, and that the module defining it is imported at start-up."
+        )
+
+
+class UnknownActivityError(DurableError):
+    """No activity is registered under that name."""
+
+    def __init__(self, name: str):
+        self.name = name
+        super().__init__(
+            f"No activity {name!r} is registered. "
+            "Check the name, and that the module defining it is imported by the worker."
+        )
+
+
+class PayloadError(DurableError, TypeError):
+    """A value that must enter history is not JSON-serializable or is too large."""
+
+
+class WorkflowCodeError(DurableError):
+    """Orchestrator code broke a rule of the programming model (e.g. yielded a non-task)."""
+
+
+class NonDeterminismError(DurableError):
+    """Replay produced a different action than the one history recorded."""
+
+    def __init__(self, instance_id: str, step: int, recorded: str, produced: str):
+        self.instance_id = instance_id
+        self.step = step
+        self.recorded = recorded
+        self.produced = produced
+        super().__init__(
+            f"Non-deterministic orchestrator in instance {instance_id!r} at step {step}: "
+            f"history recorded {recorded}, but the code now produced {produced}. "
+            "Check that the orchestrator is deterministic (no clock, random or I/O outside "
+            "activities), or register the changed code as a new version."
+        )
+
+
+class NonRetryableError(Exception):
+    """Raise (or subclass) this in an activity to fail it without any retry.
+
+    Example::
+
+        @activity(name="charge_card")
+        def charge_card(ctx, order):
+            if order["amount"] <= 0:
+                raise NonRetryableError("amount must be positive")
+    """
+
+
+class TaskFailed(DurableError):
+    """A durable task awaited by an orchestrator failed. Catchable in orchestrator code."""
+
+    def __init__(self, message: str, failure: FailureDetails | None = None):
+        self.failure = failure
+        super().__init__(message)
+
+
+class ActivityFailed(TaskFailed):
+    """An activity failed for good (after its retry policy gave up)."""
+
+    def __init__(self, name: str, failure: FailureDetails, attempts: int = 1):
+        self.name = name
+        self.attempts = attempts
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        super().__init__(f"Activity {name!r} failed{tries}: {failure.summary()}", failure)
+
+
+class SubOrchestrationFailed(TaskFailed):
+    """A sub-orchestration ended failed (or terminated)."""
+
+    def __init__(self, name: str, instance_id: str, failure: FailureDetails):
+        self.name = name
+        self.instance_id = instance_id
+        super().__init__(
+            f"Sub-orchestration {name!r} ({instance_id}) failed: {failure.summary()}", failure
+        )
+
+
+class EventTimeout(TaskFailed):
+    """An awaited external event did not arrive before its deadline."""
+
+    def __init__(self, name: str, timeout_at: Any):
+        self.name = name
+        self.timeout_at = timeout_at
+        super().__init__(f"External event {name!r} did not arrive by {timeout_at}.")
+
+
+class FanOutFailed(TaskFailed):
+    """At least one task of a `task_all` failed; `outcomes` keeps every child's outcome."""
+
+    def __init__(self, outcomes: list[Any]):
+        self.outcomes = outcomes
+        failed = [o for o in outcomes if not o.ok]
+        first = failed[0].error if failed else None
+        super().__init__(
+            f"{len(failed)} of {len(outcomes)} tasks failed; first: {first}",
+            getattr(first, "failure", None),
+        )
+
+    @property
+    def completed(self) -> list[Any]:
+        """Outcomes of the children that succeeded, in input order."""
+        return [o for o in self.outcomes if o.ok]
+
+    @property
+    def failed(self) -> list[Any]:
+        """Outcomes of the children that failed, in input order."""
+        return [o for o in self.outcomes if not o.ok]
+
+
+class OrchestrationFailedError(DurableError):
+    """Raised by the client when waiting on an instance that ended failed."""

@@ -1,0 +1,221 @@
+"""History events: what happened to an orchestration, as frozen dataclasses.
+
+Each event class has a ``kind`` (its :class:`EventType`); ``event_to_payload`` and
+``event_from_payload`` turn events into JSON-ready dicts and back for storage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from .failures import FailureDetails
+
+
+class EventType(StrEnum):
+    ORCHESTRATOR_STARTED = "orchestrator_started"
+    EXECUTION_STARTED = "execution_started"
+    EXECUTION_COMPLETED = "execution_completed"
+    EXECUTION_FAILED = "execution_failed"
+    EXECUTION_TERMINATED = "execution_terminated"
+    CONTINUED_AS_NEW = "continued_as_new"
+    ACTIVITY_SCHEDULED = "activity_scheduled"
+    ACTIVITY_COMPLETED = "activity_completed"
+    ACTIVITY_FAILED = "activity_failed"
+    TIMER_CREATED = "timer_created"
+    TIMER_FIRED = "timer_fired"
+    SUB_ORCHESTRATION_CREATED = "sub_orchestration_created"
+    SUB_ORCHESTRATION_COMPLETED = "sub_orchestration_completed"
+    SUB_ORCHESTRATION_FAILED = "sub_orchestration_failed"
+    EVENT_RAISED = "event_raised"
+    MARKER_RECORDED = "marker_recorded"
+
+
+@dataclass(frozen=True)
+class HistoryEvent:
+    kind: ClassVar[EventType]
+
+
+@dataclass(frozen=True)
+class OrchestratorStarted(HistoryEvent):
+    """Opens every episode; its timestamp is the episode's deterministic 'now'."""
+
+    kind: ClassVar[EventType] = EventType.ORCHESTRATOR_STARTED
+    timestamp: datetime
+
+
+@dataclass(frozen=True)
+class ExecutionStarted(HistoryEvent):
+    kind: ClassVar[EventType] = EventType.EXECUTION_STARTED
+    name: str
+    version: int
+    input: Any = None
+    parent_instance_id: str | None = None
+    parent_task_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ExecutionCompleted(HistoryEvent):
+    kind: ClassVar[EventType] = EventType.EXECUTION_COMPLETED
+    output: Any = None
+
+
+@dataclass(frozen=True)
+class ExecutionFailed(HistoryEvent):
+    kind: ClassVar[EventType] = EventType.EXECUTION_FAILED
+    failure: FailureDetails
+
+
+@dataclass(frozen=True)
+class ExecutionTerminated(HistoryEvent):
+    kind: ClassVar[EventType] = EventType.EXECUTION_TERMINATED
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ContinuedAsNew(HistoryEvent):
+    kind: ClassVar[EventType] = EventType.CONTINUED_AS_NEW
+    input: Any = None
+
+
+@dataclass(frozen=True)
+class ActivityScheduled(HistoryEvent):
+    kind: ClassVar[EventType] = EventType.ACTIVITY_SCHEDULED
+    task_id: int
+    name: str
+    input: Any = None
+    attempt: int = 1
+    call_id: int = 0
+
+
+@dataclass(frozen=True)
+class ActivityCompleted(HistoryEvent):
+    kind: ClassVar[EventType] = EventType.ACTIVITY_COMPLETED
+    task_id: int
+    result: Any = None
+
+
+@dataclass(frozen=True)
+class ActivityFailedEvent(HistoryEvent):
+    kind: ClassVar[EventType] = EventType.ACTIVITY_FAILED
+    task_id: int
+    failure: FailureDetails
+
+
+@dataclass(frozen=True)
+class TimerCreated(HistoryEvent):
+    kind: ClassVar[EventType] = EventType.TIMER_CREATED
+    task_id: int
+    fire_at: datetime
+    purpose: str = "timer"
+
+
+@dataclass(frozen=True)
+class TimerFired(HistoryEvent):
+    kind: ClassVar[EventType] = EventType.TIMER_FIRED
+    task_id: int
+    fire_at: datetime
+
+
+@dataclass(frozen=True)
+class SubOrchestrationCreated(HistoryEvent):
+    kind: ClassVar[EventType] = EventType.SUB_ORCHESTRATION_CREATED
+    task_id: int
+    name: str
+    instance_id: str
+    version: int | None = None
+    input: Any = None
+
+
+@dataclass(frozen=True)
+class SubOrchestrationCompleted(HistoryEvent):
+    kind: ClassVar[EventType] = EventType.SUB_ORCHESTRATION_COMPLETED
+    task_id: int
+    result: Any = None
+
+
+@dataclass(frozen=True)
+class SubOrchestrationFailedEvent(HistoryEvent):
+    kind: ClassVar[EventType] = EventType.SUB_ORCHESTRATION_FAILED
+    task_id: int
+    failure: FailureDetails
+
+
+@dataclass(frozen=True)
+class EventRaised(HistoryEvent):
+    kind: ClassVar[EventType] = EventType.EVENT_RAISED
+    name: str
+    data: Any = None
+    event_id: str | None = None
+
+
+@dataclass(frozen=True)
+class MarkerRecorded(HistoryEvent):
+    """A named decision point recorded in history (used by ``ctx.is_patched``)."""
+
+    kind: ClassVar[EventType] = EventType.MARKER_RECORDED
+    task_id: int
+    name: str
+
+
+EVENT_CLASSES: dict[EventType, type[HistoryEvent]] = {
+    cls.kind: cls
+    for cls in (
+        OrchestratorStarted,
+        ExecutionStarted,
+        ExecutionCompleted,
+        ExecutionFailed,
+        ExecutionTerminated,
+        ContinuedAsNew,
+        ActivityScheduled,
+        ActivityCompleted,
+        ActivityFailedEvent,
+        TimerCreated,
+        TimerFired,
+        SubOrchestrationCreated,
+        SubOrchestrationCompleted,
+        SubOrchestrationFailedEvent,
+        EventRaised,
+        MarkerRecorded,
+    )
+}
+
+# Fields whose values are not plain JSON: (encode, decode) per field name.
+_CODECS: dict[str, tuple[Any, Any]] = {
+    "failure": (FailureDetails.to_dict, FailureDetails.from_dict),
+    "timestamp": (datetime.isoformat, datetime.fromisoformat),
+    "fire_at": (datetime.isoformat, datetime.fromisoformat),
+}
+
+
+def event_to_payload(event: HistoryEvent) -> dict[str, Any]:
+    """The event's fields as a JSON-ready dict (its kind is stored separately)."""
+    payload = {}
+    for f in dataclasses.fields(event):
+        value = getattr(event, f.name)
+        codec = _CODECS.get(f.name)
+        payload[f.name] = codec[0](value) if codec and value is not None else value
+    return payload
+
+
+def event_from_payload(kind: str | EventType, payload: dict[str, Any]) -> HistoryEvent:
+    """Rebuild an event from its kind and the dict made by :func:`event_to_payload`."""
+    try:
+        cls = EVENT_CLASSES[EventType(kind)]
+    except ValueError:
+        raise ValueError(f"Unknown history event kind {kind!r}.") from None
+    names = {f.name for f in dataclasses.fields(cls)}
+    args = {}
+    for name, value in payload.items():
+        if name not in names:
+            continue
+        codec = _CODECS.get(name)
+        args[name] = codec[1](value) if codec and value is not None else value
+    return cls(**args)
+
+
+def task_id_of(event: HistoryEvent) -> int | None:
+    return getattr(event, "task_id", None)

@@ -140,3 +140,43 @@ class FanOutFailed(TaskFailed):
 
 class OrchestrationFailedError(DurableError):
     """Raised by the client when waiting on an instance that ended failed."""
+
+
+class ClientError(DurableError):
+    """A request the client refuses; nothing was changed."""
+
+
+class InvalidInput(ClientError):
+    """An argument is malformed (bad id, bad payload, bad filter)."""
+
+
+class InstanceNotFound(ClientError):
+    """No instance with that id exists in this task hub."""
+
+    def __init__(self, instance_id: str):
+        self.instance_id = instance_id
+        super().__init__(f"No instance {instance_id!r} exists (in this task hub).")
+
+
+class InstanceExists(ClientError):
+    """An active instance already uses that id."""
+
+    def __init__(self, instance_id: str, status: str):
+        self.instance_id = instance_id
+        super().__init__(
+            f"Instance {instance_id!r} already exists and is {status}. "
+            "Choose another instance_id, or wait for it to finish."
+        )
+
+
+class InvalidState(ClientError):
+    """The instance's status does not allow the operation."""
+
+
+class InstanceFinished(InvalidState):
+    """The instance already finished, so it takes no more events or operations."""
+
+    def __init__(self, instance_id: str, status: str, what: str):
+        self.instance_id = instance_id
+        self.status = status
+        super().__init__(f"Instance {instance_id!r} already finished ({status}); cannot {what}.")

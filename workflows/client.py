@@ -1,0 +1,418 @@
+"""DurableClient: the one entry point for the REST API, UI, admin, CLI and tests."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+
+from .engine import DurableError, FailureDetails, UnknownOrchestratorError, default_registry
+from .engine import events as ev
+from .engine.errors import (
+    ClientError,
+    InstanceExists,
+    InstanceFinished,
+    InstanceNotFound,
+    InvalidInput,
+    InvalidState,
+)
+from .engine.payloads import encode
+from .engine.registry import Registry
+from .models import AuditEntry, ExternalEvent, HistoryEvent, Instance
+from .runtime.dispatch import wake_orchestration
+from .statuses import TERMINAL, EventOutcome, InstanceStatus
+from .store import create_instance, deliver, terminate_instance
+
+_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$")
+
+
+@dataclass(frozen=True)
+class InstanceState:
+    """A snapshot of one instance as clients see it."""
+
+    instance_id: str
+    name: str
+    version: int
+    status: str
+    execution_id: str
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    input: Any
+    output: Any
+    failure: dict[str, Any] | None
+    custom_status: Any
+    business_key: str
+    needs_attention: bool
+    attention_reason: str
+    parent_id: str | None
+    history_length: int
+    history: list[dict[str, Any]] | None = None
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in TERMINAL
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[InstanceState]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class EventResult:
+    outcome: str  # delivered | duplicate
+    event_id: str | None
+    first_outcome: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _state(instance: Instance, history: list[dict[str, Any]] | None = None) -> InstanceState:
+    return InstanceState(
+        instance_id=instance.instance_id,
+        name=instance.name,
+        version=instance.version,
+        status=instance.status,
+        execution_id=instance.execution_id,
+        created_at=instance.created_at,
+        updated_at=instance.updated_at,
+        completed_at=instance.completed_at,
+        input=instance.input,
+        output=instance.output,
+        failure=instance.failure,
+        custom_status=instance.custom_status,
+        business_key=instance.business_key,
+        needs_attention=instance.needs_attention,
+        attention_reason=instance.attention_reason,
+        parent_id=instance.parent.instance_id if instance.parent_id else None,
+        history_length=instance.history_length,
+        history=history,
+    )
+
+
+class DurableClient:
+    """Start, inspect and manage orchestration instances of one task hub.
+
+    Example::
+
+        client = DurableClient()
+        iid = client.start("provision_customer", {"name": "Ada", "email": "ada@example.com"})
+        state = client.wait_for_completion(iid, timeout=30)
+        print(state.status, state.output)
+    """
+
+    def __init__(self, registry: Registry | None = None, hub: str | None = None) -> None:
+        self.registry = registry or default_registry
+        self.hub = hub or settings.DURABLE_TASK_HUB
+
+    # -- validation -----------------------------------------------------------
+    def _check_id(self, instance_id: Any, what: str = "instance id") -> str:
+        if not isinstance(instance_id, str) or not _ID_PATTERN.match(instance_id):
+            raise InvalidInput(
+                f"Invalid {what} {instance_id!r}: use 1-200 characters of letters, digits "
+                "and _ . : @ -, starting with a letter or digit."
+            )
+        return instance_id
+
+    def _check_payload(self, value: Any, what: str) -> Any:
+        try:
+            text = encode(value, what)
+        except DurableError as exc:
+            raise InvalidInput(str(exc)) from None
+        limit = int(settings.DURABLE_MAX_PAYLOAD_BYTES)
+        size = len(text.encode())
+        if size > limit:
+            raise InvalidInput(
+                f"The {what} is {size} bytes, over the limit of {limit} bytes "
+                "(DURABLE_MAX_PAYLOAD_BYTES). Store large data elsewhere and pass a reference."
+            )
+        return value
+
+    def _get(self, instance_id: str, lock: bool = False) -> Instance:
+        self._check_id(instance_id)
+        qs = Instance.objects.filter(task_hub=self.hub, instance_id=instance_id)
+        if lock:
+            qs = qs.select_for_update(of=("self",))
+        instance = qs.select_related("parent").first()
+        if instance is None:
+            raise InstanceNotFound(instance_id)
+        return instance
+
+    def _audit(
+        self, instance: Instance | None, action: str, by: Any, note: str = "", **detail: Any
+    ) -> None:
+        user = by if getattr(by, "pk", None) else None
+        AuditEntry.objects.create(
+            instance=instance,
+            instance_ref=instance.instance_id if instance else "",
+            user=user,
+            actor=str(by) if by is not None else "system",
+            action=action,
+            note=note,
+            detail=detail,
+        )
+
+    # -- start ------------------------------------------------------------------
+    def start(
+        self,
+        name: str,
+        input: Any = None,
+        instance_id: str | None = None,
+        version: int | None = None,
+        business_key: str | None = None,
+    ) -> str:
+        """Start an orchestration; returns its instance id (generated when not given)."""
+        definition = self.registry.get_orchestrator(name, version)
+        self._check_payload(input, "input")
+        instance_id = self._check_id(instance_id) if instance_id is not None else _new_id()
+        business_key = business_key or ""
+        if not isinstance(business_key, str) or len(business_key) > 200:
+            raise InvalidInput("business_key must be a string of at most 200 characters.")
+        with transaction.atomic():
+            existing = (
+                Instance.objects.select_for_update()
+                .filter(task_hub=self.hub, instance_id=instance_id)
+                .first()
+            )
+            if existing is not None:
+                if existing.status not in TERMINAL:
+                    raise InstanceExists(instance_id, existing.status)
+                existing.delete()  # a finished instance's id may be reused
+            try:
+                create_instance(
+                    hub=self.hub,
+                    instance_id=instance_id,
+                    name=definition.name,
+                    version=definition.version,
+                    input=input,
+                    business_key=business_key,
+                )
+            except IntegrityError:
+                raise InstanceExists(instance_id, "pending") from None
+        return instance_id
+
+    # -- read ---------------------------------------------------------------------
+    def get_status(self, instance_id: str, history: bool = False) -> InstanceState:
+        instance = self._get(instance_id)
+        rows = None
+        if history:
+            rows = list(
+                HistoryEvent.objects.filter(instance=instance, execution_id=instance.execution_id)
+                .order_by("seq")
+                .values("seq", "kind", "payload", "timestamp")
+            )
+        return _state(instance, rows)
+
+    def query(
+        self,
+        *,
+        name: str | None = None,
+        status: str | list[str] | None = None,
+        business_key: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        needs_attention: bool | None = None,
+        search: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """Instances matching the filters, newest first, ``limit`` per page."""
+        qs = Instance.objects.filter(task_hub=self.hub).select_related("parent")
+        if name:
+            qs = qs.filter(name=name)
+        if status:
+            statuses = [status] if isinstance(status, str) else list(status)
+            bad = [s for s in statuses if s not in InstanceStatus.values]
+            if bad:
+                raise InvalidInput(
+                    f"Unknown status {bad[0]!r}; use one of {', '.join(InstanceStatus.values)}."
+                )
+            qs = qs.filter(status__in=statuses)
+        if business_key:
+            qs = qs.filter(business_key=business_key)
+        if created_after:
+            qs = qs.filter(created_at__gte=created_after)
+        if created_before:
+            qs = qs.filter(created_at__lt=created_before)
+        if needs_attention is not None:
+            qs = qs.filter(needs_attention=needs_attention)
+        if search:
+            qs = qs.filter(
+                Q(instance_id__icontains=search)
+                | Q(name__icontains=search)
+                | Q(business_key__icontains=search)
+            )
+        if not isinstance(limit, int) or not 1 <= limit <= 500:
+            raise InvalidInput("limit must be an integer from 1 to 500.")
+        if cursor:
+            try:
+                cursor_pk = int(cursor)
+            except ValueError:
+                raise InvalidInput(f"Invalid cursor {cursor!r}.") from None
+            qs = qs.filter(pk__lt=cursor_pk)
+        rows = list(qs.order_by("-pk")[: limit + 1])
+        next_cursor = str(rows[limit - 1].pk) if len(rows) > limit else None
+        return Page([_state(i) for i in rows[:limit]], next_cursor)
+
+    def wait_for_completion(
+        self, instance_id: str, timeout: float = 30.0, poll: float = 0.05
+    ) -> InstanceState:
+        """Poll until the instance finishes; raises TimeoutError after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.get_status(instance_id)
+            if state.is_finished:
+                return state
+            if time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"Instance {instance_id!r} is still {state.status} after {timeout} s."
+                )
+            time.sleep(poll)
+
+    # -- events -----------------------------------------------------------------------
+    def raise_event(
+        self,
+        instance_id: str,
+        name: str,
+        data: Any = None,
+        event_id: str | None = None,
+        sender: str = "",
+    ) -> EventResult:
+        """Deliver an external event; a repeated ``event_id`` changes nothing."""
+        if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9_.:-]{1,200}$", name):
+            raise InvalidInput(
+                f"Invalid event name {name!r}: use 1-200 letters, digits and _ . : -."
+            )
+        if event_id is not None:
+            self._check_id(event_id, "event id")
+        self._check_payload(data, "event data")
+        with transaction.atomic():
+            instance = self._get(instance_id, lock=True)
+            if event_id is not None:
+                first = ExternalEvent.objects.filter(instance=instance, event_id=event_id).first()
+                if first is not None:
+                    return EventResult(EventOutcome.DUPLICATE, event_id, first.outcome)
+            if instance.status in TERMINAL:
+                raise InstanceFinished(instance_id, instance.status, f"deliver event {name!r}")
+            ExternalEvent.objects.create(
+                instance=instance,
+                name=name,
+                event_id=event_id,
+                data=data,
+                sender=str(sender)[:200],
+                outcome=EventOutcome.DELIVERED,
+            )
+            dedup = f"event:{event_id}" if event_id else None
+            deliver(instance, ev.EventRaised(name, data, event_id), dedup_key=dedup)
+        return EventResult(EventOutcome.DELIVERED, event_id, EventOutcome.DELIVERED)
+
+    # -- management ---------------------------------------------------------------------
+    def terminate(self, instance_id: str, reason: str = "", by: Any = None) -> None:
+        """End an active instance (and its sub-orchestrations); outstanding work is cancelled."""
+        with transaction.atomic():
+            instance = self._get(instance_id, lock=True)
+            if instance.status in TERMINAL:
+                raise InstanceFinished(instance_id, instance.status, "terminate it")
+            terminate_instance(instance, reason or "terminated by an operator")
+            self._audit(instance, "terminate", by, reason)
+
+    def suspend(self, instance_id: str, reason: str = "", by: Any = None) -> None:
+        """Pause an instance: events keep arriving but stay buffered until resume."""
+        with transaction.atomic():
+            instance = self._get(instance_id, lock=True)
+            if instance.status not in (InstanceStatus.RUNNING, InstanceStatus.PENDING):
+                raise InvalidState(
+                    f"Instance {instance_id!r} is {instance.status}; only a pending or running "
+                    "instance can be suspended."
+                )
+            instance.status = InstanceStatus.SUSPENDED
+            instance.save(update_fields=["status", "updated_at"])
+            self._audit(instance, "suspend", by, reason)
+
+    def resume(self, instance_id: str, reason: str = "", by: Any = None) -> None:
+        """Resume a suspended instance and apply what arrived meanwhile."""
+        with transaction.atomic():
+            instance = self._get(instance_id, lock=True)
+            if instance.status != InstanceStatus.SUSPENDED:
+                raise InvalidState(
+                    f"Instance {instance_id!r} is {instance.status}, not suspended; nothing to resume."
+                )
+            started = instance.history_length > 0
+            instance.status = InstanceStatus.RUNNING if started else InstanceStatus.PENDING
+            instance.save(update_fields=["status", "updated_at"])
+            wake_orchestration(instance.pk)
+            self._audit(instance, "resume", by, reason)
+
+    def restart(self, instance_id: str, by: Any = None) -> str:
+        """Start a finished instance again from the beginning with its original input."""
+        instance = self._get(instance_id)
+        if instance.status not in TERMINAL:
+            raise InvalidState(
+                f"Instance {instance_id!r} is {instance.status}; terminate it before restarting."
+            )
+        new_id = self.start(
+            instance.name, instance.input, instance_id, instance.version, instance.business_key
+        )
+        self._audit(self._get(new_id), "restart", by)
+        return new_id
+
+    def purge(
+        self,
+        instance_id: str | None = None,
+        *,
+        finished_before: datetime | None = None,
+        by: Any = None,
+    ) -> int:
+        """Delete a finished instance (or all finished before a time) with its history."""
+        if (instance_id is None) == (finished_before is None):
+            raise InvalidInput("purge needs either an instance id or finished_before, not both.")
+        with transaction.atomic():
+            if instance_id is not None:
+                instance = self._get(instance_id, lock=True)
+                if instance.status not in TERMINAL:
+                    raise InvalidState(
+                        f"Instance {instance_id!r} is {instance.status}; only finished "
+                        "instances can be purged. Terminate it first."
+                    )
+                instance.delete()
+                self._audit(None, "purge", by, instance_ref=instance_id)
+                return 1
+            qs = Instance.objects.filter(
+                task_hub=self.hub, status__in=TERMINAL, completed_at__lt=finished_before
+            )
+            count = qs.count()
+            qs.delete()
+            self._audit(None, "purge", by, finished_before=finished_before.isoformat(), count=count)
+            return count
+
+    def orchestrator_names(self) -> list[str]:
+        return self.registry.orchestrator_names()
+
+
+def _new_id() -> str:
+    import uuid
+
+    return uuid.uuid4().hex
+
+
+__all__ = [
+    "ClientError",
+    "DurableClient",
+    "EventResult",
+    "FailureDetails",
+    "InstanceExists",
+    "InstanceFinished",
+    "InstanceNotFound",
+    "InstanceState",
+    "InvalidInput",
+    "InvalidState",
+    "Page",
+    "UnknownOrchestratorError",
+]

@@ -1,0 +1,197 @@
+"""The durable state (DESIGN §3). The database is the truth; the broker only wakes."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from .statuses import EventOutcome, InstanceStatus, TaskStatus
+
+
+class Instance(models.Model):
+    """One orchestration instance (its current execution)."""
+
+    task_hub = models.CharField(max_length=64, default="default")
+    instance_id = models.CharField(max_length=200)
+    name = models.CharField(max_length=200)
+    version = models.PositiveIntegerField(default=1)
+    status = models.CharField(
+        max_length=16, choices=InstanceStatus.choices, default=InstanceStatus.PENDING
+    )
+    execution_id = models.CharField(max_length=64)
+    input = models.JSONField(null=True, blank=True)
+    output = models.JSONField(null=True, blank=True)
+    failure = models.JSONField(null=True, blank=True)
+    custom_status = models.JSONField(null=True, blank=True)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
+    parent_task_id = models.IntegerField(null=True, blank=True)
+    business_key = models.CharField(max_length=200, blank=True, default="")
+    needs_attention = models.BooleanField(default=False)
+    attention_reason = models.TextField(blank=True, default="")
+    history_length = models.PositiveIntegerField(default=0)
+    generation = models.PositiveIntegerField(default=1)  # counts continue-as-new
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    # Last time a wake-up was (re)sent; the sweeper re-sends only when this is old.
+    woken_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["task_hub", "instance_id"], name="uniq_hub_instance")
+        ]
+        indexes = [
+            # console and API lists: by status, newest/oldest first
+            models.Index(fields=["task_hub", "status", "created_at"], name="inst_status_idx"),
+            models.Index(fields=["task_hub", "name", "created_at"], name="inst_name_idx"),
+            models.Index(fields=["task_hub", "business_key"], name="inst_bkey_idx"),
+            models.Index(fields=["task_hub", "created_at"], name="inst_created_idx"),
+            models.Index(fields=["task_hub", "needs_attention"], name="inst_attention_idx"),
+            # purge of finished instances
+            models.Index(fields=["task_hub", "completed_at"], name="inst_completed_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.instance_id} ({self.status})"
+
+
+class HistoryEvent(models.Model):
+    """Append-only, event-sourced history of one execution."""
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="history")
+    execution_id = models.CharField(max_length=64)
+    seq = models.PositiveIntegerField()
+    kind = models.CharField(max_length=40)
+    payload = models.JSONField(default=dict)
+    timestamp = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["instance", "execution_id", "seq"], name="uniq_history_seq"
+            )
+        ]
+        ordering = ["instance", "execution_id", "seq"]
+
+
+class InboxMessage(models.Model):
+    """An event delivered to an instance but not yet applied by an episode."""
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="inbox")
+    execution_id = models.CharField(max_length=64, blank=True, default="")  # "" = any
+    kind = models.CharField(max_length=40)
+    payload = models.JSONField(default=dict)
+    # A duplicate delivery hits this constraint and changes nothing.
+    dedup_key = models.CharField(max_length=300, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["instance", "dedup_key"], name="uniq_inbox_dedup")
+        ]
+        indexes = [
+            # the sweeper finds instances whose wake-up got lost
+            models.Index(fields=["created_at"], name="inbox_created_idx"),
+        ]
+
+
+class ActivityTask(models.Model):
+    """One scheduled activity call (one attempt)."""
+
+    task_hub = models.CharField(max_length=64, default="default")
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="tasks")
+    execution_id = models.CharField(max_length=64)
+    task_id = models.PositiveIntegerField()
+    call_id = models.PositiveIntegerField()
+    name = models.CharField(max_length=200)
+    input = models.JSONField(null=True, blank=True)
+    attempt = models.PositiveIntegerField(default=1)
+    status = models.CharField(
+        max_length=16, choices=TaskStatus.choices, default=TaskStatus.SCHEDULED
+    )
+    idempotency_key = models.CharField(max_length=300)
+    result = models.JSONField(null=True, blank=True)
+    failure = models.JSONField(null=True, blank=True)
+    runs = models.PositiveIntegerField(default=0)  # times a worker started it (at-least-once)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["instance", "execution_id", "task_id"], name="uniq_task_per_execution"
+            )
+        ]
+        indexes = [
+            # sweeper: scheduled tasks whose message was lost, running tasks with lapsed leases
+            models.Index(fields=["task_hub", "status", "enqueued_at"], name="task_stale_idx"),
+            models.Index(fields=["task_hub", "status", "lease_expires_at"], name="task_lease_idx"),
+            models.Index(fields=["instance", "status"], name="task_instance_idx"),
+        ]
+
+
+class Timer(models.Model):
+    """A durable timer; the poller fires it once due (SKIP LOCKED on PostgreSQL)."""
+
+    task_hub = models.CharField(max_length=64, default="default")
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="timers")
+    execution_id = models.CharField(max_length=64)
+    task_id = models.PositiveIntegerField()
+    fire_at = models.DateTimeField()
+    purpose = models.CharField(max_length=32, default="timer")
+    fired = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["instance", "execution_id", "task_id"], name="uniq_timer_per_execution"
+            )
+        ]
+        indexes = [
+            # the timer poller: unfired timers by due time
+            models.Index(fields=["task_hub", "fired", "fire_at"], name="timer_due_idx"),
+        ]
+
+
+class ExternalEvent(models.Model):
+    """Every event raised to an instance, with its sender and what became of it."""
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="events")
+    name = models.CharField(max_length=200)
+    event_id = models.CharField(max_length=200, null=True, blank=True)
+    data = models.JSONField(null=True, blank=True)
+    sender = models.CharField(max_length=200, blank=True, default="")
+    outcome = models.CharField(max_length=16, choices=EventOutcome.choices)
+    reason = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["instance", "event_id"], name="uniq_event_id")
+        ]
+
+
+class AuditEntry(models.Model):
+    """Every operator or approver action: who, when, what, why."""
+
+    instance = models.ForeignKey(
+        Instance, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit"
+    )
+    instance_ref = models.CharField(max_length=200, blank=True, default="")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    actor = models.CharField(max_length=200, blank=True, default="")
+    action = models.CharField(max_length=40)
+    detail = models.JSONField(default=dict, blank=True)
+    note = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["instance", "created_at"], name="audit_instance_idx")]

@@ -1,0 +1,1 @@
+"""The running system: actors, enqueueing, the timer poller/sweeper, the embedded worker."""

@@ -1,0 +1,64 @@
+"""The sticky cache: live orchestrations kept between episodes (bounded LRU)."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from ..engine import Orchestration
+
+
+class StickyCache:
+    """Maps instance pk -> (execution id, history length, Orchestration).
+
+    An entry is *taken* out while an episode uses it, so two threads never drive the
+    same generator; it is put back only after the episode's transaction committed.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[int, tuple[str, int, Orchestration]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def take(self, pk: int, execution_id: str, history_length: int) -> Orchestration | None:
+        with self._lock:
+            entry = self._entries.pop(pk, None)
+            if entry and entry[0] == execution_id and entry[1] == history_length:
+                self.hits += 1
+                return entry[2]
+            self.misses += 1
+            return None
+
+    def put(self, pk: int, execution_id: str, orchestration: Orchestration) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            self._entries[pk] = (execution_id, orchestration.history_length, orchestration)
+            self._entries.move_to_end(pk)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def discard(self, pk: int) -> None:
+        with self._lock:
+            self._entries.pop(pk, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+_cache: StickyCache | None = None
+
+
+def sticky_cache() -> StickyCache:
+    global _cache
+    if _cache is None:
+        from django.conf import settings
+
+        _cache = StickyCache(int(settings.DURABLE_STICKY_CACHE_SIZE))
+    return _cache

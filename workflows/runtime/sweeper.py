@@ -1,0 +1,167 @@
+"""Timer poller and sweeper: fire due timers, re-send lost wake-ups, expire leases.
+
+Runs in every worker process; on PostgreSQL rows are taken with SKIP LOCKED so
+several workers share the work without stepping on each other.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.db.models import Min, Q
+from django.utils import timezone
+
+from ..engine import events as ev
+from ..models import ActivityTask, InboxMessage, Instance, Timer
+from ..statuses import TERMINAL, InstanceStatus, TaskStatus
+from ..store import deliver
+from .dispatch import start_activity, wake_orchestration
+
+log = logging.getLogger("workflows.runtime")
+
+
+def _locked(queryset):  # noqa: ANN001, ANN202 - a queryset in, the same out
+    if connection.features.has_select_for_update_skip_locked:
+        return queryset.select_for_update(skip_locked=True)
+    return queryset
+
+
+def redeliver_after() -> timedelta:
+    return timedelta(seconds=float(getattr(settings, "DURABLE_REDELIVER_AFTER_SECONDS", 5)))
+
+
+@dataclass
+class SweepReport:
+    timers_fired: int = 0
+    tasks_resent: int = 0
+    leases_expired: int = 0
+    wakeups_resent: int = 0
+
+
+def fire_due_timers(hub: str, now: datetime, batch: int = 200) -> int:
+    with transaction.atomic():
+        timers = list(
+            _locked(
+                Timer.objects.filter(task_hub=hub, fired=False, fire_at__lte=now).order_by(
+                    "fire_at"
+                )
+            )[:batch]
+        )
+        for timer in timers:
+            timer.fired = True
+            instance = Instance(pk=timer.instance_id)
+            deliver(
+                instance,
+                ev.TimerFired(timer.task_id, timer.fire_at),
+                dedup_key=f"timer:{timer.execution_id}:{timer.task_id}",
+                execution_id=timer.execution_id,
+            )
+        Timer.objects.bulk_update(timers, ["fired"])
+    return len(timers)
+
+
+def resend_lost_tasks(hub: str, now: datetime, batch: int = 500) -> int:
+    cutoff = now - redeliver_after()
+    with transaction.atomic():
+        tasks = list(
+            _locked(
+                ActivityTask.objects.filter(
+                    task_hub=hub, status=TaskStatus.SCHEDULED, enqueued_at__lt=cutoff
+                ).order_by("enqueued_at")
+            )[:batch]
+        )
+        for task in tasks:
+            task.enqueued_at = now
+            start_activity(task.pk)
+        ActivityTask.objects.bulk_update(tasks, ["enqueued_at"])
+    return len(tasks)
+
+
+def expire_leases(hub: str, now: datetime, batch: int = 500) -> int:
+    """A running task whose worker died is put back to be run again (at-least-once)."""
+    with transaction.atomic():
+        tasks = list(
+            _locked(
+                ActivityTask.objects.filter(
+                    task_hub=hub, status=TaskStatus.RUNNING, lease_expires_at__lt=now
+                )
+            )[:batch]
+        )
+        for task in tasks:
+            log.warning(
+                "lease of activity task %s (%s) expired; running it again", task.pk, task.name
+            )
+            task.status = TaskStatus.SCHEDULED
+            task.lease_expires_at = None
+            task.enqueued_at = now
+            start_activity(task.pk)
+        ActivityTask.objects.bulk_update(tasks, ["status", "lease_expires_at", "enqueued_at"])
+    return len(tasks)
+
+
+def resend_lost_wakeups(hub: str, now: datetime, batch: int = 500) -> int:
+    cutoff = now - redeliver_after()
+    waiting = (
+        InboxMessage.objects.filter(instance__task_hub=hub)
+        .exclude(instance__status__in=[*TERMINAL, InstanceStatus.SUSPENDED])
+        .values("instance_id")
+        .annotate(oldest=Min("created_at"))
+        .filter(oldest__lt=cutoff)
+    )
+    pks = [row["instance_id"] for row in waiting[:batch]]
+    if not pks:
+        return 0
+    with transaction.atomic():
+        instances = list(
+            _locked(
+                Instance.objects.filter(pk__in=pks).filter(
+                    Q(woken_at__isnull=True) | Q(woken_at__lt=cutoff)
+                )
+            )
+        )
+        for instance in instances:
+            instance.woken_at = now
+            wake_orchestration(instance.pk)
+        Instance.objects.bulk_update(instances, ["woken_at"])
+    return len(instances)
+
+
+def sweep_once(hub: str | None = None) -> SweepReport:
+    hub = hub or settings.DURABLE_TASK_HUB
+    now = timezone.now()
+    return SweepReport(
+        timers_fired=fire_due_timers(hub, now),
+        leases_expired=expire_leases(hub, now),
+        tasks_resent=resend_lost_tasks(hub, now),
+        wakeups_resent=resend_lost_wakeups(hub, now),
+    )
+
+
+class Sweeper(threading.Thread):
+    """Background loop calling :func:`sweep_once` every ``interval`` seconds."""
+
+    def __init__(self, interval: float | None = None, hub: str | None = None) -> None:
+        super().__init__(name="durable-sweeper", daemon=True)
+        self.interval = interval or float(settings.DURABLE_SWEEP_INTERVAL_SECONDS)
+        self.hub = hub or settings.DURABLE_TASK_HUB
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            try:
+                close_old_connections()
+                sweep_once(self.hub)
+            except Exception:  # noqa: BLE001 - keep sweeping; the next round retries
+                log.exception("sweeper round failed")
+            finally:
+                close_old_connections()
+            self._stop_event.wait(self.interval)
+        connection.close()
+
+    def stop(self) -> None:
+        self._stop_event.set()

@@ -1,0 +1,58 @@
+"""A worker in this process: Dramatiq worker threads plus the timer poller/sweeper.
+
+Used by ``durable serve`` (embedded broker, beside the web server), by
+``durable worker`` (RabbitMQ/Redis, one process of many) and by the tests.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import dramatiq
+from django.conf import settings
+
+from .sweeper import Sweeper
+
+log = logging.getLogger("workflows.runtime")
+
+
+class Worker:
+    """Consume this task hub's queues with ``threads`` threads; sweep in the background.
+
+    Example::
+
+        worker = Worker(threads=4)
+        worker.start()
+        ...
+        worker.stop()
+    """
+
+    def __init__(self, threads: int | None = None, sweep: bool = True) -> None:
+        self.threads = threads or int(settings.DURABLE_WORKER_THREADS)
+        self.sweep = sweep
+        self._worker: dramatiq.Worker | None = None
+        self._sweeper: Sweeper | None = None
+
+    def start(self) -> None:
+        from . import actors  # noqa: F401 - declares this hub's queues on the broker
+
+        broker = dramatiq.get_broker()
+        self._worker = dramatiq.Worker(broker, worker_threads=self.threads, worker_timeout=100)
+        self._worker.start()
+        if self.sweep:
+            self._sweeper = Sweeper()
+            self._sweeper.start()
+        log.info(
+            "worker started: %d threads, hub %r, broker %s",
+            self.threads,
+            settings.DURABLE_TASK_HUB,
+            type(broker).__name__,
+        )
+
+    def stop(self, timeout: int = 10_000) -> None:
+        if self._sweeper is not None:
+            self._sweeper.stop()
+            self._sweeper.join(timeout / 1000)
+        if self._worker is not None:
+            self._worker.stop(timeout=timeout)
+        log.info("worker stopped")

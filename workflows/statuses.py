@@ -1,0 +1,32 @@
+"""Status choices of the durable state (one module, shared by models and queries)."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class InstanceStatus(models.TextChoices):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    TERMINATED = "terminated"
+    SUSPENDED = "suspended"
+
+
+TERMINAL = frozenset({InstanceStatus.COMPLETED, InstanceStatus.FAILED, InstanceStatus.TERMINATED})
+ACTIVE = frozenset({InstanceStatus.PENDING, InstanceStatus.RUNNING, InstanceStatus.SUSPENDED})
+
+
+class TaskStatus(models.TextChoices):
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class EventOutcome(models.TextChoices):
+    DELIVERED = "delivered"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"

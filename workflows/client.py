@@ -342,7 +342,8 @@ class DurableClient:
             instance = self._get(instance_id, lock=True)
             if instance.status != InstanceStatus.SUSPENDED:
                 raise InvalidState(
-                    f"Instance {instance_id!r} is {instance.status}, not suspended; nothing to resume."
+                    f"Instance {instance_id!r} is {instance.status}, not suspended; "
+                    "nothing to resume."
                 )
             started = instance.history_length > 0
             instance.status = InstanceStatus.RUNNING if started else InstanceStatus.PENDING

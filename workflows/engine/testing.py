@@ -278,11 +278,9 @@ class WorkflowTestRunner:
         failure = FailureDetails("Terminated", action.reason or "terminated")
         inst.failure = failure
         for child in self._instances.values():
-            if child.parent and child.parent[0] == inst.instance_id:
-                if child.status not in TERMINAL_STATUSES:
-                    child.inbox.append(
-                        ev.ExecutionTerminated(f"parent terminated: {action.reason}")
-                    )
+            mine = child.parent and child.parent[0] == inst.instance_id
+            if mine and child.status not in TERMINAL_STATUSES:
+                child.inbox.append(ev.ExecutionTerminated(f"parent terminated: {action.reason}"))
         if inst.parent:
             parent_id, task_id = inst.parent
             self._instances[parent_id].inbox.append(

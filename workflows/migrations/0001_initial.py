@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,195 +14,342 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Instance',
+            name="Instance",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('task_hub', models.CharField(default='default', max_length=64)),
-                ('instance_id', models.CharField(max_length=200)),
-                ('name', models.CharField(max_length=200)),
-                ('version', models.PositiveIntegerField(default=1)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('running', 'Running'), ('completed', 'Completed'), ('failed', 'Failed'), ('terminated', 'Terminated'), ('suspended', 'Suspended')], default='pending', max_length=16)),
-                ('execution_id', models.CharField(max_length=64)),
-                ('input', models.JSONField(blank=True, null=True)),
-                ('output', models.JSONField(blank=True, null=True)),
-                ('failure', models.JSONField(blank=True, null=True)),
-                ('custom_status', models.JSONField(blank=True, null=True)),
-                ('parent_task_id', models.IntegerField(blank=True, null=True)),
-                ('business_key', models.CharField(blank=True, default='', max_length=200)),
-                ('needs_attention', models.BooleanField(default=False)),
-                ('attention_reason', models.TextField(blank=True, default='')),
-                ('history_length', models.PositiveIntegerField(default=0)),
-                ('generation', models.PositiveIntegerField(default=1)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('woken_at', models.DateTimeField(blank=True, null=True)),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='children', to='workflows.instance')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("task_hub", models.CharField(default="default", max_length=64)),
+                ("instance_id", models.CharField(max_length=200)),
+                ("name", models.CharField(max_length=200)),
+                ("version", models.PositiveIntegerField(default=1)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("running", "Running"),
+                            ("completed", "Completed"),
+                            ("failed", "Failed"),
+                            ("terminated", "Terminated"),
+                            ("suspended", "Suspended"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("execution_id", models.CharField(max_length=64)),
+                ("input", models.JSONField(blank=True, null=True)),
+                ("output", models.JSONField(blank=True, null=True)),
+                ("failure", models.JSONField(blank=True, null=True)),
+                ("custom_status", models.JSONField(blank=True, null=True)),
+                ("parent_task_id", models.IntegerField(blank=True, null=True)),
+                ("business_key", models.CharField(blank=True, default="", max_length=200)),
+                ("needs_attention", models.BooleanField(default=False)),
+                ("attention_reason", models.TextField(blank=True, default="")),
+                ("history_length", models.PositiveIntegerField(default=0)),
+                ("generation", models.PositiveIntegerField(default=1)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                ("woken_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="children",
+                        to="workflows.instance",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='InboxMessage',
+            name="InboxMessage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('execution_id', models.CharField(blank=True, default='', max_length=64)),
-                ('kind', models.CharField(max_length=40)),
-                ('payload', models.JSONField(default=dict)),
-                ('dedup_key', models.CharField(blank=True, max_length=300, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('instance', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='inbox', to='workflows.instance')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("execution_id", models.CharField(blank=True, default="", max_length=64)),
+                ("kind", models.CharField(max_length=40)),
+                ("payload", models.JSONField(default=dict)),
+                ("dedup_key", models.CharField(blank=True, max_length=300, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "instance",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="inbox",
+                        to="workflows.instance",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='HistoryEvent',
+            name="HistoryEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('execution_id', models.CharField(max_length=64)),
-                ('seq', models.PositiveIntegerField()),
-                ('kind', models.CharField(max_length=40)),
-                ('payload', models.JSONField(default=dict)),
-                ('timestamp', models.DateTimeField()),
-                ('instance', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='history', to='workflows.instance')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("execution_id", models.CharField(max_length=64)),
+                ("seq", models.PositiveIntegerField()),
+                ("kind", models.CharField(max_length=40)),
+                ("payload", models.JSONField(default=dict)),
+                ("timestamp", models.DateTimeField()),
+                (
+                    "instance",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="history",
+                        to="workflows.instance",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['instance', 'execution_id', 'seq'],
+                "ordering": ["instance", "execution_id", "seq"],
             },
         ),
         migrations.CreateModel(
-            name='ExternalEvent',
+            name="ExternalEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('event_id', models.CharField(blank=True, max_length=200, null=True)),
-                ('data', models.JSONField(blank=True, null=True)),
-                ('sender', models.CharField(blank=True, default='', max_length=200)),
-                ('outcome', models.CharField(choices=[('delivered', 'Delivered'), ('duplicate', 'Duplicate'), ('rejected', 'Rejected')], max_length=16)),
-                ('reason', models.TextField(blank=True, default='')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('instance', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='workflows.instance')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("event_id", models.CharField(blank=True, max_length=200, null=True)),
+                ("data", models.JSONField(blank=True, null=True)),
+                ("sender", models.CharField(blank=True, default="", max_length=200)),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("delivered", "Delivered"),
+                            ("duplicate", "Duplicate"),
+                            ("rejected", "Rejected"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("reason", models.TextField(blank=True, default="")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "instance",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="workflows.instance",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='AuditEntry',
+            name="AuditEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('instance_ref', models.CharField(blank=True, default='', max_length=200)),
-                ('actor', models.CharField(blank=True, default='', max_length=200)),
-                ('action', models.CharField(max_length=40)),
-                ('detail', models.JSONField(blank=True, default=dict)),
-                ('note', models.TextField(blank=True, default='')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('instance', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='audit', to='workflows.instance')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("instance_ref", models.CharField(blank=True, default="", max_length=200)),
+                ("actor", models.CharField(blank=True, default="", max_length=200)),
+                ("action", models.CharField(max_length=40)),
+                ("detail", models.JSONField(blank=True, default=dict)),
+                ("note", models.TextField(blank=True, default="")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "instance",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="audit",
+                        to="workflows.instance",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ActivityTask',
+            name="ActivityTask",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('task_hub', models.CharField(default='default', max_length=64)),
-                ('execution_id', models.CharField(max_length=64)),
-                ('task_id', models.PositiveIntegerField()),
-                ('call_id', models.PositiveIntegerField()),
-                ('name', models.CharField(max_length=200)),
-                ('input', models.JSONField(blank=True, null=True)),
-                ('attempt', models.PositiveIntegerField(default=1)),
-                ('status', models.CharField(choices=[('scheduled', 'Scheduled'), ('running', 'Running'), ('completed', 'Completed'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='scheduled', max_length=16)),
-                ('idempotency_key', models.CharField(max_length=300)),
-                ('result', models.JSONField(blank=True, null=True)),
-                ('failure', models.JSONField(blank=True, null=True)),
-                ('runs', models.PositiveIntegerField(default=0)),
-                ('lease_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('worker', models.CharField(blank=True, default='', max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('enqueued_at', models.DateTimeField(blank=True, null=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('instance', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tasks', to='workflows.instance')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("task_hub", models.CharField(default="default", max_length=64)),
+                ("execution_id", models.CharField(max_length=64)),
+                ("task_id", models.PositiveIntegerField()),
+                ("call_id", models.PositiveIntegerField()),
+                ("name", models.CharField(max_length=200)),
+                ("input", models.JSONField(blank=True, null=True)),
+                ("attempt", models.PositiveIntegerField(default=1)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("scheduled", "Scheduled"),
+                            ("running", "Running"),
+                            ("completed", "Completed"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="scheduled",
+                        max_length=16,
+                    ),
+                ),
+                ("idempotency_key", models.CharField(max_length=300)),
+                ("result", models.JSONField(blank=True, null=True)),
+                ("failure", models.JSONField(blank=True, null=True)),
+                ("runs", models.PositiveIntegerField(default=0)),
+                ("lease_expires_at", models.DateTimeField(blank=True, null=True)),
+                ("worker", models.CharField(blank=True, default="", max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("enqueued_at", models.DateTimeField(blank=True, null=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "instance",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tasks",
+                        to="workflows.instance",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Timer',
+            name="Timer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('task_hub', models.CharField(default='default', max_length=64)),
-                ('execution_id', models.CharField(max_length=64)),
-                ('task_id', models.PositiveIntegerField()),
-                ('fire_at', models.DateTimeField()),
-                ('purpose', models.CharField(default='timer', max_length=32)),
-                ('fired', models.BooleanField(default=False)),
-                ('instance', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='timers', to='workflows.instance')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("task_hub", models.CharField(default="default", max_length=64)),
+                ("execution_id", models.CharField(max_length=64)),
+                ("task_id", models.PositiveIntegerField()),
+                ("fire_at", models.DateTimeField()),
+                ("purpose", models.CharField(default="timer", max_length=32)),
+                ("fired", models.BooleanField(default=False)),
+                (
+                    "instance",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="timers",
+                        to="workflows.instance",
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='instance',
-            index=models.Index(fields=['task_hub', 'status', 'created_at'], name='inst_status_idx'),
+            model_name="instance",
+            index=models.Index(fields=["task_hub", "status", "created_at"], name="inst_status_idx"),
         ),
         migrations.AddIndex(
-            model_name='instance',
-            index=models.Index(fields=['task_hub', 'name', 'created_at'], name='inst_name_idx'),
+            model_name="instance",
+            index=models.Index(fields=["task_hub", "name", "created_at"], name="inst_name_idx"),
         ),
         migrations.AddIndex(
-            model_name='instance',
-            index=models.Index(fields=['task_hub', 'business_key'], name='inst_bkey_idx'),
+            model_name="instance",
+            index=models.Index(fields=["task_hub", "business_key"], name="inst_bkey_idx"),
         ),
         migrations.AddIndex(
-            model_name='instance',
-            index=models.Index(fields=['task_hub', 'created_at'], name='inst_created_idx'),
+            model_name="instance",
+            index=models.Index(fields=["task_hub", "created_at"], name="inst_created_idx"),
         ),
         migrations.AddIndex(
-            model_name='instance',
-            index=models.Index(fields=['task_hub', 'needs_attention'], name='inst_attention_idx'),
+            model_name="instance",
+            index=models.Index(fields=["task_hub", "needs_attention"], name="inst_attention_idx"),
         ),
         migrations.AddIndex(
-            model_name='instance',
-            index=models.Index(fields=['task_hub', 'completed_at'], name='inst_completed_idx'),
+            model_name="instance",
+            index=models.Index(fields=["task_hub", "completed_at"], name="inst_completed_idx"),
         ),
         migrations.AddConstraint(
-            model_name='instance',
-            constraint=models.UniqueConstraint(fields=('task_hub', 'instance_id'), name='uniq_hub_instance'),
+            model_name="instance",
+            constraint=models.UniqueConstraint(
+                fields=("task_hub", "instance_id"), name="uniq_hub_instance"
+            ),
         ),
         migrations.AddIndex(
-            model_name='inboxmessage',
-            index=models.Index(fields=['created_at'], name='inbox_created_idx'),
+            model_name="inboxmessage",
+            index=models.Index(fields=["created_at"], name="inbox_created_idx"),
         ),
         migrations.AddConstraint(
-            model_name='inboxmessage',
-            constraint=models.UniqueConstraint(fields=('instance', 'dedup_key'), name='uniq_inbox_dedup'),
+            model_name="inboxmessage",
+            constraint=models.UniqueConstraint(
+                fields=("instance", "dedup_key"), name="uniq_inbox_dedup"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='historyevent',
-            constraint=models.UniqueConstraint(fields=('instance', 'execution_id', 'seq'), name='uniq_history_seq'),
+            model_name="historyevent",
+            constraint=models.UniqueConstraint(
+                fields=("instance", "execution_id", "seq"), name="uniq_history_seq"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='externalevent',
-            constraint=models.UniqueConstraint(fields=('instance', 'event_id'), name='uniq_event_id'),
+            model_name="externalevent",
+            constraint=models.UniqueConstraint(
+                fields=("instance", "event_id"), name="uniq_event_id"
+            ),
         ),
         migrations.AddIndex(
-            model_name='auditentry',
-            index=models.Index(fields=['instance', 'created_at'], name='audit_instance_idx'),
+            model_name="auditentry",
+            index=models.Index(fields=["instance", "created_at"], name="audit_instance_idx"),
         ),
         migrations.AddIndex(
-            model_name='activitytask',
-            index=models.Index(fields=['task_hub', 'status', 'enqueued_at'], name='task_stale_idx'),
+            model_name="activitytask",
+            index=models.Index(fields=["task_hub", "status", "enqueued_at"], name="task_stale_idx"),
         ),
         migrations.AddIndex(
-            model_name='activitytask',
-            index=models.Index(fields=['task_hub', 'status', 'lease_expires_at'], name='task_lease_idx'),
+            model_name="activitytask",
+            index=models.Index(
+                fields=["task_hub", "status", "lease_expires_at"], name="task_lease_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='activitytask',
-            index=models.Index(fields=['instance', 'status'], name='task_instance_idx'),
+            model_name="activitytask",
+            index=models.Index(fields=["instance", "status"], name="task_instance_idx"),
         ),
         migrations.AddConstraint(
-            model_name='activitytask',
-            constraint=models.UniqueConstraint(fields=('instance', 'execution_id', 'task_id'), name='uniq_task_per_execution'),
+            model_name="activitytask",
+            constraint=models.UniqueConstraint(
+                fields=("instance", "execution_id", "task_id"), name="uniq_task_per_execution"
+            ),
         ),
         migrations.AddIndex(
-            model_name='timer',
-            index=models.Index(fields=['task_hub', 'fired', 'fire_at'], name='timer_due_idx'),
+            model_name="timer",
+            index=models.Index(fields=["task_hub", "fired", "fire_at"], name="timer_due_idx"),
         ),
         migrations.AddConstraint(
-            model_name='timer',
-            constraint=models.UniqueConstraint(fields=('instance', 'execution_id', 'task_id'), name='uniq_timer_per_execution'),
+            model_name="timer",
+            constraint=models.UniqueConstraint(
+                fields=("instance", "execution_id", "task_id"), name="uniq_timer_per_execution"
+            ),
         ),
     ]

@@ -13,9 +13,7 @@ ORCHESTRATION_QUEUE = f"durable-{HUB}-orchestrations"
 ACTIVITY_QUEUE = f"durable-{HUB}-activities"
 
 
-@dramatiq.actor(
-    queue_name=ORCHESTRATION_QUEUE, actor_name=f"run_orchestration_{HUB}"
-)
+@dramatiq.actor(queue_name=ORCHESTRATION_QUEUE, actor_name=f"run_orchestration_{HUB}")
 def run_orchestration(instance_pk: int) -> None:
     from ..store import run_episode
 

@@ -1,0 +1,1 @@
+"""Durable workflows for Django: the app that is the product."""

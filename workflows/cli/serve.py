@@ -1,0 +1,51 @@
+"""`durable serve`: web server + worker threads + timer poller in one process."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+HELP = "run the app on one machine: ASGI web server, embedded worker and timer poller"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--threads", type=int, default=None, help="worker threads (default 4)")
+    parser.add_argument("--no-demo", action="store_true", help="do not seed demo data")
+
+
+def run(options: dict[str, Any], stdout: Any, stderr: Any) -> None:
+    from daphne.endpoints import build_endpoint_description_strings
+    from daphne.server import Server
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+    from durableapp.asgi import application
+
+    from ..runtime.worker import Worker
+
+    if not options["no_demo"]:
+        seed = _demo_seeder()
+        if seed is not None:
+            seed(stdout)
+    worker = Worker(threads=options["threads"])
+    worker.start()
+    stdout.write(f"durableapp on http://{options['host']}:{options['port']}/  (Ctrl-C to stop)")
+    stdout.flush()
+    try:
+        Server(
+            application=ASGIStaticFilesHandler(application),
+            endpoints=build_endpoint_description_strings(
+                host=options["host"], port=options["port"]
+            ),
+        ).run()
+    finally:
+        worker.stop()
+
+
+def _demo_seeder():  # noqa: ANN202 - the demo module is optional
+    try:
+        from ..samples.demo import seed_demo
+    except ImportError:
+        return None
+    return seed_demo

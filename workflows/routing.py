@@ -1,0 +1,3 @@
+"""Websocket URL patterns, mounted by durableapp.asgi under AuthMiddlewareStack."""
+
+websocket_urlpatterns: list = []

@@ -7,6 +7,7 @@ DURABLE_BROKER_URL and CHANNEL_LAYER_URL.
 """
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -192,6 +193,17 @@ SPECTACULAR_SETTINGS = {
 
 DURABLE_BROKER_URL = env("DURABLE_BROKER_URL", "embedded")
 DURABLE_TASK_HUB = env("DURABLE_TASK_HUB", "default")
+if not re.fullmatch(r"[A-Za-z0-9_]{1,64}", DURABLE_TASK_HUB):
+    raise ImproperlyConfigured(
+        f"DURABLE_TASK_HUB={DURABLE_TASK_HUB!r} is not valid: use 1-64 letters, digits or _."
+    )
+# Modules that define your orchestrators and activities, imported at start-up by every
+# process (web and workers), e.g. "shop.workflows,billing.workflows".
+DURABLE_WORKFLOW_MODULES = [
+    m.strip() for m in env("DURABLE_WORKFLOW_MODULES", "").split(",") if m.strip()
+]
+# A wake-up or task message not acted on for this long is considered lost and re-sent.
+DURABLE_REDELIVER_AFTER_SECONDS = env_number("DURABLE_REDELIVER_AFTER_SECONDS", 5.0, float)
 DURABLE_MAX_PAYLOAD_BYTES = 256 * 1024
 DURABLE_ACTIVITY_LEASE_SECONDS = env_number("DURABLE_ACTIVITY_LEASE_SECONDS", 300)
 DURABLE_SWEEP_INTERVAL_SECONDS = env_number("DURABLE_SWEEP_INTERVAL_SECONDS", 1.0, float)

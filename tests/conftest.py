@@ -12,3 +12,41 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("postgres"):
             item.add_marker(skip)
+
+
+@pytest.fixture
+def worker(transactional_db):
+    """An in-process worker (threads + sweeper) on the configured broker."""
+    import dramatiq
+
+    from tests.support import workflows  # noqa: F401 - registers the test workflows
+    from workflows.runtime.cache import sticky_cache
+    from workflows.runtime.worker import Worker
+
+    broker = dramatiq.get_broker()
+    if hasattr(broker, "flush_all"):
+        broker.flush_all()
+    sticky_cache().clear()
+    running = Worker(threads=4)
+    running.start()
+    yield running
+    running.stop()
+    sticky_cache().clear()
+
+
+@pytest.fixture
+def worker_process_factory(transactional_db):
+    """Start real `durable worker` processes; all are stopped at the end of the test."""
+    from tests.support import workflows  # noqa: F401
+    from tests.support.workers import WorkerProcess
+
+    started: list[WorkerProcess] = []
+
+    def start(threads: int = 4, **env: str) -> WorkerProcess:
+        process = WorkerProcess(threads=threads, env=env).start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()

@@ -2,6 +2,7 @@ import importlib
 import importlib.util
 
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class WorkflowsConfig(AppConfig):
@@ -10,6 +11,9 @@ class WorkflowsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # The sample workflows register their orchestrators and activities on import.
+        # Orchestrators and activities register themselves on import: the samples, then
+        # the project's own modules (DURABLE_WORKFLOW_MODULES), in every process.
         if importlib.util.find_spec("workflows.samples") is not None:
             importlib.import_module("workflows.samples")
+        for module in settings.DURABLE_WORKFLOW_MODULES:
+            importlib.import_module(module)

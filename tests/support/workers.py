@@ -1,0 +1,95 @@
+"""Real worker processes (`manage.py durable worker`) against the test database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+TEST_WORKFLOW_MODULES = "tests.support.workflows"
+
+
+def test_database_url() -> str:
+    """DATABASE_URL of the database the tests use (pytest-django's test database)."""
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    host = s.get("HOST") or "127.0.0.1"
+    port = s.get("PORT") or 5432
+    auth = s.get("USER") or "postgres"
+    if s.get("PASSWORD"):
+        auth += f":{s['PASSWORD']}"
+    return f"postgres://{auth}@{host}:{port}/{s['NAME']}"
+
+
+def uses_real_broker() -> bool:
+    return settings.DURABLE_BROKER_URL != "embedded"
+
+
+class WorkerProcess:
+    """One `durable worker` child process; kill() is a SIGKILL (a crash)."""
+
+    def __init__(self, threads: int = 4, env: dict[str, str] | None = None) -> None:
+        self.threads = threads
+        self.extra_env = env or {}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = ROOT / "artifacts" / f"worker-{os.getpid()}-{time.monotonic_ns()}.log"
+
+    def start(self) -> WorkerProcess:
+        self.log_path.parent.mkdir(exist_ok=True)
+        env = {
+            **os.environ,
+            "DATABASE_URL": test_database_url(),
+            "DURABLE_BROKER_URL": settings.DURABLE_BROKER_URL,
+            "DURABLE_TASK_HUB": settings.DURABLE_TASK_HUB,
+            "DURABLE_WORKFLOW_MODULES": TEST_WORKFLOW_MODULES,
+            "DURABLE_SWEEP_INTERVAL_SECONDS": "0.2",
+            "DURABLE_REDELIVER_AFTER_SECONDS": "2",
+            "PYTHONPATH": str(ROOT),
+            **self.extra_env,
+        }
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "manage.py", "durable", "worker", "--threads", str(self.threads)],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait_until_ready()
+        return self
+
+    def _wait_until_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.log_path.read_text()}")
+            if b"worker running" in self.log_path.read_bytes():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"worker did not start in {timeout} s:\n{self.log_path.read_text()}")
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up, exactly like a crashed machine."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+        self._log.close()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if not self._log.closed:
+            self._log.close()

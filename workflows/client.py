@@ -10,8 +10,9 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
+from . import approvals, recovery
 from .engine import DurableError, FailureDetails, UnknownOrchestratorError, default_registry
 from .engine import events as ev
 from .engine.errors import (
@@ -24,9 +25,22 @@ from .engine.errors import (
 )
 from .engine.payloads import encode
 from .engine.registry import Registry
-from .models import AuditEntry, ExternalEvent, HistoryEvent, Instance
+from .models import (
+    ApprovalRequest,
+    AuditEntry,
+    CompensationRecord,
+    ExternalEvent,
+    HistoryEvent,
+    Instance,
+)
 from .runtime.dispatch import wake_orchestration
-from .statuses import TERMINAL, EventOutcome, InstanceStatus
+from .statuses import (
+    TERMINAL,
+    ApprovalStatus,
+    CompensationStatus,
+    EventOutcome,
+    InstanceStatus,
+)
 from .store import create_instance, deliver, terminate_instance
 
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$")
@@ -290,6 +304,11 @@ class DurableClient:
             raise InvalidInput(
                 f"Invalid event name {name!r}: use 1-200 letters, digits and _ . : -."
             )
+        if name.startswith("durable:"):
+            raise InvalidInput(
+                f"Event name {name!r} is reserved for approvals and compensation decisions; "
+                "use DurableClient.decide or the compensation operations instead."
+            )
         if event_id is not None:
             self._check_id(event_id, "event id")
         self._check_payload(data, "event data")
@@ -395,6 +414,85 @@ class DurableClient:
 
     def orchestrator_names(self) -> list[str]:
         return self.registry.orchestrator_names()
+
+    # -- recovery ----------------------------------------------------------------------
+    def rewind(self, instance_id: str, reason: str = "", by: Any = None) -> None:
+        """Resume a failed instance from its point of failure, re-running the failed tasks.
+
+        Completed results are kept. Refused (InvalidState) when the failure was not a
+        task failure at the last step, e.g. the orchestrator code itself raised.
+        """
+        self._check_id(instance_id)
+        recovery.rewind(instance_id, self.hub, by, reason)
+
+    def retry_episode(self, instance_id: str, reason: str = "", by: Any = None) -> None:
+        """Run a stuck instance's pending episode again (after deploying a fix)."""
+        self._check_id(instance_id)
+        recovery.retry_episode(instance_id, self.hub, by, reason)
+
+    def compensations(
+        self, instance_id: str | None = None, status: str | None = None
+    ) -> QuerySet[CompensationRecord]:
+        """Compensation records, failed ones first, filtered by instance and status."""
+        qs = CompensationRecord.objects.filter(instance__task_hub=self.hub).select_related(
+            "instance", "resolved_by"
+        )
+        if instance_id is not None:
+            qs = qs.filter(instance__instance_id=self._check_id(instance_id))
+        if status is not None:
+            if status not in CompensationStatus.values:
+                raise InvalidInput(
+                    f"Unknown compensation status {status!r}; use one of "
+                    f"{', '.join(CompensationStatus.values)}."
+                )
+            qs = qs.filter(status=status)
+        return qs.order_by("-updated_at", "pk")
+
+    def retry_compensation(self, record_id: int, by: Any = None, note: str = "") -> None:
+        """Run a failed compensation again."""
+        recovery.decide_compensation(record_id, "retry", by, note, self.hub)
+
+    def resolve_compensation(self, record_id: int, by: Any, note: str) -> None:
+        """Mark a failed compensation as done by hand (a note saying what was done)."""
+        recovery.decide_compensation(record_id, "resolve", by, note, self.hub)
+
+    def skip_compensation(self, record_id: int, by: Any, note: str) -> None:
+        """Give up a failed compensation on purpose (a note saying why)."""
+        recovery.decide_compensation(record_id, "skip", by, note, self.hub)
+
+    # -- approvals ---------------------------------------------------------------------
+    def approvals(
+        self,
+        user: Any = None,
+        instance_id: str | None = None,
+        status: str | None = None,
+    ) -> QuerySet[ApprovalRequest]:
+        """Approval requests (of the user's groups when a non-superuser is given)."""
+        qs = ApprovalRequest.objects.filter(instance__task_hub=self.hub).select_related(
+            "instance", "decided_by"
+        )
+        if user is not None and not user.is_superuser:
+            qs = qs.filter(assignees__in=list(user.groups.values_list("name", flat=True)))
+        if instance_id is not None:
+            qs = qs.filter(instance__instance_id=self._check_id(instance_id))
+        if status is not None:
+            if status not in ApprovalStatus.values:
+                raise InvalidInput(
+                    f"Unknown approval status {status!r}; use one of "
+                    f"{', '.join(ApprovalStatus.values)}."
+                )
+            qs = qs.filter(status=status)
+        return qs.order_by("deadline", "pk")
+
+    def decide(
+        self, approval_id: int, user: Any, approve: bool, comment: str = ""
+    ) -> approvals.Decision:
+        """Approve or reject a request; only its group's members (or superusers) may.
+
+        A second decision answers with the first one; a decision after the deadline or
+        after the workflow finished is refused and changes nothing.
+        """
+        return approvals.decide(approval_id, user, approve, comment, self.hub)
 
 
 def _new_id() -> str:

@@ -5,7 +5,13 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from .statuses import EventOutcome, InstanceStatus, TaskStatus
+from .statuses import (
+    ApprovalStatus,
+    CompensationStatus,
+    EventOutcome,
+    InstanceStatus,
+    TaskStatus,
+)
 
 
 class Instance(models.Model):
@@ -51,6 +57,15 @@ class Instance(models.Model):
             models.Index(fields=["task_hub", "needs_attention"], name="inst_attention_idx"),
             # purge of finished instances
             models.Index(fields=["task_hub", "completed_at"], name="inst_completed_idx"),
+        ]
+        permissions = [
+            ("start_instance", "Can start workflow instances"),
+            ("view_payloads", "Can see inputs, outputs and failure details"),
+            ("raise_event", "Can raise events to instances"),
+            (
+                "operate_instance",
+                "Can terminate, suspend, resume, rewind, restart, purge and resolve",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -174,6 +189,67 @@ class ExternalEvent(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["instance", "event_id"], name="uniq_event_id")
+        ]
+
+
+class CompensationRecord(models.Model):
+    """A compensable step's undo, registered by ``saga.add`` in the episode that ran it."""
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="compensations")
+    execution_id = models.CharField(max_length=64)
+    task_id = models.PositiveIntegerField()  # the registration's step in history
+    # Stable id, passed to the compensation activity as its idempotency key.
+    compensation_id = models.CharField(max_length=300, unique=True)
+    step = models.CharField(max_length=200, blank=True, default="")
+    activity = models.CharField(max_length=200)
+    input = models.JSONField(null=True, blank=True)
+    order = models.PositiveIntegerField()  # registration order, 1-based
+    status = models.CharField(
+        max_length=20, choices=CompensationStatus.choices, default=CompensationStatus.REGISTERED
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.JSONField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    resolution = models.CharField(max_length=20, blank=True, default="")  # retry/resolve/skip
+    resolution_note = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            # the console: failed compensations first; the API filters by status
+            models.Index(fields=["status", "updated_at"], name="comp_status_idx"),
+        ]
+        ordering = ["instance", "order"]
+
+
+class ApprovalRequest(models.Model):
+    """A human step: a group decides before a durable deadline."""
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="approvals")
+    execution_id = models.CharField(max_length=64)
+    task_id = models.PositiveIntegerField()
+    request_id = models.CharField(max_length=300, unique=True)
+    name = models.CharField(max_length=200)
+    assignees = models.CharField(max_length=150)  # a Django auth Group name
+    details = models.JSONField(null=True, blank=True)
+    deadline = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        max_length=16, choices=ApprovalStatus.choices, default=ApprovalStatus.PENDING
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    comment = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            # the approver inbox: pending requests of the user's groups, soonest deadline first
+            models.Index(fields=["status", "assignees", "deadline"], name="approval_inbox_idx"),
         ]
 
 

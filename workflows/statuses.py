@@ -30,3 +30,20 @@ class EventOutcome(models.TextChoices):
     DELIVERED = "delivered"
     DUPLICATE = "duplicate"
     REJECTED = "rejected"
+
+
+class CompensationStatus(models.TextChoices):
+    REGISTERED = "registered"
+    COMPENSATING = "compensating"
+    COMPENSATED = "compensated"
+    FAILED = "failed"
+    RESOLVED_MANUALLY = "resolved_manually"
+    SKIPPED = "skipped"
+
+
+class ApprovalStatus(models.TextChoices):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"

@@ -22,10 +22,28 @@ from .engine import (
 from .engine import actions as act
 from .engine import events as ev
 from .engine.registry import Registry
-from .models import ActivityTask, HistoryEvent, InboxMessage, Instance, Timer
+from .engine.saga import compensation_id
+from .models import (
+    ActivityTask,
+    ApprovalRequest,
+    CompensationRecord,
+    HistoryEvent,
+    InboxMessage,
+    Instance,
+    Timer,
+)
 from .runtime.cache import sticky_cache
 from .runtime.dispatch import start_activity, wake_orchestration
-from .statuses import TERMINAL, InstanceStatus, TaskStatus
+from .signals import approval_requested, compensation_failed
+from .statuses import (
+    TERMINAL,
+    ApprovalStatus,
+    CompensationStatus,
+    InstanceStatus,
+    TaskStatus,
+)
+
+MANUAL_OUTCOMES = frozenset({CompensationStatus.RESOLVED_MANUALLY, CompensationStatus.SKIPPED})
 
 log = logging.getLogger("workflows.runtime")
 
@@ -222,6 +240,10 @@ class _EpisodeEffects:
             act.FailOrchestration: self._finished,
             act.TerminateOrchestration: self._terminated,
             act.ContinueAsNew: self._continue_as_new,
+            act.RegisterCompensation: self._register_compensation,
+            act.UpdateCompensation: self._update_compensation,
+            act.RequestApproval: self._request_approval,
+            act.UpdateApproval: self._update_approval,
         }
 
     def apply(self, action: act.Action) -> None:
@@ -239,7 +261,8 @@ class _EpisodeEffects:
             name=action.name,
             input=action.input,
             attempt=action.attempt,
-            idempotency_key=f"{inst.instance_id}:{inst.execution_id}:{call_id}",
+            idempotency_key=action.idempotency_key
+            or f"{inst.instance_id}:{inst.execution_id}:{call_id}",
             enqueued_at=self.now,
         )
         start_activity(task.pk)
@@ -290,7 +313,79 @@ class _EpisodeEffects:
             execution_id=self.instance.execution_id,
         )
 
+    def _register_compensation(self, action: act.RegisterCompensation) -> None:
+        inst = self.instance
+        CompensationRecord.objects.create(
+            instance=inst,
+            execution_id=inst.execution_id,
+            task_id=action.task_id,
+            compensation_id=compensation_id(inst.instance_id, inst.execution_id, action.task_id),
+            step=action.step,
+            activity=action.name,
+            input=action.input,
+            order=action.order,
+        )
+
+    def _update_compensation(self, action: act.UpdateCompensation) -> None:
+        inst = self.instance
+        record = CompensationRecord.objects.get(
+            instance=inst, execution_id=inst.execution_id, task_id=action.task_id
+        )
+        if record.status in MANUAL_OUTCOMES:
+            return  # an operator already closed it; the saga is only catching up
+        record.status = action.status
+        record.attempts = action.attempts
+        if action.failure is not None:
+            record.last_error = action.failure.to_dict()
+        record.save()
+        if action.status == CompensationStatus.FAILED:
+            reason = (
+                f"compensation {record.step or record.activity} ({record.activity}) failed: "
+                f"{action.failure.summary() if action.failure else 'error'}; "
+                "retry, resolve or skip it"
+            )
+            inst.needs_attention, inst.attention_reason = True, reason
+            log.error(
+                "compensation failed for good: instance %s business key %s step %s: %s",
+                inst.instance_id,
+                inst.business_key or "-",
+                record.step or record.activity,
+                action.failure.summary() if action.failure else "error",
+                extra={"instance_id": inst.instance_id, "business_key": inst.business_key},
+            )
+            transaction.on_commit(
+                lambda: compensation_failed.send(CompensationRecord, record=record, instance=inst)
+            )
+        elif inst.attention_reason.startswith("compensation"):
+            inst.needs_attention, inst.attention_reason = False, ""
+
+    def _request_approval(self, action: act.RequestApproval) -> None:
+        inst = self.instance
+        approval = ApprovalRequest.objects.create(
+            instance=inst,
+            execution_id=inst.execution_id,
+            task_id=action.task_id,
+            request_id=f"{inst.instance_id}:{inst.execution_id}:{action.task_id}",
+            name=action.name,
+            assignees=action.assignees,
+            details=action.details,
+            deadline=action.deadline,
+        )
+        transaction.on_commit(
+            lambda: approval_requested.send(ApprovalRequest, approval=approval, instance=inst)
+        )
+
+    def _update_approval(self, action: act.UpdateApproval) -> None:
+        inst = self.instance
+        ApprovalRequest.objects.filter(
+            instance=inst,
+            execution_id=inst.execution_id,
+            task_id=action.task_id,
+            status=ApprovalStatus.PENDING,
+        ).update(status=action.status)
+
     def _finished(self, action: act.Action) -> None:
+        cancel_outstanding(self.instance)
         notify_parent(self.instance, action)
 
     def _terminated(self, action: act.TerminateOrchestration) -> None:
@@ -342,6 +437,9 @@ def cancel_outstanding(instance: Instance) -> None:
         instance=instance, status__in=[TaskStatus.SCHEDULED, TaskStatus.RUNNING]
     ).update(status=TaskStatus.CANCELLED, lease_expires_at=None)
     Timer.objects.filter(instance=instance, fired=False).update(fired=True)
+    ApprovalRequest.objects.filter(instance=instance, status=ApprovalStatus.PENDING).update(
+        status=ApprovalStatus.CANCELLED
+    )
 
 
 def terminate_instance(instance: Instance, reason: str, now: datetime | None = None) -> None:

@@ -10,11 +10,13 @@ from __future__ import annotations
 from .activity import ActivityContext
 from .errors import (
     ActivityFailed,
+    ApprovalTimeout,
     DurableError,
     EventTimeout,
     FanOutFailed,
     NonDeterminismError,
     NonRetryableError,
+    NotAllowed,
     PayloadError,
     RegistrationError,
     SubOrchestrationFailed,
@@ -27,11 +29,14 @@ from .executor import EpisodeResult, InstanceRef, Orchestration, OrchestrationSt
 from .failures import FailureDetails
 from .registry import Registry, activity, default_registry, orchestrator
 from .retry import RetryPolicy
+from .saga import CompensationOutcome, Saga, retry_failed
 from .tasks import Outcome, Task
 
 __all__ = [
     "ActivityContext",
     "ActivityFailed",
+    "ApprovalTimeout",
+    "CompensationOutcome",
     "DurableError",
     "EpisodeResult",
     "EventTimeout",
@@ -40,6 +45,7 @@ __all__ = [
     "InstanceRef",
     "NonDeterminismError",
     "NonRetryableError",
+    "NotAllowed",
     "Orchestration",
     "OrchestrationStatus",
     "Outcome",
@@ -47,6 +53,7 @@ __all__ = [
     "Registry",
     "RegistrationError",
     "RetryPolicy",
+    "Saga",
     "SubOrchestrationFailed",
     "Task",
     "TaskFailed",
@@ -57,4 +64,5 @@ __all__ = [
     "default_registry",
     "execute",
     "orchestrator",
+    "retry_failed",
 ]

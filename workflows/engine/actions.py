@@ -22,6 +22,7 @@ class ScheduleActivity(Action):
     input: Any = None
     attempt: int = 1
     call_id: int = 0  # task id of the first attempt; the idempotency key uses it
+    idempotency_key: str | None = None  # set for compensations: their compensation id
 
 
 @dataclass(frozen=True)
@@ -70,3 +71,39 @@ class ContinueAsNew(Action):
 @dataclass(frozen=True)
 class TerminateOrchestration(Action):
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class RegisterCompensation(Action):
+    task_id: int
+    name: str
+    input: Any = None
+    step: str = ""
+    order: int = 0
+
+
+@dataclass(frozen=True)
+class UpdateCompensation(Action):
+    """A compensation record changed state (emitted live only, never on replay)."""
+
+    task_id: int
+    status: str
+    failure: FailureDetails | None = None
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class RequestApproval(Action):
+    task_id: int
+    name: str
+    assignees: str
+    details: Any = None
+    deadline: datetime | None = None
+
+
+@dataclass(frozen=True)
+class UpdateApproval(Action):
+    """An approval request ended without a decision (expired), emitted live only."""
+
+    task_id: int
+    status: str

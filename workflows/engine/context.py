@@ -26,6 +26,7 @@ from .tasks import CompletableTask, Outcome, Task, TimerTask, WhenAll, WhenAny
 
 if TYPE_CHECKING:
     from .events import EventRaised, HistoryEvent
+    from .saga import Saga
 
 _UUID_NAMESPACE = uuid.UUID("9e7c1f2a-5b1d-4b8e-9d8a-2f1c0e6b7a31")
 
@@ -134,6 +135,7 @@ class OrchestrationContext:
         self._recorded: dict[int, HistoryEvent] = {}
         self._event_waiters: dict[str, deque[_ExternalEventTask]] = {}
         self._event_buffer: dict[str, deque[EventRaised]] = {}
+        self._live_updates: list[act.Action] = []
         self._continue_as_new: act.ContinueAsNew | None = None
         self._keep_unprocessed_events = True
 
@@ -151,6 +153,7 @@ class OrchestrationContext:
         input: Any = None,
         *,
         retry: RetryPolicy | None = None,
+        _idempotency_key: str | None = None,
     ) -> Task:
         """Schedule an activity; ``yield`` the task for its result.
 
@@ -167,7 +170,9 @@ class OrchestrationContext:
             task = CompletableTask(task_id, "activity", name)
             # Every attempt of one call shares the first attempt's id: the activity's
             # idempotency key stays the same across retries.
-            action = act.ScheduleActivity(task_id, name, value, attempt, first_id[0])
+            action = act.ScheduleActivity(
+                task_id, name, value, attempt, first_id[0], _idempotency_key
+            )
             self._schedule(task, action)
             return task
 
@@ -306,6 +311,47 @@ class OrchestrationContext:
             raise FanOutFailed(outcomes)
         return [o.result for o in outcomes]
 
+    def saga(self) -> Saga:
+        """A compensation scope: register undo steps, run them in reverse on failure.
+
+        Example::
+
+            saga = ctx.saga()
+            yield ctx.call_activity("reserve_inventory", order)
+            saga.add("release_inventory", order)
+            try:
+                yield ctx.call_activity("capture_payment", order)
+            except ActivityFailed:
+                yield from saga.compensate()
+                raise
+        """
+        from .saga import Saga
+
+        return Saga(self)
+
+    def request_approval(
+        self,
+        name: str,
+        *,
+        assignees: str,
+        details: Any = None,
+        timeout: timedelta | datetime | None = None,
+    ) -> Task:
+        """Ask a group of people for a decision; ``yield`` it for the outcome.
+
+        Completes with ``{"approved": bool, "decision", "by", "comment", "at"}``; raises
+        :class:`ApprovalTimeout` at the deadline (a durable timer) if nobody decided.
+
+        Example::
+
+            decision = yield ctx.request_approval(
+                "expense", assignees="managers", details=claim, timeout=timedelta(days=2)
+            )
+        """
+        from .approvals import request_approval
+
+        return request_approval(self, name, assignees, details, timeout)
+
     # -- instance-level decisions --------------------------------------------
     def set_custom_status(self, value: Any) -> None:
         """Publish a JSON value (e.g. progress) readable by clients while this runs."""
@@ -370,6 +416,11 @@ class OrchestrationContext:
                     f"{what} takes durable tasks (from ctx.call_activity etc.), got {t!r}."
                 )
         return tasks
+
+    def _emit_live(self, action: act.Action) -> None:
+        """Record a state change for the runtime, only when it happens (not on replay)."""
+        if not self.is_replaying:
+            self._live_updates.append(action)
 
     def _deliver_event(self, event: EventRaised) -> None:
         waiters = self._event_waiters.get(event.name)

@@ -115,6 +115,15 @@ class EventTimeout(TaskFailed):
         super().__init__(f"External event {name!r} did not arrive by {timeout_at}.")
 
 
+class ApprovalTimeout(TaskFailed):
+    """Nobody decided an approval request before its deadline."""
+
+    def __init__(self, name: str, deadline: Any):
+        self.name = name
+        self.deadline = deadline
+        super().__init__(f"Approval {name!r} was not decided by its deadline {deadline}.")
+
+
 class FanOutFailed(TaskFailed):
     """At least one task of a `task_all` failed; `outcomes` keeps every child's outcome."""
 
@@ -136,6 +145,10 @@ class FanOutFailed(TaskFailed):
     def failed(self) -> list[Any]:
         """Outcomes of the children that failed, in input order."""
         return [o for o in self.outcomes if not o.ok]
+
+
+class NotAllowed(DurableError):
+    """The user may not do this (e.g. decide an approval of another group)."""
 
 
 class OrchestrationFailedError(DurableError):

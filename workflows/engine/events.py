@@ -32,6 +32,8 @@ class EventType(StrEnum):
     SUB_ORCHESTRATION_FAILED = "sub_orchestration_failed"
     EVENT_RAISED = "event_raised"
     MARKER_RECORDED = "marker_recorded"
+    COMPENSATION_REGISTERED = "compensation_registered"
+    APPROVAL_REQUESTED = "approval_requested"
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ class ActivityScheduled(HistoryEvent):
     input: Any = None
     attempt: int = 1
     call_id: int = 0
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,30 @@ class MarkerRecorded(HistoryEvent):
     name: str
 
 
+@dataclass(frozen=True)
+class CompensationRegistered(HistoryEvent):
+    """``saga.add``: an undo step registered after a compensable step succeeded."""
+
+    kind: ClassVar[EventType] = EventType.COMPENSATION_REGISTERED
+    task_id: int
+    name: str
+    input: Any = None
+    step: str = ""
+    order: int = 0
+
+
+@dataclass(frozen=True)
+class ApprovalRequested(HistoryEvent):
+    """``ctx.request_approval``: a human decision asked of a group, with a deadline."""
+
+    kind: ClassVar[EventType] = EventType.APPROVAL_REQUESTED
+    task_id: int
+    name: str
+    assignees: str
+    details: Any = None
+    deadline: datetime | None = None
+
+
 EVENT_CLASSES: dict[EventType, type[HistoryEvent]] = {
     cls.kind: cls
     for cls in (
@@ -180,6 +207,8 @@ EVENT_CLASSES: dict[EventType, type[HistoryEvent]] = {
         SubOrchestrationFailedEvent,
         EventRaised,
         MarkerRecorded,
+        CompensationRegistered,
+        ApprovalRequested,
     )
 }
 
@@ -188,6 +217,7 @@ _CODECS: dict[str, tuple[Any, Any]] = {
     "failure": (FailureDetails.to_dict, FailureDetails.from_dict),
     "timestamp": (datetime.isoformat, datetime.fromisoformat),
     "fire_at": (datetime.isoformat, datetime.fromisoformat),
+    "deadline": (datetime.isoformat, datetime.fromisoformat),
 }
 
 

@@ -64,6 +64,8 @@ def _describe_event(event: ev.HistoryEvent) -> str:
         ev.TimerCreated: lambda e: f"a timer at {e.fire_at.isoformat()}",
         ev.SubOrchestrationCreated: lambda e: f"sub-orchestration {e.name!r}",
         ev.MarkerRecorded: lambda e: f"patch marker {e.name!r}",
+        ev.CompensationRegistered: lambda e: f"compensation {e.name!r} registered",
+        ev.ApprovalRequested: lambda e: f"approval request {e.name!r}",
     }
     return described[type(event)](event)
 
@@ -76,6 +78,8 @@ def _describe_action(action: act.Action | None) -> str:
         act.CreateTimer: lambda a: f"a timer at {a.fire_at.isoformat()}",
         act.StartSubOrchestration: lambda a: f"sub-orchestration {a.name!r}",
         act.RecordMarker: lambda a: f"patch marker {a.name!r}",
+        act.RegisterCompensation: lambda a: f"compensation {a.name!r} registered",
+        act.RequestApproval: lambda a: f"approval request {a.name!r}",
     }
     return described[type(action)](action)
 
@@ -86,19 +90,27 @@ _MATCHES: dict[type, tuple[type, Callable[[Any, Any], bool]]] = {
     ev.TimerCreated: (act.CreateTimer, lambda e, a: True),
     ev.SubOrchestrationCreated: (act.StartSubOrchestration, lambda e, a: e.name == a.name),
     ev.MarkerRecorded: (act.RecordMarker, lambda e, a: e.name == a.name),
+    ev.CompensationRegistered: (act.RegisterCompensation, lambda e, a: e.name == a.name),
+    ev.ApprovalRequested: (act.RequestApproval, lambda e, a: e.name == a.name),
 }
 
 
 def _event_for_action(action: act.Action) -> ev.HistoryEvent:
     to_event: dict[type, Callable[[Any], ev.HistoryEvent]] = {
         act.ScheduleActivity: lambda a: ev.ActivityScheduled(
-            a.task_id, a.name, a.input, a.attempt, a.call_id
+            a.task_id, a.name, a.input, a.attempt, a.call_id, a.idempotency_key
         ),
         act.CreateTimer: lambda a: ev.TimerCreated(a.task_id, a.fire_at, a.purpose),
         act.StartSubOrchestration: lambda a: ev.SubOrchestrationCreated(
             a.task_id, a.name, a.instance_id, a.version, a.input
         ),
         act.RecordMarker: lambda a: ev.MarkerRecorded(a.task_id, a.name),
+        act.RegisterCompensation: lambda a: ev.CompensationRegistered(
+            a.task_id, a.name, a.input, a.step, a.order
+        ),
+        act.RequestApproval: lambda a: ev.ApprovalRequested(
+            a.task_id, a.name, a.assignees, a.details, a.deadline
+        ),
     }
     return to_event[type(action)](action)
 
@@ -134,6 +146,8 @@ class Orchestration:
             ev.TimerCreated: self._on_scheduled,
             ev.SubOrchestrationCreated: self._on_scheduled,
             ev.MarkerRecorded: self._on_scheduled,
+            ev.CompensationRegistered: self._on_scheduled,
+            ev.ApprovalRequested: self._on_scheduled,
             ev.ActivityCompleted: self._on_task_completed,
             ev.SubOrchestrationCompleted: self._on_task_completed,
             ev.ActivityFailedEvent: self._on_task_failed,
@@ -179,6 +193,8 @@ class Orchestration:
                     actions.append(action)
                     new_history.append(_event_for_action(action))
             ctx._pending_actions.clear()
+            actions.extend(ctx._live_updates)
+            ctx._live_updates.clear()
             if ctx.custom_status != status_before:
                 actions.append(act.SetCustomStatus(ctx.custom_status))
         actions.extend(self._closing_actions(new_history, leftovers))

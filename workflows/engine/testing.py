@@ -23,11 +23,13 @@ from typing import Any
 from . import actions as act
 from . import events as ev
 from .activity import ActivityContext, idempotency_key, run_activity
+from .approvals import approval_event_name
 from .errors import DurableError
 from .executor import TERMINAL_STATUSES, InstanceRef, OrchestrationStatus, execute
 from .failures import FailureDetails
 from .payloads import round_trip
 from .registry import Registry, default_registry, name_of
+from .saga import compensation_event_name
 
 
 @dataclass
@@ -89,7 +91,13 @@ class WorkflowTestRunner:
             act.FailOrchestration: self._on_fail,
             act.ContinueAsNew: self._on_continue_as_new,
             act.TerminateOrchestration: self._on_terminate,
+            act.RegisterCompensation: self._on_register_compensation,
+            act.UpdateCompensation: self._on_update_compensation,
+            act.RequestApproval: self._on_request_approval,
+            act.UpdateApproval: self._on_update_approval,
         }
+        self._compensations: dict[str, dict[int, dict[str, Any]]] = {}
+        self._approvals: dict[str, dict[int, dict[str, Any]]] = {}
 
     # -- the surface -------------------------------------------------------------
     def start(
@@ -161,6 +169,49 @@ class WorkflowTestRunner:
     def instance_ids(self) -> list[str]:
         return list(self._instances)
 
+    def compensations(self, instance_id: str) -> list[dict[str, Any]]:
+        """The compensation records of an instance, in registration order."""
+        records = self._compensations.get(instance_id, {})
+        return [dict(records[k]) for k in sorted(records)]
+
+    def resolve_compensation(
+        self, instance_id: str, task_id: int, action: str, by: str = "tester", note: str = ""
+    ) -> None:
+        """An operator's decision on a failed compensation: "retry", "resolve" or "skip"."""
+        if action not in ("retry", "resolve", "skip"):
+            raise DurableError(f"Unknown compensation decision {action!r}.")
+        record = self._compensations.get(instance_id, {}).get(task_id)
+        if record is None or record["status"] != "failed":
+            raise DurableError(f"Compensation {task_id} of {instance_id!r} is not failed.")
+        if action != "retry":
+            record["status"] = "resolved_manually" if action == "resolve" else "skipped"
+            record["resolved_by"], record["note"] = by, note
+        data = {"action": action, "by": by, "note": note}
+        self._get(instance_id).inbox.append(ev.EventRaised(compensation_event_name(task_id), data))
+
+    def approvals(self, instance_id: str) -> list[dict[str, Any]]:
+        """The approval requests of an instance, in request order."""
+        records = self._approvals.get(instance_id, {})
+        return [dict(records[k]) for k in sorted(records)]
+
+    def decide(
+        self, instance_id: str, task_id: int, approve: bool, by: str = "tester", comment: str = ""
+    ) -> dict[str, Any]:
+        """Decide a pending approval (no group check here; the runtime enforces that)."""
+        record = self._approvals.get(instance_id, {}).get(task_id)
+        if record is None or record["status"] != "pending":
+            raise DurableError(f"Approval {task_id} of {instance_id!r} is not pending.")
+        decision = {
+            "approved": bool(approve),
+            "decision": "approved" if approve else "rejected",
+            "by": by,
+            "comment": comment,
+            "at": self.clock.isoformat(),
+        }
+        record.update(status=decision["decision"], decided_by=by, comment=comment)
+        self._get(instance_id).inbox.append(ev.EventRaised(approval_event_name(task_id), decision))
+        return decision
+
     # -- the loop ------------------------------------------------------------------
     def _step(self) -> bool:
         for inst in list(self._instances.values()):
@@ -200,7 +251,9 @@ class WorkflowTestRunner:
         inst = self._instances[iid]
         if inst.execution != execution or inst.status in TERMINAL_STATUSES:
             return
-        key = idempotency_key(iid, str(execution), action.call_id or action.task_id)
+        key = action.idempotency_key or idempotency_key(
+            iid, str(execution), action.call_id or action.task_id
+        )
         ctx = ActivityContext(iid, action.name, action.attempt, key, action.task_id, str(execution))
         self._calls.setdefault(action.name, []).append(action.input)
         fake = self.fakes.get(action.name)
@@ -217,6 +270,39 @@ class WorkflowTestRunner:
             inst.inbox.append(ev.ActivityFailedEvent(action.task_id, outcome.failure))
 
     # -- action handlers ---------------------------------------------------------------
+    def _on_register_compensation(self, inst: _Instance, action: act.RegisterCompensation) -> None:
+        self._compensations.setdefault(inst.instance_id, {})[action.task_id] = {
+            "task_id": action.task_id,
+            "activity": action.name,
+            "input": action.input,
+            "step": action.step,
+            "order": action.order,
+            "status": "registered",
+            "attempts": 0,
+            "failure": None,
+        }
+
+    def _on_update_compensation(self, inst: _Instance, action: act.UpdateCompensation) -> None:
+        record = self._compensations[inst.instance_id][action.task_id]
+        if record["status"] in ("resolved_manually", "skipped") and action.status == "compensating":
+            return
+        record.update(status=action.status, attempts=action.attempts)
+        if action.failure is not None:
+            record["failure"] = action.failure
+
+    def _on_request_approval(self, inst: _Instance, action: act.RequestApproval) -> None:
+        self._approvals.setdefault(inst.instance_id, {})[action.task_id] = {
+            "task_id": action.task_id,
+            "name": action.name,
+            "assignees": action.assignees,
+            "details": action.details,
+            "deadline": action.deadline,
+            "status": "pending",
+        }
+
+    def _on_update_approval(self, inst: _Instance, action: act.UpdateApproval) -> None:
+        self._approvals[inst.instance_id][action.task_id]["status"] = action.status
+
     def _create(
         self, iid: str, name: str, version: int, input: Any, parent: tuple[str, int] | None
     ) -> None:

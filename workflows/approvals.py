@@ -1,0 +1,128 @@
+"""Deciding approval requests (called through DurableClient)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from .engine import events as ev
+from .engine.approvals import approval_event_name
+from .engine.errors import InvalidInput, InvalidState, NotAllowed
+from .models import ApprovalRequest, AuditEntry
+from .statuses import TERMINAL, ApprovalStatus
+from .store import deliver
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of a decide call: the (first) decision on the request."""
+
+    approval_id: int
+    status: str
+    decided_by: str
+    decided_at: datetime | None
+    comment: str
+    first: bool  # False when the request had been decided already
+
+
+def may_decide(user: Any, approval: ApprovalRequest) -> bool:
+    """Only members of the assignee group (or superusers) decide."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    return bool(user.is_superuser or user.groups.filter(name=approval.assignees).exists())
+
+
+def pending_for(user: Any, hub: str):  # noqa: ANN201 - a queryset
+    """Pending approvals the user may decide, soonest deadline first."""
+    qs = ApprovalRequest.objects.filter(
+        status=ApprovalStatus.PENDING, instance__task_hub=hub
+    ).select_related("instance")
+    if not user.is_superuser:
+        qs = qs.filter(assignees__in=list(user.groups.values_list("name", flat=True)))
+    return qs.order_by("deadline", "pk")
+
+
+def decide(
+    approval_id: int, user: Any, approve: bool, comment: str = "", hub: str = ""
+) -> Decision:
+    """Record a decision and wake the workflow; refuse late, foreign or repeated ones."""
+    if not isinstance(approve, bool):
+        raise InvalidInput("approve must be true or false.")
+    if not isinstance(comment, str) or len(comment) > 4000:
+        raise InvalidInput("comment must be text of at most 4000 characters.")
+    with transaction.atomic():
+        approval = (
+            ApprovalRequest.objects.select_for_update(of=("self",))
+            .select_related("instance", "decided_by")
+            .filter(pk=approval_id, instance__task_hub=hub)
+            .first()
+        )
+        if approval is None:
+            raise InvalidInput(f"No approval request {approval_id} exists.")
+        if not may_decide(user, approval):
+            raise NotAllowed(
+                f"{getattr(user, 'username', user)} is not in group {approval.assignees!r}, "
+                f"which decides {approval.name!r}."
+            )
+        if approval.status in (ApprovalStatus.APPROVED, ApprovalStatus.REJECTED):
+            return _decision(approval, first=False)
+        now = timezone.now()
+        if approval.status == ApprovalStatus.EXPIRED or (
+            approval.deadline is not None and now >= approval.deadline
+        ):
+            when = (
+                f"{approval.deadline:%Y-%m-%d %H:%M:%S} UTC"
+                if approval.deadline
+                else "its deadline"
+            )
+            raise InvalidState(
+                f"The request {approval.name!r} expired at {when}; the decision was not recorded."
+            )
+        if approval.status == ApprovalStatus.CANCELLED or approval.instance.status in TERMINAL:
+            raise InvalidState(
+                f"The workflow {approval.instance.instance_id!r} already finished "
+                f"({approval.instance.status}); the decision was not recorded."
+            )
+        approval.status = ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED
+        approval.decided_by = user
+        approval.decided_at = now
+        approval.comment = comment
+        approval.save()
+        data = {
+            "approved": approve,
+            "decision": approval.status,
+            "by": user.get_username(),
+            "comment": comment,
+            "at": now.isoformat(),
+        }
+        deliver(
+            approval.instance,
+            ev.EventRaised(approval_event_name(approval.task_id), data),
+            dedup_key=f"approval:{approval.pk}",
+            execution_id=approval.execution_id,
+        )
+        AuditEntry.objects.create(
+            instance=approval.instance,
+            instance_ref=approval.instance.instance_id,
+            user=user,
+            actor=user.get_username(),
+            action="decide",
+            note=comment,
+            detail={"approval": approval.pk, "name": approval.name, "decision": approval.status},
+        )
+        return _decision(approval, first=True)
+
+
+def _decision(approval: ApprovalRequest, first: bool) -> Decision:
+    return Decision(
+        approval.pk,
+        approval.status,
+        approval.decided_by.get_username() if approval.decided_by else "",
+        approval.decided_at,
+        approval.comment,
+        first,
+    )

@@ -1,0 +1,68 @@
+"""Human interaction: an approval request with a durable deadline."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from . import actions as act
+from .errors import ApprovalTimeout, WorkflowCodeError
+from .payloads import round_trip
+from .tasks import Task
+
+if TYPE_CHECKING:
+    from .context import OrchestrationContext
+
+APPROVAL_EVENT_PREFIX = "durable:approval:"
+
+
+def approval_event_name(task_id: int) -> str:
+    """The internal event that carries the decision of request ``task_id``."""
+    return f"{APPROVAL_EVENT_PREFIX}{task_id}"
+
+
+def request_approval(
+    ctx: OrchestrationContext,
+    name: str,
+    assignees: str,
+    details: Any,
+    timeout: timedelta | datetime | None,
+) -> Task:
+    if not isinstance(name, str) or not name.strip():
+        raise WorkflowCodeError("request_approval needs a non-empty name.")
+    if not isinstance(assignees, str) or not assignees.strip():
+        raise WorkflowCodeError(
+            "request_approval needs assignees: the name of the group that decides."
+        )
+    deadline: datetime | None = None
+    if isinstance(timeout, timedelta):
+        deadline = ctx.current_utc_datetime + timeout
+    elif isinstance(timeout, datetime):
+        deadline = timeout
+    elif timeout is not None:
+        raise WorkflowCodeError("request_approval timeout must be a timedelta or a datetime.")
+    task_id = ctx._next_id()
+    ctx._pending_actions[task_id] = act.RequestApproval(
+        task_id, name, assignees, round_trip(details, "approval details"), deadline
+    )
+    decision = ctx.wait_for_external_event(approval_event_name(task_id))
+    if deadline is None:
+        return decision
+    timer = ctx._new_timer(deadline, purpose="approval_deadline")
+    outcome = Task()
+
+    def on_decision(t: Task) -> None:
+        outcome.complete(t._result)
+
+    def on_deadline(_t: Task) -> None:
+        if outcome.is_complete:
+            return
+        waiters = ctx._event_waiters.get(approval_event_name(task_id))
+        if waiters and decision in waiters:
+            waiters.remove(decision)
+        ctx._emit_live(act.UpdateApproval(task_id, "expired"))
+        outcome.fail(ApprovalTimeout(name, deadline))
+
+    decision.add_listener(on_decision)
+    timer.add_listener(on_deadline)
+    return outcome

@@ -1,0 +1,175 @@
+"""Operator recovery: compensation decisions, rewind, retry of a stuck episode."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from .engine import events as ev
+from .engine.errors import InvalidInput, InvalidState
+from .engine.saga import compensation_event_name
+from .models import ActivityTask, AuditEntry, CompensationRecord, HistoryEvent, Instance
+from .runtime.cache import sticky_cache
+from .runtime.dispatch import start_activity, wake_orchestration
+from .statuses import CompensationStatus, InstanceStatus, TaskStatus
+from .store import deliver
+
+DECISIONS = {
+    "retry": CompensationStatus.COMPENSATING,
+    "resolve": CompensationStatus.RESOLVED_MANUALLY,
+    "skip": CompensationStatus.SKIPPED,
+}
+
+_SCHEDULING = {
+    "activity_scheduled",
+    "timer_created",
+    "sub_orchestration_created",
+    "marker_recorded",
+    "compensation_registered",
+    "approval_requested",
+}
+_TASK_FAILURES = {"activity_failed", "sub_orchestration_failed"}
+
+
+def _audit(instance: Instance, action: str, by: Any, note: str = "", **detail: Any) -> None:
+    AuditEntry.objects.create(
+        instance=instance,
+        instance_ref=instance.instance_id,
+        user=by if getattr(by, "pk", None) else None,
+        actor=getattr(by, "username", None) or (str(by) if by else "system"),
+        action=action,
+        note=note,
+        detail=detail,
+    )
+
+
+def decide_compensation(
+    record_id: int, decision: str, by: Any, note: str, hub: str
+) -> CompensationRecord:
+    """Retry, resolve (done by hand) or skip a compensation that failed for good."""
+    if decision not in DECISIONS:
+        raise InvalidInput(f"Unknown decision {decision!r}; use retry, resolve or skip.")
+    if decision != "retry" and not (isinstance(note, str) and note.strip()):
+        raise InvalidInput(f"A note is required to {decision} a compensation: say what was done.")
+    with transaction.atomic():
+        record = (
+            CompensationRecord.objects.select_for_update(of=("self",))
+            .select_related("instance")
+            .filter(pk=record_id, instance__task_hub=hub)
+            .first()
+        )
+        if record is None:
+            raise InvalidInput(f"No compensation record {record_id} exists.")
+        if record.status != CompensationStatus.FAILED:
+            raise InvalidState(
+                f"Compensation {record.activity!r} is {record.status}, not failed; "
+                "only a failed compensation takes a decision."
+            )
+        instance = record.instance
+        if instance.status not in (InstanceStatus.RUNNING, InstanceStatus.SUSPENDED):
+            raise InvalidState(
+                f"The workflow {instance.instance_id!r} is {instance.status}; it no longer "
+                "waits for this decision."
+            )
+        record.status = DECISIONS[decision]
+        record.resolution = decision
+        record.resolution_note = note or ""
+        record.resolved_by = by if getattr(by, "pk", None) else None
+        record.save()
+        username = getattr(by, "username", None) or str(by or "system")
+        deliver(
+            instance,
+            ev.EventRaised(
+                compensation_event_name(record.task_id),
+                {"action": decision, "by": username, "note": note or ""},
+            ),
+            dedup_key=f"compensation:{record.pk}:{record.attempts}:{decision}",
+            execution_id=record.execution_id,
+        )
+        _audit(instance, f"compensation_{decision}", by, note, compensation=record.activity)
+    return record
+
+
+def rewind(instance_id: str, hub: str, by: Any = None, reason: str = "") -> None:
+    """Resume a failed instance at its point of failure: re-run the failed tasks."""
+    with transaction.atomic():
+        instance = (
+            Instance.objects.select_for_update()
+            .filter(task_hub=hub, instance_id=instance_id)
+            .first()
+        )
+        if instance is None:
+            raise InvalidInput(f"No instance {instance_id!r} exists.")
+        if instance.status != InstanceStatus.FAILED:
+            raise InvalidState(
+                f"Instance {instance_id!r} is {instance.status}; only a failed instance can be "
+                "rewound."
+            )
+        rows = list(
+            HistoryEvent.objects.filter(
+                instance=instance, execution_id=instance.execution_id
+            ).order_by("seq")
+        )
+        last_scheduling = max((r.seq for r in rows if r.kind in _SCHEDULING), default=0)
+        failed = [r for r in rows if r.kind in _TASK_FAILURES and r.seq > last_scheduling]
+        if not failed:
+            raise InvalidState(
+                f"Instance {instance_id!r} did not fail on an activity or sub-orchestration "
+                "at its last step (the orchestrator code raised, or it went on to other work "
+                "such as compensations); rewind cannot resume it. Use restart instead."
+            )
+        drop = {r.pk for r in failed} | {r.pk for r in rows if r.kind == "execution_failed"}
+        kept = [r for r in rows if r.pk not in drop]
+        HistoryEvent.objects.filter(pk__in=drop).delete()
+        # Renumber so seq stays contiguous (history replays in seq order).
+        for new_seq, row in enumerate(kept, start=1):
+            if row.seq != new_seq:
+                HistoryEvent.objects.filter(pk=row.pk).update(seq=new_seq + 1_000_000)
+        for new_seq, row in enumerate(kept, start=1):
+            if row.seq != new_seq:
+                HistoryEvent.objects.filter(pk=row.pk).update(seq=new_seq)
+        now = timezone.now()
+        for row in failed:
+            task_id = row.payload["task_id"]
+            if row.kind == "activity_failed":
+                task = ActivityTask.objects.get(
+                    instance=instance, execution_id=instance.execution_id, task_id=task_id
+                )
+                task.status, task.enqueued_at = TaskStatus.SCHEDULED, now
+                task.result = task.failure = None
+                task.save()
+                start_activity(task.pk)
+            else:
+                child = Instance.objects.get(parent=instance, parent_task_id=task_id)
+                rewind(child.instance_id, hub, by, f"parent {instance_id} rewound")
+        instance.status = InstanceStatus.RUNNING
+        instance.failure = None
+        instance.completed_at = None
+        instance.history_length = len(kept)
+        instance.save()
+        sticky_cache().discard(instance.pk)
+        _audit(instance, "rewind", by, reason, rerun=[r.payload["task_id"] for r in failed])
+
+
+def retry_episode(instance_id: str, hub: str, by: Any = None, reason: str = "") -> None:
+    """Run the pending episode again, e.g. after deploying a fix for a replay error."""
+    with transaction.atomic():
+        instance = (
+            Instance.objects.select_for_update()
+            .filter(task_hub=hub, instance_id=instance_id)
+            .first()
+        )
+        if instance is None:
+            raise InvalidInput(f"No instance {instance_id!r} exists.")
+        if instance.status not in (InstanceStatus.PENDING, InstanceStatus.RUNNING):
+            raise InvalidState(
+                f"Instance {instance_id!r} is {instance.status}; only a pending or running "
+                "instance has an episode to retry."
+            )
+        sticky_cache().discard(instance.pk)
+        instance.woken_at = timezone.now()
+        instance.save(update_fields=["woken_at"])
+        wake_orchestration(instance.pk)
+        _audit(instance, "retry_episode", by, reason)

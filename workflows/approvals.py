@@ -13,6 +13,7 @@ from .engine import events as ev
 from .engine.approvals import approval_event_name
 from .engine.errors import InvalidInput, InvalidState, NotAllowed
 from .models import ApprovalRequest, AuditEntry
+from .signals import notify_changed
 from .statuses import TERMINAL, ApprovalStatus
 from .store import deliver
 
@@ -105,6 +106,7 @@ def decide(
             dedup_key=f"approval:{approval.pk}",
             execution_id=approval.execution_id,
         )
+        notify_changed(approval.instance)
         AuditEntry.objects.create(
             instance=approval.instance,
             instance_ref=approval.instance.instance_id,

@@ -34,6 +34,7 @@ from .models import (
     Instance,
 )
 from .runtime.dispatch import wake_orchestration
+from .signals import notify_changed
 from .statuses import (
     TERMINAL,
     ApprovalStatus,
@@ -353,6 +354,7 @@ class DurableClient:
                 )
             instance.status = InstanceStatus.SUSPENDED
             instance.save(update_fields=["status", "updated_at"])
+            notify_changed(instance)
             self._audit(instance, "suspend", by, reason)
 
     def resume(self, instance_id: str, reason: str = "", by: Any = None) -> None:
@@ -367,6 +369,7 @@ class DurableClient:
             started = instance.history_length > 0
             instance.status = InstanceStatus.RUNNING if started else InstanceStatus.PENDING
             instance.save(update_fields=["status", "updated_at"])
+            notify_changed(instance)
             wake_orchestration(instance.pk)
             self._audit(instance, "resume", by, reason)
 

@@ -13,6 +13,7 @@ from .engine.saga import compensation_event_name
 from .models import ActivityTask, AuditEntry, CompensationRecord, HistoryEvent, Instance
 from .runtime.cache import sticky_cache
 from .runtime.dispatch import start_activity, wake_orchestration
+from .signals import notify_changed
 from .statuses import CompensationStatus, InstanceStatus, TaskStatus
 from .store import deliver
 
@@ -88,6 +89,7 @@ def decide_compensation(
             dedup_key=f"compensation:{record.pk}:{record.attempts}:{decision}",
             execution_id=record.execution_id,
         )
+        notify_changed(instance)
         _audit(instance, f"compensation_{decision}", by, note, compensation=record.activity)
     return record
 
@@ -150,6 +152,7 @@ def rewind(instance_id: str, hub: str, by: Any = None, reason: str = "") -> None
         instance.history_length = len(kept)
         instance.save()
         sticky_cache().discard(instance.pk)
+        notify_changed(instance)
         _audit(instance, "rewind", by, reason, rerun=[r.payload["task_id"] for r in failed])
 
 

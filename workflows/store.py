@@ -34,7 +34,7 @@ from .models import (
 )
 from .runtime.cache import sticky_cache
 from .runtime.dispatch import start_activity, wake_orchestration
-from .signals import approval_requested, compensation_failed
+from .signals import approval_requested, compensation_failed, notify_changed
 from .statuses import (
     TERMINAL,
     ApprovalStatus,
@@ -171,6 +171,7 @@ def run_episode(instance_pk: int, registry: Registry | None = None) -> bool:
         if instance.needs_attention and instance.attention_reason.startswith("replay:"):
             instance.needs_attention, instance.attention_reason = False, ""
         instance.save()
+        notify_changed(instance)
         execution_id, running = instance.execution_id, instance.status == InstanceStatus.RUNNING
     if running and not ctx.continued:
         cache.put(instance.pk, execution_id, orchestration)
@@ -220,6 +221,7 @@ def _needs_attention(instance: Instance, exc: Exception) -> None:
     instance.needs_attention = True
     instance.attention_reason = f"replay: {exc}"
     instance.save(update_fields=["needs_attention", "attention_reason", "updated_at"])
+    notify_changed(instance)
 
 
 class _EpisodeEffects:
@@ -460,6 +462,7 @@ def terminate_instance(instance: Instance, reason: str, now: datetime | None = N
     instance.completed_at = now
     instance.needs_attention = False
     instance.save()
+    notify_changed(instance)
     InboxMessage.objects.filter(instance=instance).delete()
     cancel_outstanding(instance)
     sticky_cache().discard(instance.pk)

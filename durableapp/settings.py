@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "channels",
     "django_dramatiq",
     "workflows",
+    "workflows.samples",  # the sample workflows and their fake services (label "samples")
 ]
 
 MIDDLEWARE = [
@@ -143,7 +144,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 DATABASES = {
     "default": dj_database_url.parse(
         env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-        conn_max_age=0,
+        # Workers keep their connection between messages: opening one per message costs
+        # more than the whole durable step. Health checks drop broken ones (DESIGN §4a).
+        conn_max_age=env_number("DATABASE_CONN_MAX_AGE", 600),
+        conn_health_checks=True,
     )
 }
 
@@ -162,8 +166,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Tests use a file, not Django's shared-cache in-memory database: that one ignores WAL
     # and the busy timeout, so worker threads in integration tests would hit table locks.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}
-elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 # --- REST API (DESIGN.md §6a, §7) -----------------------------------------------------------
 
@@ -204,11 +206,27 @@ DURABLE_WORKFLOW_MODULES = [
 ]
 # A wake-up or task message not acted on for this long is considered lost and re-sent.
 DURABLE_REDELIVER_AFTER_SECONDS = env_number("DURABLE_REDELIVER_AFTER_SECONDS", 5.0, float)
-DURABLE_MAX_PAYLOAD_BYTES = 256 * 1024
+# Largest JSON payload entering history: inputs, events, activity results, outputs.
+DURABLE_MAX_PAYLOAD_BYTES = env_number("DURABLE_MAX_PAYLOAD_BYTES", 256 * 1024)
 DURABLE_ACTIVITY_LEASE_SECONDS = env_number("DURABLE_ACTIVITY_LEASE_SECONDS", 300)
 DURABLE_SWEEP_INTERVAL_SECONDS = env_number("DURABLE_SWEEP_INTERVAL_SECONDS", 1.0, float)
 DURABLE_WORKER_THREADS = env_number("DURABLE_WORKER_THREADS", 4)
 DURABLE_STICKY_CACHE_SIZE = env_number("DURABLE_STICKY_CACHE_SIZE", 1000)
+
+# Deployment safety (workflows/versioning.py): a worker refuses to start when active
+# instances use orchestrator versions (or activities) its code no longer registers.
+DURABLE_SKIP_REPLAY_CHECK = env_bool("DURABLE_SKIP_REPLAY_CHECK", False)
+# Also replay every active instance's history at worker start (slower; off by default).
+DURABLE_STARTUP_FULL_REPLAY = env_bool("DURABLE_STARTUP_FULL_REPLAY", False)
+# A history longer than this logs a warning and suggests continue-as-new.
+DURABLE_HISTORY_WARNING_EVENTS = env_number("DURABLE_HISTORY_WARNING_EVENTS", 10000)
+# Retention (workflows/retention.py): the sweeper purges instances finished more than
+# this many days ago, at most every DURABLE_RETENTION_INTERVAL_SECONDS. 0 keeps all.
+DURABLE_RETENTION_DAYS = env_number("DURABLE_RETENTION_DAYS", 0, float)
+DURABLE_RETENTION_INTERVAL_SECONDS = env_number("DURABLE_RETENTION_INTERVAL_SECONDS", 300.0, float)
+DURABLE_RETENTION_BATCH = env_number("DURABLE_RETENTION_BATCH", 1000)
+# /metrics (workflows/metrics.py): staff users, or `Authorization: Bearer <token>`.
+DURABLE_METRICS_TOKEN = env("DURABLE_METRICS_TOKEN", "")
 
 
 def dramatiq_broker(url: str) -> dict:
@@ -264,14 +282,30 @@ else:
 
 # The root logger is left alone: `rundramatiq` workers keep the logging that the dramatiq
 # CLI configured before Django started.
+# Runtime log lines carry instance_id, execution_id and business_key (workflows/logging.py):
+# DURABLE_LOG_FORMAT=text appends them as key=value, json writes one JSON object a line.
+DURABLE_LOG_FORMAT = env("DURABLE_LOG_FORMAT", "text").lower()
+if DURABLE_LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured(f"DURABLE_LOG_FORMAT={DURABLE_LOG_FORMAT!r}: use text or json.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"durable_context": {"()": "workflows.logging.ContextFilter"}},
     "formatters": {
         "plain": {"format": "{asctime} {levelname:<7} {name}: {message}", "style": "{"},
+        "text": {
+            "()": "workflows.logging.StructuredFormatter",
+            "format": "{asctime} {levelname:<7} {name}: {message}",
+            "style": "{",
+        },
+        "json": {"()": "workflows.logging.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": DURABLE_LOG_FORMAT,
+            "filters": ["durable_context"],
+        },
     },
     "loggers": {
         # Replaces Django's default handlers so nothing is printed twice.

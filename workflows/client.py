@@ -370,7 +370,7 @@ class DurableClient:
             instance.status = InstanceStatus.RUNNING if started else InstanceStatus.PENDING
             instance.save(update_fields=["status", "updated_at"])
             notify_changed(instance)
-            wake_orchestration(instance.pk)
+            wake_orchestration(instance.pk, instance.task_hub)
             self._audit(instance, "resume", by, reason)
 
     def restart(self, instance_id: str, by: Any = None) -> str:

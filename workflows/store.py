@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -23,6 +25,8 @@ from .engine import actions as act
 from .engine import events as ev
 from .engine.registry import Registry
 from .engine.saga import compensation_id
+from .logging import log_context
+from .metrics import observe_episode, observe_replay_failure
 from .models import (
     ActivityTask,
     ApprovalRequest,
@@ -32,6 +36,7 @@ from .models import (
     Instance,
     Timer,
 )
+from .retention import note_history_growth
 from .runtime.cache import sticky_cache
 from .runtime.dispatch import start_activity, wake_orchestration
 from .signals import approval_requested, compensation_failed, notify_changed
@@ -85,7 +90,7 @@ def deliver(
         except IntegrityError:
             return False
     if wake:
-        wake_orchestration(instance.pk)
+        wake_orchestration(instance.pk, instance.task_hub)
     return True
 
 
@@ -122,11 +127,11 @@ def create_instance(
 
 
 # -- one episode -------------------------------------------------------------------
-def run_episode(instance_pk: int, registry: Registry | None = None) -> bool:
+def run_episode(instance_pk: int, registry: Registry | None = None, hub: str | None = None) -> bool:
     """Apply all pending inbox messages of one instance in one transaction.
 
     Returns True when an episode ran. Wake-ups are idempotent: with nothing in the
-    inbox (or the instance suspended or finished) this does nothing.
+    inbox (or the instance suspended or finished, or not of ``hub``) this does nothing.
     """
     registry = registry or default_registry
     cache = sticky_cache()
@@ -135,6 +140,8 @@ def run_episode(instance_pk: int, registry: Registry | None = None) -> bool:
         instance = Instance.objects.select_for_update().filter(pk=instance_pk).first()
         if instance is None or instance.status in TERMINAL:
             return False
+        if hub is not None and instance.task_hub != hub:
+            return False  # another task hub's instance: never ours to run
         messages = list(InboxMessage.objects.filter(instance=instance).order_by("pk"))
         if not messages or instance.status == InstanceStatus.SUSPENDED:
             return False
@@ -145,10 +152,17 @@ def run_episode(instance_pk: int, registry: Registry | None = None) -> bool:
             for m in messages
             if m.execution_id in ("", instance.execution_id)
         ]
+        if not events:  # only late messages of an ended execution: drop, no empty episode
+            InboxMessage.objects.filter(pk__in=stale).delete()
+            return False
+        history_before, execution_before = instance.history_length, instance.execution_id
+        replay_seconds = None
+        started = time.perf_counter()
         try:
             orchestration = cache.take(instance.pk, instance.execution_id, instance.history_length)
             if orchestration is None:
                 orchestration = _replay(registry, instance)
+                replay_seconds = time.perf_counter() - started
             result = orchestration.apply(events, now)
         except DurableError as exc:
             cache.discard(instance.pk)
@@ -173,6 +187,18 @@ def run_episode(instance_pk: int, registry: Registry | None = None) -> bool:
         instance.save()
         notify_changed(instance)
         execution_id, running = instance.execution_id, instance.status == InstanceStatus.RUNNING
+    observe_episode(instance.name, result, events, time.perf_counter() - started, replay_seconds)
+    note_history_growth(instance, history_before)
+    if result.is_finished:
+        log.info(
+            "orchestration %s %s (%s)",
+            instance.name,
+            result.status,
+            instance.instance_id,
+            extra=log_context(
+                instance, execution_id=execution_before, history_length=result.history_length
+            ),
+        )
     if running and not ctx.continued:
         cache.put(instance.pk, execution_id, orchestration)
     else:
@@ -187,7 +213,9 @@ def _replay(registry: Registry, instance: Instance) -> Orchestration:
         .values_list("kind", "payload")
     )
     orchestration = Orchestration(
-        registry, InstanceRef(instance.instance_id, instance.execution_id)
+        registry,
+        InstanceRef(instance.instance_id, instance.execution_id),
+        max_output_bytes=int(settings.DURABLE_MAX_PAYLOAD_BYTES),
     )
     orchestration.replay(ev.event_from_payload(kind, payload) for kind, payload in rows)
     return orchestration
@@ -216,8 +244,9 @@ def _needs_attention(instance: Instance, exc: Exception) -> None:
         instance.instance_id,
         instance.business_key or "-",
         exc,
-        extra={"instance_id": instance.instance_id, "execution_id": instance.execution_id},
+        extra=log_context(instance),
     )
+    observe_replay_failure(instance.name)
     instance.needs_attention = True
     instance.attention_reason = f"replay: {exc}"
     instance.save(update_fields=["needs_attention", "attention_reason", "updated_at"])
@@ -267,7 +296,7 @@ class _EpisodeEffects:
             or f"{inst.instance_id}:{inst.execution_id}:{call_id}",
             enqueued_at=self.now,
         )
-        start_activity(task.pk)
+        start_activity(task.pk, inst.task_hub)
 
     def _create_timer(self, action: act.CreateTimer) -> None:
         inst = self.instance
@@ -353,7 +382,7 @@ class _EpisodeEffects:
                 inst.business_key or "-",
                 record.step or record.activity,
                 action.failure.summary() if action.failure else "error",
-                extra={"instance_id": inst.instance_id, "business_key": inst.business_key},
+                extra=log_context(inst, step=record.step or record.activity),
             )
             transaction.on_commit(
                 lambda: compensation_failed.send(CompensationRecord, record=record, instance=inst)
@@ -411,7 +440,7 @@ class _EpisodeEffects:
         )
         for event in (started, *action.carryover_events):
             deliver(inst, event, execution_id=inst.execution_id, wake=False)
-        wake_orchestration(inst.pk)
+        wake_orchestration(inst.pk, inst.task_hub)
         self.continued = True
 
 
@@ -463,13 +492,14 @@ def terminate_instance(instance: Instance, reason: str, now: datetime | None = N
     instance.needs_attention = False
     instance.save()
     notify_changed(instance)
-    InboxMessage.objects.filter(instance=instance).delete()
     cancel_outstanding(instance)
     sticky_cache().discard(instance.pk)
     for child in (
         Instance.objects.select_for_update().filter(parent=instance).exclude(status__in=TERMINAL)
     ):
         terminate_instance(child, f"parent {instance.instance_id} terminated: {reason}", now)
+    # After the children: their "sub-orchestration failed" notices must not linger here.
+    InboxMessage.objects.filter(instance=instance).delete()
     notify_parent(instance, act.TerminateOrchestration(reason))
 
 
@@ -494,7 +524,7 @@ def record_task_outcome(
         else:
             assert failure is not None
             event = ev.ActivityFailedEvent(task.task_id, failure)
-        instance = Instance(pk=task.instance_id)
+        instance = Instance(pk=task.instance_id, task_hub=task.task_hub)
         deliver(
             instance,
             event,

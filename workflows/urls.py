@@ -1,10 +1,16 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from .health import healthz
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/v1/", include("workflows.api.urls")),
+    path("healthz", healthz, name="healthz"),
+    path("metrics", include("workflows.metrics")),  # Prometheus (workflows/metrics.py)
+    path("", include("workflows.ui.urls")),
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from workflows.engine import NonRetryableError, RetryPolicy, activity, orchestrator
+from workflows.engine import EventTimeout, NonRetryableError, RetryPolicy, activity, orchestrator
 
 
 @activity(name="t_add")
@@ -110,3 +110,92 @@ def t_slow_chain(ctx, spec):
         done += 1
         yield ctx.call_activity("t_sleep", spec["sleep"])
     return done
+
+
+# -- used by tests/runtime ------------------------------------------------------------
+@activity(name="t_touch")
+def t_touch(ctx, spec):
+    """Append one line per run to ``spec["path"]``: counts side effects across processes."""
+    with open(spec["path"], "a") as out:
+        out.write(f"{ctx.idempotency_key} {ctx.attempt}\n")
+    return spec.get("value")
+
+
+@orchestrator(name="t_touch_twice")
+def t_touch_twice(ctx, path):
+    first = yield ctx.call_activity("t_touch", {"path": path, "value": 1})
+    second = yield ctx.call_activity("t_touch", {"path": path, "value": 2})
+    return first + second
+
+
+@orchestrator(name="t_event_after_step")
+def t_event_after_step(ctx, seconds):
+    """An event raised while the first step still runs is buffered for the wait."""
+    yield ctx.call_activity("t_sleep", seconds)
+    data = yield ctx.wait_for_external_event("approve")
+    return {"got": data}
+
+
+@orchestrator(name="t_event_or_timeout")
+def t_event_or_timeout(ctx, timeout_seconds):
+    try:
+        data = yield ctx.wait_for_external_event(
+            "approve", timeout=timedelta(seconds=timeout_seconds)
+        )
+    except EventTimeout:
+        return {"timed_out": True}
+    return {"got": data}
+
+
+@orchestrator(name="t_collect")
+def t_collect(ctx, count):
+    """Collect ``count`` "item" events in arrival order."""
+    items = []
+    for _ in range(count):
+        items.append((yield ctx.wait_for_external_event("item")))
+    return items
+
+
+@orchestrator(name="t_progress")
+def t_progress(ctx, steps):
+    for i in range(steps):
+        yield ctx.call_activity("t_add", {"a": i, "b": 0})
+        ctx.set_custom_status({"done": i + 1, "of": steps})
+    yield ctx.wait_for_external_event("finish")
+    ctx.set_custom_status({"done": steps, "of": steps, "finished": True})
+    return steps
+
+
+@orchestrator(name="t_busy_parent")
+def t_busy_parent(ctx, spec):
+    """A child waiting forever beside many slow activities: something to terminate."""
+    child = ctx.call_sub_orchestrator("t_wait_event", 0)
+    work = [ctx.call_activity("t_sleep", spec["sleep"]) for _ in range(spec["tasks"])]
+    yield ctx.task_all([child, *work])
+    return "finished"
+
+
+@orchestrator(name="t_wide_slow")
+def t_wide_slow(ctx, spec):
+    """A fan-out of slow activities whose results are all kept (crash tests)."""
+    results = yield ctx.task_all(
+        [
+            ctx.call_activity("t_slow_add", {"i": i, "sleep": spec["sleep"]})
+            for i in range(spec["count"])
+        ]
+    )
+    return sum(results)
+
+
+@activity(name="t_slow_add")
+def t_slow_add(ctx, spec):
+    import time
+
+    time.sleep(spec["sleep"])
+    return spec["i"] + 1
+
+
+@orchestrator(name="t_timer_then_add")
+def t_timer_then_add(ctx, seconds):
+    yield ctx.create_timer(timedelta(seconds=seconds))
+    return (yield ctx.call_activity("t_add", {"a": seconds, "b": 1}))

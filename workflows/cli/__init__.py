@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import instances, serve, worker
+from . import check_replay, instances, serve, token, worker
 
 SUBCOMMANDS: dict[str, ModuleType] = {
     "serve": serve,
     "worker": worker,
+    "token": token,
+    "check-replay": check_replay,
     **instances.SUBCOMMANDS,
 }

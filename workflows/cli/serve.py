@@ -13,6 +13,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--threads", type=int, default=None, help="worker threads (default 4)")
     parser.add_argument("--no-demo", action="store_true", help="do not seed demo data")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="start even if active instances need orchestrator versions this code lacks",
+    )
 
 
 def run(options: dict[str, Any], stdout: Any, stderr: Any) -> None:
@@ -28,7 +33,7 @@ def run(options: dict[str, Any], stdout: Any, stderr: Any) -> None:
         seed = _demo_seeder()
         if seed is not None:
             seed(stdout)
-    worker = Worker(threads=options["threads"])
+    worker = Worker(threads=options["threads"], force=options["force"])
     worker.start()
     stdout.write(f"durableapp on http://{options['host']}:{options['port']}/  (Ctrl-C to stop)")
     stdout.flush()

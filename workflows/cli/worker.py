@@ -12,6 +12,14 @@ HELP = "run a worker process: activity/orchestration threads plus the timer poll
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="worker threads (default 4)")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="start even if active instances need orchestrator versions this code lacks",
+    )
+    parser.add_argument(
+        "--metrics-port", type=int, help="serve this process's Prometheus metrics on this port"
+    )
 
 
 def run(options: dict[str, Any], stdout: Any, stderr: Any) -> None:
@@ -21,12 +29,23 @@ def run(options: dict[str, Any], stdout: Any, stderr: Any) -> None:
         from ..engine.errors import InvalidInput
 
         raise InvalidInput("--threads must be at least 1.")
-    worker = Worker(threads=options["threads"])
+    worker = Worker(threads=options["threads"], force=options["force"])
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    worker.start()
-    stdout.write("worker running; Ctrl-C to stop")
-    stdout.flush()
-    stop.wait()
-    worker.stop()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        worker.start()  # IncompatibleCode unless --force: see workflows/versioning.py
+        try:
+            if options["metrics_port"]:
+                from ..metrics import serve_worker_metrics
+
+                serve_worker_metrics(options["metrics_port"])
+            stdout.write("worker running; Ctrl-C to stop")
+            stdout.flush()
+            stop.wait()
+        finally:
+            worker.stop()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -189,14 +189,16 @@ class OrchestrationContext:
     ) -> Task:
         """Start a child orchestration and wait for its output.
 
-        A failed child raises :class:`SubOrchestrationFailed` at the ``yield``.
+        A failed child raises :class:`SubOrchestrationFailed` at the ``yield``. Without
+        ``instance_id`` the child is named ``<instance>:<execution>:<task id>``, unique
+        across continue-as-new (task ids start again in every execution).
         """
         name = name_of(orchestrator)
         value = round_trip(input, f"input of sub-orchestration {name!r}")
 
         def start(attempt: int) -> Task:
             task_id = self._next_id()
-            child_id = instance_id or f"{self.instance_id}:{task_id}"
+            child_id = instance_id or f"{self.instance_id}:{self.execution_id}:{task_id}"
             if instance_id and attempt > 1:
                 child_id = f"{instance_id}:attempt{attempt}"
             task = CompletableTask(task_id, "sub_orchestration", name, child_id)
@@ -233,7 +235,8 @@ class OrchestrationContext:
         task = _ExternalEventTask(name)
         buffered = self._event_buffer.get(name)
         if buffered:
-            task.complete(buffered.popleft().data)
+            # Decoded like a live delivery (_deliver_event): same value either way.
+            task.complete(round_trip(buffered.popleft().data))
             return task
         self._event_waiters.setdefault(name, deque()).append(task)
         if timeout is None:

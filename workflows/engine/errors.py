@@ -77,6 +77,20 @@ class NonRetryableError(Exception):
     """
 
 
+class PayloadTooLarge(PayloadError, NonRetryableError):
+    """A value entering history is over the payload size limit (never retried)."""
+
+    def __init__(self, what: str, size: int, limit: int):
+        self.what = what
+        self.size = size
+        self.limit = limit
+        super().__init__(
+            f"The {what} is {size} bytes, over the limit of {limit} bytes "
+            "(DURABLE_MAX_PAYLOAD_BYTES). Store the artifact elsewhere (object storage, a "
+            "file or a table) and pass a reference to it (a key or URL) instead."
+        )
+
+
 class TaskFailed(DurableError):
     """A durable task awaited by an orchestrator failed. Catchable in orchestrator code."""
 
@@ -145,6 +159,20 @@ class FanOutFailed(TaskFailed):
     def failed(self) -> list[Any]:
         """Outcomes of the children that failed, in input order."""
         return [o for o in self.outcomes if not o.ok]
+
+
+class IncompatibleCode(DurableError):
+    """The deployed orchestrator code cannot replay instances that still depend on it."""
+
+    def __init__(self, problems: list[Any], what: str = "the deployed code"):
+        self.problems = problems
+        listed = "\n".join(f"  - {p}" for p in problems[:20])
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        super().__init__(
+            f"{len(problems)} instance(s) cannot be replayed by {what}:\n{listed}{more}\n"
+            "Keep the old orchestrator versions registered until their instances drained, "
+            "or register changed code under a new version (or guard it with ctx.is_patched)."
+        )
 
 
 class NotAllowed(DurableError):

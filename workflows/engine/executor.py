@@ -13,7 +13,7 @@ from . import events as ev
 from .context import OrchestrationContext, failure_for
 from .errors import NonDeterminismError, PayloadError, WorkflowCodeError
 from .failures import FailureDetails
-from .payloads import round_trip
+from .payloads import check_size, round_trip
 from .registry import Registry
 from .tasks import Task
 
@@ -67,7 +67,11 @@ def _describe_event(event: ev.HistoryEvent) -> str:
         ev.CompensationRegistered: lambda e: f"compensation {e.name!r} registered",
         ev.ApprovalRequested: lambda e: f"approval request {e.name!r}",
     }
-    return described[type(event)](event)
+    describe = described.get(type(event))
+    if describe is not None:
+        return describe(event)
+    task_id = ev.task_id_of(event)
+    return f"{type(event).__name__}" + (f" for task {task_id}" if task_id is not None else "")
 
 
 def _describe_action(action: act.Action | None) -> str:
@@ -93,6 +97,14 @@ _MATCHES: dict[type, tuple[type, Callable[[Any, Any], bool]]] = {
     ev.CompensationRegistered: (act.RegisterCompensation, lambda e, a: e.name == a.name),
     ev.ApprovalRequested: (act.RequestApproval, lambda e, a: e.name == a.name),
 }
+
+
+# The events that close an execution; nothing but these follows the finish in history.
+_CLOSING_EVENTS = (ev.ExecutionCompleted, ev.ExecutionFailed, ev.ContinuedAsNew)
+_RECORDED_ENDS = (*_CLOSING_EVENTS, ev.ExecutionTerminated)
+# Still processed once the orchestrator finished: the episode's clock, and patch
+# markers, which are recorded even in the finishing episode (see ``apply``).
+_AFTER_FINISH = (ev.OrchestratorStarted, ev.MarkerRecorded)
 
 
 def _event_for_action(action: act.Action) -> ev.HistoryEvent:
@@ -122,9 +134,13 @@ class Orchestration:
     :meth:`apply` with only the new events; the results are identical to a full replay.
     """
 
-    def __init__(self, registry: Registry, instance: InstanceRef) -> None:
+    def __init__(
+        self, registry: Registry, instance: InstanceRef, max_output_bytes: int | None = None
+    ) -> None:
         self.registry = registry
         self.instance = instance
+        # An output over this size fails the orchestration (PayloadTooLarge), on replay too.
+        self.max_output_bytes = max_output_bytes
         self.ctx: OrchestrationContext | None = None
         self.history_length = 0
         self.status = OrchestrationStatus.PENDING
@@ -135,13 +151,14 @@ class Orchestration:
         self._replaying = False
         self._episode_time: datetime | None = None
         self._recorded_index: dict[int, ev.HistoryEvent] = {}
+        self._end_recorded = False  # history holds this execution's end event
         self._handlers: dict[type, Callable[[Any], None]] = {
             ev.OrchestratorStarted: self._on_orchestrator_started,
             ev.ExecutionStarted: self._on_execution_started,
             ev.ExecutionTerminated: self._on_terminated,
-            ev.ExecutionCompleted: self._ignore,
-            ev.ExecutionFailed: self._ignore,
-            ev.ContinuedAsNew: self._ignore,
+            ev.ExecutionCompleted: self._on_recorded_end,
+            ev.ExecutionFailed: self._on_recorded_end,
+            ev.ContinuedAsNew: self._on_recorded_end,
             ev.ActivityScheduled: self._on_scheduled,
             ev.TimerCreated: self._on_scheduled,
             ev.SubOrchestrationCreated: self._on_scheduled,
@@ -156,13 +173,25 @@ class Orchestration:
             ev.EventRaised: self._on_event_raised,
         }
 
+    def __del__(self) -> None:
+        # Dropped between episodes (a worker replays afresh next time, or the sticky
+        # cache evicted it): Python closes the suspended generator, running its
+        # ``finally`` blocks. Do it here, as a replay, so they log nothing and a
+        # ``yield`` inside them is abandoned quietly.
+        if getattr(self, "_generator", None) is None:
+            return
+        if self.ctx is not None:
+            self.ctx.is_replaying = True
+        self._close_generator()
+
     # -- public ---------------------------------------------------------------
     def replay(self, history: Iterable[ev.HistoryEvent]) -> None:
         """Rebuild the generator's state from recorded history (silently)."""
         history = list(history)
         self._pre_index(history)
-        self._run(history, replaying=True)
+        _applied, leftovers = self._run(history, replaying=True)
         self.history_length += len(history)
+        self._end_recorded = any(isinstance(e, _RECORDED_ENDS) for e in history)
         ctx = self.ctx
         if ctx is not None and ctx._pending_actions and self.status == OrchestrationStatus.RUNNING:
             task_id = min(ctx._pending_actions)
@@ -172,11 +201,33 @@ class Orchestration:
                 "nothing more at this step (history ends here)",
                 _describe_action(ctx._pending_actions[task_id]),
             )
+        # The code finished, but history goes on: it recorded more steps or events.
+        extra = next((e for e in leftovers if not isinstance(e, _CLOSING_EVENTS)), None)
+        if extra is not None:
+            step = ev.task_id_of(extra)
+            raise NonDeterminismError(
+                self.instance.instance_id,
+                step if step is not None else (ctx._sequence + 1 if ctx else 0),
+                _describe_event(extra),
+                "no further step (the orchestrator finished)",
+            )
 
     def apply(
         self, new_events: Iterable[ev.HistoryEvent], now: datetime | None = None
     ) -> EpisodeResult:
         """Run one episode over ``new_events``; ``now`` opens it as its 'current time'."""
+        ctx = self.ctx
+        if self._end_recorded:
+            # History already ends this execution: a late event changes nothing.
+            return EpisodeResult(
+                new_history=(),
+                actions=(),
+                status=self.status,
+                output=self.output,
+                failure=self.failure,
+                custom_status=ctx.custom_status if ctx else None,
+                history_length=self.history_length,
+            )
         new_events = list(new_events)
         if now is not None:
             new_events.insert(0, ev.OrchestratorStarted(now))
@@ -187,9 +238,13 @@ class Orchestration:
         ctx = self.ctx
         if ctx is not None:
             # A finished orchestration starts nothing more: its last decisions are dropped.
-            if self.status == OrchestrationStatus.RUNNING:
-                for task_id in sorted(ctx._pending_actions):
-                    action = ctx._pending_actions[task_id]
+            # Patch markers are kept (before the closing event) so that a replay takes
+            # the same is_patched() branch; a terminated one has no branch left to take.
+            running = self.status == OrchestrationStatus.RUNNING
+            markers = self.status != OrchestrationStatus.TERMINATED
+            for task_id in sorted(ctx._pending_actions):
+                action = ctx._pending_actions[task_id]
+                if running or (markers and isinstance(action, act.RecordMarker)):
                     actions.append(action)
                     new_history.append(_event_for_action(action))
             ctx._pending_actions.clear()
@@ -199,6 +254,7 @@ class Orchestration:
                 actions.append(act.SetCustomStatus(ctx.custom_status))
         actions.extend(self._closing_actions(new_history, leftovers))
         self.history_length += len(new_history)
+        self._end_recorded = self._finished()
         return EpisodeResult(
             new_history=tuple(new_history),
             actions=tuple(actions),
@@ -218,7 +274,7 @@ class Orchestration:
         for index, event in enumerate(events):
             if self.ctx is not None:
                 self.ctx.is_replaying = replaying
-            if self._finished() and not isinstance(event, ev.OrchestratorStarted):
+            if self._finished() and not isinstance(event, _AFTER_FINISH):
                 return events[:index], events[index:]
             handler = self._handlers.get(type(event))
             if handler is None:
@@ -290,6 +346,7 @@ class Orchestration:
             return
         try:
             self.output = round_trip(value, "orchestrator output")
+            check_size(self.output, "orchestrator output", self.max_output_bytes)
         except PayloadError as exc:
             self._finish_failed(FailureDetails.from_exception(exc))
             return
@@ -304,8 +361,25 @@ class Orchestration:
     def _finish_continued(self) -> None:
         self.status = OrchestrationStatus.CONTINUED_AS_NEW
         self._awaiting = None
-        if self._generator is not None:
-            self._generator.close()
+        self._close_generator()
+
+    def _close_generator(self) -> None:
+        """Stop user code for good, running its ``finally`` blocks.
+
+        A ``yield`` inside such a block cannot run durably any more (the execution is
+        over), so it is abandoned instead of failing the episode with the RuntimeError
+        of ``generator.close()``; the same for an error raised while cleaning up.
+        """
+        generator, self._generator = self._generator, None
+        if generator is None:
+            return
+        for _ in range(100):  # each round stops one `yield` inside cleanup code
+            try:
+                generator.close()
+                return
+            except Exception:  # noqa: BLE001 - nothing of the user code may outlive the end
+                if generator.gi_frame is None:
+                    return
 
     def _closing_actions(
         self, new_history: list[ev.HistoryEvent], leftovers: list[ev.HistoryEvent]
@@ -336,8 +410,16 @@ class Orchestration:
     def _pre_index(self, history: list[ev.HistoryEvent]) -> None:
         self._recorded_index = {e.task_id: e for e in history if isinstance(e, tuple(_MATCHES))}
 
-    def _ignore(self, _event: ev.HistoryEvent) -> None:
-        pass
+    def _on_recorded_end(self, event: ev.HistoryEvent) -> None:
+        """History ends the execution here; during replay the code must have ended too."""
+        if self._replaying and self.status == OrchestrationStatus.RUNNING:
+            ctx = self.ctx
+            raise NonDeterminismError(
+                self.instance.instance_id,
+                ctx._sequence + 1 if ctx else 0,
+                f"the end of the orchestration ({type(event).__name__})",
+                "no end (the orchestrator still waits for a task)",
+            )
 
     def _on_orchestrator_started(self, event: ev.OrchestratorStarted) -> None:
         if self.ctx is not None:
@@ -360,8 +442,7 @@ class Orchestration:
     def _on_terminated(self, _event: ev.ExecutionTerminated) -> None:
         self.status = OrchestrationStatus.TERMINATED
         self._awaiting = None
-        if self._generator is not None:
-            self._generator.close()
+        self._close_generator()
 
     def _on_scheduled(self, event: Any) -> None:
         ctx = self._require_ctx(event)

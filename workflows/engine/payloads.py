@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .errors import PayloadError
+from .errors import PayloadError, PayloadTooLarge
 
 
 def encode(value: Any, what: str = "value") -> str:
@@ -22,6 +22,22 @@ def encode(value: Any, what: str = "value") -> str:
 
 def round_trip(value: Any, what: str = "value") -> Any:
     """``value`` as it will come back from storage (tuples become lists, etc.)."""
-    if value is None or isinstance(value, (str, bool, int)):
+    # Exact types: a StrEnum or IntEnum member must come back as the plain str/int
+    # that storage will return on replay.
+    if value is None or type(value) in (str, bool, int):
         return value
     return json.loads(encode(value, what))
+
+
+def check_size(value: Any, what: str, limit: int | None) -> None:
+    """Raise :class:`PayloadTooLarge` when ``value`` stored as JSON exceeds ``limit`` bytes.
+
+    Small scalars are not encoded at all (a str is, only when it could be too large).
+    """
+    if limit is None or value is None or type(value) in (bool, int, float):
+        return
+    if type(value) is str and len(value) * 4 + 2 <= limit:
+        return  # even at 4 bytes per character it fits
+    size = len(encode(value, what).encode())
+    if size > limit:
+        raise PayloadTooLarge(what, size, limit)

@@ -115,7 +115,9 @@ class Registry:
         _check_name("Activity", name)
         if options:
             raise RegistrationError(
-                f"Activity {name!r}: unknown option(s) {', '.join(sorted(options))}."
+                f"Activity {name!r}: unknown option(s) {', '.join(sorted(options))}. "
+                "Activities take no options: pass retry=RetryPolicy(...) to "
+                "ctx.call_activity(...) where the activity is called."
             )
         if inspect.isgeneratorfunction(fn):
             raise RegistrationError(

@@ -143,10 +143,11 @@ class Saga:
         attempts = 0
         while True:
             ctx._emit_live(act.UpdateCompensation(step.task_id, "compensating", None, attempts))
+            call = ctx.call_activity(
+                step.activity, step.input, retry=step.retry, _idempotency_key=key
+            )
             try:
-                result = yield ctx.call_activity(
-                    step.activity, step.input, retry=step.retry, _idempotency_key=key
-                )
+                result = yield call
             except ActivityFailed as exc:
                 attempts += exc.attempts
                 failure = exc.failure or FailureDetails("Error", str(exc))
@@ -177,7 +178,8 @@ class Saga:
                     (decision or {}).get("by"),
                     (decision or {}).get("note", ""),
                 )
-            attempts += 1
+            # Attempts the retry policy made before this one succeeded count too.
+            attempts += getattr(call, "attempt", 1)
             ctx._emit_live(act.UpdateCompensation(step.task_id, "compensated", None, attempts))
             return CompensationOutcome(
                 step.activity, step.step, "compensated", attempts, result=result

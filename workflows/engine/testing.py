@@ -323,6 +323,12 @@ class WorkflowTestRunner:
         parent = (inst.instance_id, action.task_id)
         try:
             definition = self.registry.get_orchestrator(action.name, action.version)
+            if action.instance_id in self._instances:
+                # As the runtime does: an instance id is never reused.
+                raise DurableError(
+                    f"Cannot start sub-orchestration {action.name!r}: instance id "
+                    f"{action.instance_id!r} is already taken. Choose another instance_id."
+                )
         except DurableError as exc:
             failure = FailureDetails.from_exception(exc)
             inst.inbox.append(ev.SubOrchestrationFailedEvent(action.task_id, failure))

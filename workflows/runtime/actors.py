@@ -5,23 +5,52 @@ Dramatiq's Retries middleware is not installed: retrying is the engine's job.
 
 from __future__ import annotations
 
+import threading
+
 import dramatiq
 from django.conf import settings
 
+
+def queue_name(kind: str, hub: str) -> str:
+    """The queue of ``kind`` ("orchestration" or "activity") messages of a task hub."""
+    return f"durable-{hub}-{'orchestrations' if kind == 'orchestration' else 'activities'}"
+
+
 HUB = settings.DURABLE_TASK_HUB
-ORCHESTRATION_QUEUE = f"durable-{HUB}-orchestrations"
-ACTIVITY_QUEUE = f"durable-{HUB}-activities"
+ORCHESTRATION_QUEUE = queue_name("orchestration", HUB)
+ACTIVITY_QUEUE = queue_name("activity", HUB)
 
 
 @dramatiq.actor(queue_name=ORCHESTRATION_QUEUE, actor_name=f"run_orchestration_{HUB}")
 def run_orchestration(instance_pk: int) -> None:
     from ..store import run_episode
 
-    run_episode(instance_pk)
+    run_episode(instance_pk, hub=HUB)
 
 
 @dramatiq.actor(queue_name=ACTIVITY_QUEUE, actor_name=f"run_activity_{HUB}")
 def run_activity(task_pk: int) -> None:
     from .activities import execute_task
 
-    execute_task(task_pk)
+    execute_task(task_pk, hub=HUB)
+
+
+_other_hubs: dict[tuple[str, str], dramatiq.Actor] = {}
+_other_hubs_lock = threading.Lock()
+
+
+def actor_for(kind: str, hub: str | None = None) -> dramatiq.Actor:
+    """The actor whose queue serves ``kind`` ("orchestration"/"activity") of ``hub``.
+
+    A client of another hub (``DurableClient(hub="other")``) sends to that hub's queues;
+    they are declared here on first use, and this process's worker never consumes them.
+    """
+    if hub is None or hub == HUB:
+        return run_orchestration if kind == "orchestration" else run_activity
+    with _other_hubs_lock:
+        if (kind, hub) not in _other_hubs:
+            fn = run_orchestration.fn if kind == "orchestration" else run_activity.fn
+            _other_hubs[kind, hub] = dramatiq.actor(
+                fn, queue_name=queue_name(kind, hub), actor_name=f"run_{kind}_{hub}"
+            )
+        return _other_hubs[kind, hub]

@@ -17,7 +17,9 @@ from django.db.models import Min, Q
 from django.utils import timezone
 
 from ..engine import events as ev
+from ..logging import log_context
 from ..models import ActivityTask, InboxMessage, Instance, Timer
+from ..retention import purge_if_due
 from ..statuses import TERMINAL, InstanceStatus, TaskStatus
 from ..store import deliver
 from .dispatch import start_activity, wake_orchestration
@@ -41,6 +43,7 @@ class SweepReport:
     tasks_resent: int = 0
     leases_expired: int = 0
     wakeups_resent: int = 0
+    purged: int = 0  # finished instances deleted by the retention policy
 
 
 def fire_due_timers(hub: str, now: datetime, batch: int = 200) -> int:
@@ -54,7 +57,7 @@ def fire_due_timers(hub: str, now: datetime, batch: int = 200) -> int:
         )
         for timer in timers:
             timer.fired = True
-            instance = Instance(pk=timer.instance_id)
+            instance = Instance(pk=timer.instance_id, task_hub=hub)
             deliver(
                 instance,
                 ev.TimerFired(timer.task_id, timer.fire_at),
@@ -77,7 +80,7 @@ def resend_lost_tasks(hub: str, now: datetime, batch: int = 500) -> int:
         )
         for task in tasks:
             task.enqueued_at = now
-            start_activity(task.pk)
+            start_activity(task.pk, hub)
         ActivityTask.objects.bulk_update(tasks, ["enqueued_at"])
     return len(tasks)
 
@@ -92,14 +95,18 @@ def expire_leases(hub: str, now: datetime, batch: int = 500) -> int:
                 )
             )[:batch]
         )
+        owners = Instance.objects.in_bulk({task.instance_id for task in tasks})
         for task in tasks:
             log.warning(
-                "lease of activity task %s (%s) expired; running it again", task.pk, task.name
+                "lease of activity task %s (%s) expired; running it again",
+                task.pk,
+                task.name,
+                extra=log_context(owners.get(task.instance_id), activity=task.name),
             )
             task.status = TaskStatus.SCHEDULED
             task.lease_expires_at = None
             task.enqueued_at = now
-            start_activity(task.pk)
+            start_activity(task.pk, hub)
         ActivityTask.objects.bulk_update(tasks, ["status", "lease_expires_at", "enqueued_at"])
     return len(tasks)
 
@@ -126,7 +133,7 @@ def resend_lost_wakeups(hub: str, now: datetime, batch: int = 500) -> int:
         )
         for instance in instances:
             instance.woken_at = now
-            wake_orchestration(instance.pk)
+            wake_orchestration(instance.pk, hub)
         Instance.objects.bulk_update(instances, ["woken_at"])
     return len(instances)
 
@@ -139,6 +146,7 @@ def sweep_once(hub: str | None = None) -> SweepReport:
         leases_expired=expire_leases(hub, now),
         tasks_resent=resend_lost_tasks(hub, now),
         wakeups_resent=resend_lost_wakeups(hub, now),
+        purged=purge_if_due(hub, now),
     )
 
 

@@ -27,17 +27,26 @@ class Worker:
         worker.stop()
     """
 
-    def __init__(self, threads: int | None = None, sweep: bool = True) -> None:
+    def __init__(self, threads: int | None = None, sweep: bool = True, force: bool = False) -> None:
         self.threads = threads or int(settings.DURABLE_WORKER_THREADS)
         self.sweep = sweep
+        self.force = force  # start even if the code cannot run every active instance
         self._worker: dramatiq.Worker | None = None
         self._sweeper: Sweeper | None = None
 
     def start(self) -> None:
-        from . import actors  # noqa: F401 - declares this hub's queues on the broker
+        from ..versioning import verify_deployment
+        from . import actors  # declares this hub's queues on the broker
 
+        # Refuse to start (IncompatibleCode) when active instances need orchestrator
+        # versions or activities this code does not register, unless forced.
+        verify_deployment(settings.DURABLE_TASK_HUB, force=self.force)
         broker = dramatiq.get_broker()
-        self._worker = dramatiq.Worker(broker, worker_threads=self.threads, worker_timeout=100)
+        # Only this hub's queues: a client in this process may declare another hub's.
+        queues = {actors.ORCHESTRATION_QUEUE, actors.ACTIVITY_QUEUE}
+        self._worker = dramatiq.Worker(
+            broker, queues=queues, worker_threads=self.threads, worker_timeout=100
+        )
         self._worker.start()
         if self.sweep:
             self._sweeper = Sweeper()

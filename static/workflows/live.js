@@ -1,0 +1,112 @@
+/* durableapp live updates: a websocket says "changed", htmx refreshes the page's parts.
+ *
+ * Parts that refresh carry `data-live` and `hx-trigger="live from:body, every Ns"`: the
+ * push refreshes them at once, the polling keeps them right when no push arrives (another
+ * process committed and the channel layer is in-memory, or the socket is down).
+ */
+(function () {
+  "use strict";
+
+  // -- messages: refusals (4xx with X-Durable-Message) are swapped into #flash ----------
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var xhr = event.detail.xhr;
+    if (xhr.status >= 400 && xhr.getResponseHeader("X-Durable-Message")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+  document.addEventListener("click", function (event) {
+    var close = event.target.closest(".msg-close");
+    if (close) close.closest(".msg").remove();
+  });
+
+  // -- a refresh keeps what the user is typing and which details are open -------------
+  var kept = null;
+  function isRefresh(event) {
+    var elt = event.detail.requestConfig && event.detail.requestConfig.elt;
+    return elt && elt.hasAttribute && elt.hasAttribute("data-live");
+  }
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    kept = null;
+    if (!isRefresh(event)) return;
+    var target = event.detail.target;
+    kept = { values: {}, open: {}, focus: null, caret: null };
+    target.querySelectorAll("[data-keep]").forEach(function (el) {
+      var key = el.getAttribute("data-keep");
+      if (el.tagName === "DETAILS") kept.open[key] = el.open;
+      else kept.values[key] = el.value;
+    });
+    var active = document.activeElement;
+    if (active && target.contains(active) && active.hasAttribute("data-keep")) {
+      kept.focus = active.getAttribute("data-keep");
+      try { kept.caret = [active.selectionStart, active.selectionEnd]; } catch (e) { /* no caret */ }
+    }
+  });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (!kept) return;
+    var state = kept;
+    kept = null;
+    var root = event.detail.target && event.detail.target.isConnected ? event.detail.target : document;
+    root.querySelectorAll("[data-keep]").forEach(function (el) {
+      var key = el.getAttribute("data-keep");
+      if (el.tagName === "DETAILS") {
+        if (key in state.open) el.open = state.open[key];
+      } else if (key in state.values && state.values[key]) {
+        el.value = state.values[key];
+      }
+      if (state.focus === key) {
+        el.focus();
+        if (state.caret) { try { el.setSelectionRange(state.caret[0], state.caret[1]); } catch (e) { /* no caret */ } }
+      }
+    });
+  });
+
+  // -- the websocket ---------------------------------------------------------------------
+  var path = document.body.getAttribute("data-live-url");
+  if (!path || !window.WebSocket) return;
+  var indicator = document.getElementById("live-state");
+  var delay = 1000;
+  var connectedBefore = false;
+  var pending = null;
+  var last = 0;
+
+  function show(on) {
+    document.body.setAttribute("data-socket", on ? "open" : "closed");
+    if (!indicator) return;
+    indicator.setAttribute("data-state", on ? "on" : "off");
+    indicator.textContent = on ? "Live" : "Polling";
+    indicator.title = on
+      ? "Live: changes appear as they happen"
+      : "Live updates are off: the page refreshes every few seconds";
+  }
+
+  function refresh() {
+    // At most one refresh a second, however many changes arrive.
+    if (pending) return;
+    var wait = Math.max(150, 1000 - (Date.now() - last));
+    pending = setTimeout(function () {
+      pending = null;
+      last = Date.now();
+      if (window.htmx) window.htmx.trigger(document.body, "live");
+    }, wait);
+  }
+
+  function connect() {
+    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    var socket = new WebSocket(scheme + window.location.host + path);
+    socket.onopen = function () {
+      show(true);
+      delay = 1000;
+      if (connectedBefore) refresh(); // catch up on what happened while disconnected
+      connectedBefore = true;
+    };
+    socket.onmessage = refresh;
+    socket.onclose = function () {
+      show(false);
+      setTimeout(connect, delay);
+      delay = Math.min(delay * 2, 30000);
+    };
+  }
+
+  connect();
+})();

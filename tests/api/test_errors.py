@@ -1,0 +1,71 @@
+"""The API's one error shape, and the table from client errors to status codes."""
+
+import pytest
+
+from workflows.api.errors import error_code, status_for
+from workflows.engine.errors import (
+    ClientError,
+    InstanceExists,
+    InstanceFinished,
+    InstanceNotFound,
+    InvalidInput,
+    InvalidState,
+    UnknownOrchestratorError,
+)
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (InvalidInput("bad"), 400),
+        (UnknownOrchestratorError("x"), 400),
+        (InstanceNotFound("x"), 404),
+        (InstanceExists("x", "running"), 409),
+        (InvalidState("no"), 409),
+        (InstanceFinished("x", "completed", "terminate it"), 409),
+        (ClientError("some new refusal"), 400),
+        (ValueError("a bug"), None),
+    ],
+)
+def test_status_for_the_most_specific_class(error, status):
+    assert status_for(error) == status
+
+
+def test_a_view_may_override_one_class():
+    finished = InstanceFinished("x", "completed", "deliver event")
+
+    assert status_for(finished, {InstanceFinished: 410}) == 410
+    assert status_for(InvalidState("no"), {InstanceFinished: 410}) == 409
+
+
+def test_error_codes_come_from_class_names():
+    assert error_code(InstanceNotFound) == "instance_not_found"
+    assert error_code(UnknownOrchestratorError) == "unknown_orchestrator"
+    assert error_code(InvalidInput) == "invalid_input"
+
+
+@pytest.mark.django_db
+def test_unknown_api_paths_are_json_404(api):
+    response = api.get("/api/v1/nothing/here/")
+
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": "not_found",
+        "detail": "No API endpoint at /api/v1/nothing/here/.",
+    }
+
+
+@pytest.mark.django_db
+def test_a_missing_trailing_slash_is_explained_not_redirected(api):
+    response = api.post("/api/v1/instances", {"name": "t_chain"}, format="json")
+
+    assert response.status_code == 404
+    assert "API paths end with a slash: /api/v1/instances/" in response.json()["detail"]
+
+
+@pytest.mark.django_db
+def test_a_wrong_method_is_405_in_the_same_shape(api):
+    response = api.put("/api/v1/instances/", {}, format="json")
+
+    assert response.status_code == 405
+    assert response.json() == {"error": "method_not_allowed", "detail": 'Method "PUT" not allowed.'}

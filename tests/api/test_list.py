@@ -1,0 +1,105 @@
+"""GET /api/v1/instances/: filters and cursor pages."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+pytestmark = pytest.mark.django_db
+
+LIST = "/api/v1/instances/"
+
+
+@pytest.fixture
+def several(durable):
+    ids = [
+        durable.start("t_chain", 1, instance_id="a-1", business_key="k1"),
+        durable.start("t_chain", 2, instance_id="a-2", business_key="k2"),
+        durable.start("t_wait_event", None, instance_id="b-1", business_key="k1"),
+    ]
+    durable.terminate("a-2", "done")
+    durable.suspend("b-1")
+    return ids
+
+
+def ids(response) -> list[str]:
+    assert response.status_code == 200, response.content
+    return [item["id"] for item in response.json()["results"]]
+
+
+def test_newest_first_without_payloads(reader, several):
+    response = reader.get(LIST)
+
+    assert ids(response) == ["b-1", "a-2", "a-1"]
+    item = response.json()["results"][0]
+    assert item["url"] == "http://testserver/api/v1/instances/b-1/"
+    assert not {"input", "output", "failure", "custom_status"} & set(item)
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({"name": "t_chain"}, ["a-2", "a-1"]),
+        ({"status": "terminated"}, ["a-2"]),
+        ({"status": ["pending", "suspended"]}, ["b-1", "a-1"]),
+        ({"business_key": "k1"}, ["b-1", "a-1"]),
+        ({"needs_attention": "false"}, ["b-1", "a-2", "a-1"]),
+        ({"needs_attention": "1"}, []),
+        ({"search": "b-"}, ["b-1"]),
+        ({"name": "t_chain", "status": "pending"}, ["a-1"]),
+    ],
+)
+def test_filters(reader, several, query, expected):
+    assert ids(reader.get(LIST, query)) == expected
+
+
+def test_created_after_and_before(reader, several):
+    now = timezone.now()
+    hour_ago = (now - timedelta(hours=1)).isoformat()
+    in_an_hour = (now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    assert len(ids(reader.get(LIST, {"created_after": hour_ago}))) == 3
+    assert ids(reader.get(LIST, {"created_after": in_an_hour})) == []
+    assert ids(reader.get(LIST, {"created_before": hour_ago})) == []
+    assert len(ids(reader.get(LIST, {"created_before": in_an_hour}))) == 3
+
+
+def test_cursor_pages_walk_everything_once(reader, several):
+    seen = []
+    response = reader.get(LIST, {"limit": 2})
+    seen += ids(response)
+    body = response.json()
+    assert body["next_cursor"] is not None
+    assert body["next"].startswith("http://testserver/api/v1/instances/?")
+
+    response = reader.get(body["next"])
+    seen += ids(response)
+
+    assert seen == ["b-1", "a-2", "a-1"]
+    assert response.json()["next"] is None
+
+
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [
+        ({"status": "sleeping"}, "status"),
+        ({"created_after": "yesterday"}, "created_after"),
+        ({"created_before": "2026-13-01T00:00:00"}, "created_before"),
+        ({"cursor": "abc"}, "cursor"),
+        ({"cursor": "99999999999999999999999"}, "cursor"),
+        ({"cursor": ""}, "cursor"),
+        ({"needs_attention": "maybe"}, "needs_attention"),
+        ({"limit": "many"}, "limit"),
+        ({"limit": "501"}, "limit"),
+        ({"name": ""}, "name"),
+        ({"name": "nul\x00"}, "name"),
+    ],
+)
+def test_bad_filter_values_are_400_naming_the_parameter(reader, query, param):
+    response = reader.get(LIST, query)
+
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["error"] == "invalid_input"
+    assert body["detail"].startswith(f"{param}:")
+    assert param in body["fields"]

@@ -1,0 +1,100 @@
+"""terminate / suspend / resume / restart / purge: 200 or 202, 409 where the state says no."""
+
+import pytest
+
+from .support import instance_count, url
+
+pytestmark = pytest.mark.django_db
+
+
+def audit(action: str) -> list[tuple[str, str]]:
+    from workflows.models import AuditEntry
+
+    return [(e.actor, e.note) for e in AuditEntry.objects.filter(action=action)]
+
+
+def test_terminate_is_200_with_the_new_status_and_is_audited(api, waiting):
+    response = api.post(url(waiting, "terminate/"), {"reason": "customer cancelled"}, format="json")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "terminated"
+    assert response.json()["failure"]["message"] == "customer cancelled"
+    assert audit("terminate") == [("operator", "customer cancelled")]
+
+
+def test_terminate_without_a_body(api, waiting):
+    assert api.post(url(waiting, "terminate/")).status_code == 200
+
+
+def test_terminating_a_finished_instance_is_409(api, finished):
+    response = api.post(url(finished, "terminate/"))
+
+    assert response.status_code == 409
+    assert "already finished" in response.json()["detail"]
+
+
+def test_suspend_and_resume(api, waiting):
+    suspended = api.post(url(waiting, "suspend/"), {"reason": "look first"}, format="json")
+    again = api.post(url(waiting, "suspend/"))
+    resumed = api.post(url(waiting, "resume/"))
+    not_suspended = api.post(url(waiting, "resume/"))
+
+    assert (suspended.status_code, suspended.json()["status"]) == (200, "suspended")
+    assert again.status_code == 409
+    assert (resumed.status_code, resumed.json()["status"]) == (200, "pending")
+    assert not_suspended.status_code == 409
+    assert "not suspended" in not_suspended.json()["detail"]
+    assert audit("suspend") == [("operator", "look first")]
+
+
+def test_restart_a_finished_instance_is_202_like_a_start(api, durable, finished):
+    response = api.post(url(finished, "restart/"))
+
+    assert response.status_code == 202
+    assert response["Location"] == f"http://testserver{url(finished)}"
+    assert response.json()["id"] == finished
+    state = durable.get_status(finished)
+    assert (state.status, state.input) == ("pending", 3)
+
+
+def test_restart_an_active_instance_is_409(api, waiting):
+    response = api.post(url(waiting, "restart/"))
+
+    assert response.status_code == 409
+    assert response.json()["error"] == "invalid_state"
+
+
+def test_purge_a_finished_instance_is_204_then_404(api, finished):
+    response = api.delete(url(finished))
+
+    assert response.status_code == 204
+    assert api.get(url(finished)).status_code == 404
+    assert instance_count() == 0
+
+
+def test_purge_an_active_instance_is_409_and_keeps_it(api, waiting):
+    response = api.delete(url(waiting))
+
+    assert response.status_code == 409
+    assert "Terminate it first" in response.json()["detail"]
+    assert instance_count() == 1
+
+
+@pytest.mark.parametrize("operation", ["terminate", "suspend", "resume", "restart"])
+def test_unknown_instance_is_404(api, operation):
+    assert api.post(url("nobody", f"{operation}/")).status_code == 404
+
+
+@pytest.mark.parametrize("body", [{"reason": 5}, {"reason": "x" * 1001}, {"why": "typo"}])
+def test_a_bad_reason_is_400_and_changes_nothing(api, durable, waiting, body):
+    response = api.post(url(waiting, "terminate/"), body, format="json")
+
+    assert response.status_code == 400
+    assert durable.get_status(waiting).status == "pending"
+
+
+def test_rewind_is_not_routed_yet(api, finished):
+    response = api.post(url(finished, "rewind/"))
+
+    assert response.status_code == 404
+    assert "rewind" not in api.get(url(finished)).json()["links"]

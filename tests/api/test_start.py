@@ -1,0 +1,178 @@
+"""POST /api/v1/instances/: 202 + Location + Retry-After, and every way to get it wrong."""
+
+import json
+
+import pytest
+
+from .support import instance_count
+
+pytestmark = pytest.mark.django_db
+
+START = "/api/v1/instances/"
+
+
+def test_start_answers_202_with_location_retry_after_and_links(api):
+    response = api.post(START, {"name": "t_chain", "input": 2}, format="json")
+
+    assert response.status_code == 202
+    body = response.json()
+    iid = body["id"]
+    status_url = f"http://testserver/api/v1/instances/{iid}/"
+    assert response["Location"] == status_url
+    assert int(response["Retry-After"]) >= 1
+    assert body["links"] == {
+        "status": status_url,
+        "history": f"{status_url}history/",
+        "send_event": f"{status_url}events/{{event}}/",
+        "terminate": f"{status_url}terminate/",
+        "suspend": f"{status_url}suspend/",
+        "resume": f"{status_url}resume/",
+        "restart": f"{status_url}restart/",
+        "purge": status_url,
+    }
+
+
+def test_start_with_own_id_business_key_and_version(api, durable):
+    response = api.post(
+        START,
+        {
+            "name": "t_wait_event",
+            "input": None,
+            "instance_id": "order-42",
+            "business_key": "po-9",
+            "version": 1,
+        },
+        format="json",
+    )
+
+    assert response.status_code == 202
+    assert response.json()["id"] == "order-42"
+    state = durable.get_status("order-42")
+    assert (state.name, state.business_key, state.version) == ("t_wait_event", "po-9", 1)
+
+
+def test_start_with_an_active_id_is_409_and_changes_nothing(api, waiting):
+    response = api.post(START, {"name": "t_chain", "instance_id": waiting}, format="json")
+
+    assert response.status_code == 409
+    assert response.json()["error"] == "instance_exists"
+    assert waiting in response.json()["detail"]
+    assert instance_count() == 1
+
+
+def test_unknown_orchestrator_is_400_naming_it(api):
+    response = api.post(START, {"name": "no_such_flow"}, format="json")
+
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"] == "unknown_orchestrator"
+    assert "'no_such_flow'" in body["detail"]
+    assert instance_count() == 0
+
+
+def test_unknown_version_is_400(api):
+    response = api.post(START, {"name": "t_chain", "version": 99}, format="json")
+
+    assert response.status_code == 400
+    assert "version 99" in response.json()["detail"]
+
+
+def nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        ({}, "name", "required"),
+        ({"name": ""}, "name", "blank"),
+        ({"name": 123}, "name", "string"),
+        ({"name": "t_chain", "version": "1"}, "version", "integer"),
+        ({"name": "t_chain", "version": True}, "version", "integer"),
+        ({"name": "t_chain", "version": 0}, "version", "greater than or equal to 1"),
+        ({"name": "t_chain", "instance_id": "bad id!"}, "instance_id", "Not a valid id"),
+        ({"name": "t_chain", "instance_id": "ok\n"}, "instance_id", "Not a valid id"),
+        ({"name": "t_chain", "business_key": "x" * 201}, "business_key", "200"),
+        ({"name": "t_chain", "imput": 1}, "imput", "Unknown field"),
+        ({"name": "t_chain", "input": {"a": "nul\u0000"}}, "input", "NUL"),
+        ({"name": "t_chain", "input": {"nul\u0000": 1}}, "input", "NUL"),
+        ({"name": "t_chain", "input": "\ud800"}, "input", "surrogate"),
+        ({"name": "t_chain", "input": nested(150)}, "input", "deeper than 100"),
+    ],
+    ids=lambda value: str(value)[:40] if isinstance(value, dict) else None,
+)
+def test_bad_bodies_are_400_naming_the_field(api, body, field, words):
+    response = api.post(START, json.dumps(body), content_type="application/json")
+
+    assert response.status_code == 400, response.content
+    result = response.json()
+    assert result["error"] == "invalid_input"
+    assert field in result["fields"]
+    assert words in result["detail"]
+    assert result["detail"].startswith(field)
+    assert instance_count() == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b'{"name": "t_chain",', "JSON parse error"),
+        (b"[1, 2]", "Expected a dictionary"),
+        (b"null", "No data provided"),
+        (b'"t_chain"', "Expected a dictionary"),
+        (b"[" * 5000 + b"]" * 5000, "JSON parse error"),
+        (b'{"name": "t_chain", "input": NaN}', "JSON parse error"),
+        (b'{"name": "t_chain", "input": 1e400}', "input"),
+        (b'{"name": "t_chain", "input": "\xff"}', "JSON parse error"),
+    ],
+    ids=["truncated", "list", "null", "string", "too-deep", "nan", "infinity", "not-utf8"],
+)
+def test_malformed_json_is_400(api, body, words):
+    response = api.post(START, body, content_type="application/json")
+
+    assert response.status_code == 400, response.content
+    assert words in response.json()["detail"]
+    assert instance_count() == 0
+
+
+def test_a_body_that_is_not_json_is_415(api):
+    response = api.post(START, "name=t_chain", content_type="application/x-www-form-urlencoded")
+
+    assert response.status_code == 415
+    assert response.json()["error"] == "unsupported_media_type"
+
+
+def test_an_oversized_payload_is_413_naming_the_limit(api, settings):
+    settings.DURABLE_MAX_PAYLOAD_BYTES = 1000
+
+    response = api.post(START, {"name": "t_chain", "input": "x" * 1200}, format="json")
+
+    assert response.status_code == 413
+    assert response.json()["error"] == "request_too_large"
+    assert "input" in response.json()["detail"]
+    assert "1000 bytes" in response.json()["detail"]
+    assert instance_count() == 0
+
+
+def test_an_oversized_body_is_413_before_it_is_read(api, settings):
+    settings.DURABLE_API_MAX_BODY_BYTES = 500
+    body = json.dumps({"name": "t_chain", "input": "x" * 600}).encode()
+
+    response = api.post(START, body, content_type="application/json")
+
+    assert response.status_code == 413
+    assert f"{len(body)} bytes" in response.json()["detail"]
+    assert instance_count() == 0
+
+
+def test_the_default_body_limit_leaves_room_for_a_maximal_pretty_printed_payload(api, settings):
+    settings.DURABLE_MAX_PAYLOAD_BYTES = 10_000
+    payload = {"items": ["y" * 80] * 100}  # ~8.5 KB compact, more when indented
+    body = json.dumps({"name": "t_chain", "input": payload}, indent=8).encode()
+
+    response = api.post(START, body, content_type="application/json")
+
+    assert response.status_code == 202

@@ -1,0 +1,96 @@
+"""`make bench`: overhead figures of durableapp, each against a baseline measured in the run.
+
+Usage: python -m tests.bench.run [--quick] [--only NAME] [--json PATH]
+
+Backends: the embedded default (SQLite + in-process worker) and PostgreSQL + RabbitMQ with
+1 and 2 real worker processes. Every figure is the median of 3 runs, with min and max, and
+is also given as a ratio to the baseline (single-row INSERT commits/s on the same database).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN", "postgres://postgres@127.0.0.1:5432/postgres")
+PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/durable_bench")
+AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+SQLITE_PATH = ROOT / "bench-results" / "bench.sqlite3"
+
+
+def backends(quick: bool) -> list[dict]:
+    sqlite = {"name": "embedded (SQLite)", "db": f"sqlite:///{SQLITE_PATH}", "broker": "embedded", "workers": 0}
+    pg = [
+        {"name": f"PostgreSQL+RabbitMQ, {n} worker{'s' * (n > 1)}", "db": PG_URL, "broker": AMQP_URL, "workers": n}
+        for n in (1, 2)
+    ]
+    return [sqlite, pg[0]] if quick else [sqlite, *pg]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer backends and smaller sizes")
+    parser.add_argument("--json", default=str(ROOT / "bench-results" / "bench.json"))
+    parser.add_argument("--only", action="append", help="run only these scenarios")
+    args = parser.parse_args()
+    (ROOT / "bench-results").mkdir(exist_ok=True)
+    results = []
+    started = time.monotonic()
+    for backend in backends(args.quick):
+        cmd = [sys.executable, "-m", "tests.bench.scenarios", json.dumps({**backend, "quick": args.quick, "only": args.only})]
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        print(f"== {backend['name']}", flush=True)
+        out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+        if out.returncode != 0:
+            print(out.stdout[-3000:], out.stderr[-5000:], sep="\n")
+            raise SystemExit(f"benchmark on {backend['name']} failed")
+        line = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")][-1]
+        results.append(json.loads(line[len("RESULT "):]))
+    report = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+        "seconds": round(time.monotonic() - started, 1),
+        "backends": results,
+    }
+    Path(args.json).write_text(json.dumps(report, indent=2))
+    print_table(report)
+
+
+def print_table(report: dict) -> None:
+    print(f"\ndurableapp benchmark — {report['date']} — {report['machine']} — {report['seconds']} s")
+    print(f"{'backend':34} {'figure':46} {'median':>10} {'min':>10} {'max':>10} {'x baseline':>11}")
+    for backend in report["backends"]:
+        base = backend["figures"].get("baseline_commits_per_s", {}).get("median")
+        for key, fig in backend["figures"].items():
+            ratio = ""
+            if base and fig.get("per_s") and key != "baseline_commits_per_s":
+                ratio = f"{fig['median'] / base:.3f}"
+            print(
+                f"{backend['name']:34} {fig['label']:46} {fig['median']:>10.4g} {fig['min']:>10.4g} "
+                f"{fig['max']:>10.4g} {ratio:>11}"
+            )
+    print("(x baseline: the figure divided by single-row INSERT commits/s on the same database)")
+
+
+def summary(label: str, values: list[float], per_s: bool = True) -> dict:
+    return {
+        "label": label,
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+        "runs": values,
+        "per_s": per_s,
+    }
+
+
+if __name__ == "__main__":
+    main()

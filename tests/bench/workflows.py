@@ -1,0 +1,24 @@
+"""Trivial workflows for the benchmark: the engine's overhead is what is measured."""
+
+from __future__ import annotations
+
+from workflows.engine import activity, orchestrator
+
+
+@activity(name="bench_noop")
+def bench_noop(ctx, value):
+    return value
+
+
+@orchestrator(name="bench_chain")
+def bench_chain(ctx, steps):
+    value = 0
+    for _ in range(steps):
+        value = yield ctx.call_activity("bench_noop", value + 1)
+    return value
+
+
+@orchestrator(name="bench_fan_out")
+def bench_fan_out(ctx, width):
+    results = yield ctx.task_all([ctx.call_activity("bench_noop", i) for i in range(width)])
+    return len(results)

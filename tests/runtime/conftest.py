@@ -1,0 +1,100 @@
+"""Runtime fixtures: a client, clean broker queues, and workers fitting the broker.
+
+On the embedded broker (SQLite default) the worker runs in this process; on a real
+broker (RabbitMQ, Redis) the scenarios run against real `durable worker` processes.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.brokers import purge_queues
+from tests.support.checks import other_hub, this_hub
+from tests.support.workers import uses_real_broker
+
+# What worker processes get from tests/support/workers.py; the in-process worker the same.
+FAST_SWEEPS = {"DURABLE_SWEEP_INTERVAL_SECONDS": 0.2, "DURABLE_REDELIVER_AFTER_SECONDS": 2}
+
+
+@pytest.fixture(autouse=True)
+def _empty_queues(transactional_db):
+    """Messages left by an earlier test (e.g. of a killed worker) must not leak in."""
+    purge_queues(this_hub(), other_hub())
+
+
+@pytest.fixture
+def client(transactional_db):
+    from tests.support import workflows  # noqa: F401 - registers the test workflows
+    from workflows.client import DurableClient
+
+    return DurableClient()
+
+
+@pytest.fixture
+def fast_sweeps(settings):
+    for name, value in FAST_SWEEPS.items():
+        setattr(settings, name, value)
+    return settings
+
+
+@pytest.fixture
+def running_workers(request, fast_sweeps):
+    """Workers for the scenario: one real process on a real broker, else in-process."""
+    if uses_real_broker():
+        return [request.getfixturevalue("worker_process_factory")()]
+    request.getfixturevalue("worker")
+    return []
+
+
+class InProcessWorker:
+    """The embedded worker with the WorkerProcess interface (start/stop, no kill)."""
+
+    def __init__(self, threads: int) -> None:
+        from workflows.runtime.worker import Worker
+
+        self.worker = Worker(threads=threads)
+        self.running = False
+
+    def start(self) -> InProcessWorker:
+        self.worker.start()
+        self.running = True
+        return self
+
+    def stop(self) -> None:
+        if self.running:
+            self.worker.stop()
+            self.running = False
+
+
+@pytest.fixture
+def start_worker(request, fast_sweeps):
+    """Start a worker now (a process on a real broker, else in-process); stopped at the end.
+
+    Keyword arguments are environment variables of the process, e.g.
+    ``start_worker(DURABLE_ACTIVITY_LEASE_SECONDS="2")``; in-process they become settings.
+    """
+    from tests.support import workflows  # noqa: F401
+    from workflows.runtime.cache import sticky_cache
+
+    started: list[InProcessWorker] = []
+    factory = request.getfixturevalue("worker_process_factory") if uses_real_broker() else None
+
+    def start(threads: int = 4, **env: str):  # noqa: ANN202 - WorkerProcess | InProcessWorker
+        if factory is not None:
+            return factory(threads=threads, **env)
+        for name, value in env.items():
+            setattr(fast_sweeps, name, float(value))
+        sticky_cache().clear()  # a new worker starts with an empty cache
+        worker = InProcessWorker(threads).start()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture
+def real_broker():
+    if not uses_real_broker():
+        pytest.skip("needs a real broker and worker processes (DURABLE_BROKER_URL=amqp/redis)")

@@ -1,0 +1,120 @@
+"""Activity tasks: claimed under a lease, run at least once, recorded exactly once."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection
+
+from tests.support.checks import assert_history_valid, instance, snapshot
+from tests.support.driver import drive
+from workflows.engine import FailureDetails
+from workflows.models import ActivityTask, InboxMessage
+from workflows.runtime import actors
+from workflows.runtime.activities import claim_task, execute_task
+from workflows.store import record_task_outcome, run_episode
+
+pytestmark = pytest.mark.integration
+
+
+def touches(path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+@pytest.fixture
+def scheduled(client, tmp_path):
+    """An instance whose first activity (t_touch) is scheduled and not yet run."""
+    path = tmp_path / "touches.txt"
+    iid = client.start("t_touch_twice", str(path))
+    assert run_episode(instance(iid).pk)
+    task = ActivityTask.objects.get(instance=instance(iid))
+    assert task.status == "scheduled"
+    return iid, task, path
+
+
+def test_running_the_same_task_twice_runs_the_activity_once(scheduled):
+    iid, task, path = scheduled
+    assert execute_task(task.pk) is True
+    assert execute_task(task.pk) is False  # duplicate delivery: acknowledged, ignored
+    actors.run_activity(task.pk)  # the actor itself, as a redelivered message runs it
+    task.refresh_from_db()
+    assert (task.status, task.runs, task.result) == ("completed", 1, 1)
+    assert len(touches(path)) == 1
+    assert InboxMessage.objects.filter(instance=task.instance).count() == 1
+
+
+def test_two_workers_racing_for_one_task_run_it_once(scheduled):
+    iid, task, path = scheduled
+    start = threading.Barrier(2)
+    recorded: list[bool] = []
+
+    def deliver() -> None:
+        start.wait()
+        try:
+            recorded.append(execute_task(task.pk))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(recorded) == [False, True]
+    task.refresh_from_db()
+    assert (task.status, task.runs) == ("completed", 1)
+    assert len(touches(path)) == 1
+
+
+def test_a_live_lease_keeps_a_second_delivery_off(scheduled):
+    iid, task, path = scheduled
+    claimed = claim_task(task.pk)  # a worker took it and is still running it
+    assert claimed is not None and claimed.status == "running"
+    assert execute_task(task.pk) is False
+    assert touches(path) == []
+    task.refresh_from_db()
+    assert (task.status, task.runs) == ("running", 1)
+
+
+def test_the_same_outcome_recorded_twice_is_applied_once(scheduled):
+    iid, task, path = scheduled
+    assert claim_task(task.pk) is not None
+    assert record_task_outcome(task.pk, True, 41, None) is True
+    assert record_task_outcome(task.pk, True, 41, None) is False
+    # a late, different outcome (e.g. of a run whose lease had expired) loses too
+    failure = FailureDetails("RuntimeError", "late")
+    assert record_task_outcome(task.pk, False, None, failure) is False
+    assert InboxMessage.objects.filter(instance=task.instance).count() == 1
+    drive()
+    task.refresh_from_db()
+    assert (task.status, task.result, task.failure) == ("completed", 41, None)
+    rows = snapshot(iid)
+    done = [payload for _, kind, payload in rows if kind == "activity_completed"]
+    assert done == [{"task_id": 1, "result": 41}, {"task_id": 2, "result": 2}]
+    assert instance(iid).output == 43
+    assert_history_valid(iid)
+
+
+def test_a_cancelled_task_is_never_started(client, scheduled):
+    iid, task, path = scheduled
+    client.terminate(iid, "stop")
+    task.refresh_from_db()
+    assert task.status == "cancelled"
+    assert execute_task(task.pk) is False
+    task.refresh_from_db()
+    assert (task.status, task.runs, task.started_at) == ("cancelled", 0, None)
+    assert touches(path) == []
+
+
+def test_activity_context_carries_attempt_and_idempotency_key(scheduled):
+    iid, task, path = scheduled
+    drive()
+    lines = touches(path)
+    keys = [line.split()[0] for line in lines]
+    assert [line.split()[1] for line in lines] == ["1", "1"]
+    tasks = list(ActivityTask.objects.filter(instance=task.instance).order_by("task_id"))
+    assert keys == [t.idempotency_key for t in tasks]
+    inst = instance(iid)
+    assert keys[0] == f"{iid}:{inst.execution_id}:1"
+    assert len(set(keys)) == 2

@@ -1,0 +1,11 @@
+"""tests/samples: each sample on the in-memory runner, then end to end with workers."""
+
+from tests.samples.fixtures import (  # noqa: F401 - fixtures
+    _finished_instances_replay,
+    client,
+    fast_runtime,
+    ledger,
+    process_workers,
+    runner,
+    workers,
+)

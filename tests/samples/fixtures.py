@@ -1,0 +1,72 @@
+"""Fixtures of tests/samples and tests/recovery (imported by both conftest modules)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.samples import flows  # noqa: F401 - registers the test orchestrators
+from tests.samples.support import InProcessWorkers, ProcessWorkers, assert_all_finished_replay
+from tests.support.brokers import purge_queues
+from tests.support.workers import uses_real_broker
+from workflows.engine.testing import WorkflowTestRunner
+from workflows.samples.services import MemoryLedger, use_ledger
+
+
+@pytest.fixture
+def ledger():
+    """The fake services in memory, for tests without a database."""
+    with use_ledger(MemoryLedger()) as memory:
+        yield memory
+
+
+@pytest.fixture
+def runner(ledger):
+    """The in-memory test runner (fake clock) over the registered samples."""
+    return WorkflowTestRunner()
+
+
+@pytest.fixture
+def fast_runtime(settings, transactional_db):
+    """Timers and lost messages are picked up within fractions of a second."""
+    from workflows.runtime.actors import ACTIVITY_QUEUE  # noqa: F401 - declares the queues
+
+    settings.DURABLE_SWEEP_INTERVAL_SECONDS = 0.2
+    settings.DURABLE_REDELIVER_AFTER_SECONDS = 2
+    purge_queues(settings.DURABLE_TASK_HUB)
+
+
+@pytest.fixture(scope="session")
+def process_workers(django_db_setup):
+    """Worker processes on the test database, started by the first test that needs them."""
+    pool = ProcessWorkers()
+    yield pool
+    pool.stop()
+
+
+@pytest.fixture
+def workers(request, fast_runtime):
+    """Running workers: real processes on a real broker, else the in-process ``worker``."""
+    if uses_real_broker():
+        pool = request.getfixturevalue("process_workers")
+        if not pool.running:
+            pool.start()
+        return pool
+    return InProcessWorkers(request.getfixturevalue("worker"))
+
+
+@pytest.fixture
+def client(transactional_db):
+    from workflows.client import DurableClient
+
+    return DurableClient()
+
+
+@pytest.fixture(autouse=True)
+def _finished_instances_replay(request):
+    """After each database test, every finished instance replays to the same outcome."""
+    if "transactional_db" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("transactional_db")  # set up first, so torn down after the check
+    yield
+    assert_all_finished_replay()

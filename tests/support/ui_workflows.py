@@ -1,0 +1,58 @@
+"""Workflows used by the UI tests: an approval, a saga whose undo fails, progress.
+
+Imported by the in-process worker through the tests, and by `durable serve` processes
+through DURABLE_WORKFLOW_MODULES.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tests.support import workflows  # noqa: F401 - the UI tests also use those
+from workflows.engine import (
+    ActivityFailed,
+    ApprovalTimeout,
+    NonRetryableError,
+    activity,
+    orchestrator,
+)
+
+
+@activity(name="ui_record")
+def ui_record(ctx, value):
+    return value
+
+
+@activity(name="ui_fail")
+def ui_fail(ctx, what):
+    raise NonRetryableError(f"{what} is down")
+
+
+@orchestrator(name="ui_expense")
+def ui_expense(ctx, claim):
+    """An expense claim that a manager approves or rejects within an hour."""
+    ctx.set_custom_status({"completed": 1, "total": 3, "step": "waiting for a manager"})
+    try:
+        decision = yield ctx.request_approval(
+            "expense", assignees="managers", details=claim, timeout=timedelta(hours=1)
+        )
+    except ApprovalTimeout:
+        return {"outcome": "expired"}
+    ctx.set_custom_status({"completed": 2, "total": 3, "step": "booking"})
+    yield ctx.call_activity("ui_record", claim)
+    ctx.set_custom_status({"completed": 3, "total": 3, "step": "done"})
+    return {"outcome": decision["decision"], "by": decision["by"]}
+
+
+@orchestrator(name="ui_order")
+def ui_order(ctx, order):
+    """Reserve, then charge fails; the undo of the reservation fails too (a person decides)."""
+    saga = ctx.saga()
+    yield ctx.call_activity("ui_record", {"reserved": order})
+    saga.add("ui_fail", "the warehouse", step="release reservation")
+    try:
+        yield ctx.call_activity("ui_fail", "the payment service")
+    except ActivityFailed:
+        outcomes = yield from saga.compensate()
+        return {"charged": False, "compensations": [o.status for o in outcomes]}
+    return {"charged": True}

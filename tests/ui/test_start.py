@@ -1,0 +1,69 @@
+"""Start page: registered workflows, JSON input checked with a clear message."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.ui.support import text
+from workflows.models import Instance
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_form_lists_registered_workflows_with_their_description(operator):
+    response = operator.get("/start/?name=ui_expense")
+
+    html = text(response)
+    assert '<option value="ui_expense" selected>' in html
+    assert "An expense claim that a manager approves" in html
+
+
+def test_starting_redirects_to_the_new_instance(operator):
+    response = operator.post(
+        "/start/",
+        {"name": "ui_expense", "input": '{"amount": 120}', "instance_id": "claim-7", "business_key": "EXP-7"},
+        follow=True,
+    )
+
+    assert response.redirect_chain[0][0] == "/instances/claim-7/"
+    assert "Started ui_expense as claim-7" in text(response)
+    instance = Instance.objects.get(instance_id="claim-7")
+    assert (instance.input, instance.business_key) == ({"amount": 120}, "EXP-7")
+
+
+def test_without_an_id_a_random_one_is_made_and_empty_input_is_null(operator):
+    response = operator.post("/start/", {"name": "t_chain", "input": ""})
+
+    instance = Instance.objects.get()
+    assert response["Location"] == f"/instances/{instance.instance_id}/"
+    assert instance.input is None
+
+
+def test_invalid_json_is_explained_and_nothing_starts(operator):
+    response = operator.post("/start/", {"name": "t_chain", "input": "{'amount': 1}"})
+
+    assert response.status_code == 400
+    html = text(response)
+    assert "The input is not valid JSON" in html
+    assert "line 1, column 2" in html
+    assert "{'amount': 1}" in html  # the input is kept for fixing
+    assert not Instance.objects.exists()
+
+
+def test_client_refusals_are_shown_on_the_form(operator, running):
+    running("busy-1")
+
+    taken = operator.post("/start/", {"name": "t_chain", "input": "1", "instance_id": "busy-1"})
+    bad_id = operator.post("/start/", {"name": "t_chain", "input": "1", "instance_id": "no spaces"})
+    unknown = operator.post("/start/", {"name": "no_such_flow", "input": "1"})
+
+    assert "already exists and is running" in text(taken)
+    assert "Invalid instance id" in text(bad_id)
+    assert "Select a valid choice" in text(unknown)
+
+
+def test_starting_needs_the_start_permission(viewer, client):
+    assert viewer.get("/start/").status_code == 403
+    assert viewer.post("/start/", {"name": "t_chain", "input": "1"}).status_code == 403
+    assert client.get("/start/").status_code == 302
+    assert not Instance.objects.exists()

@@ -1,0 +1,205 @@
+"""Operator admin: read-only views of the durable state; actions call DurableClient.
+
+Nothing here adds, edits or deletes rows: history is append-only and every change goes
+through the client (which audits it). Payloads are shown only with view_payloads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+
+from .client import DurableClient
+from .engine import DurableError
+from .models import (
+    ActivityTask,
+    ApprovalRequest,
+    AuditEntry,
+    CompensationRecord,
+    ExternalEvent,
+    HistoryEvent,
+    InboxMessage,
+    Instance,
+    Timer,
+)
+
+PAYLOADS = "workflows.view_payloads"
+OPERATE = "workflows.operate_instance"
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Browse and search only. ``payload_fields`` are hidden without view_payloads."""
+
+    payload_fields: tuple[str, ...] = ()
+    list_per_page = 50
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_exclude(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        if request.user.has_perm(PAYLOADS):
+            return ()
+        return self.payload_fields
+
+    def has_operate_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(OPERATE)
+
+
+def _each(
+    verb: str, call: Callable[[DurableClient, str, Any], Any]
+) -> Callable[[ReadOnlyAdmin, HttpRequest, QuerySet[Instance]], None]:
+    """An admin action applying ``call`` to every selected instance; refusals are reported."""
+
+    def action(modeladmin: ReadOnlyAdmin, request: HttpRequest, queryset: QuerySet[Instance]) -> None:
+        client = DurableClient()
+        done, refused = [], []
+        for instance in queryset.order_by("pk"):
+            try:
+                call(client, instance.instance_id, request.user)
+            except DurableError as exc:
+                refused.append(str(exc))
+            else:
+                done.append(instance.instance_id)
+        if done:
+            modeladmin.message_user(request, f"{verb}: {', '.join(done)}.", messages.SUCCESS)
+        for text in refused:
+            modeladmin.message_user(request, text, messages.ERROR)
+
+    return action
+
+
+@admin.register(Instance)
+class InstanceAdmin(ReadOnlyAdmin):
+    list_display = (
+        "instance_id",
+        "name",
+        "version",
+        "status",
+        "needs_attention",
+        "business_key",
+        "created_at",
+        "updated_at",
+        "page",
+    )
+    list_filter = ("status", "needs_attention", "name", "task_hub")
+    search_fields = ("instance_id", "business_key", "name")
+    date_hierarchy = "created_at"
+    readonly_fields = ("page",)
+    payload_fields = ("input", "output", "failure")
+    actions = ["terminate", "suspend", "resume", "rewind", "retry_episode"]
+
+    @admin.display(description="UI")
+    def page(self, obj: Instance) -> str:
+        return format_html('<a href="{}">open</a>', reverse("ui:instance", args=[obj.instance_id]))
+
+    @admin.action(description="Terminate selected instances", permissions=["operate"])
+    def terminate(self, request: HttpRequest, queryset: QuerySet[Instance]) -> None:
+        _each("Terminated", lambda c, iid, by: c.terminate(iid, "from the admin", by=by))(
+            self, request, queryset
+        )
+
+    @admin.action(description="Suspend selected instances", permissions=["operate"])
+    def suspend(self, request: HttpRequest, queryset: QuerySet[Instance]) -> None:
+        _each("Suspended", lambda c, iid, by: c.suspend(iid, "from the admin", by=by))(
+            self, request, queryset
+        )
+
+    @admin.action(description="Resume selected instances", permissions=["operate"])
+    def resume(self, request: HttpRequest, queryset: QuerySet[Instance]) -> None:
+        _each("Resumed", lambda c, iid, by: c.resume(iid, "from the admin", by=by))(
+            self, request, queryset
+        )
+
+    @admin.action(description="Rewind selected failed instances", permissions=["operate"])
+    def rewind(self, request: HttpRequest, queryset: QuerySet[Instance]) -> None:
+        _each("Rewound", lambda c, iid, by: c.rewind(iid, "from the admin", by=by))(
+            self, request, queryset
+        )
+
+    @admin.action(description="Retry the pending episode", permissions=["operate"])
+    def retry_episode(self, request: HttpRequest, queryset: QuerySet[Instance]) -> None:
+        _each("Episode retried", lambda c, iid, by: c.retry_episode(iid, "from the admin", by=by))(
+            self, request, queryset
+        )
+
+
+@admin.register(HistoryEvent)
+class HistoryEventAdmin(ReadOnlyAdmin):
+    list_display = ("instance", "execution_id", "seq", "kind", "timestamp")
+    list_filter = ("kind",)
+    search_fields = ("instance__instance_id",)
+    list_select_related = ("instance",)
+    payload_fields = ("payload",)
+
+
+@admin.register(ActivityTask)
+class ActivityTaskAdmin(ReadOnlyAdmin):
+    list_display = ("name", "instance", "task_id", "attempt", "status", "runs", "worker", "created_at")
+    list_filter = ("status", "name")
+    search_fields = ("instance__instance_id", "name", "idempotency_key")
+    list_select_related = ("instance",)
+    payload_fields = ("input", "result", "failure")
+
+
+@admin.register(CompensationRecord)
+class CompensationRecordAdmin(ReadOnlyAdmin):
+    list_display = ("activity", "step", "instance", "order", "status", "attempts", "resolved_by")
+    list_filter = ("status",)
+    search_fields = ("instance__instance_id", "activity", "step")
+    list_select_related = ("instance", "resolved_by")
+    payload_fields = ("input", "last_error")
+
+
+@admin.register(ApprovalRequest)
+class ApprovalRequestAdmin(ReadOnlyAdmin):
+    list_display = ("name", "instance", "assignees", "status", "deadline", "decided_by", "decided_at")
+    list_filter = ("status", "assignees")
+    search_fields = ("instance__instance_id", "name")
+    list_select_related = ("instance", "decided_by")
+    payload_fields = ("details",)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "actor", "action", "instance_ref", "note")
+    list_filter = ("action",)
+    search_fields = ("instance_ref", "actor", "note")
+    date_hierarchy = "created_at"
+
+
+@admin.register(ExternalEvent)
+class ExternalEventAdmin(ReadOnlyAdmin):
+    list_display = ("name", "instance", "event_id", "sender", "outcome", "created_at")
+    list_filter = ("outcome",)
+    search_fields = ("instance__instance_id", "name", "event_id")
+    list_select_related = ("instance",)
+    payload_fields = ("data",)
+
+
+@admin.register(InboxMessage)
+class InboxMessageAdmin(ReadOnlyAdmin):
+    list_display = ("instance", "kind", "execution_id", "created_at")
+    list_filter = ("kind",)
+    search_fields = ("instance__instance_id",)
+    list_select_related = ("instance",)
+    payload_fields = ("payload",)
+
+
+@admin.register(Timer)
+class TimerAdmin(ReadOnlyAdmin):
+    list_display = ("instance", "task_id", "purpose", "fire_at", "fired")
+    list_filter = ("fired", "purpose")
+    search_fields = ("instance__instance_id",)
+    list_select_related = ("instance",)

@@ -1,0 +1,294 @@
+"""HTTP endpoints under /api/v1/. Each handler validates, calls DurableClient, shapes JSON.
+
+Nothing here touches models: DurableClient is the only way in (DESIGN.md §2).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from django.urls import Resolver404, resolve
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ..client import DurableClient, InstanceState
+from ..engine.errors import InstanceFinished
+from . import schema as doc
+from .errors import error_body, exception_handler
+from .fields import query_data
+from .links import instance_links, status_url
+from .pagination import page, slice_after
+from .parsers import BoundedJSONParser
+from .permissions import OPERATE, RAISE_EVENT, START, VIEW_PAYLOADS, DurablePermission, can
+from .responses import accepted, still_running
+from .serializers import (
+    EventRequest,
+    EventResultSerializer,
+    HistoryEventSerializer,
+    HistoryPageSerializer,
+    HistoryQuery,
+    InstanceFilter,
+    InstancePageSerializer,
+    InstanceSerializer,
+    InstanceSummarySerializer,
+    ReasonRequest,
+    StartedSerializer,
+    StartRequest,
+    StatusQuery,
+)
+from .validators import check_event_name, check_path_id
+
+
+class DurableAPIView(APIView):
+    """JSON in and out, DurablePermission, and the API's one error shape."""
+
+    renderer_classes = [JSONRenderer]
+    parser_classes = [BoundedJSONParser]
+    permission_classes = [DurablePermission]
+    schema = doc.ApiSchema()
+    required_permissions: dict[str, str] = {}
+    error_statuses: dict[type[Exception], int] = {}
+
+    def get_exception_handler(self):  # noqa: ANN201 - DRF hook
+        return exception_handler
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # authentication and permissions first
+        if "instance_id" in kwargs:
+            check_path_id(kwargs["instance_id"])
+        if "event" in kwargs:
+            check_event_name(kwargs["event"])
+
+    @property
+    def client(self) -> DurableClient:
+        return DurableClient()
+
+    def context(self) -> dict[str, Any]:
+        return {"request": self.request, "show_payloads": can(self.request.user, VIEW_PAYLOADS)}
+
+    def valid(self, serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+        serializer = serializer_class(data=data)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+    def valid_query(self, serializer_class: type[serializers.Serializer]) -> dict[str, Any]:
+        return self.valid(serializer_class, query_data(serializer_class, self.request.query_params))
+
+    def instance(self, state: InstanceState) -> dict[str, Any]:
+        return InstanceSerializer(state, context=self.context()).data
+
+    def started(self, instance_id: str) -> Response:
+        body = {"id": instance_id, "links": instance_links(self.request, instance_id)}
+        return accepted(body, status_url(self.request, instance_id))
+
+
+class InstancesView(DurableAPIView):
+    required_permissions = {"POST": START}
+
+    @extend_schema(
+        operation_id="instances_list",
+        summary="List instances",
+        description="Newest first, filtered; follow `next` for the next page.",
+        parameters=[InstanceFilter],
+        responses={200: InstancePageSerializer, **doc.errors(400)},
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.valid_query(InstanceFilter)
+        found = self.client.query(**filters)
+        results = InstanceSummarySerializer(found.items, many=True, context=self.context()).data
+        return Response(page(request, results, found.next_cursor))
+
+    @extend_schema(
+        operation_id="instances_start",
+        summary="Start an instance",
+        description=(
+            "Needs `workflows.start_instance`. Answers 202 at once: poll the `Location` "
+            "(status URL), waiting `Retry-After` seconds between polls."
+        ),
+        request=StartRequest,
+        parameters=[doc.LOCATION, doc.RETRY_AFTER],
+        responses={202: StartedSerializer, **doc.errors(400, 409, 413, 415)},
+    )
+    def post(self, request: Request) -> Response:
+        body = self.valid(StartRequest, request.data)
+        return self.started(self.client.start(**body))
+
+
+class InstanceView(DurableAPIView):
+    required_permissions = {"DELETE": OPERATE}
+
+    @extend_schema(
+        operation_id="instance_status",
+        summary="Status of an instance",
+        description=(
+            "202 with `Retry-After` while pending, running or suspended; 200 once completed, "
+            "failed or terminated. Input, output, custom status and failure details appear "
+            "only with `workflows.view_payloads`."
+        ),
+        parameters=[doc.INSTANCE_ID, StatusQuery, doc.RETRY_AFTER],
+        responses={
+            200: OpenApiResponse(InstanceSerializer, description="Finished."),
+            202: OpenApiResponse(InstanceSerializer, description="Still active; poll again."),
+            **doc.errors(400, 404),
+        },
+    )
+    def get(self, request: Request, instance_id: str) -> Response:
+        query = self.valid_query(StatusQuery)
+        state = self.client.get_status(instance_id, history=query["history"])
+        if state.is_finished:
+            return Response(self.instance(state))
+        return still_running(self.instance(state))
+
+    @extend_schema(
+        operation_id="instance_purge",
+        summary="Purge a finished instance",
+        description="Deletes the instance and its history. Needs `workflows.operate_instance`.",
+        parameters=[doc.INSTANCE_ID],
+        responses={204: OpenApiResponse(description="Purged."), **doc.errors(400, 404, 409)},
+    )
+    def delete(self, request: Request, instance_id: str) -> Response:
+        self.client.purge(instance_id, by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class HistoryView(DurableAPIView):
+    @extend_schema(
+        operation_id="instance_history",
+        summary="History of an instance",
+        description="Events of the current execution in order; payloads only with "
+        "`workflows.view_payloads`.",
+        parameters=[doc.INSTANCE_ID, HistoryQuery],
+        responses={200: HistoryPageSerializer, **doc.errors(400, 404)},
+    )
+    def get(self, request: Request, instance_id: str) -> Response:
+        query = self.valid_query(HistoryQuery)
+        rows = self.client.get_status(instance_id, history=True).history or []
+        chunk, next_cursor = slice_after(rows, "seq", query.get("cursor"), query["limit"])
+        results = HistoryEventSerializer(chunk, many=True, context=self.context()).data
+        return Response(page(request, results, next_cursor))
+
+
+class EventView(DurableAPIView):
+    required_permissions = {"POST": RAISE_EVENT}
+    error_statuses = {InstanceFinished: status.HTTP_410_GONE}
+
+    @extend_schema(
+        operation_id="instance_raise_event",
+        summary="Raise an event",
+        description=(
+            "Needs `workflows.raise_event`. 202 when delivered; 200 when `event_id` was "
+            "already used (nothing changes; `first_outcome` tells what the first one did); "
+            "410 when the instance already finished. The sender is recorded as your user name."
+        ),
+        parameters=[doc.INSTANCE_ID, doc.EVENT_NAME],
+        request=EventRequest,
+        responses={
+            202: OpenApiResponse(EventResultSerializer, description="Delivered."),
+            200: OpenApiResponse(EventResultSerializer, description="Duplicate event_id."),
+            **doc.errors(400, 404, 410, 413, 415),
+        },
+    )
+    def post(self, request: Request, instance_id: str, event: str) -> Response:
+        body = self.valid(EventRequest, request.data)
+        result = self.client.raise_event(
+            instance_id,
+            event,
+            body["data"],
+            event_id=body.get("event_id"),
+            sender=request.user.get_username(),
+        )
+        data = {
+            "instance_id": instance_id,
+            "event": event,
+            "event_id": result.event_id,
+            "outcome": result.outcome,
+            "first_outcome": result.first_outcome,
+        }
+        duplicate = result.outcome == "duplicate"
+        return Response(data, status=status.HTTP_200_OK if duplicate else status.HTTP_202_ACCEPTED)
+
+
+class OperationView(DurableAPIView):
+    """POST instances/{id}/<operation>/ with an optional ``{"reason": ...}``."""
+
+    required_permissions = {"POST": OPERATE}
+    operation = ""
+
+    def post(self, request: Request, instance_id: str) -> Response:
+        body = self.valid(ReasonRequest, request.data)
+        getattr(self.client, self.operation)(instance_id, body["reason"], by=request.user)
+        return Response(self.instance(self.client.get_status(instance_id)))
+
+
+def _operation_schema(operation: str, summary: str, description: str):  # noqa: ANN202
+    return extend_schema(
+        operation_id=f"instance_{operation}",
+        summary=summary,
+        description=f"{description} Needs `workflows.operate_instance`.",
+        parameters=[doc.INSTANCE_ID],
+        request=ReasonRequest,
+        responses={200: InstanceSerializer, **doc.errors(400, 404, 409, 415)},
+    )
+
+
+class TerminateView(OperationView):
+    operation = "terminate"
+
+    @_operation_schema(
+        "terminate", "Terminate an instance", "Ends an active instance and its children."
+    )
+    def post(self, request: Request, instance_id: str) -> Response:
+        return super().post(request, instance_id)
+
+
+class SuspendView(OperationView):
+    operation = "suspend"
+
+    @_operation_schema("suspend", "Suspend an instance", "Events are kept until it is resumed.")
+    def post(self, request: Request, instance_id: str) -> Response:
+        return super().post(request, instance_id)
+
+
+class ResumeView(OperationView):
+    operation = "resume"
+
+    @_operation_schema("resume", "Resume an instance", "Applies what arrived while suspended.")
+    def post(self, request: Request, instance_id: str) -> Response:
+        return super().post(request, instance_id)
+
+
+class RestartView(DurableAPIView):
+    required_permissions = {"POST": OPERATE}
+
+    @extend_schema(
+        operation_id="instance_restart",
+        summary="Restart a finished instance",
+        description=(
+            "Starts it again from the beginning with its original input, under the same id. "
+            "Needs `workflows.operate_instance`. Answers like a start: 202 + Location."
+        ),
+        parameters=[doc.INSTANCE_ID, doc.LOCATION, doc.RETRY_AFTER],
+        request=ReasonRequest,
+        responses={202: StartedSerializer, **doc.errors(400, 404, 409, 415)},
+    )
+    def post(self, request: Request, instance_id: str) -> Response:
+        self.valid(ReasonRequest, request.data)
+        return self.started(self.client.restart(instance_id, by=request.user))
+
+
+def not_found(request: HttpRequest, unmatched: str = "") -> JsonResponse:
+    """JSON 404 for any other path under /api/v1/ (instead of Django's HTML page)."""
+    detail = f"No API endpoint at {request.path}."
+    if not request.path.endswith("/"):
+        try:
+            match = resolve(request.path + "/")
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not not_found:
+            detail += f" API paths end with a slash: {request.path}/"
+    return JsonResponse(error_body("not_found", detail), status=404)

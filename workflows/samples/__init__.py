@@ -1,0 +1,22 @@
+"""The six seed patterns as runnable workflows, one module each.
+
+Importing this package registers them (``workflows.apps`` does, in every process):
+
+=================  ===========================  ==========================================
+module             orchestrator                 pattern
+=================  ===========================  ==========================================
+chaining           provision_customer           function chaining
+fan_out            process_files(_partitioned)  fan-out/fan-in, bounded, partial success
+long_job           long_job                     async HTTP API with progress
+approval           expense_approval             human interaction, deadline, escalation
+monitor            deployment_monitor           monitor with timers and continue-as-new
+order_saga         order_saga                   compensation (saga)
+=================  ===========================  ==========================================
+
+The modules import no models at import time, so this package can be imported while
+Django is still loading apps.
+"""
+
+from . import approval, chaining, fan_out, long_job, monitor, order_saga
+
+__all__ = ["approval", "chaining", "fan_out", "long_job", "monitor", "order_saga"]

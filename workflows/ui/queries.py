@@ -1,0 +1,116 @@
+"""Read-only queries the pages need and DurableClient does not offer (yet).
+
+Display only: nothing here changes state, every change goes through DurableClient.
+Each function is a candidate for the client (listed in the UI hand-over notes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count, Q
+
+from workflows.models import ActivityTask, ApprovalRequest, AuditEntry, Instance, Timer
+from workflows.statuses import ACTIVE, ApprovalStatus, InstanceStatus, TaskStatus
+
+
+def counts_by_status(hub: str) -> dict[str, int]:
+    """Instances per status (every status present, zeros included)."""
+    rows = Instance.objects.filter(task_hub=hub).values("status").annotate(n=Count("pk"))
+    counts = {status: 0 for status in InstanceStatus.values}
+    counts.update({row["status"]: row["n"] for row in rows})
+    return counts
+
+
+def attention_count(hub: str) -> int:
+    return Instance.objects.filter(task_hub=hub, needs_attention=True).count()
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """An active instance and what it waits on, for the console's oldest-first table."""
+
+    instance_id: str
+    name: str
+    status: str
+    business_key: str
+    created_at: datetime
+    updated_at: datetime  # the last change: the wait started then
+    waiting_on: list[str]
+
+
+def longest_waiting(hub: str, limit: int = 10) -> list[Waiting]:
+    """Active instances, the one unchanged for the longest first."""
+    rows = list(
+        Instance.objects.filter(task_hub=hub, status__in=ACTIVE).order_by("updated_at", "pk")[
+            :limit
+        ]
+    )
+    on = _waiting_on([r.pk for r in rows])
+    return [
+        Waiting(
+            r.instance_id,
+            r.name,
+            r.status,
+            r.business_key,
+            r.created_at,
+            r.updated_at,
+            on.get(r.pk, []),
+        )
+        for r in rows
+    ]
+
+
+def _waiting_on(pks: list[int]) -> dict[int, list[str]]:
+    found: dict[int, list[str]] = {pk: [] for pk in pks}
+    approvals = ApprovalRequest.objects.filter(
+        instance_id__in=pks, status=ApprovalStatus.PENDING
+    ).values_list("instance_id", "name", "assignees")
+    for pk, name, group in approvals:
+        found[pk].append(f"approval {name} ({group})")
+    tasks = ActivityTask.objects.filter(
+        instance_id__in=pks, status__in=[TaskStatus.SCHEDULED, TaskStatus.RUNNING]
+    ).values_list("instance_id", "name")
+    for pk, name in tasks:
+        found[pk].append(f"activity {name}")
+    timers = Timer.objects.filter(instance_id__in=pks, fired=False).values_list(
+        "instance_id", "purpose", "fire_at"
+    )
+    for pk, purpose, fire_at in timers:
+        if purpose != "approval_deadline":  # already said by the approval
+            found[pk].append(f"{purpose.replace('_', ' ')} until {fire_at:%Y-%m-%d %H:%M} UTC")
+    return found
+
+
+def activities_in_flight(hub: str, instance_id: str) -> list[ActivityTask]:
+    """Scheduled and running activity tasks of the instance's current execution."""
+    instance = Instance.objects.filter(task_hub=hub, instance_id=instance_id).first()
+    if instance is None:
+        return []
+    return list(
+        ActivityTask.objects.filter(
+            instance=instance,
+            execution_id=instance.execution_id,
+            status__in=[TaskStatus.SCHEDULED, TaskStatus.RUNNING],
+        ).order_by("task_id")
+    )
+
+
+def children(hub: str, instance_id: str) -> list[Instance]:
+    """Sub-orchestrations started by the instance."""
+    return list(
+        Instance.objects.filter(task_hub=hub, parent__instance_id=instance_id).order_by("pk")
+    )
+
+
+def audit_entries(hub: str, instance_id: str, limit: int = 100) -> list[AuditEntry]:
+    """Operator and approver actions on the instance, newest first."""
+    return list(
+        AuditEntry.objects.filter(
+            Q(instance__task_hub=hub, instance__instance_id=instance_id)
+            | Q(instance__isnull=True, instance_ref=instance_id)
+        )
+        .select_related("user")
+        .order_by("-created_at", "-pk")[:limit]
+    )

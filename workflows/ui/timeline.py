@@ -1,0 +1,251 @@
+"""The instance page's history timeline: history rows -> readable entries with durations.
+
+Pure: takes the rows of ``DurableClient.get_status(history=True)`` and computes
+everything from their kinds, payloads and timestamps. Event kinds map to builders in a
+table, not an if/elif chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from workflows.engine.approvals import APPROVAL_EVENT_PREFIX
+from workflows.engine.saga import COMPENSATION_EVENT_PREFIX
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of the timeline."""
+
+    seq: int
+    kind: str
+    title: str
+    detail: str
+    tone: str  # info | ok | bad | wait | muted (a CSS class)
+    timestamp: datetime
+    offset: timedelta  # since the execution started
+    duration: timedelta | None = None  # since the matching start (scheduled -> completed)
+    duration_label: str = ""  # "took", "waited", "ran"
+    payload: Any = None  # input / result / event data: shown only with view_payloads
+    has_payload: bool = False
+    failure: dict[str, Any] | None = None  # also payload: shown only with view_payloads
+
+
+@dataclass(frozen=True)
+class Timeline:
+    entries: list[Entry]
+    episodes: int  # orchestrator turns (orchestrator_started events)
+
+
+@dataclass(frozen=True)
+class _Text:
+    title: str
+    detail: str = ""
+    tone: str = "info"
+    payload_key: str | None = None
+
+
+def _name_of(start: dict[str, Any] | None, fallback: str = "?") -> str:
+    return str((start or {}).get("name") or fallback)
+
+
+def _execution_started(p: dict[str, Any], start: dict[str, Any] | None) -> _Text:
+    parent = p.get("parent_instance_id")
+    detail = f"version {p.get('version', 1)}" + (f", child of {parent}" if parent else "")
+    return _Text(f"Started {p.get('name', '')}", detail, "info", "input")
+
+
+def _activity_scheduled(p: dict[str, Any], start: dict[str, Any] | None) -> _Text:
+    attempt = p.get("attempt") or 1
+    detail = f"attempt {attempt}" if attempt > 1 else ""
+    return _Text(f"Activity {p.get('name', '?')} scheduled", detail, "muted", "input")
+
+
+def _activity_completed(p: dict[str, Any], start: dict[str, Any] | None) -> _Text:
+    return _Text(f"Activity {_name_of(start)} completed", "", "ok", "result")
+
+
+def _activity_failed(p: dict[str, Any], start: dict[str, Any] | None) -> _Text:
+    return _Text(f"Activity {_name_of(start)} failed", "", "bad")
+
+
+def _timer_created(p: dict[str, Any], start: dict[str, Any] | None) -> _Text:
+    purpose = p.get("purpose") or "timer"
+    label = {"timer": "Timer", "retry": "Retry back-off"}.get(purpose, purpose.replace("_", " "))
+    return _Text(f"{label.capitalize()} set", f"fires at {_clock(p.get('fire_at'))}", "wait")
+
+
+def _timer_fired(p: dict[str, Any], start: dict[str, Any] | None) -> _Text:
+    purpose = (start or {}).get("purpose") or "timer"
+    return _Text(f"{purpose.replace('_', ' ').capitalize()} fired", "", "muted")
+
+
+def _child_created(p: dict[str, Any], start: dict[str, Any] | None) -> _Text:
+    return _Text(
+        f"Sub-orchestration {p.get('name', '?')} started", str(p.get("instance_id", "")), "muted"
+    )
+
+
+def _child_completed(p: dict[str, Any], start: dict[str, Any] | None) -> _Text:
+    return _Text(f"Sub-orchestration {_name_of(start)} completed", "", "ok", "result")
+
+
+def _child_failed(p: dict[str, Any], start: dict[str, Any] | None) -> _Text:
+    return _Text(f"Sub-orchestration {_name_of(start)} failed", "", "bad")
+
+
+def _event_raised(p: dict[str, Any], start: dict[str, Any] | None) -> _Text:
+    name = str(p.get("name", ""))
+    data = p.get("data") if isinstance(p.get("data"), dict) else {}
+    if name.startswith(APPROVAL_EVENT_PREFIX):
+        decision = data.get("decision", "decided")
+        tone = "ok" if data.get("approved") else "bad"
+        return _Text(f"Approval {_name_of(start, 'request')} {decision}", f"by {data.get('by', '?')}", tone)
+    if name.startswith(COMPENSATION_EVENT_PREFIX):
+        return _Text(
+            f"Compensation decision: {data.get('action', '?')}", f"by {data.get('by', '?')}", "info"
+        )
+    event_id = p.get("event_id")
+    return _Text(f"Event {name} received", f"id {event_id}" if event_id else "", "info", "data")
+
+
+def _approval_requested(p: dict[str, Any], start: dict[str, Any] | None) -> _Text:
+    deadline = p.get("deadline")
+    detail = f"group {p.get('assignees', '?')}" + (f", due {_clock(deadline)}" if deadline else "")
+    return _Text(f"Approval {p.get('name', '?')} requested", detail, "wait", "details")
+
+
+def _compensation_registered(p: dict[str, Any], start: dict[str, Any] | None) -> _Text:
+    step = p.get("step") or ""
+    detail = f"undo of {step}" if step else ""
+    return _Text(f"Compensation {p.get('name', '?')} registered", detail, "muted", "input")
+
+
+def _marker(p: dict[str, Any], start: dict[str, Any] | None) -> _Text:
+    return _Text(f"Marker {p.get('name', '?')}", "", "muted")
+
+
+def _completed(p: dict[str, Any], start: dict[str, Any] | None) -> _Text:
+    return _Text("Completed", "", "ok", "output")
+
+
+def _failed(p: dict[str, Any], start: dict[str, Any] | None) -> _Text:
+    return _Text("Failed", "", "bad")
+
+
+def _terminated(p: dict[str, Any], start: dict[str, Any] | None) -> _Text:
+    return _Text("Terminated", str(p.get("reason") or ""), "bad")
+
+
+def _continued(p: dict[str, Any], start: dict[str, Any] | None) -> _Text:
+    return _Text("Continued as new", "a new execution started", "info", "input")
+
+
+_BUILDERS: dict[str, Callable[[dict[str, Any], dict[str, Any] | None], _Text]] = {
+    "execution_started": _execution_started,
+    "activity_scheduled": _activity_scheduled,
+    "activity_completed": _activity_completed,
+    "activity_failed": _activity_failed,
+    "timer_created": _timer_created,
+    "timer_fired": _timer_fired,
+    "sub_orchestration_created": _child_created,
+    "sub_orchestration_completed": _child_completed,
+    "sub_orchestration_failed": _child_failed,
+    "event_raised": _event_raised,
+    "approval_requested": _approval_requested,
+    "compensation_registered": _compensation_registered,
+    "marker_recorded": _marker,
+    "execution_completed": _completed,
+    "execution_failed": _failed,
+    "execution_terminated": _terminated,
+    "continued_as_new": _continued,
+}
+
+# Kinds that open a task (keyed by task_id) and the duration label of what closes it.
+_OPENS = {"activity_scheduled", "timer_created", "sub_orchestration_created", "approval_requested"}
+_CLOSES = {
+    "activity_completed": "took",
+    "activity_failed": "took",
+    "timer_fired": "waited",
+    "sub_orchestration_completed": "took",
+    "sub_orchestration_failed": "took",
+}
+_ENDINGS = {"execution_completed", "execution_failed", "execution_terminated", "continued_as_new"}
+
+
+def build(rows: Iterable[dict[str, Any]]) -> Timeline:
+    """Entries for history rows (``seq``, ``kind``, ``payload``, ``timestamp``), in order."""
+    rows = list(rows)
+    if not rows:
+        return Timeline([], 0)
+    began = rows[0]["timestamp"]
+    opened: dict[int, tuple[dict[str, Any], datetime]] = {}
+    started_at: datetime | None = None
+    entries: list[Entry] = []
+    episodes = 0
+    for row in rows:
+        kind, payload, at = row["kind"], row.get("payload") or {}, row["timestamp"]
+        if kind == "orchestrator_started":
+            episodes += 1
+            continue
+        task_id = payload.get("task_id")
+        start, start_at = opened.get(task_id, (None, None)) if task_id is not None else (None, None)
+        duration, label = None, ""
+        if kind in _CLOSES and start_at is not None:
+            duration, label = at - start_at, _CLOSES[kind]
+        elif kind == "event_raised":
+            start, duration, label = _decision_start(payload, opened, at)
+        elif kind in _ENDINGS and started_at is not None:
+            duration, label = at - started_at, "ran"
+        builder = _BUILDERS.get(kind)
+        text = builder(payload, start) if builder else _Text(kind.replace("_", " ").capitalize())
+        if kind in _OPENS and task_id is not None:
+            opened[task_id] = (payload, at)
+        if kind == "execution_started":
+            started_at = at
+        entries.append(
+            Entry(
+                seq=row["seq"],
+                kind=kind,
+                title=text.title,
+                detail=text.detail,
+                tone=text.tone,
+                timestamp=at,
+                offset=at - began,
+                duration=duration,
+                duration_label=label,
+                payload=payload.get(text.payload_key) if text.payload_key else None,
+                has_payload=bool(text.payload_key) and payload.get(text.payload_key) is not None,
+                failure=payload.get("failure"),
+            )
+        )
+    return Timeline(entries, episodes)
+
+
+def _decision_start(
+    payload: dict[str, Any], opened: dict[int, tuple[dict[str, Any], datetime]], at: datetime
+) -> tuple[dict[str, Any] | None, timedelta | None, str]:
+    """An approval decision closes its request: the wait is the people's time."""
+    name = str(payload.get("name", ""))
+    if not name.startswith(APPROVAL_EVENT_PREFIX):
+        return None, None, ""
+    try:
+        task_id = int(name.removeprefix(APPROVAL_EVENT_PREFIX))
+    except ValueError:
+        return None, None, ""
+    start, start_at = opened.get(task_id, (None, None))
+    return start, (at - start_at if start_at else None), "waited"
+
+
+def _clock(value: Any) -> str:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return str(value)

@@ -1,0 +1,37 @@
+"""URLs of the web UI (mounted at the site root by workflows/urls.py)."""
+
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import path, reverse
+
+from . import access, approvals, console, instances, start
+from .http import login_required
+
+app_name = "ui"
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """Operators land on the console, everyone else on their approvals."""
+    page = "ui:console" if access.can_view_console(request.user) else "ui:approvals"
+    return HttpResponseRedirect(reverse(page))
+
+
+urlpatterns = [
+    path("", home, name="home"),
+    path("approvals/", approvals.approvals_page, name="approvals"),
+    path("approvals/list/", approvals.approvals_list, name="approvals-list"),
+    path("approvals/<int:pk>/decide/", approvals.decide, name="decide"),
+    path("console/", console.console_page, name="console"),
+    path("console/overview/", console.console_overview, name="console-overview"),
+    path("console/instances/", console.console_instances, name="console-instances"),
+    path("start/", start.start_page, name="start"),
+    path("instances/<str:instance_id>/", instances.instance_page, name="instance"),
+    path("instances/<str:instance_id>/body/", instances.instance_body, name="instance-body"),
+    path("instances/<str:instance_id>/events/", instances.raise_event, name="raise-event"),
+    path("instances/<str:instance_id>/<slug:action>/", instances.operate, name="operate"),
+    path(
+        "compensations/<int:pk>/<slug:decision>/",
+        instances.decide_compensation,
+        name="compensation",
+    ),
+]

@@ -408,7 +408,10 @@ class Orchestration:
 
     # -- event handlers ----------------------------------------------------------
     def _pre_index(self, history: list[ev.HistoryEvent]) -> None:
-        self._recorded_index = {e.task_id: e for e in history if isinstance(e, tuple(_MATCHES))}
+        # Updated in place: replay may be called again to catch up (the context shares it).
+        self._recorded_index.update(
+            (e.task_id, e) for e in history if isinstance(e, tuple(_MATCHES))
+        )
 
     def _on_recorded_end(self, event: ev.HistoryEvent) -> None:
         """History ends the execution here; during replay the code must have ended too."""

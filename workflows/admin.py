@@ -62,7 +62,9 @@ def _each(
 ) -> Callable[[ReadOnlyAdmin, HttpRequest, QuerySet[Instance]], None]:
     """An admin action applying ``call`` to every selected instance; refusals are reported."""
 
-    def action(modeladmin: ReadOnlyAdmin, request: HttpRequest, queryset: QuerySet[Instance]) -> None:
+    def action(
+        modeladmin: ReadOnlyAdmin, request: HttpRequest, queryset: QuerySet[Instance]
+    ) -> None:
         client = DurableClient()
         done, refused = [], []
         for instance in queryset.order_by("pk"):
@@ -146,7 +148,16 @@ class HistoryEventAdmin(ReadOnlyAdmin):
 
 @admin.register(ActivityTask)
 class ActivityTaskAdmin(ReadOnlyAdmin):
-    list_display = ("name", "instance", "task_id", "attempt", "status", "runs", "worker", "created_at")
+    list_display = (
+        "name",
+        "instance",
+        "task_id",
+        "attempt",
+        "status",
+        "runs",
+        "worker",
+        "created_at",
+    )
     list_filter = ("status", "name")
     search_fields = ("instance__instance_id", "name", "idempotency_key")
     list_select_related = ("instance",)
@@ -164,7 +175,15 @@ class CompensationRecordAdmin(ReadOnlyAdmin):
 
 @admin.register(ApprovalRequest)
 class ApprovalRequestAdmin(ReadOnlyAdmin):
-    list_display = ("name", "instance", "assignees", "status", "deadline", "decided_by", "decided_at")
+    list_display = (
+        "name",
+        "instance",
+        "assignees",
+        "status",
+        "deadline",
+        "decided_by",
+        "decided_at",
+    )
     list_filter = ("status", "assignees")
     search_fields = ("instance__instance_id", "name")
     list_select_related = ("instance", "decided_by")

@@ -8,9 +8,18 @@
   "use strict";
 
   // -- messages: refusals (4xx with X-Durable-Message) are swapped into #flash ----------
+  function isMessage(event) {
+    var xhr = event.detail && event.detail.xhr;
+    return xhr && xhr.status >= 400 && xhr.getResponseHeader("X-Durable-Message");
+  }
+  // With DEBUG on, django-htmx's helper shows 400/403/404 answers as a whole page (to
+  // show Django's error page). Ours are messages: keep them from reaching it. This
+  // capture listener on window runs first; htmx itself goes on with the swap.
+  window.addEventListener("htmx:beforeOnLoad", function (event) {
+    if (isMessage(event)) event.stopPropagation();
+  }, true);
   document.addEventListener("htmx:beforeSwap", function (event) {
-    var xhr = event.detail.xhr;
-    if (xhr.status >= 400 && xhr.getResponseHeader("X-Durable-Message")) {
+    if (isMessage(event)) {
       event.detail.shouldSwap = true;
       event.detail.isError = false;
     }
@@ -66,7 +75,6 @@
   if (!path || !window.WebSocket) return;
   var indicator = document.getElementById("live-state");
   var delay = 1000;
-  var connectedBefore = false;
   var pending = null;
   var last = 0;
 
@@ -97,8 +105,7 @@
     socket.onopen = function () {
       show(true);
       delay = 1000;
-      if (connectedBefore) refresh(); // catch up on what happened while disconnected
-      connectedBefore = true;
+      refresh(); // catch up on what changed since the page was drawn (or while offline)
     };
     socket.onmessage = refresh;
     socket.onclose = function () {

@@ -80,7 +80,7 @@ def test_purge_an_active_instance_is_409_and_keeps_it(api, waiting):
     assert instance_count() == 1
 
 
-@pytest.mark.parametrize("operation", ["terminate", "suspend", "resume", "restart"])
+@pytest.mark.parametrize("operation", ["terminate", "suspend", "resume", "rewind", "restart"])
 def test_unknown_instance_is_404(api, operation):
     assert api.post(url("nobody", f"{operation}/")).status_code == 404
 
@@ -93,8 +93,30 @@ def test_a_bad_reason_is_400_and_changes_nothing(api, durable, waiting, body):
     assert durable.get_status(waiting).status == "pending"
 
 
-def test_rewind_is_not_routed_yet(api, finished):
-    response = api.post(url(finished, "rewind/"))
+def test_rewind_refuses_an_instance_that_did_not_fail(api, waiting, finished):
+    active = api.post(url(waiting, "rewind/"))
+    terminated = api.post(url(finished, "rewind/"))
 
-    assert response.status_code == 404
-    assert "rewind" not in api.get(url(finished)).json()["links"]
+    assert active.status_code == 409
+    assert "only a failed instance can be rewound" in active.json()["detail"]
+    assert terminated.status_code == 409
+
+
+@pytest.mark.integration
+def test_rewind_runs_the_failed_step_again(api, durable, worker):
+    iid = durable.start("t_non_retryable", None, instance_id="broken-1")
+    assert durable.wait_for_completion(iid, timeout=30).status == "failed"
+    failures_before = kinds(api, iid).count("activity_failed")
+
+    response = api.post(url(iid, "rewind/"), {"reason": "fixed the service"}, format="json")
+
+    assert response.status_code == 200
+    assert response.json()["status"] in ("pending", "running")
+    assert durable.wait_for_completion(iid, timeout=30).status == "failed"  # t_broken never works
+    assert kinds(api, iid).count("activity_failed") == failures_before
+    assert kinds(api, iid).count("activity_scheduled") == 1
+    assert audit("rewind") == [("operator", "fixed the service")]
+
+
+def kinds(api, instance_id: str) -> list[str]:
+    return [e["kind"] for e in api.get(url(instance_id), {"history": 1}).json()["history"]]

@@ -21,6 +21,7 @@ OPERATIONS = {
     ("/api/v1/instances/{instance_id}/terminate/", "post"),
     ("/api/v1/instances/{instance_id}/suspend/", "post"),
     ("/api/v1/instances/{instance_id}/resume/", "post"),
+    ("/api/v1/instances/{instance_id}/rewind/", "post"),
     ("/api/v1/instances/{instance_id}/restart/", "post"),
 }
 

@@ -27,6 +27,7 @@ def test_start_answers_202_with_location_retry_after_and_links(api):
         "terminate": f"{status_url}terminate/",
         "suspend": f"{status_url}suspend/",
         "resume": f"{status_url}resume/",
+        "rewind": f"{status_url}rewind/",
         "restart": f"{status_url}restart/",
         "purge": status_url,
     }
@@ -58,6 +59,27 @@ def test_start_with_an_active_id_is_409_and_changes_nothing(api, waiting):
     assert response.json()["error"] == "instance_exists"
     assert waiting in response.json()["detail"]
     assert instance_count() == 1
+
+
+def test_reusing_a_finished_id_replaces_it(api, durable, finished):
+    response = api.post(START, {"name": "t_chain", "instance_id": finished}, format="json")
+
+    assert response.status_code == 202
+    assert durable.get_status(finished).status == "pending"
+
+
+def test_reusing_a_finished_id_needs_operate_instance_as_it_purges(make_api, durable, finished):
+    starter = make_api("start_instance")
+
+    response = starter.post(START, {"name": "t_chain", "instance_id": finished}, format="json")
+
+    assert response.status_code == 403
+    assert "workflows.operate_instance" in response.json()["detail"]
+    assert durable.get_status(finished).status == "terminated"
+    assert (
+        starter.post(START, {"name": "t_chain", "instance_id": "new-1"}, format="json").status_code
+        == 202
+    )
 
 
 def test_unknown_orchestrator_is_400_naming_it(api):
@@ -136,6 +158,12 @@ def test_malformed_json_is_400(api, body, words):
     assert response.status_code == 400, response.content
     assert words in response.json()["detail"]
     assert instance_count() == 0
+
+
+def test_malformed_json_says_so(api):
+    response = api.post(START, b'{"name": ', content_type="application/json")
+
+    assert response.json()["error"] == "malformed_json"
 
 
 def test_a_body_that_is_not_json_is_415(api):

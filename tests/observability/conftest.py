@@ -1,6 +1,8 @@
-"""Fixtures of the observability tests: a client and clean queues."""
+"""Fixtures of the observability tests: a client, clean queues, collected log records."""
 
 from __future__ import annotations
+
+import logging
 
 import pytest
 
@@ -19,3 +21,24 @@ def durable_client(transactional_db):
     from workflows.client import DurableClient
 
     return DurableClient()
+
+
+class Collect(logging.Handler):
+    """Keeps every record it is given (a real handler on the real loggers)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def records():
+    """Records of the ``workflows`` loggers (they do not propagate to the root logger)."""
+    handler = Collect()
+    logger = logging.getLogger("workflows")
+    logger.addHandler(handler)
+    yield handler.records
+    logger.removeHandler(handler)

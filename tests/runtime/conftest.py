@@ -17,13 +17,15 @@ FAST_SWEEPS = {"DURABLE_SWEEP_INTERVAL_SECONDS": 0.2, "DURABLE_REDELIVER_AFTER_S
 
 
 @pytest.fixture(autouse=True)
-def _empty_queues(transactional_db):
+def _empty_queues():
     """Messages left by an earlier test (e.g. of a killed worker) must not leak in."""
     purge_queues(this_hub(), other_hub())
 
 
 @pytest.fixture
-def client(transactional_db):
+def client(db):
+    """A client of this task hub. Tests without workers run in one rolled-back transaction
+    (no message is sent then); worker fixtures make the database transactional."""
     from tests.support import workflows  # noqa: F401 - registers the test workflows
     from workflows.client import DurableClient
 
@@ -67,7 +69,7 @@ class InProcessWorker:
 
 
 @pytest.fixture
-def start_worker(request, fast_sweeps):
+def start_worker(request, transactional_db, fast_sweeps):
     """Start a worker now (a process on a real broker, else in-process); stopped at the end.
 
     Keyword arguments are environment variables of the process, e.g.

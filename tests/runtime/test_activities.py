@@ -44,6 +44,7 @@ def test_running_the_same_task_twice_runs_the_activity_once(scheduled):
     assert InboxMessage.objects.filter(instance=task.instance).count() == 1
 
 
+@pytest.mark.django_db(transaction=True)
 def test_two_workers_racing_for_one_task_run_it_once(scheduled):
     iid, task, path = scheduled
     start = threading.Barrier(2)

@@ -231,3 +231,22 @@ def tv_big_result(ctx, size):
 def tv_big_output(ctx, size):
     yield ctx.call_activity("tv_step", "small")
     return "y" * size
+
+
+# -- a release gone by ------------------------------------------------------------------------
+def tv_retired_v1(ctx, _):
+    """An orchestrator of an older release that this code no longer registers."""
+    yield ctx.call_activity("tv_retired_step", None)
+    return "old"
+
+
+def tv_retired_step(ctx, _):
+    return "old step"
+
+
+def old_release() -> Registry:
+    """The registry of that older release."""
+    registry = Registry()
+    registry.add_activity(tv_retired_step, "tv_retired_step")
+    registry.add_orchestrator(tv_retired_v1, "tv_retired", 1)
+    return registry

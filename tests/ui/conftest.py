@@ -11,7 +11,13 @@ from django.test import Client
 
 from tests.support import ui_workflows  # noqa: F401 - registers ui_expense, ui_order, t_*
 
-OPERATOR_PERMS = ("view_instance", "operate_instance", "view_payloads", "raise_event", "start_instance")
+OPERATOR_PERMS = (
+    "view_instance",
+    "operate_instance",
+    "view_payloads",
+    "raise_event",
+    "start_instance",
+)
 
 
 def grant(user: Any, *codenames: str) -> None:

@@ -13,7 +13,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def staff(make_user) -> Client:
-    user = make_user("sam", (*OPERATOR_PERMS, "view_historyevent", "view_compensationrecord"), is_staff=True)
+    user = make_user(
+        "sam", (*OPERATOR_PERMS, "view_historyevent", "view_compensationrecord"), is_staff=True
+    )
     browser = Client()
     browser.force_login(user)
     return browser
@@ -52,8 +54,14 @@ def test_payloads_are_hidden_without_view_payloads(admin_client, staff_viewer, r
     instance = running("r-1")
     Instance.objects.filter(pk=instance.pk).update(input={"card": "4111-secret"})
 
-    assert b"4111-secret" in admin_client.get(f"/admin/workflows/instance/{instance.pk}/change/").content
-    assert b"4111-secret" not in staff_viewer.get(f"/admin/workflows/instance/{instance.pk}/change/").content
+    assert (
+        b"4111-secret"
+        in admin_client.get(f"/admin/workflows/instance/{instance.pk}/change/").content
+    )
+    assert (
+        b"4111-secret"
+        not in staff_viewer.get(f"/admin/workflows/instance/{instance.pk}/change/").content
+    )
 
 
 def test_admin_actions_call_the_client_and_report_refusals(staff, running):
@@ -74,7 +82,9 @@ def test_admin_actions_call_the_client_and_report_refusals(staff, running):
     assert AuditEntry.objects.get(action="suspend").actor == "sam"
 
 
-def test_operator_actions_are_offered_only_with_the_operate_permission(staff, staff_viewer, running):
+def test_operator_actions_are_offered_only_with_the_operate_permission(
+    staff, staff_viewer, running
+):
     running("r-1")
 
     assert b'value="terminate"' in staff.get("/admin/workflows/instance/").content

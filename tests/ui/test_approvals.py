@@ -110,9 +110,7 @@ def test_a_non_member_cannot_decide(outsider, pending_approval, htmx):
     assert approval.status == "pending"
 
 
-def test_a_decision_after_the_deadline_is_refused_with_a_message(
-    approver, pending_approval, htmx
-):
+def test_a_decision_after_the_deadline_is_refused_with_a_message(approver, pending_approval, htmx):
     approval = pending_approval("claim-1", deadline=timezone.now() - timedelta(minutes=1))
 
     listing = approver.get("/approvals/").content.decode()
@@ -180,6 +178,6 @@ def test_decisions_need_a_csrf_token(make_user, pending_approval):
 def test_the_page_carries_the_csrf_header_for_htmx_and_the_live_socket(approver):
     html = approver.get("/approvals/").content.decode()
 
-    assert "hx-headers='{\"X-CSRFToken\": \"" in html
+    assert 'hx-headers=\'{"X-CSRFToken": "' in html
     assert 'data-live-url="/ws/instances/"' in html
     assert 'hx-trigger="live from:body, every 5s"' in html

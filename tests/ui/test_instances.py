@@ -55,7 +55,9 @@ def test_the_page_shows_status_version_timeline_and_durations(operator, running)
 def test_payloads_need_the_view_payloads_permission(operator, viewer, running):
     instance = running("order-1")
     Instance.objects.filter(pk=instance.pk).update(input={"card": "4111-secret"})
-    _history(instance, ("execution_started", {"name": "t_chain", "input": {"card": "4111-secret"}}, 0))
+    _history(
+        instance, ("execution_started", {"name": "t_chain", "input": {"card": "4111-secret"}}, 0)
+    )
 
     assert "4111-secret" in operator.get("/instances/order-1/").content.decode()
     hidden = viewer.get("/instances/order-1/").content.decode()
@@ -119,7 +121,11 @@ def test_actions_are_offered_by_state_and_permission(operator, viewer, running):
 
     def offered(browser, iid):
         html = browser.get(f"/instances/{iid}/").content.decode()
-        return {a for a in ("suspend", "resume", "rewind", "retry-episode", "restart", "terminate") if f'data-action="{a}"' in html}
+        return {
+            a
+            for a in ("suspend", "resume", "rewind", "retry-episode", "restart", "terminate")
+            if f'data-action="{a}"' in html
+        }
 
     assert offered(operator, "r-1") == {"suspend", "retry-episode", "terminate"}
     assert offered(operator, "s-1") == {"resume", "terminate"}
@@ -230,10 +236,14 @@ def test_raise_an_event_with_json_data(operator, running, htmx):
     running("w-1", name="t_wait_event")
 
     response = operator.post(
-        "/instances/w-1/events/", {"name": "approve", "data": '{"ok": true}', "event_id": "e-1"}, **htmx
+        "/instances/w-1/events/",
+        {"name": "approve", "data": '{"ok": true}', "event_id": "e-1"},
+        **htmx,
     )
     again = operator.post(
-        "/instances/w-1/events/", {"name": "approve", "data": '{"ok": true}', "event_id": "e-1"}, **htmx
+        "/instances/w-1/events/",
+        {"name": "approve", "data": '{"ok": true}', "event_id": "e-1"},
+        **htmx,
     )
 
     assert "Event approve delivered to w-1" in response.content.decode()
@@ -245,7 +255,9 @@ def test_raise_an_event_with_json_data(operator, running, htmx):
 def test_event_data_must_be_json_and_the_message_says_where(operator, running, htmx):
     running("w-1")
 
-    response = operator.post("/instances/w-1/events/", {"name": "approve", "data": "{ok: 1}"}, **htmx)
+    response = operator.post(
+        "/instances/w-1/events/", {"name": "approve", "data": "{ok: 1}"}, **htmx
+    )
 
     assert response.status_code == 400
     assert "not valid JSON" in response.content.decode()
@@ -332,7 +344,10 @@ def test_compensation_decisions_need_the_operate_permission(viewer, failed_compe
     record = failed_compensation("order-1")
 
     assert "compensation-form" not in viewer.get("/instances/order-1/").content.decode()
-    assert viewer.post(f"/compensations/{record.pk}/resolve/", {"note": "x"}, **htmx).status_code == 403
+    assert (
+        viewer.post(f"/compensations/{record.pk}/resolve/", {"note": "x"}, **htmx).status_code
+        == 403
+    )
     record.refresh_from_db()
     assert record.status == "failed"
 

@@ -21,7 +21,12 @@ def test_the_form_lists_registered_workflows_with_their_description(operator):
 def test_starting_redirects_to_the_new_instance(operator):
     response = operator.post(
         "/start/",
-        {"name": "ui_expense", "input": '{"amount": 120}', "instance_id": "claim-7", "business_key": "EXP-7"},
+        {
+            "name": "ui_expense",
+            "input": '{"amount": 120}',
+            "instance_id": "claim-7",
+            "business_key": "EXP-7",
+        },
         follow=True,
     )
 

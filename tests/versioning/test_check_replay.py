@@ -12,10 +12,10 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from tests.support import versioning_workflows as vw
+from tests.support import workers
 from tests.support.checks import wait_until
 from tests.support.observed import kinds
 from tests.support.observed import row as instance
-from tests.support.workers import ROOT, test_database_url
 from workflows.models import HistoryEvent, Instance
 from workflows.versioning import check_replay
 
@@ -166,13 +166,13 @@ def run_check_replay(modules):
     """`manage.py durable check-replay` in a process loading only ``modules``."""
     env = {
         **os.environ,
-        "DATABASE_URL": test_database_url(),
+        "DATABASE_URL": workers.test_database_url(),
         "DURABLE_WORKFLOW_MODULES": modules,
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": str(workers.ROOT),
     }
     return subprocess.run(
         [sys.executable, "manage.py", "durable", "check-replay"],
-        cwd=ROOT,
+        cwd=workers.ROOT,
         env=env,
         capture_output=True,
         text=True,

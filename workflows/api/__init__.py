@@ -1,7 +1,8 @@
 """REST API for integrations (DESIGN.md §6a): DRF views on top of DurableClient only.
 
-Folder map: ``urls`` routes, ``views`` handle requests, ``serializers`` define the JSON
-shapes (and so the OpenAPI schema), ``permissions`` the Django permissions, ``errors``
-the one error shape, ``parsers`` the request-size guard, ``links`` the management URLs,
-``pagination`` cursor pages, ``responses`` the 202/Retry-After helpers.
+Where things live: ``urls`` routes; ``views`` handle requests; ``serializers`` (with the
+strict ``fields``) define the JSON shapes and so the OpenAPI schema, which ``schema``
+completes; ``validators`` check ids and payloads; ``permissions`` who may do what;
+``errors`` the one error shape and status table; ``parsers`` the body-size guard;
+``links`` the management URLs; ``pagination`` cursor pages; ``responses`` 202 helpers.
 """

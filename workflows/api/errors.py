@@ -22,6 +22,7 @@ from ..engine.errors import (
     InstanceNotFound,
     InvalidInput,
     InvalidState,
+    NotAllowed,
     UnknownOrchestratorError,
 )
 
@@ -37,7 +38,12 @@ ERROR_STATUSES: dict[type[Exception], int] = {
     InstanceNotFound: status.HTTP_404_NOT_FOUND,
     InstanceExists: status.HTTP_409_CONFLICT,
     InvalidState: status.HTTP_409_CONFLICT,
+    NotAllowed: status.HTTP_403_FORBIDDEN,
 }
+
+
+# DRF's own codes, where ours says more.
+_RENAMED = {"parse_error": "malformed_json"}
 
 
 class RequestTooLarge(exceptions.APIException):
@@ -96,7 +102,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         body = error_body("invalid_input", _first_message(fields), fields)
     else:
-        body = error_body(exc.default_code, str(exc.detail))
+        code = _RENAMED.get(exc.default_code, exc.default_code)
+        body = error_body(code, str(exc.detail))
     set_rollback()
     return Response(body, status=exc.status_code, headers=headers)
 

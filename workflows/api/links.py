@@ -20,6 +20,7 @@ def instance_links(request: Request, instance_id: str) -> dict[str, str]:
         "terminate": f"{status}terminate/",
         "suspend": f"{status}suspend/",
         "resume": f"{status}resume/",
+        "rewind": f"{status}rewind/",
         "restart": f"{status}restart/",
         "purge": status,
     }

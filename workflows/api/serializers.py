@@ -120,7 +120,8 @@ class LinksSerializer(serializers.Serializer):
     terminate = serializers.URLField()
     suspend = serializers.URLField()
     resume = serializers.URLField()
-    restart = serializers.URLField()
+    rewind = serializers.URLField(help_text="POST, once failed.")
+    restart = serializers.URLField(help_text="POST, once finished.")
     purge = serializers.URLField(help_text="DELETE, once finished.")
 
 

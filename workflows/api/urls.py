@@ -16,6 +16,7 @@ urlpatterns = [
     path(f"{_instance}terminate/", views.TerminateView.as_view(), name="terminate"),
     path(f"{_instance}suspend/", views.SuspendView.as_view(), name="suspend"),
     path(f"{_instance}resume/", views.ResumeView.as_view(), name="resume"),
+    path(f"{_instance}rewind/", views.RewindView.as_view(), name="rewind"),
     path(f"{_instance}restart/", views.RestartView.as_view(), name="restart"),
     re_path(r"^(?P<unmatched>.*)$", views.not_found),
 ]

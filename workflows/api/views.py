@@ -5,26 +5,37 @@ Nothing here touches models: DurableClient is the only way in (DESIGN.md §2).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 from django.urls import Resolver404, resolve
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..client import DurableClient, InstanceState
-from ..engine.errors import InstanceFinished
+from ..engine.errors import InstanceFinished, InstanceNotFound
+from ..statuses import EventOutcome
 from . import schema as doc
 from .errors import error_body, exception_handler
 from .fields import query_data
 from .links import instance_links, status_url
 from .pagination import page, slice_after
 from .parsers import BoundedJSONParser
-from .permissions import OPERATE, RAISE_EVENT, START, VIEW_PAYLOADS, DurablePermission, can
+from .permissions import (
+    OPERATE,
+    PERMISSIONS,
+    RAISE_EVENT,
+    START,
+    VIEW_PAYLOADS,
+    DurablePermission,
+    can,
+)
 from .responses import accepted, still_running
 from .serializers import (
     EventRequest,
@@ -54,7 +65,7 @@ class DurableAPIView(APIView):
     required_permissions: dict[str, str] = {}
     error_statuses: dict[type[Exception], int] = {}
 
-    def get_exception_handler(self):  # noqa: ANN201 - DRF hook
+    def get_exception_handler(self) -> Callable[..., Response | None]:
         return exception_handler
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
@@ -107,8 +118,9 @@ class InstancesView(DurableAPIView):
         operation_id="instances_start",
         summary="Start an instance",
         description=(
-            "Needs `workflows.start_instance`. Answers 202 at once: poll the `Location` "
-            "(status URL), waiting `Retry-After` seconds between polls."
+            "Needs `workflows.start_instance` (and `workflows.operate_instance` to reuse the "
+            "id of a finished instance, which replaces it). Answers 202 at once: poll the "
+            "`Location` (status URL), waiting `Retry-After` seconds between polls."
         ),
         request=StartRequest,
         parameters=[doc.LOCATION, doc.RETRY_AFTER],
@@ -116,7 +128,23 @@ class InstancesView(DurableAPIView):
     )
     def post(self, request: Request) -> Response:
         body = self.valid(StartRequest, request.data)
+        if "instance_id" in body and not can(request.user, OPERATE):
+            self.refuse_replacing(body["instance_id"])
         return self.started(self.client.start(**body))
+
+    def refuse_replacing(self, instance_id: str) -> None:
+        """Starting under a finished instance's id deletes it and its history: that is a
+        purge, so it needs operate_instance like one (DESIGN.md §7)."""
+        try:
+            existing = self.client.get_status(instance_id)
+        except InstanceNotFound:
+            return
+        if existing.is_finished:
+            raise PermissionDenied(
+                f"Instance {instance_id!r} exists ({existing.status}); starting it again "
+                f"replaces it and its history, which needs workflows.{OPERATE} "
+                f"({PERMISSIONS[OPERATE]})."
+            )
 
 
 class InstanceView(DurableAPIView):
@@ -209,7 +237,7 @@ class EventView(DurableAPIView):
             "outcome": result.outcome,
             "first_outcome": result.first_outcome,
         }
-        duplicate = result.outcome == "duplicate"
+        duplicate = result.outcome == EventOutcome.DUPLICATE
         return Response(data, status=status.HTTP_200_OK if duplicate else status.HTTP_202_ACCEPTED)
 
 
@@ -225,7 +253,7 @@ class OperationView(DurableAPIView):
         return Response(self.instance(self.client.get_status(instance_id)))
 
 
-def _operation_schema(operation: str, summary: str, description: str):  # noqa: ANN202
+def _operation_schema(operation: str, summary: str, description: str) -> Callable:
     return extend_schema(
         operation_id=f"instance_{operation}",
         summary=summary,
@@ -262,6 +290,22 @@ class ResumeView(OperationView):
         return super().post(request, instance_id)
 
 
+class RewindView(OperationView):
+    operation = "rewind"
+
+    @_operation_schema(
+        "rewind",
+        "Rewind a failed instance",
+        "Resumes a failed instance at its point of failure, re-running the failed tasks "
+        "(completed results are kept). 409 unless it failed on an activity or "
+        "sub-orchestration at its last step; use restart then.",
+    )
+    def post(self, request: Request, instance_id: str) -> Response:
+        # client.rewind reports an unknown id as InvalidInput; ask first so it is a 404.
+        self.client.get_status(instance_id)
+        return super().post(request, instance_id)
+
+
 class RestartView(DurableAPIView):
     required_permissions = {"POST": OPERATE}
 
@@ -270,7 +314,8 @@ class RestartView(DurableAPIView):
         summary="Restart a finished instance",
         description=(
             "Starts it again from the beginning with its original input, under the same id. "
-            "Needs `workflows.operate_instance`. Answers like a start: 202 + Location."
+            "Needs `workflows.operate_instance`. Answers like a start: 202 + Location. "
+            "(A `reason` is accepted but not yet recorded for restarts.)"
         ),
         parameters=[doc.INSTANCE_ID, doc.LOCATION, doc.RETRY_AFTER],
         request=ReasonRequest,

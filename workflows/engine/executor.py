@@ -345,8 +345,9 @@ class Orchestration:
             self._finish_continued()
             return
         try:
-            self.output = round_trip(value, "orchestrator output")
-            check_size(self.output, "orchestrator output", self.max_output_bytes)
+            output = round_trip(value, "orchestrator output")
+            check_size(output, "orchestrator output", self.max_output_bytes)
+            self.output = output
         except PayloadError as exc:
             self._finish_failed(FailureDetails.from_exception(exc))
             return

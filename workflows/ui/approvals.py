@@ -48,7 +48,9 @@ def _context(request: HttpRequest, tab: str) -> dict[str, Any]:
     }
     if tab == "history":
         decided = [
-            a for status in DECIDED for a in client.approvals(user=user, status=status)[:HISTORY_LIMIT]
+            a
+            for status in DECIDED
+            for a in client.approvals(user=user, status=status)[:HISTORY_LIMIT]
         ]
         decided.sort(key=lambda a: a.decided_at or a.deadline or a.created_at, reverse=True)
         context["decided"] = decided[:HISTORY_LIMIT]
@@ -65,7 +67,9 @@ def approvals_page(request: HttpRequest) -> HttpResponse:
 @login_required
 def approvals_list(request: HttpRequest) -> HttpResponse:
     """The list alone: refreshed live (websocket push, else polling)."""
-    return fragment(request, "workflows/partials/_approval_list.html", _context(request, _tab(request)))
+    return fragment(
+        request, "workflows/partials/_approval_list.html", _context(request, _tab(request))
+    )
 
 
 @require_POST

@@ -39,7 +39,12 @@ def _overview(client: DurableClient) -> dict[str, Any]:
 
 def _listing(client: DurableClient, params: QueryDict) -> dict[str, Any]:
     form = ConsoleFilterForm(params)
-    context: dict[str, Any] = {"form": form, "items": [], "error": "", "poll_seconds": poll_seconds()}
+    context: dict[str, Any] = {
+        "form": form,
+        "items": [],
+        "error": "",
+        "poll_seconds": poll_seconds(),
+    }
     if not form.is_valid():
         context["error"] = "; ".join(e for errors in form.errors.values() for e in errors)
         return context

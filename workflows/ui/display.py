@@ -22,8 +22,8 @@ def human_duration(value: timedelta | None) -> str:
     if seconds < 60:
         return f"{int(seconds)} s"
     minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    if minutes < 60:  # seconds matter only for the first few minutes
+        return f"{minutes} min {secs} s" if secs and minutes < 10 else f"{minutes} min"
     hours, minutes = divmod(minutes, 60)
     if hours < 24:
         return f"{hours} h {minutes} min" if minutes else f"{hours} h"
@@ -72,6 +72,15 @@ def progress_of(custom_status: Any) -> Progress | None:
     if not isinstance(done, numbers) or not isinstance(total, numbers) or total <= 0:
         return None
     return Progress(int(done), int(total))
+
+
+def failure_summary(failure: Any) -> str:
+    """``{"type": "pkg.mod.ValueError", "message": "no"}`` -> ``"ValueError: no"``."""
+    if not isinstance(failure, dict):
+        return ""
+    short = str(failure.get("type") or "Error").rsplit(".", 1)[-1]
+    message = failure.get("message") or ""
+    return f"{short}: {message}" if message else short
 
 
 def pretty_json(value: Any) -> str:

@@ -9,6 +9,7 @@ from django import forms
 
 from workflows.statuses import InstanceStatus
 
+
 def parse_json(text: str, what: str) -> Any:
     """``text`` as JSON (empty -> None), or a ValidationError saying where it broke."""
     if not text.strip():
@@ -32,7 +33,7 @@ class StartForm(forms.Form):
     input = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "class": "mono"}),
-        help_text="JSON, e.g. {\"order_id\": 17}. Empty means null.",
+        help_text='JSON, e.g. {"order_id": 17}. Empty means null.',
     )
     instance_id = forms.CharField(
         required=False,

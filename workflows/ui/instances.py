@@ -134,6 +134,7 @@ def _context(request: HttpRequest, client: DurableClient, state: InstanceState) 
         "in_flight": queries.activities_in_flight(client.hub, iid),
         "compensations": compensations,
         "can_decide_compensations": caps.operate and decisive,
+        "compensation_failed": any(r.status == CompensationStatus.FAILED for r in compensations),
         "failed_status": CompensationStatus.FAILED,
         "approvals": [(a, may_decide(user, a)) for a in approvals],
         "children": queries.children(client.hub, iid),
@@ -145,7 +146,9 @@ def _context(request: HttpRequest, client: DurableClient, state: InstanceState) 
     }
 
 
-def _load(request: HttpRequest, instance_id: str) -> tuple[DurableClient, InstanceState | HttpResponse]:
+def _load(
+    request: HttpRequest, instance_id: str
+) -> tuple[DurableClient, InstanceState | HttpResponse]:
     client = DurableClient()
     if not access.can_view_instance(request.user, instance_id, client):
         return client, forbidden(request, NO_VIEW)
@@ -185,7 +188,9 @@ def _answer(request: HttpRequest, instance_id: str) -> HttpResponse:
     return fragment(request, BODY, _context(request, client, state))
 
 
-def _refuse(request: HttpRequest, instance_id: str, exc: DurableError | str, status: int = 400) -> HttpResponse:
+def _refuse(
+    request: HttpRequest, instance_id: str, exc: DurableError | str, status: int = 400
+) -> HttpResponse:
     text = str(exc)
     if isinstance(exc, DurableError):
         status = status_of(exc)
@@ -223,7 +228,11 @@ def raise_event(request: HttpRequest, instance_id: str) -> HttpResponse:
     f = form.cleaned_data
     try:
         result = DurableClient().raise_event(
-            instance_id, f["name"], f["data"], event_id=f["event_id"], sender=request.user.get_username()
+            instance_id,
+            f["name"],
+            f["data"],
+            event_id=f["event_id"],
+            sender=request.user.get_username(),
         )
     except DurableError as exc:
         return _refuse(request, instance_id, exc)

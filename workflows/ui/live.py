@@ -53,7 +53,7 @@ _own_loop: asyncio.AbstractEventLoop | None = None
 _lock = threading.Lock()
 
 
-def remember_loop(loop: asyncio.AbstractEventLoop) -> None:
+def remember_loop(loop: asyncio.AbstractEventLoop | None) -> None:
     global _consumer_loop
     _consumer_loop = loop
 
@@ -63,9 +63,7 @@ def _background_loop() -> asyncio.AbstractEventLoop:
     with _lock:
         if _own_loop is None or _own_loop.is_closed():
             _own_loop = asyncio.new_event_loop()
-            threading.Thread(
-                target=_own_loop.run_forever, name="durable-live", daemon=True
-            ).start()
+            threading.Thread(target=_own_loop.run_forever, name="durable-live", daemon=True).start()
         return _own_loop
 
 

@@ -56,10 +56,21 @@ def longest_waiting(hub: str, limit: int = 10) -> list[Waiting]:
             r.business_key,
             r.created_at,
             r.updated_at,
-            on.get(r.pk, []),
+            on[r.pk] or [_otherwise(r)],
         )
         for r in rows
     ]
+
+
+def _otherwise(instance: Instance) -> str:
+    """What an active instance with no open task, timer, request or child waits on."""
+    if instance.needs_attention:
+        return "a person (needs attention)"
+    if instance.status == InstanceStatus.SUSPENDED:
+        return "resume (suspended)"
+    if instance.status == InstanceStatus.PENDING:
+        return "its first episode"
+    return "an external event"
 
 
 def _waiting_on(pks: list[int]) -> dict[int, list[str]]:
@@ -74,6 +85,11 @@ def _waiting_on(pks: list[int]) -> dict[int, list[str]]:
     ).values_list("instance_id", "name")
     for pk, name in tasks:
         found[pk].append(f"activity {name}")
+    kids = Instance.objects.filter(parent_id__in=pks, status__in=ACTIVE).values_list(
+        "parent_id", "name", "instance_id"
+    )
+    for pk, name, child_id in kids:
+        found[pk].append(f"sub-orchestration {name} ({child_id})")
     timers = Timer.objects.filter(instance_id__in=pks, fired=False).values_list(
         "instance_id", "purpose", "fire_at"
     )

@@ -103,7 +103,9 @@ def _event_raised(p: dict[str, Any], start: dict[str, Any] | None) -> _Text:
     if name.startswith(APPROVAL_EVENT_PREFIX):
         decision = data.get("decision", "decided")
         tone = "ok" if data.get("approved") else "bad"
-        return _Text(f"Approval {_name_of(start, 'request')} {decision}", f"by {data.get('by', '?')}", tone)
+        return _Text(
+            f"Approval {_name_of(start, 'request')} {decision}", f"by {data.get('by', '?')}", tone
+        )
     if name.startswith(COMPENSATION_EVENT_PREFIX):
         return _Text(
             f"Compensation decision: {data.get('action', '?')}", f"by {data.get('by', '?')}", "info"

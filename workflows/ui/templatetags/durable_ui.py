@@ -36,6 +36,11 @@ def progress(value: Any) -> display.Progress | None:
 
 
 @register.filter
+def failure_summary(value: Any) -> str:
+    return display.failure_summary(value)
+
+
+@register.filter
 def pretty_json(value: Any) -> str:
     return display.pretty_json(value)
 
@@ -73,7 +78,12 @@ def pending_approvals(context: template.Context) -> int:
     return DurableClient().approvals(user=user, status=ApprovalStatus.PENDING).count()
 
 
-_SECTIONS = {"approvals": "approvals", "console": "console", "instance": "console", "start": "start"}
+_SECTIONS = {
+    "approvals": "approvals",
+    "console": "console",
+    "instance": "console",
+    "start": "start",
+}
 
 
 @register.simple_tag(takes_context=True)

@@ -1,0 +1,84 @@
+"""A real ASGI server (`manage.py durable serve`: daphne + embedded worker) on the test database.
+
+pytest-django's live_server is WSGI and has no websockets; this one serves
+durableapp.asgi with the channels consumers, and runs workflows in the same process,
+so the in-memory channel layer pushes every change to the open pages.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from django.conf import settings
+
+from tests.support.workers import ROOT, test_database_url
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServeProcess:
+    """``durable serve`` in a child process; ``url`` once started."""
+
+    def __init__(self, modules: str, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.modules = modules
+        self.extra_env = env or {}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path: Path = ROOT / "artifacts" / f"serve-{os.getpid()}-{time.monotonic_ns()}.log"
+
+    def start(self, timeout: float = 30) -> ServeProcess:
+        self.log_path.parent.mkdir(exist_ok=True)
+        env = {
+            **os.environ,
+            "DATABASE_URL": test_database_url(),
+            "DURABLE_BROKER_URL": settings.DURABLE_BROKER_URL,
+            "DURABLE_TASK_HUB": settings.DURABLE_TASK_HUB,
+            "DURABLE_WORKFLOW_MODULES": self.modules,
+            "DURABLE_SWEEP_INTERVAL_SECONDS": "0.2",
+            "DURABLE_REDELIVER_AFTER_SECONDS": "1",
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "CHANNEL_LAYER_URL": "",
+            "PYTHONPATH": str(ROOT),
+            **self.extra_env,
+        }
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        command = [sys.executable, "manage.py", "durable", "serve", "--no-demo"]
+        command += ["--host", "127.0.0.1", "--port", str(self.port)]
+        self.proc = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/login/", timeout=1) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server did not start in {timeout} s:\n{self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if not self._log.closed:
+            self._log.close()

@@ -1,0 +1,127 @@
+"""Live updates: instance_changed reaches subscribed websockets through the channel layer."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+
+from workflows.models import Instance
+from workflows.routing import websocket_urlpatterns
+from workflows.signals import instance_changed
+
+
+@pytest.fixture(autouse=True)
+def in_memory_layer(settings):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+
+def _socket(path: str, user=None) -> WebsocketCommunicator:
+    from django.contrib.auth.models import AnonymousUser
+
+    communicator = WebsocketCommunicator(URLRouter(websocket_urlpatterns), path)
+    communicator.scope["user"] = user or AnonymousUser()
+    return communicator
+
+
+def _changed(instance_id: str, status: str = "running") -> None:
+    instance_changed.send(sender=Instance, instance_pk=1, instance_id=instance_id, status=status)
+
+
+@pytest.mark.django_db
+def test_a_signal_reaches_a_socket_subscribed_to_all_changes(viewer):
+    async def scenario():
+        socket = _socket("/ws/instances/", viewer.user)
+        connected, _ = await socket.connect()
+        assert connected
+        await sync_to_async(_changed)("order:17@shop", "completed")  # from a thread, like workers
+        message = await socket.receive_json_from(timeout=3)
+        await socket.disconnect()
+        return message
+
+    assert async_to_sync(scenario)() == {
+        "type": "changed",
+        "instance_id": "order:17@shop",
+        "status": "completed",
+    }
+
+
+@pytest.mark.django_db
+def test_approvers_hear_that_something_changed_but_not_what(approver):
+    async def scenario():
+        socket = _socket("/ws/instances/", approver.user)
+        assert (await socket.connect())[0]
+        await sync_to_async(_changed)("order-1")
+        message = await socket.receive_json_from(timeout=3)
+        await socket.disconnect()
+        return message
+
+    assert async_to_sync(scenario)() == {"type": "changed"}
+
+
+@pytest.mark.django_db
+def test_an_instance_socket_hears_only_its_instance(viewer):
+    async def scenario():
+        socket = _socket("/ws/instances/order-1/", viewer.user)
+        assert (await socket.connect())[0]
+        await sync_to_async(_changed)("order-2")
+        assert await socket.receive_nothing(timeout=0.3)
+        await sync_to_async(_changed)("order-1", "suspended")
+        message = await socket.receive_json_from(timeout=3)
+        await socket.disconnect()
+        return message
+
+    assert async_to_sync(scenario)()["status"] == "suspended"
+
+
+@pytest.mark.django_db
+def test_sockets_need_a_signed_in_user_allowed_to_see_the_instance(outsider):
+    async def scenario():
+        anonymous = await _socket("/ws/instances/").connect()
+        foreign = await _socket("/ws/instances/order-1/", outsider.user).connect()
+        return anonymous, foreign
+
+    anonymous, foreign = async_to_sync(scenario)()
+    assert anonymous == (False, 4401)
+    assert foreign == (False, 4403)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_operator_action_is_pushed_after_commit(make_user, running):
+    from workflows.client import DurableClient
+
+    viewer = make_user("victor", ("view_instance",))
+    running("order-1")
+
+    async def scenario():
+        socket = _socket("/ws/instances/order-1/", viewer)
+        assert (await socket.connect())[0]
+        await sync_to_async(DurableClient().suspend)("order-1", "checking", by=viewer)
+        message = await socket.receive_json_from(timeout=3)
+        await socket.disconnect()
+        return message
+
+    assert async_to_sync(scenario)() == {
+        "type": "changed",
+        "instance_id": "order-1",
+        "status": "suspended",
+    }
+
+
+def test_no_listener_in_this_process_means_nothing_is_sent():
+    from workflows.ui import live
+
+    live.remember_loop(None)
+    _changed("order-1")  # neither raises nor blocks
+
+
+def test_group_names_are_valid_for_any_instance_id():
+    from channels.layers import BaseChannelLayer
+
+    from workflows.ui import live
+
+    layer = BaseChannelLayer()
+    for instance_id in ("order:17@shop", "a" * 200, "x.y-z_1"):
+        assert layer.require_valid_group_name(live.group_for(instance_id))
+    assert live.group_for("a") != live.group_for("b")

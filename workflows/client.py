@@ -44,7 +44,20 @@ from .statuses import (
 )
 from .store import create_instance, deliver, terminate_instance
 
-_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$")
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}")
+EVENT_NAME_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
+MAX_CURSOR = 10**18
+
+
+def _has_bad_text(value: Any) -> bool:
+    """NUL and lone surrogates cannot be stored (PostgreSQL rejects them)."""
+    if isinstance(value, str):
+        return "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value)
+    if isinstance(value, dict):
+        return any(_has_bad_text(k) or _has_bad_text(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_bad_text(v) for v in value)
+    return False
 
 
 @dataclass(frozen=True)
@@ -129,7 +142,7 @@ class DurableClient:
 
     # -- validation -----------------------------------------------------------
     def _check_id(self, instance_id: Any, what: str = "instance id") -> str:
-        if not isinstance(instance_id, str) or not _ID_PATTERN.match(instance_id):
+        if not isinstance(instance_id, str) or not ID_PATTERN.fullmatch(instance_id):
             raise InvalidInput(
                 f"Invalid {what} {instance_id!r}: use 1-200 characters of letters, digits "
                 "and _ . : @ -, starting with a letter or digit."
@@ -141,8 +154,13 @@ class DurableClient:
             text = encode(value, what)
         except DurableError as exc:
             raise InvalidInput(str(exc)) from None
+        if _has_bad_text(value):
+            raise InvalidInput(
+                f"The {what} contains a NUL character or an unpaired surrogate, "
+                "which cannot be stored. Remove it or encode the data (e.g. base64)."
+            )
         limit = int(settings.DURABLE_MAX_PAYLOAD_BYTES)
-        size = len(text.encode())
+        size = len(text.encode("utf-8", "surrogatepass"))
         if size > limit:
             raise InvalidInput(
                 f"The {what} is {size} bytes, over the limit of {limit} bytes "
@@ -188,7 +206,11 @@ class DurableClient:
         self._check_payload(input, "input")
         instance_id = self._check_id(instance_id) if instance_id is not None else _new_id()
         business_key = business_key or ""
-        if not isinstance(business_key, str) or len(business_key) > 200:
+        if (
+            not isinstance(business_key, str)
+            or len(business_key) > 200
+            or _has_bad_text(business_key)
+        ):
             raise InvalidInput("business_key must be a string of at most 200 characters.")
         with transaction.atomic():
             existing = (
@@ -269,6 +291,8 @@ class DurableClient:
         if cursor:
             try:
                 cursor_pk = int(cursor)
+                if not 0 < cursor_pk < MAX_CURSOR:
+                    raise ValueError(cursor)
             except ValueError:
                 raise InvalidInput(f"Invalid cursor {cursor!r}.") from None
             qs = qs.filter(pk__lt=cursor_pk)
@@ -301,7 +325,7 @@ class DurableClient:
         sender: str = "",
     ) -> EventResult:
         """Deliver an external event; a repeated ``event_id`` changes nothing."""
-        if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9_.:-]{1,200}$", name):
+        if not isinstance(name, str) or not EVENT_NAME_PATTERN.fullmatch(name):
             raise InvalidInput(
                 f"Invalid event name {name!r}: use 1-200 letters, digits and _ . : -."
             )
@@ -373,7 +397,24 @@ class DurableClient:
             wake_orchestration(instance.pk, instance.task_hub)
             self._audit(instance, "resume", by, reason)
 
-    def restart(self, instance_id: str, by: Any = None) -> str:
+    def history(
+        self, instance_id: str, after_seq: int = 0, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """One page of the current execution's history: events with seq > ``after_seq``."""
+        if not isinstance(after_seq, int) or after_seq < 0:
+            raise InvalidInput("after_seq must be a non-negative integer.")
+        if not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise InvalidInput("limit must be an integer from 1 to 1000.")
+        instance = self._get(instance_id)
+        return list(
+            HistoryEvent.objects.filter(
+                instance=instance, execution_id=instance.execution_id, seq__gt=after_seq
+            )
+            .order_by("seq")
+            .values("seq", "kind", "payload", "timestamp")[:limit]
+        )
+
+    def restart(self, instance_id: str, by: Any = None, reason: str = "") -> str:
         """Start a finished instance again from the beginning with its original input."""
         instance = self._get(instance_id)
         if instance.status not in TERMINAL:
@@ -383,7 +424,7 @@ class DurableClient:
         new_id = self.start(
             instance.name, instance.input, instance_id, instance.version, instance.business_key
         )
-        self._audit(self._get(new_id), "restart", by)
+        self._audit(self._get(new_id), "restart", by, reason)
         return new_id
 
     def purge(
@@ -425,12 +466,12 @@ class DurableClient:
         Completed results are kept. Refused (InvalidState) when the failure was not a
         task failure at the last step, e.g. the orchestrator code itself raised.
         """
-        self._check_id(instance_id)
+        self._get(instance_id)  # InstanceNotFound for an unknown id
         recovery.rewind(instance_id, self.hub, by, reason)
 
     def retry_episode(self, instance_id: str, reason: str = "", by: Any = None) -> None:
         """Run a stuck instance's pending episode again (after deploying a fix)."""
-        self._check_id(instance_id)
+        self._get(instance_id)
         recovery.retry_episode(instance_id, self.hub, by, reason)
 
     def compensations(

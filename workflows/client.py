@@ -184,7 +184,8 @@ class DurableClient:
         user = by if getattr(by, "pk", None) else None
         AuditEntry.objects.create(
             instance=instance,
-            instance_ref=instance.instance_id if instance else "",
+            # A purge has no instance row left, only the id it passes as instance_ref.
+            instance_ref=instance.instance_id if instance else str(detail.pop("instance_ref", "")),
             user=user,
             actor=str(by) if by is not None else "system",
             action=action,

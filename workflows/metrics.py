@@ -393,11 +393,16 @@ def scrape_registry(hub: str | None = None, database: bool = True) -> CollectorR
     return registry
 
 
-def serve_worker_metrics(port: int, addr: str = "0.0.0.0") -> None:
-    """Expose this worker process's instruments on ``port`` (``durable worker --metrics-port``)."""
+def serve_worker_metrics(port: int, addr: str = "0.0.0.0") -> Any:
+    """Serve this process's instruments on ``port`` in a thread; returns the server.
+
+    ``durable worker --metrics-port 9100``: scrape every worker process (no database
+    gauges here: the web's ``/metrics`` has those). Stop it with ``server.shutdown()``.
+    """
     from prometheus_client import start_http_server
 
-    start_http_server(port, addr=addr, registry=scrape_registry(database=False))
+    server, _thread = start_http_server(port, addr=addr, registry=scrape_registry(database=False))
+    return server
 
 
 # -- the view ------------------------------------------------------------------------------

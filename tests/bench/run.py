@@ -28,16 +28,28 @@ SQLITE_PATH = ROOT / "bench-results" / "bench.sqlite3"
 
 
 def backends(quick: bool) -> list[dict]:
-    sqlite = {"name": "embedded (SQLite)", "db": f"sqlite:///{SQLITE_PATH}", "broker": "embedded", "workers": 0}
+    sqlite = {
+        "name": "embedded (SQLite)",
+        "db": f"sqlite:///{SQLITE_PATH}",
+        "broker": "embedded",
+        "workers": 0,
+    }
     pg = [
-        {"name": f"PostgreSQL+RabbitMQ, {n} worker{'s' * (n > 1)}", "db": PG_URL, "broker": AMQP_URL, "workers": n}
+        {
+            "name": f"PostgreSQL+RabbitMQ, {n} worker{'s' * (n > 1)}",
+            "db": PG_URL,
+            "broker": AMQP_URL,
+            "workers": n,
+        }
         for n in (1, 2)
     ]
     return [sqlite, pg[0]] if quick else [sqlite, *pg]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="fewer backends and smaller sizes")
     parser.add_argument("--json", default=str(ROOT / "bench-results" / "bench.json"))
     parser.add_argument("--only", action="append", help="run only these scenarios")
@@ -46,7 +58,12 @@ def main() -> None:
     results = []
     started = time.monotonic()
     for backend in backends(args.quick):
-        cmd = [sys.executable, "-m", "tests.bench.scenarios", json.dumps({**backend, "quick": args.quick, "only": args.only})]
+        cmd = [
+            sys.executable,
+            "-m",
+            "tests.bench.scenarios",
+            json.dumps({**backend, "quick": args.quick, "only": args.only}),
+        ]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         print(f"== {backend['name']}", flush=True)
         out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
@@ -54,7 +71,7 @@ def main() -> None:
             print(out.stdout[-3000:], out.stderr[-5000:], sep="\n")
             raise SystemExit(f"benchmark on {backend['name']} failed")
         line = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")][-1]
-        results.append(json.loads(line[len("RESULT "):]))
+        results.append(json.loads(line[len("RESULT ") :]))
     report = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
@@ -66,7 +83,9 @@ def main() -> None:
 
 
 def print_table(report: dict) -> None:
-    print(f"\ndurableapp benchmark — {report['date']} — {report['machine']} — {report['seconds']} s")
+    print(
+        f"\ndurableapp benchmark — {report['date']} — {report['machine']} — {report['seconds']} s"
+    )
     print(f"{'backend':34} {'figure':46} {'median':>10} {'min':>10} {'max':>10} {'x baseline':>11}")
     for backend in report["backends"]:
         base = backend["figures"].get("baseline_commits_per_s", {}).get("median")

@@ -101,7 +101,9 @@ def elapsed_of(ids: list[str], timeout: float = 300) -> float:
         if stuck:
             raise SystemExit(f"benchmark instance needs attention: {stuck[0]['attention_reason']}")
         if all(r["status"] == "completed" for r in rows) and len(rows) == len(ids):
-            return (max(r["completed_at"] for r in rows) - min(r["created_at"] for r in rows)).total_seconds()
+            return (
+                max(r["completed_at"] for r in rows) - min(r["created_at"] for r in rows)
+            ).total_seconds()
         bad = [r for r in rows if r["status"] in ("failed", "terminated")]
         if bad:
             raise SystemExit(f"benchmark instance ended {bad[0]['status']}")
@@ -152,7 +154,11 @@ def replay_cost(steps: int, checkpoints: tuple[int, ...], cache_size: int) -> di
         took = (time.perf_counter() - started) * 1000
         if step in checkpoints:
             timings[step] = took
-        task = ActivityTask.objects.filter(instance=instance, status="scheduled").order_by("task_id").last()
+        task = (
+            ActivityTask.objects.filter(instance=instance, status="scheduled")
+            .order_by("task_id")
+            .last()
+        )
         if task is None:
             break
         execute_task(task.pk)
@@ -163,7 +169,7 @@ def replay_cost(steps: int, checkpoints: tuple[int, ...], cache_size: int) -> di
 
 def main() -> None:
     only = set(CONFIG.get("only") or [])
-    want = (lambda name: not only or name in only)  # noqa: E731
+    want = lambda name: not only or name in only  # noqa: E731
     figures: dict[str, dict] = {}
     figures["baseline_commits_per_s"] = summary(
         "baseline: INSERT commits/s (1 connection)", [baseline_commits_per_s() for _ in range(RUNS)]
@@ -175,11 +181,23 @@ def main() -> None:
             runs = [replay_cost(1000, checkpoints, size) for _ in range(1 if QUICK else RUNS)]
             for k in checkpoints:
                 figures[f"episode_ms_step_{k}_cache_{label}"] = summary(
-                    f"episode ms at step {k}, sticky cache {label}", [r[k] for r in runs], per_s=False
+                    f"episode ms at step {k}, sticky cache {label}",
+                    [r[k] for r in runs],
+                    per_s=False,
                 )
     workers = []
     if CONFIG["workers"]:
-        workers = [WorkerProcess(threads=4, env={"DATABASE_URL": CONFIG["db"], "DURABLE_WORKFLOW_MODULES": "tests.bench.workflows", "DURABLE_LOG_LEVEL": "WARNING"}).start() for _ in range(CONFIG["workers"])]
+        workers = [
+            WorkerProcess(
+                threads=4,
+                env={
+                    "DATABASE_URL": CONFIG["db"],
+                    "DURABLE_WORKFLOW_MODULES": "tests.bench.workflows",
+                    "DURABLE_LOG_LEVEL": "WARNING",
+                },
+            ).start()
+            for _ in range(CONFIG["workers"])
+        ]
     else:
         from workflows.runtime.worker import Worker
 
@@ -188,20 +206,29 @@ def main() -> None:
     try:
         if want("chain"):
             figures["chain_steps_per_s"] = summary(
-                f"sequential chain of {chain_steps}: steps/s", [sequential_chain(chain_steps) for _ in range(RUNS)]
+                f"sequential chain of {chain_steps}: steps/s",
+                [sequential_chain(chain_steps) for _ in range(RUNS)],
             )
         if want("many"):
             runs = [many_instances(many_count, 5) for _ in range(RUNS)]
-            figures["many_instances_per_s"] = summary(f"{many_count} x 5-step chains: instances/s", [r[0] for r in runs])
-            figures["many_steps_per_s"] = summary(f"{many_count} x 5-step chains: steps/s", [r[1] for r in runs])
+            figures["many_instances_per_s"] = summary(
+                f"{many_count} x 5-step chains: instances/s", [r[0] for r in runs]
+            )
+            figures["many_steps_per_s"] = summary(
+                f"{many_count} x 5-step chains: steps/s", [r[1] for r in runs]
+            )
         if want("fanout"):
             figures["fan_out_per_s"] = summary(
                 f"fan-out/fan-in of {width}: activities/s", [fan_out(width) for _ in range(RUNS)]
             )
         if want("latency"):
             runs = [latency(lat_n) for _ in range(RUNS)]
-            figures["latency_median_ms"] = summary(f"start-to-finish, 1 activity: median ms", [r[0] for r in runs], per_s=False)
-            figures["latency_p95_ms"] = summary(f"start-to-finish, 1 activity: p95 ms", [r[1] for r in runs], per_s=False)
+            figures["latency_median_ms"] = summary(
+                f"start-to-finish, 1 activity: median ms", [r[0] for r in runs], per_s=False
+            )
+            figures["latency_p95_ms"] = summary(
+                f"start-to-finish, 1 activity: p95 ms", [r[1] for r in runs], per_s=False
+            )
     finally:
         for w in workers:
             w.stop()

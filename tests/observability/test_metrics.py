@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -191,3 +194,30 @@ def test_multiprocess_mode_adds_up_every_process(tmp_path, monkeypatch, admin_cl
     assert value(m, "durable_activity_attempts_total", activity="tv_mp", outcome="completed") == 6
     assert value(m, "durable_activity_duration_seconds_count", activity="tv_mp") == 6
     assert ("durable_instances", (("status", "running"),)) in m  # database gauges as well
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.integration
+def test_durable_worker_serves_its_own_metrics_port(transactional_db):
+    port = free_port()
+    process = workers.durable_worker(
+        "--metrics-port",
+        str(port),
+        modules="tests.support.workflows,tests.support.versioning_workflows",
+    )
+    try:
+        workers.read_until(process, "worker running")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            body = response.read().decode()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+
+    assert "# TYPE durable_activity_attempts_total counter" in body
+    assert "durable_instances{" not in body  # the database gauges are the web's job
+    assert process.returncode == 0

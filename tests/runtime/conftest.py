@@ -40,7 +40,7 @@ def fast_sweeps(settings):
 
 
 @pytest.fixture
-def running_workers(request, fast_sweeps):
+def running_workers(request, transactional_db, fast_sweeps):
     """Workers for the scenario: one real process on a real broker, else in-process."""
     if uses_real_broker():
         return [request.getfixturevalue("worker_process_factory")()]

@@ -5,6 +5,8 @@ from tests.samples.fixtures import (  # noqa: F401 - fixtures
     client,
     fast_runtime,
     ledger,
+    local_worker,
+    no_workers,
     process_workers,
     runner,
     workers,

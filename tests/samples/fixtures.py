@@ -55,6 +55,20 @@ def workers(request, fast_runtime):
 
 
 @pytest.fixture
+def no_workers(request, fast_runtime):
+    """Nothing consumes the queues: the test drives instances by hand (support.drive)."""
+    if uses_real_broker():
+        request.getfixturevalue("process_workers").stop()
+
+
+@pytest.fixture
+def local_worker(request, no_workers):
+    """Only the in-process worker, on any broker: for signals, log records and code
+    changed in this process, which worker processes would not see."""
+    return request.getfixturevalue("worker")
+
+
+@pytest.fixture
 def client(transactional_db):
     from workflows.client import DurableClient
 

@@ -93,3 +93,40 @@ class WorkerProcess:
                 self.proc.wait(10)
         if not self._log.closed:
             self._log.close()
+
+
+def durable_worker(*args: str, modules: str = TEST_WORKFLOW_MODULES) -> subprocess.Popen[str]:
+    """`manage.py durable worker --threads 1 ARGS` against the test database, output piped.
+
+    For tests of the command itself (refusing to start, --force, --metrics-port);
+    scenarios use :class:`WorkerProcess`.
+    """
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "DURABLE_BROKER_URL": settings.DURABLE_BROKER_URL,
+        "DURABLE_TASK_HUB": settings.DURABLE_TASK_HUB,
+        "DURABLE_WORKFLOW_MODULES": modules,
+        "DURABLE_SWEEP_INTERVAL_SECONDS": "0.2",
+        "DURABLE_REDELIVER_AFTER_SECONDS": "1",
+        "PYTHONPATH": str(ROOT),
+    }
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "durable", "worker", "--threads", "1", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def read_until(proc: subprocess.Popen[str], text: str) -> str:
+    """Read the process's output until a line contains ``text``; the output so far."""
+    lines: list[str] = []
+    while not any(text in line for line in lines):
+        line = proc.stdout.readline() if proc.stdout else ""
+        if not line:
+            raise RuntimeError(f"process exited before {text!r}:\n{''.join(lines)}")
+        lines.append(line)
+    return "".join(lines)

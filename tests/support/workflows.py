@@ -199,3 +199,12 @@ def t_slow_add(ctx, spec):
 def t_timer_then_add(ctx, seconds):
     yield ctx.create_timer(timedelta(seconds=seconds))
     return (yield ctx.call_activity("t_add", {"a": seconds, "b": 1}))
+
+
+@orchestrator(name="t_slow_sum_chain")
+def t_slow_sum_chain(ctx, spec):
+    """Each step's result feeds the next: a lost or repeated result changes the output."""
+    total = 0
+    for _ in range(spec["steps"]):
+        total = yield ctx.call_activity("t_slow_add", {"i": total, "sleep": spec["sleep"]})
+    return total

@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from workflows.models import ApprovalRequest, AuditEntry, InboxMessage
+from workflows.ui.live import poll_seconds
 
 pytestmark = pytest.mark.django_db
 
@@ -180,4 +181,4 @@ def test_the_page_carries_the_csrf_header_for_htmx_and_the_live_socket(approver)
 
     assert 'hx-headers=\'{"X-CSRFToken": "' in html
     assert 'data-live-url="/ws/instances/"' in html
-    assert 'hx-trigger="live from:body, every 5s"' in html
+    assert f'hx-trigger="live from:body, every {poll_seconds()}s"' in html

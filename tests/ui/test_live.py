@@ -125,3 +125,26 @@ def test_group_names_are_valid_for_any_instance_id():
     for instance_id in ("order:17@shop", "a" * 200, "x.y-z_1"):
         assert layer.require_valid_group_name(live.group_for(instance_id))
     assert live.group_for("a") != live.group_for("b")
+
+
+@pytest.mark.django_db
+def test_with_redis_a_change_in_another_thread_reaches_the_socket(viewer, settings):
+    """The production shape: workers push through Redis from their own event loop."""
+    from django.conf import settings as live_settings
+
+    url = live_settings.CHANNEL_LAYER_URL
+    if not url.startswith("redis"):
+        pytest.skip("set CHANNEL_LAYER_URL=redis://... to run against Redis")
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [url]}}
+    }
+
+    async def scenario():
+        socket = _socket("/ws/instances/order-7/", viewer.user)
+        assert (await socket.connect())[0]
+        await sync_to_async(_changed, thread_sensitive=False)("order-7", "completed")
+        message = await socket.receive_json_from(timeout=5)
+        await socket.disconnect()
+        return message
+
+    assert async_to_sync(scenario)()["status"] == "completed"

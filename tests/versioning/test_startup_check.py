@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import io
-import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -111,42 +108,16 @@ def test_check_replay_quick_lists_what_is_missing(db):
     ) in out.getvalue()
 
 
-def worker_command(*args: str) -> subprocess.Popen[str]:
-    from django.conf import settings
-
-    env = {
-        **os.environ,
-        "DATABASE_URL": workers.test_database_url(),
-        "DURABLE_BROKER_URL": settings.DURABLE_BROKER_URL,
-        "DURABLE_TASK_HUB": settings.DURABLE_TASK_HUB,
-        "DURABLE_WORKFLOW_MODULES": "tests.support.workflows,tests.support.versioning_workflows",
-        "DURABLE_SWEEP_INTERVAL_SECONDS": "0.2",
-        "DURABLE_REDELIVER_AFTER_SECONDS": "1",
-        "PYTHONPATH": str(workers.ROOT),
-    }
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "durable", "worker", "--threads", "1", *args],
-        cwd=workers.ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
 @pytest.mark.integration
 def test_durable_worker_exits_non_zero_and_starts_with_force(transactional_db):
     iid = start_retired()
+    modules = "tests.support.workflows,tests.support.versioning_workflows"
 
-    refused = worker_command()
+    refused = workers.durable_worker(modules=modules)
     refused_output, _ = refused.communicate(timeout=60)
-    forced = worker_command("--force")
+    forced = workers.durable_worker("--force", modules=modules)
     try:
-        lines = []
-        while not any("worker running" in line for line in lines):
-            line = forced.stdout.readline()
-            assert line, "the forced worker exited:\n" + "".join(lines)
-            lines.append(line)
+        forced_output = workers.read_until(forced, "worker running")
         wait_until(lambda: row(iid).needs_attention, what="the forced worker to run it")
     finally:
         forced.send_signal(signal.SIGTERM)
@@ -155,5 +126,12 @@ def test_durable_worker_exits_non_zero_and_starts_with_force(transactional_db):
     assert refused.returncode == 1, refused_output
     assert "cannot be replayed by this worker's code" in refused_output
     assert "orchestrator 'tv_retired' version 1 is not registered" in refused_output
-    assert "starting anyway (--force)" in "".join(lines)
+    assert "starting anyway (--force)" in forced_output
     assert forced.returncode == 0
+
+
+def test_durable_serve_refuses_too(db):
+    start_retired()
+
+    with pytest.raises(CommandError, match="orchestrator 'tv_retired' version 1"):
+        call_command("durable", "serve", "--no-demo", "--port", "0", stdout=io.StringIO())

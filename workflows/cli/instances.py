@@ -10,7 +10,7 @@ from typing import Any
 from django.utils import timezone
 
 from ..client import DurableClient
-from ..engine.errors import InvalidInput
+from ..engine.errors import InvalidInput, InvalidState
 from .output import emit, parse_json
 
 
@@ -38,8 +38,12 @@ def _start(o: dict[str, Any], out: Any, err: Any) -> None:
         business_key=o["business_key"],
     )
     if o["wait"]:
-        state = client.wait_for_completion(iid, timeout=o["wait"])
-        emit(out, o, state, f"{iid} {state.status} {state.output if state.output else ''}")
+        try:
+            state = client.wait_for_completion(iid, timeout=o["wait"])
+        except TimeoutError as exc:  # one line for the operator, not a traceback
+            raise InvalidState(f"{exc} It goes on; see `durable status {iid}`.") from None
+        output = "" if state.output is None else state.output
+        emit(out, o, state, f"{iid} {state.status} {output}")
         return
     emit(out, o, {"instance_id": iid}, f"started {iid}")
 

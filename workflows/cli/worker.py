@@ -36,15 +36,18 @@ def run(options: dict[str, Any], stdout: Any, stderr: Any) -> None:
     }
     try:
         worker.start()  # IncompatibleCode unless --force: see workflows/versioning.py
+        metrics = None
         try:
             if options["metrics_port"]:
                 from ..metrics import serve_worker_metrics
 
-                serve_worker_metrics(options["metrics_port"])
+                metrics = serve_worker_metrics(options["metrics_port"])
             stdout.write("worker running; Ctrl-C to stop")
             stdout.flush()
             stop.wait()
         finally:
+            if metrics is not None:
+                metrics.shutdown()
             worker.stop()
     finally:
         for sig, handler in previous.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -47,13 +48,13 @@ def _context(request: HttpRequest, tab: str) -> dict[str, Any]:
         "member_of": list(user.groups.values_list("name", flat=True)),
     }
     if tab == "history":
-        decided = [
-            a
-            for status in DECIDED
-            for a in client.approvals(user=user, status=status)[:HISTORY_LIMIT]
-        ]
-        decided.sort(key=lambda a: a.decided_at or a.deadline or a.created_at, reverse=True)
-        context["decided"] = decided[:HISTORY_LIMIT]
+        # Newest first: decided ones by decision time, expired ones by their deadline.
+        decided = client.approvals(user=user).filter(status__in=DECIDED)
+        context["decided"] = list(
+            decided.order_by(Coalesce("decided_at", "deadline", "created_at").desc(), "-pk")[
+                :HISTORY_LIMIT
+            ]
+        )
     return context
 
 

@@ -141,7 +141,6 @@ def _context(request: HttpRequest, client: DurableClient, state: InstanceState) 
         "audit": queries.audit_entries(client.hub, iid),
         "actions": _offered(state) if caps.operate else [],
         "can_raise": caps.raise_event and not state.is_finished,
-        "event_form": RaiseEventForm(),
         "poll_seconds": poll_seconds(),
     }
 

@@ -12,6 +12,7 @@ class WorkflowsConfig(AppConfig):
 
     def ready(self) -> None:
         from .ui import live  # noqa: F401 - pushes instance_changed to websockets
+
         # Orchestrators and activities register themselves on import: the samples, then
         # the project's own modules (DURABLE_WORKFLOW_MODULES), in every process.
         if importlib.util.find_spec("workflows.samples") is not None:

@@ -121,6 +121,21 @@ _RESULT_EVENTS = (
 _STARTS = (act.ScheduleActivity, act.StartSubOrchestration)
 
 
+class _EpisodeSeries:
+    """The labelled series of one orchestrator, looked up once (``labels()`` takes a lock)."""
+
+    def __init__(self, orchestrator: str) -> None:
+        self.episodes = EPISODES.labels(orchestrator)
+        self.engine_seconds = EPISODE_SECONDS.labels(orchestrator)
+        self.replay_seconds = REPLAY_SECONDS.labels(orchestrator)
+        self.history_length = HISTORY_LENGTH.labels(orchestrator)
+        self.fan_out = FAN_OUT_WIDTH.labels(orchestrator)
+        self.fan_in = FAN_IN_RESULTS.labels(orchestrator)
+
+
+_episode_series: dict[str, _EpisodeSeries] = {}
+
+
 def observe_episode(
     orchestrator: str,
     result: Any,
@@ -129,17 +144,20 @@ def observe_episode(
     replay_seconds: float | None,
 ) -> None:
     """Record one committed episode (called by ``store.run_episode``)."""
-    EPISODES.labels(orchestrator).inc()
-    EPISODE_SECONDS.labels(orchestrator).observe(engine_seconds)
+    series = _episode_series.get(orchestrator)
+    if series is None:
+        series = _episode_series.setdefault(orchestrator, _EpisodeSeries(orchestrator))
+    series.episodes.inc()
+    series.engine_seconds.observe(engine_seconds)
     if replay_seconds is not None:
-        REPLAY_SECONDS.labels(orchestrator).observe(replay_seconds)
-    HISTORY_LENGTH.labels(orchestrator).observe(result.history_length)
+        series.replay_seconds.observe(replay_seconds)
+    series.history_length.observe(result.history_length)
     started = sum(1 for a in result.actions if isinstance(a, _STARTS))
     if started:
-        FAN_OUT_WIDTH.labels(orchestrator).observe(started)
+        series.fan_out.observe(started)
     results = sum(1 for e in new_events if isinstance(e, _RESULT_EVENTS))
     if results:
-        FAN_IN_RESULTS.labels(orchestrator).observe(results)
+        series.fan_in.observe(results)
     if result.status != OrchestrationStatus.RUNNING:
         ORCHESTRATIONS_FINISHED.labels(orchestrator, str(result.status)).inc()
         failure = result.failure

@@ -38,6 +38,8 @@ class Instance(models.Model):
     attention_reason = models.TextField(blank=True, default="")
     history_length = models.PositiveIntegerField(default=0)
     generation = models.PositiveIntegerField(default=1)  # counts continue-as-new
+    # Bumped when history is rewritten (rewind), so cached replay states are dropped.
+    history_epoch = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)

@@ -150,6 +150,7 @@ def rewind(instance_id: str, hub: str, by: Any = None, reason: str = "") -> None
         instance.failure = None
         instance.completed_at = None
         instance.history_length = len(kept)
+        instance.history_epoch += 1
         instance.save()
         sticky_cache().discard(instance.pk)
         notify_changed(instance)

@@ -5,9 +5,9 @@
   timers and records, at most every ``DURABLE_RETENTION_INTERVAL_SECONDS`` and at
   most ``DURABLE_RETENTION_BATCH`` instances per round. ``durable purge
   --finished-before`` does the same by hand.
-* ``DURABLE_HISTORY_WARNING_EVENTS`` (default 10000): an execution whose history
-  grows past it logs one warning, and :func:`history_warning` says so (the UI shows
-  it). Every episode that misses the worker's cache replays the whole history, so
+* ``DURABLE_HISTORY_WARNING_EVENTS`` (default 10000, 0 turns it off): an execution
+  whose history grows past it logs one warning, and :func:`history_warning` says so
+  (the UI shows it). Every episode that misses the worker's cache replays the whole history, so
   loops that run for long should ``ctx.continue_as_new(...)`` now and then.
 """
 

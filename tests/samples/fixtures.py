@@ -11,6 +11,8 @@ from tests.support.workers import uses_real_broker
 from workflows.engine.testing import WorkflowTestRunner
 from workflows.samples.services import MemoryLedger, use_ledger
 
+PROCESS_WORKERS = ProcessWorkers()
+
 
 @pytest.fixture
 def ledger():
@@ -37,10 +39,13 @@ def fast_runtime(settings, transactional_db):
 
 @pytest.fixture(scope="session")
 def process_workers(django_db_setup):
-    """Worker processes on the test database, started by the first test that needs them."""
-    pool = ProcessWorkers()
-    yield pool
-    pool.stop()
+    """Worker processes on the test database, started by the first test that needs them.
+
+    One pool for the session: both conftest modules register this fixture, and each
+    registration is its own fixture, so the pool itself is a module-level singleton.
+    """
+    yield PROCESS_WORKERS
+    PROCESS_WORKERS.stop()
 
 
 @pytest.fixture

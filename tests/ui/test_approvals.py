@@ -41,7 +41,7 @@ def test_an_empty_inbox_explains_what_will_appear(approver):
     assert "Nothing waits for you" in approver.get("/approvals/").content.decode()
 
 
-def test_approving_inline_answers_with_the_decided_card_and_a_message(
+def test_approving_inline_answers_with_the_list_the_decided_card_and_a_message(
     approver, pending_approval, htmx
 ):
     approval = pending_approval("claim-1")
@@ -55,6 +55,7 @@ def test_approving_inline_answers_with_the_decided_card_and_a_message(
     assert response.status_code == 200
     html = response.content.decode()
     assert f'id="approval-{approval.pk}"' in html
+    assert "Just decided" in html and "Nothing waits for you" not in html
     assert "Approved by <strong>mia</strong>" in html
     assert 'id="flash" hx-swap-oob="true"' in html and "You approved" in html
     approval.refresh_from_db()

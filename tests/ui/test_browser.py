@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 
 from tests.support.brokers import purge_queues
 from tests.support.checks import wait_until
@@ -34,7 +35,7 @@ def server(transactional_db, monkeypatch) -> Iterator[ServeProcess]:
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no chromium at {CHROMIUM}")
-    purge_queues("default")
+    purge_queues(settings.DURABLE_TASK_HUB)
     serving = ServeProcess("tests.support.ui_workflows").start()
     yield serving
     serving.stop()

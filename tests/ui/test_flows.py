@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 
 from tests.support.brokers import purge_queues
 from tests.support.checks import wait_until
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def workers(transactional_db, worker):
-    purge_queues("default")
+    purge_queues(settings.DURABLE_TASK_HUB)
     return worker
 
 

@@ -47,6 +47,8 @@ def run(options: dict[str, Any], stdout: Any, stderr: Any) -> None:
     if options["days"] <= 0 or options["limit"] < 1:
         raise InvalidInput("--days must be positive and --limit at least 1.")
     if options["quick"]:
+        if options["name"] or options["all"]:
+            raise InvalidInput("--quick checks every active instance; leave out --name and --all.")
         _run_quick(options, stdout)
         return
     report = check_replay(

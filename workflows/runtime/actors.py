@@ -23,9 +23,13 @@ ACTIVITY_QUEUE = queue_name("activity", HUB)
 
 @dramatiq.actor(queue_name=ORCHESTRATION_QUEUE, actor_name=f"run_orchestration_{HUB}")
 def run_orchestration(instance_pk: int) -> None:
-    from ..store import run_episode
+    from ..store import run_episode_claiming
+    from .activities import run_claimed
 
-    run_episode(instance_pk, hub=HUB)
+    # The first activity the episode schedules runs in this thread (no broker hop).
+    _ran, task = run_episode_claiming(instance_pk, hub=HUB)
+    while task is not None:
+        _done, task = run_claimed(task)
 
 
 @dramatiq.actor(queue_name=ACTIVITY_QUEUE, actor_name=f"run_activity_{HUB}")

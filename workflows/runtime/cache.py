@@ -9,10 +9,12 @@ from ..engine import Orchestration
 
 
 class StickyCache:
-    """Maps instance pk -> (execution id, history length, Orchestration).
+    """Maps instance pk -> (execution id, history epoch, Orchestration).
 
     An entry is *taken* out while an episode uses it, so two threads never drive the
-    same generator; it is put back only after the episode's transaction committed.
+    same generator; it is put back only after the episode's transaction committed. An
+    entry that is behind the stored history (another process ran later episodes) is
+    still useful: the episode replays only the missing events.
     """
 
     def __init__(self, size: int) -> None:
@@ -22,20 +24,28 @@ class StickyCache:
         self.hits = 0
         self.misses = 0
 
-    def take(self, pk: int, execution_id: str, history_length: int) -> Orchestration | None:
+    def take(
+        self, pk: int, execution_id: str, epoch: int, history_length: int
+    ) -> Orchestration | None:
+        """The cached state if it is a prefix of the stored history, else None."""
         with self._lock:
             entry = self._entries.pop(pk, None)
-            if entry and entry[0] == execution_id and entry[1] == history_length:
+            if (
+                entry
+                and entry[0] == execution_id
+                and entry[1] == epoch
+                and entry[2].history_length <= history_length
+            ):
                 self.hits += 1
                 return entry[2]
             self.misses += 1
             return None
 
-    def put(self, pk: int, execution_id: str, orchestration: Orchestration) -> None:
+    def put(self, pk: int, execution_id: str, epoch: int, orchestration: Orchestration) -> None:
         if self.size <= 0:
             return
         with self._lock:
-            self._entries[pk] = (execution_id, orchestration.history_length, orchestration)
+            self._entries[pk] = (execution_id, epoch, orchestration)
             self._entries.move_to_end(pk)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)

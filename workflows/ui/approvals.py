@@ -26,6 +26,7 @@ DECIDED = [
     ApprovalStatus.CANCELLED,
 ]
 HISTORY_LIMIT = 50
+LIST = "workflows/partials/_approval_list.html"
 
 
 def _tab(request: HttpRequest) -> str:
@@ -68,9 +69,7 @@ def approvals_page(request: HttpRequest) -> HttpResponse:
 @login_required
 def approvals_list(request: HttpRequest) -> HttpResponse:
     """The list alone: refreshed live (websocket push, else polling)."""
-    return fragment(
-        request, "workflows/partials/_approval_list.html", _context(request, _tab(request))
-    )
+    return fragment(request, LIST, _context(request, _tab(request)))
 
 
 @require_POST
@@ -99,8 +98,11 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
             f"“{name}” was already {decision.status} by {decision.decided_by or 'someone'}; "
             "your decision was not recorded.",
         )
-    if request.htmx and approval is not None:
-        return fragment(request, "workflows/partials/_approval_card.html", {"approval": approval})
+    if request.htmx:
+        # The whole list: a live refresh may have redrawn it meanwhile, and the decided
+        # card stays on top until the next refresh.
+        context = {**_context(request, "pending"), "just_decided": approval}
+        return fragment(request, LIST, context)
     return back(request, fallback)
 
 

@@ -1,0 +1,323 @@
+"""Carrying out an episode's actions inside its transaction (DESIGN §4, step 4)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from .engine import DurableError, FailureDetails
+from .engine import actions as act
+from .engine import events as ev
+from .engine.registry import Registry
+from .engine.saga import compensation_id
+from .inbox import create_instance, deliver, new_execution_id
+from .logging import log_context
+from .models import (
+    ActivityTask,
+    ApprovalRequest,
+    CompensationRecord,
+    HistoryEvent,
+    InboxMessage,
+    Instance,
+    Timer,
+)
+from .runtime.cache import sticky_cache
+from .runtime.dispatch import start_activity, wake_orchestration
+from .signals import approval_requested, compensation_failed, notify_changed
+from .statuses import (
+    TERMINAL,
+    ApprovalStatus,
+    CompensationStatus,
+    InstanceStatus,
+    TaskStatus,
+)
+
+MANUAL_OUTCOMES = frozenset({CompensationStatus.RESOLVED_MANUALLY, CompensationStatus.SKIPPED})
+
+log = logging.getLogger("workflows.runtime")
+
+
+def worker_name() -> str:
+    """Who holds a lease: host, process and thread."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.current_thread().name}"
+
+
+class EpisodeEffects:
+    """Carries out an episode's actions inside its transaction (dispatch table)."""
+
+    def __init__(
+        self, instance: Instance, now: datetime, registry: Registry, claim: bool = False
+    ) -> None:
+        self.instance = instance
+        self.now = now
+        self.registry = registry
+        self.continued = False
+        self.claim = claim
+        self.claimed: ActivityTask | None = None
+        self._new_tasks: list[ActivityTask] = []
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            act.ScheduleActivity: self._schedule_activity,
+            act.CreateTimer: self._create_timer,
+            act.StartSubOrchestration: self._start_child,
+            act.RecordMarker: lambda a: None,
+            act.SetCustomStatus: lambda a: None,  # the instance row takes it below
+            act.CompleteOrchestration: self._finished,
+            act.FailOrchestration: self._finished,
+            act.TerminateOrchestration: self._terminated,
+            act.ContinueAsNew: self._continue_as_new,
+            act.RegisterCompensation: self._register_compensation,
+            act.UpdateCompensation: self._update_compensation,
+            act.RequestApproval: self._request_approval,
+            act.UpdateApproval: self._update_approval,
+        }
+
+    def apply(self, action: act.Action) -> None:
+        self._handlers[type(action)](action)
+
+    def _schedule_activity(self, action: act.ScheduleActivity) -> None:
+        inst = self.instance
+        call_id = action.call_id or action.task_id
+        task = ActivityTask(
+            task_hub=inst.task_hub,
+            instance=inst,
+            execution_id=inst.execution_id,
+            task_id=action.task_id,
+            call_id=call_id,
+            name=action.name,
+            input=action.input,
+            attempt=action.attempt,
+            idempotency_key=action.idempotency_key
+            or f"{inst.instance_id}:{inst.execution_id}:{call_id}",
+            enqueued_at=self.now,
+        )
+        if self.claim and self.claimed is None:
+            # The calling worker thread runs this one right after commit: no broker hop.
+            lease = timedelta(seconds=float(settings.DURABLE_ACTIVITY_LEASE_SECONDS))
+            task.status, task.runs = TaskStatus.RUNNING, 1
+            task.lease_expires_at, task.started_at = self.now + lease, self.now
+            task.worker = worker_name()
+            self.claimed = task
+        self._new_tasks.append(task)
+
+    def flush(self) -> None:
+        """Write the episode's new activity tasks in one statement and enqueue them."""
+        if not self._new_tasks:
+            return
+        ActivityTask.objects.bulk_create(self._new_tasks)
+        for task in self._new_tasks:
+            if task is not self.claimed:
+                start_activity(task.pk, self.instance.task_hub)
+        self._new_tasks = []
+
+    def _create_timer(self, action: act.CreateTimer) -> None:
+        inst = self.instance
+        Timer.objects.create(
+            task_hub=inst.task_hub,
+            instance=inst,
+            execution_id=inst.execution_id,
+            task_id=action.task_id,
+            fire_at=action.fire_at,
+            purpose=action.purpose,
+        )
+
+    def _start_child(self, action: act.StartSubOrchestration) -> None:
+        inst = self.instance
+        try:
+            definition = self.registry.get_orchestrator(action.name, action.version)
+        except DurableError as exc:
+            self._fail_child_task(action.task_id, exc)
+            return
+        existing = Instance.objects.filter(
+            task_hub=inst.task_hub, instance_id=action.instance_id
+        ).first()
+        if existing is not None:
+            error = DurableError(
+                f"Cannot start sub-orchestration {action.name!r}: instance id "
+                f"{action.instance_id!r} is already taken. Choose another instance_id."
+            )
+            self._fail_child_task(action.task_id, error)
+            return
+        create_instance(
+            hub=inst.task_hub,
+            instance_id=action.instance_id,
+            name=definition.name,
+            version=definition.version,
+            input=action.input,
+            parent=inst,
+            parent_task_id=action.task_id,
+        )
+
+    def _fail_child_task(self, task_id: int, exc: Exception) -> None:
+        failure = FailureDetails.from_exception(exc)
+        deliver(
+            self.instance,
+            ev.SubOrchestrationFailedEvent(task_id, failure),
+            execution_id=self.instance.execution_id,
+        )
+
+    def _register_compensation(self, action: act.RegisterCompensation) -> None:
+        inst = self.instance
+        CompensationRecord.objects.create(
+            instance=inst,
+            execution_id=inst.execution_id,
+            task_id=action.task_id,
+            compensation_id=compensation_id(inst.instance_id, inst.execution_id, action.task_id),
+            step=action.step,
+            activity=action.name,
+            input=action.input,
+            order=action.order,
+        )
+
+    def _update_compensation(self, action: act.UpdateCompensation) -> None:
+        inst = self.instance
+        record = CompensationRecord.objects.get(
+            instance=inst, execution_id=inst.execution_id, task_id=action.task_id
+        )
+        if record.status in MANUAL_OUTCOMES:
+            return  # an operator already closed it; the saga is only catching up
+        record.status = action.status
+        record.attempts = action.attempts
+        if action.failure is not None:
+            record.last_error = action.failure.to_dict()
+        record.save()
+        if action.status == CompensationStatus.FAILED:
+            reason = (
+                f"compensation {record.step or record.activity} ({record.activity}) failed: "
+                f"{action.failure.summary() if action.failure else 'error'}; "
+                "retry, resolve or skip it"
+            )
+            inst.needs_attention, inst.attention_reason = True, reason
+            log.error(
+                "compensation failed for good: instance %s business key %s step %s: %s",
+                inst.instance_id,
+                inst.business_key or "-",
+                record.step or record.activity,
+                action.failure.summary() if action.failure else "error",
+                extra=log_context(inst, step=record.step or record.activity),
+            )
+            transaction.on_commit(
+                lambda: compensation_failed.send(CompensationRecord, record=record, instance=inst)
+            )
+        elif inst.attention_reason.startswith("compensation"):
+            inst.needs_attention, inst.attention_reason = False, ""
+
+    def _request_approval(self, action: act.RequestApproval) -> None:
+        inst = self.instance
+        approval = ApprovalRequest.objects.create(
+            instance=inst,
+            execution_id=inst.execution_id,
+            task_id=action.task_id,
+            request_id=f"{inst.instance_id}:{inst.execution_id}:{action.task_id}",
+            name=action.name,
+            assignees=action.assignees,
+            details=action.details,
+            deadline=action.deadline,
+        )
+        transaction.on_commit(
+            lambda: approval_requested.send(ApprovalRequest, approval=approval, instance=inst)
+        )
+
+    def _update_approval(self, action: act.UpdateApproval) -> None:
+        inst = self.instance
+        ApprovalRequest.objects.filter(
+            instance=inst,
+            execution_id=inst.execution_id,
+            task_id=action.task_id,
+            status=ApprovalStatus.PENDING,
+        ).update(status=action.status)
+
+    def _finished(self, action: act.Action) -> None:
+        cancel_outstanding(self.instance)
+        notify_parent(self.instance, action)
+
+    def _terminated(self, action: act.TerminateOrchestration) -> None:
+        cancel_outstanding(self.instance)
+        notify_parent(self.instance, action)
+
+    def _continue_as_new(self, action: act.ContinueAsNew) -> None:
+        inst = self.instance
+        cancel_outstanding(inst)
+        old_execution = inst.execution_id
+        # Keep the just-ended execution for inspection; older ones go (bounded history).
+        HistoryEvent.objects.filter(instance=inst).exclude(execution_id=old_execution).delete()
+        inst.execution_id = new_execution_id()
+        inst.generation += 1
+        inst.history_length = 0
+        inst.status = InstanceStatus.RUNNING
+        inst.input = action.input
+        parent_id = inst.parent.instance_id if inst.parent_id else None
+        started = ev.ExecutionStarted(
+            inst.name, inst.version, action.input, parent_id, inst.parent_task_id
+        )
+        for event in (started, *action.carryover_events):
+            deliver(inst, event, execution_id=inst.execution_id, wake=False)
+        wake_orchestration(inst.pk, inst.task_hub)
+        self.continued = True
+
+
+def notify_parent(instance: Instance, action: act.Action) -> None:
+    """Tell the parent (if any) how its sub-orchestration ended."""
+    if instance.parent_id is None or instance.parent_task_id is None:
+        return
+    if isinstance(action, act.CompleteOrchestration):
+        event: ev.HistoryEvent = ev.SubOrchestrationCompleted(
+            instance.parent_task_id, action.output
+        )
+    elif isinstance(action, act.FailOrchestration):
+        event = ev.SubOrchestrationFailedEvent(instance.parent_task_id, action.failure)
+    else:
+        reason = getattr(action, "reason", "") or "terminated"
+        failure = FailureDetails("Terminated", f"sub-orchestration terminated: {reason}")
+        event = ev.SubOrchestrationFailedEvent(instance.parent_task_id, failure)
+    parent = Instance.objects.get(pk=instance.parent_id)
+    deliver(parent, event, dedup_key=f"child:{instance.pk}:{instance.execution_id}")
+
+
+def cancel_outstanding(instance: Instance) -> None:
+    """Outstanding tasks are not started; pending timers never fire."""
+    ActivityTask.objects.filter(
+        instance=instance, status__in=[TaskStatus.SCHEDULED, TaskStatus.RUNNING]
+    ).update(status=TaskStatus.CANCELLED, lease_expires_at=None)
+    Timer.objects.filter(instance=instance, fired=False).update(fired=True)
+    ApprovalRequest.objects.filter(instance=instance, status=ApprovalStatus.PENDING).update(
+        status=ApprovalStatus.CANCELLED
+    )
+
+
+def terminate_instance(instance: Instance, reason: str, now: datetime | None = None) -> None:
+    """End an active instance (locked by the caller), its children too; works when stuck."""
+    now = now or timezone.now()
+    event = ev.ExecutionTerminated(reason)
+    HistoryEvent.objects.create(
+        instance=instance,
+        execution_id=instance.execution_id,
+        seq=instance.history_length + 1,
+        kind=event.kind.value,
+        payload=ev.event_to_payload(event),
+        timestamp=now,
+    )
+    instance.history_length += 1
+    instance.status = InstanceStatus.TERMINATED
+    instance.failure = FailureDetails("Terminated", reason or "terminated").to_dict()
+    instance.completed_at = now
+    instance.needs_attention = False
+    instance.save()
+    notify_changed(instance)
+    cancel_outstanding(instance)
+    sticky_cache().discard(instance.pk)
+    for child in (
+        Instance.objects.select_for_update().filter(parent=instance).exclude(status__in=TERMINAL)
+    ):
+        terminate_instance(child, f"parent {instance.instance_id} terminated: {reason}", now)
+    # After the children: their "sub-orchestration failed" notices must not linger here.
+    InboxMessage.objects.filter(instance=instance).delete()
+    notify_parent(instance, act.TerminateOrchestration(reason))

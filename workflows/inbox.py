@@ -1,0 +1,79 @@
+"""Delivering events to an instance's inbox, and creating instances."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from .engine import events as ev
+from .models import InboxMessage, Instance
+from .runtime.dispatch import wake_orchestration
+from .statuses import InstanceStatus
+
+
+def new_execution_id() -> str:
+    return uuid.uuid4().hex
+
+
+# -- inbox -----------------------------------------------------------------------
+def deliver(
+    instance: Instance,
+    event: ev.HistoryEvent,
+    dedup_key: str | None = None,
+    execution_id: str = "",
+    wake: bool = True,
+) -> bool:
+    """Add ``event`` to the instance's inbox; False if ``dedup_key`` was seen already."""
+    message = InboxMessage(
+        instance=instance,
+        execution_id=execution_id,
+        kind=event.kind.value,
+        payload=ev.event_to_payload(event),
+        dedup_key=dedup_key,
+    )
+    if dedup_key is None:
+        message.save()
+    else:
+        try:
+            with transaction.atomic():
+                message.save()
+        except IntegrityError:
+            return False
+    if wake:
+        wake_orchestration(instance.pk, instance.task_hub)
+    return True
+
+
+def create_instance(
+    *,
+    hub: str,
+    instance_id: str,
+    name: str,
+    version: int,
+    input: Any,
+    business_key: str = "",
+    parent: Instance | None = None,
+    parent_task_id: int | None = None,
+) -> Instance:
+    """Insert the instance row and its ExecutionStarted message (caller holds the transaction)."""
+    instance = Instance.objects.create(
+        task_hub=hub,
+        instance_id=instance_id,
+        name=name,
+        version=version,
+        status=InstanceStatus.PENDING,
+        execution_id=new_execution_id(),
+        input=input,
+        business_key=business_key,
+        parent=parent,
+        parent_task_id=parent_task_id,
+        woken_at=timezone.now(),
+    )
+    started = ev.ExecutionStarted(
+        name, version, input, parent.instance_id if parent else None, parent_task_id
+    )
+    deliver(instance, started, execution_id=instance.execution_id)
+    return instance

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -205,19 +204,18 @@ def free_port() -> int:
 @pytest.mark.integration
 def test_durable_worker_serves_its_own_metrics_port(transactional_db):
     port = free_port()
-    process = workers.durable_worker(
+    command = workers.DurableWorkerCommand(
         "--metrics-port",
         str(port),
         modules="tests.support.workflows,tests.support.versioning_workflows",
     )
     try:
-        workers.read_until(process, "worker running")
+        command.wait_for_output("worker running")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
             body = response.read().decode()
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(30)
+        code = command.stop()
 
     assert "# TYPE durable_activity_attempts_total counter" in body
     assert "durable_instances{" not in body  # the database gauges are the web's job
-    assert process.returncode == 0
+    assert code == 0, command.output

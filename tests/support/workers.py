@@ -95,38 +95,63 @@ class WorkerProcess:
             self._log.close()
 
 
-def durable_worker(*args: str, modules: str = TEST_WORKFLOW_MODULES) -> subprocess.Popen[str]:
-    """`manage.py durable worker --threads 1 ARGS` against the test database, output piped.
+
+class DurableWorkerCommand:
+    """`manage.py durable worker --threads 1 ARGS` against the test database.
 
     For tests of the command itself (refusing to start, --force, --metrics-port);
-    scenarios use :class:`WorkerProcess`.
+    scenarios use :class:`WorkerProcess`. Output goes to a file, never a pipe that
+    could fill up and block the worker.
     """
-    env = {
-        **os.environ,
-        "DATABASE_URL": test_database_url(),
-        "DURABLE_BROKER_URL": settings.DURABLE_BROKER_URL,
-        "DURABLE_TASK_HUB": settings.DURABLE_TASK_HUB,
-        "DURABLE_WORKFLOW_MODULES": modules,
-        "DURABLE_SWEEP_INTERVAL_SECONDS": "0.2",
-        "DURABLE_REDELIVER_AFTER_SECONDS": "1",
-        "PYTHONPATH": str(ROOT),
-    }
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "durable", "worker", "--threads", "1", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
 
+    def __init__(self, *args: str, modules: str = TEST_WORKFLOW_MODULES) -> None:
+        self.log_path = ROOT / "artifacts" / f"command-{os.getpid()}-{time.monotonic_ns()}.log"
+        self.log_path.parent.mkdir(exist_ok=True)
+        env = {
+            **os.environ,
+            "DATABASE_URL": test_database_url(),
+            "DURABLE_BROKER_URL": settings.DURABLE_BROKER_URL,
+            "DURABLE_TASK_HUB": settings.DURABLE_TASK_HUB,
+            "DURABLE_WORKFLOW_MODULES": modules,
+            "DURABLE_SWEEP_INTERVAL_SECONDS": "0.2",
+            "DURABLE_REDELIVER_AFTER_SECONDS": "1",
+            "PYTHONPATH": str(ROOT),
+        }
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "manage.py", "durable", "worker", "--threads", "1", *args],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
-def read_until(proc: subprocess.Popen[str], text: str) -> str:
-    """Read the process's output until a line contains ``text``; the output so far."""
-    lines: list[str] = []
-    while not any(text in line for line in lines):
-        line = proc.stdout.readline() if proc.stdout else ""
-        if not line:
-            raise RuntimeError(f"process exited before {text!r}:\n{''.join(lines)}")
-        lines.append(line)
-    return "".join(lines)
+    @property
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_output(self, text: str, timeout: float = 60) -> str:
+        """Wait until the output contains ``text``; fails if the process ends first."""
+        deadline = time.monotonic() + timeout
+        while text not in self.output:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited before {text!r}:\n{self.output}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no {text!r} after {timeout} s:\n{self.output}")
+            time.sleep(0.1)
+        return self.output
+
+    def wait(self, timeout: float = 60) -> int:
+        """The exit code; a process still running after ``timeout`` is killed."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+            raise
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM, as an operator's Ctrl-C; killed if it does not exit in time."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.wait(timeout)

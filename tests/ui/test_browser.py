@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.db import connections
 
 from tests.support.brokers import purge_queues
 from tests.support.checks import wait_until
@@ -50,6 +51,9 @@ def browser(server) -> Iterator[Any]:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         yield chromium
         chromium.close()
+        # Database connections opened by the test while Playwright ran live in that
+        # context: close them here, or PostgreSQL cannot drop the test database.
+        connections.close_all()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import signal
 import time
 
 import pytest
@@ -113,21 +112,20 @@ def test_durable_worker_exits_non_zero_and_starts_with_force(transactional_db):
     iid = start_retired()
     modules = "tests.support.workflows,tests.support.versioning_workflows"
 
-    refused = workers.durable_worker(modules=modules)
-    refused_output, _ = refused.communicate(timeout=60)
-    forced = workers.durable_worker("--force", modules=modules)
+    refused = workers.DurableWorkerCommand(modules=modules)
+    refused_code = refused.wait(60)
+    forced = workers.DurableWorkerCommand("--force", modules=modules)
     try:
-        forced_output = workers.read_until(forced, "worker running")
+        forced.wait_for_output("worker running")
         wait_until(lambda: row(iid).needs_attention, what="the forced worker to run it")
     finally:
-        forced.send_signal(signal.SIGTERM)
-        forced.wait(30)
+        forced_code = forced.stop()
 
-    assert refused.returncode == 1, refused_output
-    assert "cannot be replayed by this worker's code" in refused_output
-    assert "orchestrator 'tv_retired' version 1 is not registered" in refused_output
-    assert "starting anyway (--force)" in forced_output
-    assert forced.returncode == 0
+    assert refused_code == 1, refused.output
+    assert "cannot be replayed by this worker's code" in refused.output
+    assert "orchestrator 'tv_retired' version 1 is not registered" in refused.output
+    assert "starting anyway (--force)" in forced.output
+    assert forced_code == 0, forced.output
 
 
 def test_durable_serve_refuses_too(db):

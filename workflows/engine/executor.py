@@ -185,6 +185,13 @@ class Orchestration:
         self._close_generator()
 
     # -- public ---------------------------------------------------------------
+    @property
+    def activities_in_flight(self) -> int:
+        """How many activities the orchestrator currently waits for (fan-out width)."""
+        if self.ctx is None:
+            return 0
+        return sum(1 for t in self.ctx._open_tasks.values() if t.kind == "activity")
+
     def replay(self, history: Iterable[ev.HistoryEvent]) -> None:
         """Rebuild the generator's state from recorded history (silently)."""
         history = list(history)

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from ..effects import worker_name
@@ -18,44 +19,44 @@ from ..engine.payloads import check_size
 from ..engine.registry import Registry
 from ..logging import log_context
 from ..metrics import observe_activity, observe_payload_rejected
-from ..models import ActivityTask, Instance
+from ..models import ActivityTask, InboxMessage
 from ..statuses import TERMINAL, TaskStatus
-from ..store import deliver, episode_locked, lock_instance
+from ..store import episode_locked, lock_instance
+from .cache import sticky_cache
+from .dispatch import wake_orchestration
 
 log = logging.getLogger("workflows.runtime")
 
 
 def claim_task(task_pk: int, hub: str | None = None) -> ActivityTask | None:
-    """Mark the task running under a lease; None if it is not ours (or not ``hub``'s) to run."""
+    """Mark the task running under a lease; None if it is not ours (or not ``hub``'s) to run.
+
+    One conditional UPDATE decides it: of two workers racing for a task (a duplicate
+    delivery), only one matches; a live lease keeps everyone else off.
+    """
     now = timezone.now()
     lease = timedelta(seconds=float(settings.DURABLE_ACTIVITY_LEASE_SECONDS))
-    with transaction.atomic():
-        task = (
-            ActivityTask.objects.select_for_update(of=("self",))
-            .select_related("instance")
-            .filter(pk=task_pk)
-            .first()
+    claimable = Q(status=TaskStatus.SCHEDULED) | Q(
+        status=TaskStatus.RUNNING, lease_expires_at__lt=now
+    )
+    candidates = ActivityTask.objects.filter(claimable, pk=task_pk)
+    if hub is not None:
+        candidates = candidates.filter(task_hub=hub)
+    claimed = candidates.update(
+        status=TaskStatus.RUNNING,
+        runs=F("runs") + 1,
+        lease_expires_at=now + lease,
+        worker=worker_name(),
+        started_at=now,
+    )
+    if not claimed:
+        return None  # finished, cancelled, leased by another worker, or another hub's
+    task = ActivityTask.objects.select_related("instance").get(pk=task_pk)
+    if task.instance.status in TERMINAL or task.instance.execution_id != task.execution_id:
+        ActivityTask.objects.filter(pk=task_pk).update(
+            status=TaskStatus.CANCELLED, lease_expires_at=None
         )
-        if task is None or (hub is not None and task.task_hub != hub):
-            return None
-        if (
-            task.status == TaskStatus.RUNNING
-            and task.lease_expires_at
-            and task.lease_expires_at > now
-        ):
-            return None  # another worker holds a live lease
-        if task.status not in (TaskStatus.SCHEDULED, TaskStatus.RUNNING):
-            return None  # finished or cancelled: a duplicate delivery
-        if task.instance.status in TERMINAL or task.instance.execution_id != task.execution_id:
-            task.status = TaskStatus.CANCELLED
-            task.save(update_fields=["status"])
-            return None
-        task.status = TaskStatus.RUNNING
-        task.runs += 1
-        task.lease_expires_at = now + lease
-        task.worker = worker_name()
-        task.started_at = now
-        task.save(update_fields=["status", "runs", "lease_expires_at", "worker", "started_at"])
+        return None
     return task
 
 
@@ -124,15 +125,26 @@ def finish_task(
         )
         if not updated:
             return False, None
-        instance = lock_instance(task.instance_id, wait=False)
+        # In a fan-in, one episode per result would be wasted work: let the inbox batch
+        # results, and the wake-ups' episodes apply them many at a time.
+        fan_in = sticky_cache().activities_in_flight(task.instance_id) > 1
+        instance = None if fan_in else lock_instance(task.instance_id, wait=False)
         if instance is None or instance.execution_id != task.execution_id:
             # Busy (its episode will pick this up) or moved on: the inbox path.
-            deliver(
-                Instance(pk=task.instance_id, task_hub=task.task_hub),
-                event,
-                dedup_key=dedup_key,
-                execution_id=task.execution_id,
+            # The task row's status change above already makes this unique: no savepoint.
+            InboxMessage.objects.bulk_create(
+                [
+                    InboxMessage(
+                        instance_id=task.instance_id,
+                        execution_id=task.execution_id,
+                        kind=event.kind.value,
+                        payload=ev.event_to_payload(event),
+                        dedup_key=dedup_key,
+                    )
+                ],
+                ignore_conflicts=True,
             )
+            wake_orchestration(task.instance_id, task.task_hub)
             return True, None
         episode = episode_locked(instance, registry, ((event, dedup_key),), claim=True)
     episode.committed()

@@ -50,6 +50,12 @@ class StickyCache:
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
 
+    def activities_in_flight(self, pk: int) -> int:
+        """The cached orchestration's open activity count (0 when not cached)."""
+        with self._lock:
+            entry = self._entries.get(pk)
+            return entry[2].activities_in_flight if entry else 0
+
     def discard(self, pk: int) -> None:
         with self._lock:
             self._entries.pop(pk, None)

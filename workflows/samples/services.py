@@ -24,7 +24,7 @@ import hashlib
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -101,7 +101,7 @@ class MemoryRecord:
     executions: int = 0
     failures: int = 0
     applied_at: datetime | None = None
-    seq: int = field(default=0)
+    seq: int = 0
 
 
 def respond(record: Any, answer: Answer, switch: FailureSwitch | None, now: datetime) -> Any:

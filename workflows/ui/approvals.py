@@ -26,6 +26,7 @@ DECIDED = [
     ApprovalStatus.CANCELLED,
 ]
 HISTORY_LIMIT = 50
+PENDING_LIMIT = 200  # the soonest deadlines; the tab shows how many there are in all
 LIST = "workflows/partials/_approval_list.html"
 
 
@@ -36,15 +37,15 @@ def _tab(request: HttpRequest) -> str:
 def _context(request: HttpRequest, tab: str) -> dict[str, Any]:
     client = DurableClient()
     user = request.user
-    pending = sorted(
-        client.approvals(user=user, status=ApprovalStatus.PENDING),
+    waiting = client.approvals(user=user, status=ApprovalStatus.PENDING)
+    pending = sorted(  # by group, then soonest deadline first
+        waiting[:PENDING_LIMIT],
         key=lambda a: (a.assignees, a.deadline is None, a.deadline or a.created_at, a.pk),
     )
     context: dict[str, Any] = {
         "tab": tab,
         "pending": pending,
-        "pending_count": len(pending),
-        "groups": sorted({a.assignees for a in pending}),
+        "pending_count": waiting.count() if len(pending) == PENDING_LIMIT else len(pending),
         "poll_seconds": poll_seconds(),
         "member_of": list(user.groups.values_list("name", flat=True)),
     }

@@ -14,7 +14,7 @@ REDIS_URL ?= redis://127.0.0.1:6379/0
 # The one-machine default: no service URLs, whatever the calling shell exports.
 DEFAULT_ENV := env -u DATABASE_URL -u DURABLE_BROKER_URL -u CHANNEL_LAYER_URL
 
-.PHONY: venv run lint fmt test test-engine test-sqlite test-postgres test-redis clean
+.PHONY: venv run lint fmt test test-engine test-sqlite test-postgres test-redis bench bench-quick clean
 
 # `make .venv` (or `make venv`) creates the virtualenv if missing and re-installs
 # whenever pyproject.toml is newer than the stamp.
@@ -58,6 +58,14 @@ test-postgres: $(VENV)
 test-redis: $(VENV)
 	DATABASE_URL=$(POSTGRES_URL) DURABLE_BROKER_URL=$(REDIS_URL) \
 		$(PYTEST) -m integration tests -q --ignore tests/engine
+
+# Overhead figures against a baseline measured in the same run (needs PostgreSQL +
+# RabbitMQ like test-postgres). Prints a table, writes bench-results/bench.json.
+bench: $(VENV)
+	$(PY) -m tests.bench.run
+
+bench-quick: $(VENV)
+	$(PY) -m tests.bench.run --quick
 
 clean:
 	rm -rf .pytest_cache .ruff_cache staticfiles artifacts bench-results *.egg-info

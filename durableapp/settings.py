@@ -6,6 +6,7 @@ layer. Production sets DJANGO_DEBUG=0, DJANGO_SECRET_KEY, DATABASE_URL,
 DURABLE_BROKER_URL and CHANNEL_LAYER_URL.
 """
 
+import json
 import os
 import re
 from pathlib import Path
@@ -225,6 +226,20 @@ DURABLE_HISTORY_WARNING_EVENTS = env_number("DURABLE_HISTORY_WARNING_EVENTS", 10
 DURABLE_RETENTION_DAYS = env_number("DURABLE_RETENTION_DAYS", 0, float)
 DURABLE_RETENTION_INTERVAL_SECONDS = env_number("DURABLE_RETENTION_INTERVAL_SECONDS", 300.0, float)
 DURABLE_RETENTION_BATCH = env_number("DURABLE_RETENTION_BATCH", 1000)
+# Per-activity limits across all workers (workflows/limits.py), by activity name; a key
+# here wins over the same option of @activity(...) (null lifts it), e.g.
+# DURABLE_ACTIVITY_LIMITS='{"call_partner": {"max_concurrency": 5, "rate_limit": "20/s"}}'
+try:
+    DURABLE_ACTIVITY_LIMITS = json.loads(env("DURABLE_ACTIVITY_LIMITS", "") or "{}")
+except ValueError as exc:
+    raise ImproperlyConfigured(f"DURABLE_ACTIVITY_LIMITS is not valid JSON: {exc}") from None
+if not isinstance(DURABLE_ACTIVITY_LIMITS, dict) or not all(
+    isinstance(v, dict) for v in DURABLE_ACTIVITY_LIMITS.values()
+):
+    raise ImproperlyConfigured(
+        "DURABLE_ACTIVITY_LIMITS must be a JSON object of objects, e.g. "
+        '{"call_partner": {"max_concurrency": 5, "rate_limit": "20/s", "queue": "partner"}}.'
+    )
 # /metrics (workflows/metrics.py): staff users, or `Authorization: Bearer <token>`.
 DURABLE_METRICS_TOKEN = env("DURABLE_METRICS_TOKEN", "")
 

@@ -150,7 +150,40 @@ class ActivityTask(models.Model):
             models.Index(fields=["task_hub", "status", "enqueued_at"], name="task_stale_idx"),
             models.Index(fields=["task_hub", "status", "lease_expires_at"], name="task_lease_idx"),
             models.Index(fields=["instance", "status"], name="task_instance_idx"),
+            # limits: running tasks of an activity (slots), its waiting tasks round-robin
+            # over instances. Partial: finished tasks (nearly all rows) are not in it.
+            models.Index(
+                fields=["task_hub", "name", "status", "instance", "id"],
+                name="task_open_by_name_idx",
+                condition=models.Q(status__in=[TaskStatus.SCHEDULED, TaskStatus.RUNNING]),
+            ),
         ]
+
+
+class ActivityLimitState(models.Model):
+    """Per task hub and limited activity: the row each start locks (workflows/limits.py).
+
+    Slots are not stored: they are the activity's running tasks with a live lease, so a
+    crashed worker's slot comes back when its lease expires.
+    """
+
+    task_hub = models.CharField(max_length=64)
+    activity = models.CharField(max_length=200)
+    # Round robin over instances: the pk of the instance whose task started last.
+    last_instance = models.BigIntegerField(default=0)
+    # Rate limit: starts per time slot, [[slot, count], ...] for the last period.
+    recent_starts = models.JSONField(default=list)
+    # A delayed wake-up (rate limit) is on its way for this time.
+    wake_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)  # last start
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["task_hub", "activity"], name="uniq_limit_state")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.activity} ({self.task_hub})"
 
 
 class Timer(models.Model):

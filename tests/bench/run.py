@@ -74,7 +74,10 @@ def main() -> None:
         results.append(json.loads(line[len("RESULT ") :]))
     report = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": (
+            f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}"
+        ),
         "seconds": round(time.monotonic() - started, 1),
         "backends": results,
     }
@@ -86,7 +89,8 @@ def print_table(report: dict) -> None:
     print(
         f"\ndurableapp benchmark — {report['date']} — {report['machine']} — {report['seconds']} s"
     )
-    print(f"{'backend':34} {'figure':46} {'median':>10} {'min':>10} {'max':>10} {'x baseline':>11}")
+    header = f"{'backend':34} {'figure':58} {'median':>10} {'min':>10} {'max':>10}"
+    print(f"{header} {'x baseline':>11}")
     for backend in report["backends"]:
         base = backend["figures"].get("baseline_commits_per_s", {}).get("median")
         for key, fig in backend["figures"].items():
@@ -94,8 +98,8 @@ def print_table(report: dict) -> None:
             if base and fig.get("per_s") and key != "baseline_commits_per_s":
                 ratio = f"{fig['median'] / base:.3f}"
             print(
-                f"{backend['name']:34} {fig['label']:46} {fig['median']:>10.4g} {fig['min']:>10.4g} "
-                f"{fig['max']:>10.4g} {ratio:>11}"
+                f"{backend['name']:34} {fig['label']:58} {fig['median']:>10.4g} "
+                f"{fig['min']:>10.4g} {fig['max']:>10.4g} {ratio:>11}"
             )
     print("(x baseline: the figure divided by single-row INSERT commits/s on the same database)")
 

@@ -137,34 +137,66 @@ def latency(samples: int) -> tuple[float, float]:
     return statistics.median(values), values[int(len(values) * 0.95) - 1]
 
 
-def replay_cost(steps: int, checkpoints: tuple[int, ...], cache_size: int) -> dict[int, float]:
-    """Episode time (ms) at given steps of a chain driven in-process, cache on or off."""
-    from workflows.runtime import cache as cache_module
-    from workflows.runtime.activities import execute_task
-    from workflows.store import run_episode
+def replay_cost(steps: int, checkpoints: tuple[int, ...]) -> dict[str, list[float]]:
+    """Episode time (ms) around given steps of a chain driven in-process.
 
-    cache_module._cache = cache_module.StickyCache(cache_size)
-    iid = client.start("bench_chain", steps)
+    Around each checkpoint k, three episodes run with the sticky cache (a hit) and three
+    right after clearing it (a miss: full replay of the k-step history). Results go
+    through the inbox here (not the merged fast path) so each episode is timed alone.
+    """
+    from workflows.engine import default_registry
+    from workflows.engine.activity import ActivityContext, run_activity
+    from workflows.runtime.activities import claim_task
+    from workflows.runtime.cache import sticky_cache
+    from workflows.store import record_task_outcome, run_episode
+
+    cache = sticky_cache()
+    iid = client.start("bench_chain", steps + 6)
     instance = Instance.objects.get(instance_id=iid)
-    timings: dict[int, float] = {}
+    timings: dict[str, list[float]] = {}
+    windows = {k + offset: (k, offset % 2) for k in checkpoints for offset in range(6)}
     step = 0
     while True:
+        window = windows.get(step)
+        if window and window[1]:
+            cache.clear()
         started = time.perf_counter()
         run_episode(instance.pk)
         took = (time.perf_counter() - started) * 1000
-        if step in checkpoints:
-            timings[step] = took
-        task = (
-            ActivityTask.objects.filter(instance=instance, status="scheduled")
-            .order_by("task_id")
-            .last()
-        )
+        if window:
+            label = "off" if window[1] else "on"
+            timings.setdefault(f"{window[0]}_{label}", []).append(took)
+        task = ActivityTask.objects.filter(instance=instance, status="scheduled").first()
         if task is None:
             break
-        execute_task(task.pk)
+        task = claim_task(task.pk)
+        ctx = ActivityContext(iid, task.name, task.attempt, task.idempotency_key, task.task_id)
+        outcome = run_activity(default_registry, ctx, task.input)
+        record_task_outcome(task.pk, outcome.ok, outcome.result, outcome.failure)
         step += 1
-    cache_module._cache = None
     return timings
+
+
+def memory_flat(total: int, checkpoints: tuple[int, ...]) -> dict[int, float]:
+    """Resident memory (MiB) of a worker holding ``total`` instances that wait on events."""
+    import gc
+
+    from workflows.store import run_episode
+
+    rss: dict[int, float] = {}
+    for n in range(1, total + 1):
+        iid = client.start("bench_wait", None)
+        run_episode(Instance.objects.get(instance_id=iid).pk)
+        if n in checkpoints:
+            gc.collect()
+            rss[n] = _current_rss_mib()
+    return rss
+
+
+def _current_rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def main() -> None:
@@ -177,14 +209,26 @@ def main() -> None:
     chain_steps, many_count, width, lat_n = (100, 50, 300, 30) if QUICK else (200, 200, 1000, 100)
     if want("replay"):
         checkpoints = (10, 100, 1000)
-        for size, label in ((1000, "on"), (0, "off")):
-            runs = [replay_cost(1000, checkpoints, size) for _ in range(1 if QUICK else RUNS)]
-            for k in checkpoints:
+        timings = replay_cost(1000, checkpoints)
+        for k in checkpoints:
+            for label in ("on", "off"):
                 figures[f"episode_ms_step_{k}_cache_{label}"] = summary(
-                    f"episode ms at step {k}, sticky cache {label}",
-                    [r[k] for r in runs],
+                    f"episode ms at step {k}, sticky cache {'hit' if label == 'on' else 'miss'}",
+                    timings[f"{k}_{label}"],
                     per_s=False,
                 )
+    if want("memory") and not CONFIG["workers"]:
+        from workflows.runtime.cache import sticky_cache
+
+        total = 2000 if QUICK else 10_000
+        points = (total // 10, total // 2, total)
+        rss = memory_flat(total, points)
+        for n in points:
+            figures[f"rss_mib_{n}_waiting"] = summary(
+                f"worker RSS MiB with {n} waiting instances (cache {sticky_cache().size})",
+                [rss[n]],
+                per_s=False,
+            )
     workers = []
     if CONFIG["workers"]:
         workers = [
@@ -224,10 +268,10 @@ def main() -> None:
         if want("latency"):
             runs = [latency(lat_n) for _ in range(RUNS)]
             figures["latency_median_ms"] = summary(
-                f"start-to-finish, 1 activity: median ms", [r[0] for r in runs], per_s=False
+                "start-to-finish, 1 activity: median ms", [r[0] for r in runs], per_s=False
             )
             figures["latency_p95_ms"] = summary(
-                f"start-to-finish, 1 activity: p95 ms", [r[1] for r in runs], per_s=False
+                "start-to-finish, 1 activity: p95 ms", [r[1] for r in runs], per_s=False
             )
     finally:
         for w in workers:

@@ -22,3 +22,9 @@ def bench_chain(ctx, steps):
 def bench_fan_out(ctx, width):
     results = yield ctx.task_all([ctx.call_activity("bench_noop", i) for i in range(width)])
     return len(results)
+
+
+@orchestrator(name="bench_wait")
+def bench_wait(ctx, _):
+    data = yield ctx.wait_for_external_event("go")
+    return data

@@ -56,11 +56,14 @@ def test_two_workers_racing_for_one_task_run_it_once(scheduled):
     iid, task, path = scheduled
     start = threading.Barrier(2)
     recorded: list[bool] = []
+    errors: list[BaseException] = []
 
     def deliver() -> None:
         start.wait()
         try:
             recorded.append(execute_task(task.pk))
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
         finally:
             connection.close()
 
@@ -69,6 +72,7 @@ def test_two_workers_racing_for_one_task_run_it_once(scheduled):
         t.start()
     for t in threads:
         t.join(30)
+    assert not errors, errors
     assert sorted(recorded) == [False, True]
     task.refresh_from_db()
     assert (task.status, task.runs) == ("completed", 1)

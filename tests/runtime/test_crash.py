@@ -47,7 +47,7 @@ def test_a_worker_killed_mid_chain_loses_no_step(client, worker_process_factory)
     survivor = second if victim is first else first
     assert client.get_status(iid).status == "running"
     worker_process_factory(**LEASE)  # a replacement comes up
-    state = client.wait_for_completion(iid, timeout=90)
+    state = client.wait_for_completion(iid, timeout=120)
     assert state.status == "completed", state.failure
     assert state.output == 50
     results = [r.payload["result"] for r in history(iid) if r.kind == "activity_completed"]
@@ -71,7 +71,7 @@ def test_a_worker_killed_mid_fan_out_loses_no_result(client, worker_process_fact
     first.kill()
     assert completed(inst) < 200, "killed too late to matter"
     worker_process_factory(**LEASE)
-    state = client.wait_for_completion(iid, timeout=90)
+    state = client.wait_for_completion(iid, timeout=120)
     assert state.status == "completed", state.failure
     assert state.output == sum(range(1, 201))
     tasks = ActivityTask.objects.filter(instance=inst)
@@ -96,7 +96,7 @@ def test_all_workers_killed_then_restarted_finish_the_work(client, worker_proces
     for process in workers:
         process.kill()
     worker_process_factory(**LEASE)
-    assert client.wait_for_completion(chain, timeout=90).output == 20
-    assert client.wait_for_completion(fan, timeout=90).output == sum(range(1, 51))
+    assert client.wait_for_completion(chain, timeout=120).output == 20
+    assert client.wait_for_completion(fan, timeout=120).output == sum(range(1, 51))
     assert_history_valid(chain)
     assert_history_valid(fan)

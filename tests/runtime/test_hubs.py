@@ -22,7 +22,7 @@ def test_this_hubs_worker_never_runs_another_hubs_instances(client, running_work
     other = DurableClient(hub=other_hub())
     theirs = other.start("t_chain", 3, instance_id="shared-id")
     ours = client.start("t_chain", 3, instance_id="shared-id")  # same id, other hub: allowed
-    assert client.wait_for_completion(ours, timeout=30).output == 3
+    assert client.wait_for_completion(ours, timeout=120).output == 3
     time.sleep(1.5)  # several sweeper rounds of this hub's worker
     assert untouched(theirs, other_hub())
     assert not ActivityTask.objects.filter(task_hub=other_hub()).exists()
@@ -37,13 +37,13 @@ def test_worker_processes_of_two_hubs_each_run_only_their_own(
     other_worker = worker_process_factory(DURABLE_TASK_HUB=other_hub())
     theirs = other.start("t_chain", 4)
     ours = client.start("t_chain", 4)
-    assert other.wait_for_completion(theirs, timeout=30).output == 6
+    assert other.wait_for_completion(theirs, timeout=120).output == 6
     time.sleep(1.5)
     assert untouched(ours, this_hub()), "the other hub's worker ran an instance of this hub"
     other_worker.stop()
 
     worker_process_factory()  # this hub's worker
-    assert client.wait_for_completion(ours, timeout=30).output == 6
+    assert client.wait_for_completion(ours, timeout=120).output == 6
     late = other.start("t_chain", 2)
     time.sleep(1.5)
     assert untouched(late, other_hub()), "this hub's worker ran an instance of the other hub"

@@ -107,7 +107,7 @@ def test_messages_lost_while_no_worker_runs_are_recovered(client, start_worker):
         assert purged >= 3  # the three start wake-ups were waiting
     start_worker()
     for iid in (chain, fan, timer):
-        state = client.wait_for_completion(iid, timeout=40)
+        state = client.wait_for_completion(iid, timeout=120)
         assert state.status == "completed", state.failure
         assert_history_valid(iid)
     assert client.get_status(chain).output == 10
@@ -125,7 +125,7 @@ def test_messages_purged_while_workers_run_are_recovered(client, start_worker):
     purged = purge_queues(this_hub())
     if purged is not None:
         assert purged > 0, "the backlog should have been waiting in the broker"
-    state = client.wait_for_completion(iid, timeout=60)
+    state = client.wait_for_completion(iid, timeout=120)
     assert state.status == "completed", state.failure
     assert state.output == sum(range(1, 61))
     assert ActivityTask.objects.filter(instance=inst, status="completed").count() == 60
@@ -134,7 +134,7 @@ def test_messages_purged_while_workers_run_are_recovered(client, start_worker):
 
 def test_a_timer_due_while_no_worker_runs_fires_when_one_starts(client, start_worker):
     worker = start_worker()
-    iid = client.start("t_timer_then_add", 1)
+    iid = client.start("t_timer_then_add", 2)
     wait_until(lambda: "timer_created" in kinds(iid), what="the timer")
     worker.stop()
     timer = Timer.objects.get(instance=instance(iid))
@@ -143,8 +143,8 @@ def test_a_timer_due_while_no_worker_runs_fires_when_one_starts(client, start_wo
     assert timer.fired is False, "nothing runs: the timer waits in the database"
     assert client.get_status(iid).status == "running"
     start_worker()
-    state = client.wait_for_completion(iid, timeout=30)
-    assert (state.status, state.output) == ("completed", 2)
+    state = client.wait_for_completion(iid, timeout=120)
+    assert (state.status, state.output) == ("completed", 3)
     fired = next(r for r in history(iid) if r.kind == "timer_fired")
     assert fired.timestamp > timer.fire_at
     assert_history_valid(iid)

@@ -23,7 +23,7 @@ ENDINGS = {"execution_completed", "execution_failed", "execution_terminated", "c
 
 
 def wait_until(
-    condition: Callable[[], Any], timeout: float = 30, poll: float = 0.05, what: str = ""
+    condition: Callable[[], Any], timeout: float = 60, poll: float = 0.05, what: str = ""
 ) -> Any:
     """Poll ``condition`` until it returns something truthy; fail after ``timeout`` s."""
     deadline = time.monotonic() + timeout

@@ -95,7 +95,6 @@ class WorkerProcess:
             self._log.close()
 
 
-
 class DurableWorkerCommand:
     """`manage.py durable worker --threads 1 ARGS` against the test database.
 

@@ -6,6 +6,8 @@ get websocket pushes. Screenshots of the main pages land in artifacts/screenshot
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -29,40 +31,72 @@ CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
-@pytest.fixture
-def server(transactional_db, monkeypatch) -> Iterator[ServeProcess]:
-    # Playwright's sync API runs an event loop in this thread; the ORM calls of the
-    # test itself are plain sequential code, so Django's async guard may step aside.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+@pytest.fixture(scope="module")
+def serving(django_db_setup, django_db_blocker) -> Iterator[ServeProcess]:
+    """One server for the module; each test still gets an emptied database."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no chromium at {CHROMIUM}")
-    purge_queues(settings.DURABLE_TASK_HUB)
-    serving = ServeProcess("tests.support.ui_workflows").start()
+    with django_db_blocker.unblock():
+        serving = ServeProcess("tests.support.ui_workflows").start()
     yield serving
     serving.stop()
 
 
-@pytest.fixture
-def browser(server) -> Iterator[Any]:
+@pytest.fixture(scope="module")
+def chromium(serving) -> Iterator[Any]:
     from playwright.sync_api import expect, sync_playwright
 
+    # Playwright's sync API keeps an event loop open in this thread; the test's own ORM
+    # calls are plain sequential code, so Django's async guard may step aside.
+    unsafe = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     expect.set_options(timeout=10_000)  # a page updates within one polling period at worst
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        yield chromium
-        chromium.close()
-        # Database connections opened by the test while Playwright ran live in that
-        # context: close them here, or PostgreSQL cannot drop the test database.
-        connections.close_all()
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
+    if unsafe is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = unsafe
+
+
+@pytest.fixture
+def server(transactional_db, serving) -> Iterator[ServeProcess]:
+    purge_queues(settings.DURABLE_TASK_HUB)
+    yield serving
+    # Connections the test opened while Playwright ran belong to that context: close
+    # them, or PostgreSQL cannot empty (or finally drop) the test database.
+    connections.close_all()
+
+
+@pytest.fixture
+def browser(server, chromium) -> Iterator[Any]:
+    yield chromium
+    for context in chromium.contexts:
+        context.close()
 
 
 @pytest.fixture
 def people(make_user) -> dict[str, str]:
     """Usernames -> passwords: an approver, an operator and someone in no group."""
-    make_user("mia", groups=("managers",), password="mia-pass-1")
-    make_user("olga", OPERATOR_PERMS, password="olga-pass-1")
-    make_user("otto", password="otto-pass-1")
-    return {"mia": "mia-pass-1", "olga": "olga-pass-1", "otto": "otto-pass-1"}
+    passwords = {"mia": "mia-pass-1", "olga": "olga-pass-1", "otto": "otto-pass-1"}
+    for who, groups, perms in (
+        ("mia", ("managers",), ()),
+        ("olga", (), OPERATOR_PERMS),
+        ("otto", (), ()),
+    ):
+        user = make_user(who, perms, groups)
+        user.password = _hashed(passwords[who])  # hashing is slow on purpose: once a run
+        user.save(update_fields=["password"])
+    return passwords
+
+
+@functools.cache
+def _hashed(password: str) -> str:
+    from django.contrib.auth.hashers import make_password
+
+    return make_password(password)
 
 
 def _signed_in(browser: Any, server: ServeProcess, people: dict[str, str], who: str, **size: int):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,62 @@ def _same_code(a: Callable[..., Any], b: Callable[..., Any]) -> bool:
     return (a.__module__, a.__qualname__) == (b.__module__, b.__qualname__)
 
 
+ACTIVITY_OPTIONS = ("max_concurrency", "rate_limit", "queue")
+PERIOD_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+_RATE = re.compile(r"([0-9]+)/([smh])")
+# A dramatiq queue name (its actor.py pattern); the broker queue is durable-<hub>-activities-<name>.
+_QUEUE = re.compile(r"[a-zA-Z_][a-zA-Z0-9._-]{0,99}")
+RESERVED_QUEUES = frozenset({"orchestrations"})  # `durable worker --queues` names that one
+
+
+def parse_rate(text: Any) -> tuple[int, float]:
+    """``"100/m"`` -> ``(100, 60.0)``: at most that many starts per that many seconds."""
+    match = _RATE.fullmatch(text) if isinstance(text, str) else None
+    if match is None or int(match[1]) < 1:
+        raise ValueError(
+            f"rate_limit must look like '20/s', '100/m' or '1000/h' (a positive whole number "
+            f"of starts per second, minute or hour), got {text!r}."
+        )
+    return int(match[1]), PERIOD_SECONDS[match[2]]
+
+
+def check_activity_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Validate ``@activity`` options (also used for DURABLE_ACTIVITY_LIMITS); returns them.
+
+    ``None`` means "not set", so a setting can lift a limit the decorator declared.
+    """
+    unknown = sorted(set(options) - set(ACTIVITY_OPTIONS))
+    if unknown:
+        raise RegistrationError(
+            f"Activity {name!r}: unknown option(s) {', '.join(unknown)}. Activities take "
+            "max_concurrency=N, rate_limit='N/s|m|h' and queue='name'; retrying is set where "
+            "the activity is called: ctx.call_activity(..., retry=RetryPolicy(...))."
+        )
+    limit = options.get("max_concurrency")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        raise RegistrationError(
+            f"Activity {name!r}: max_concurrency must be a whole number >= 1, got {limit!r}."
+        )
+    if options.get("rate_limit") is not None:
+        try:
+            parse_rate(options["rate_limit"])
+        except ValueError as exc:
+            raise RegistrationError(f"Activity {name!r}: {exc}") from None
+    queue = options.get("queue")
+    if queue is not None and (
+        not isinstance(queue, str)
+        or not _QUEUE.fullmatch(queue)
+        or queue.endswith((".DQ", ".XQ"))
+        or queue in RESERVED_QUEUES
+    ):
+        raise RegistrationError(
+            f"Activity {name!r}: queue must be a queue name of letters, digits, '.', '_' or "
+            f"'-' (1-100 characters, starting with a letter or '_'; not 'orchestrations', "
+            f"not ending in .DQ/.XQ), got {queue!r}."
+        )
+    return dict(options)
+
+
 def name_of(target: str | Callable[..., Any]) -> str:
     """The registered name of an orchestrator/activity given its name or function."""
     if isinstance(target, str):
@@ -69,6 +126,7 @@ class Registry:
     def __init__(self) -> None:
         self._orchestrators: dict[str, dict[int, OrchestratorDef]] = {}
         self._activities: dict[str, ActivityDef] = {}
+        self.changes = 0  # bumped by every registration: callers cache what they derive
 
     # -- registration -------------------------------------------------------
     def orchestrator(
@@ -83,6 +141,19 @@ class Registry:
     def activity(
         self, name: str | None = None, **options: Any
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Register an activity; options limit it across all workers (workflows/limits.py).
+
+        Example::
+
+            @activity(name="call_partner", max_concurrency=5, rate_limit="100/m",
+                      queue="partner-api")
+            def call_partner(ctx, request): ...
+
+        ``max_concurrency``: at most N running at once; ``rate_limit``: at most N starts
+        per second/minute/hour ("N/s", "N/m", "N/h"); ``queue``: its own broker queue,
+        served by ``durable worker --queues partner-api``. DURABLE_ACTIVITY_LIMITS wins.
+        """
+
         def register(fn: Callable[..., Any]) -> Callable[..., Any]:
             self.add_activity(fn, name or fn.__name__, **options)
             return fn
@@ -113,12 +184,7 @@ class Registry:
 
     def add_activity(self, fn: Callable[..., Any], name: str, **options: Any) -> None:
         _check_name("Activity", name)
-        if options:
-            raise RegistrationError(
-                f"Activity {name!r}: unknown option(s) {', '.join(sorted(options))}. "
-                "Activities take no options: pass retry=RetryPolicy(...) to "
-                "ctx.call_activity(...) where the activity is called."
-            )
+        check_activity_options(name, options)
         if inspect.isgeneratorfunction(fn):
             raise RegistrationError(
                 f"Activity {name!r} is a generator function; activities are plain functions. "
@@ -131,6 +197,7 @@ class Registry:
                 f"{existing.fn.__module__}.{existing.fn.__qualname__}. Choose another name."
             )
         self._activities[name] = ActivityDef(name, fn, dict(options))
+        self.changes += 1
         fn.__durable_name__ = name  # type: ignore[attr-defined]
 
     # -- look-up ------------------------------------------------------------

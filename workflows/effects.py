@@ -20,6 +20,7 @@ from .engine import events as ev
 from .engine.registry import Registry
 from .engine.saga import compensation_id
 from .inbox import create_instance, deliver, new_execution_id
+from .limits import runs_inline, start_tasks
 from .logging import log_context
 from .models import (
     ActivityTask,
@@ -31,7 +32,7 @@ from .models import (
     Timer,
 )
 from .runtime.cache import sticky_cache
-from .runtime.dispatch import start_activity, wake_orchestration
+from .runtime.dispatch import wake_orchestration
 from .signals import approval_requested, compensation_failed, notify_changed
 from .statuses import (
     TERMINAL,
@@ -99,8 +100,9 @@ class EpisodeEffects:
             or f"{inst.instance_id}:{inst.execution_id}:{call_id}",
             enqueued_at=self.now,
         )
-        if self.claim and self.claimed is None:
+        if self.claim and self.claimed is None and runs_inline(action.name):
             # The calling worker thread runs this one right after commit: no broker hop.
+            # (Not a limited activity, which waits its turn, nor one with its own queue.)
             lease = timedelta(seconds=float(settings.DURABLE_ACTIVITY_LEASE_SECONDS))
             task.status, task.runs = TaskStatus.RUNNING, 1
             task.lease_expires_at, task.started_at = self.now + lease, self.now
@@ -113,9 +115,7 @@ class EpisodeEffects:
         if not self._new_tasks:
             return
         ActivityTask.objects.bulk_create(self._new_tasks)
-        for task in self._new_tasks:
-            if task is not self.claimed:
-                start_activity(task.pk, self.instance.task_hub)
+        start_tasks((t for t in self._new_tasks if t is not self.claimed), self.instance.task_hub)
         self._new_tasks = []
 
     def _create_timer(self, action: act.CreateTimer) -> None:

@@ -363,6 +363,51 @@ class DatabaseCollector(Collector):
                 status__in=ACTIVE, history_length__gte=max(threshold, 1)
             ).count(),
         )
+        yield from self._limits()
+
+    def _limits(self) -> Iterator[GaugeMetricFamily]:
+        """Limited activities (workflows/limits.py): slots in use, waiting tasks, oldest wait."""
+        from .limits import limits_for, limits_report
+
+        rows = limits_report(self.hub)
+        if not rows:
+            return
+        labels = ["activity"]
+        running = GaugeMetricFamily(
+            "durable_activity_limit_running",
+            "Tasks of a limited activity holding a slot (running, lease live).",
+            labels=labels,
+        )
+        limit = GaugeMetricFamily(
+            "durable_activity_limit_max_concurrency",
+            "max_concurrency of a limited activity.",
+            labels=labels,
+        )
+        rate = GaugeMetricFamily(
+            "durable_activity_limit_rate_per_second",
+            "rate_limit of a limited activity, in starts per second.",
+            labels=labels,
+        )
+        waiting = GaugeMetricFamily(
+            "durable_activity_limit_waiting",
+            "Tasks of a limited activity waiting for a slot or for the rate.",
+            labels=labels,
+        )
+        oldest = GaugeMetricFamily(
+            "durable_activity_limit_oldest_wait_seconds",
+            "How long the oldest waiting task of a limited activity has waited (0 when none).",
+            labels=labels,
+        )
+        for row in rows:
+            running.add_metric([row.activity], row.running)
+            waiting.add_metric([row.activity], row.waiting)
+            oldest.add_metric([row.activity], row.oldest_wait_seconds)
+            if row.max_concurrency is not None:
+                limit.add_metric([row.activity], row.max_concurrency)
+            per = limits_for(row.activity).rate
+            if per is not None:
+                rate.add_metric([row.activity], per[0] / per[1])
+        yield from (running, limit, rate, waiting, oldest)
 
     def _oldest_idle_wait(self, instances: Any) -> Any:
         """Last change of the oldest running instance that waits with nothing scheduled."""

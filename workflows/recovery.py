@@ -79,6 +79,15 @@ def decide_compensation(
         record.resolution_note = note or ""
         record.resolved_by = by if getattr(by, "pk", None) else None
         record.save()
+        # The instance no longer waits on a person once every failed compensation has a
+        # decision (a retry that fails again flags it again). The saga's own updates do
+        # not clear it when the decided step was the last one to undo.
+        still_failed = CompensationRecord.objects.filter(
+            instance=instance, status=CompensationStatus.FAILED
+        ).exists()
+        if not still_failed and instance.attention_reason.startswith("compensation"):
+            instance.needs_attention, instance.attention_reason = False, ""
+            instance.save(update_fields=["needs_attention", "attention_reason", "updated_at"])
         username = getattr(by, "username", None) or str(by or "system")
         deliver(
             instance,

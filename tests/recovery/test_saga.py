@@ -215,3 +215,22 @@ def test_every_step_and_compensation_run_twice_has_no_double_effect(no_workers, 
     assert rows.get(operation="confirm").failures == 2
     assert [r.status for r in records(iid)] == ["compensated"] * 3
     assert_history_valid(iid, complete=True)
+
+
+@pytest.mark.integration
+def test_deciding_the_last_failed_compensation_clears_the_attention_flag(workers, client, operator):
+    order = {
+        **ORDER,
+        "fail": {"step": "create_shipment", "mode": "permanent"},
+        "fail_compensation": {"step": "release_inventory", "mode": "permanent"},
+    }
+    iid = client.start("order_saga", order)
+    wait_for_attention(client, iid)
+    release = next(r for r in records(iid) if r.activity == "release_inventory")
+
+    client.skip_compensation(release.pk, by=operator, note="stock recounted by hand")
+    state = client.wait_for_completion(iid, timeout=30)
+
+    assert state.status == "failed"
+    assert [r.status for r in records(iid)] == ["skipped", "compensated"]
+    assert (state.needs_attention, state.attention_reason) == (False, "")

@@ -29,9 +29,8 @@ def runner(ledger):
 
 @pytest.fixture
 def fast_runtime(settings, transactional_db):
-    """Timers and lost messages are picked up within fractions of a second."""
-    from workflows.runtime.actors import ACTIVITY_QUEUE  # noqa: F401 - declares the queues
-
+    """Timers and lost messages are picked up within fractions of a second; no message
+    left in the queues by an earlier test leaks in."""
     settings.DURABLE_SWEEP_INTERVAL_SECONDS = 0.2
     settings.DURABLE_REDELIVER_AFTER_SECONDS = 2
     purge_queues(settings.DURABLE_TASK_HUB)

@@ -24,7 +24,7 @@ from tests.ui.conftest import OPERATOR_PERMS
 from tests.ui.server import ServeProcess
 from workflows.models import ApprovalRequest, Instance
 
-pytestmark = [pytest.mark.browser, pytest.mark.integration]
+pytestmark = pytest.mark.browser
 
 SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"

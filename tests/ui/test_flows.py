@@ -59,11 +59,6 @@ def test_a_failed_compensation_resolved_in_the_ui_lets_the_workflow_finish(worke
     assert state.output == {"charged": False, "compensations": ["resolved_manually"]}
 
 
-@pytest.mark.xfail(
-    reason="runtime: a resolved or skipped compensation leaves needs_attention set "
-    "(store._update_compensation is not called for manual outcomes); reported to the owner",
-    strict=False,
-)
 def test_resolving_the_only_failed_compensation_clears_the_attention_flag(workers, operator, htmx):
     durable = DurableClient()
     durable.start("ui_order", {"id": 6}, instance_id="order-6")

@@ -366,3 +366,15 @@ def test_children_audit_and_the_live_body(operator, running, htmx):
     assert 'href="/instances/child-1/"' in html
     assert "checking" in html  # the audit entry
     assert 'href="/instances/parent-1/"' in child_page
+
+
+def test_a_long_history_shows_its_latest_entries(viewer, running):
+    instance = running("busy-1")
+    steps = [("execution_started", {"name": "t_chain"}, 0)]
+    steps += [("activity_scheduled", {"task_id": i, "name": f"step{i}"}, i) for i in range(1, 320)]
+    _history(instance, *steps)
+
+    html = viewer.get("/instances/busy-1/").content.decode()
+
+    assert "20 earlier events not shown" in html
+    assert "Activity step319 scheduled" in html and "Started t_chain" not in html

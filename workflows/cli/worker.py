@@ -20,6 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--metrics-port", type=int, help="serve this process's Prometheus metrics on this port"
     )
+    parser.add_argument(
+        "--queues",
+        help="comma-separated queues to serve: orchestrations, default (activities) and "
+        "activities' own queues (@activity(queue=...)); default: all",
+    )
 
 
 def run(options: dict[str, Any], stdout: Any, stderr: Any) -> None:
@@ -29,7 +34,12 @@ def run(options: dict[str, Any], stdout: Any, stderr: Any) -> None:
         from ..engine.errors import InvalidInput
 
         raise InvalidInput("--threads must be at least 1.")
-    worker = Worker(threads=options["threads"], force=options["force"])
+    queues = options.get("queues")
+    worker = Worker(
+        threads=options["threads"],
+        force=options["force"],
+        queues=queues.split(",") if queues is not None else None,
+    )
     stop = threading.Event()
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)

@@ -43,7 +43,8 @@ PERIOD_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0}
 _RATE = re.compile(r"([0-9]+)/([smh])")
 # A dramatiq queue name (its actor.py pattern); the broker queue is durable-<hub>-activities-<name>.
 _QUEUE = re.compile(r"[a-zA-Z_][a-zA-Z0-9._-]{0,99}")
-RESERVED_QUEUES = frozenset({"orchestrations"})  # `durable worker --queues` names that one
+# `durable worker --queues` names the hub's own two queues so.
+RESERVED_QUEUES = frozenset({"default", "orchestrations"})
 
 
 def parse_rate(text: Any) -> tuple[int, float]:
@@ -88,8 +89,8 @@ def check_activity_options(name: str, options: dict[str, Any]) -> dict[str, Any]
     ):
         raise RegistrationError(
             f"Activity {name!r}: queue must be a queue name of letters, digits, '.', '_' or "
-            f"'-' (1-100 characters, starting with a letter or '_'; not 'orchestrations', "
-            f"not ending in .DQ/.XQ), got {queue!r}."
+            f"'-' (1-100 characters, starting with a letter or '_'; not 'default' or "
+            f"'orchestrations', not ending in .DQ/.XQ), got {queue!r}."
         )
     return dict(options)
 

@@ -17,6 +17,7 @@ from ..engine import events as ev
 from ..engine.activity import ActivityOutcome, run_activity
 from ..engine.payloads import check_size
 from ..engine.registry import Registry
+from ..limits import acquire, acquire_task, limited_names, task_finished
 from ..logging import log_context
 from ..metrics import observe_activity, observe_payload_rejected
 from ..models import ActivityTask, InboxMessage
@@ -42,6 +43,9 @@ def claim_task(task_pk: int, hub: str | None = None) -> ActivityTask | None:
     candidates = ActivityTask.objects.filter(claimable, pk=task_pk)
     if hub is not None:
         candidates = candidates.filter(task_hub=hub)
+    limited = limited_names()
+    if limited:  # those start only through workflows/limits.py (same query, no extra one)
+        candidates = candidates.exclude(name__in=limited)
     claimed = candidates.update(
         status=TaskStatus.RUNNING,
         runs=F("runs") + 1,
@@ -51,6 +55,31 @@ def claim_task(task_pk: int, hub: str | None = None) -> ActivityTask | None:
     )
     if not claimed:
         return None  # finished, cancelled, leased by another worker, or another hub's
+    return _still_wanted(task_pk)
+
+
+def claim_limited(
+    task_pk: int, hub: str | None = None, activity: str | None = None
+) -> ActivityTask | None:
+    """A limited activity's wake-up: claim its next waiting task if a slot and the rate allow.
+
+    That may be another task than ``task_pk`` (round robin over instances); None when the
+    activity is full or rate-limited (the task waits, still scheduled) or nothing waits.
+    """
+    while True:
+        if activity is not None:
+            pk = acquire(hub or settings.DURABLE_TASK_HUB, activity)
+        else:
+            pk = acquire_task(task_pk, hub)
+        if pk is None:
+            return None
+        task = _still_wanted(pk)
+        if task is not None:
+            return task
+
+
+def _still_wanted(task_pk: int) -> ActivityTask | None:
+    """The claimed task, or None (cancelled now) if its instance ended or moved on."""
     task = ActivityTask.objects.select_related("instance").get(pk=task_pk)
     if task.instance.status in TERMINAL or task.instance.execution_id != task.execution_id:
         ActivityTask.objects.filter(pk=task_pk).update(
@@ -60,14 +89,26 @@ def claim_task(task_pk: int, hub: str | None = None) -> ActivityTask | None:
     return task
 
 
-def execute_task(task_pk: int, registry: Registry | None = None, hub: str | None = None) -> bool:
+def execute_task(
+    task_pk: int,
+    registry: Registry | None = None,
+    hub: str | None = None,
+    activity: str | None = None,
+) -> bool:
     """Run one activity attempt at least once; returns True if this call recorded it.
 
     When the same thread can take the instance lock, the result and the next episode
     share one commit, and the next activity that episode schedules runs right here
     (no broker hop): a sequential step costs about one commit.
+
+    ``activity`` marks a limited activity's wake-up: the task run is its next in turn.
     """
-    task = claim_task(task_pk, hub)
+    if activity is not None and activity in limited_names():
+        task = claim_limited(task_pk, hub, activity)
+    else:
+        task = claim_task(task_pk, hub)
+        if task is None and limited_names():
+            task = claim_limited(task_pk, hub)  # a plain message for a limited task
     recorded = False
     while task is not None:
         done, task = run_claimed(task, registry)
@@ -125,6 +166,7 @@ def finish_task(
         )
         if not updated:
             return False, None
+        task_finished(task)  # a limited activity's slot goes to its next waiting task
         # In a fan-in, one episode per result would be wasted work: let the inbox batch
         # results, and the wake-ups' episodes apply them many at a time.
         fan_in = sticky_cache().activities_in_flight(task.instance_id) > 1

@@ -11,9 +11,13 @@ import dramatiq
 from django.conf import settings
 
 
-def queue_name(kind: str, hub: str) -> str:
-    """The queue of ``kind`` ("orchestration" or "activity") messages of a task hub."""
-    return f"durable-{hub}-{'orchestrations' if kind == 'orchestration' else 'activities'}"
+def queue_name(kind: str, hub: str, queue: str | None = None) -> str:
+    """The queue of ``kind`` ("orchestration" or "activity") messages of a task hub.
+
+    ``queue``: an activity's own queue (``@activity(queue=...)``, workflows/limits.py).
+    """
+    name = f"durable-{hub}-{'orchestrations' if kind == 'orchestration' else 'activities'}"
+    return f"{name}-{queue}" if queue else name
 
 
 HUB = settings.DURABLE_TASK_HUB
@@ -33,28 +37,33 @@ def run_orchestration(instance_pk: int) -> None:
 
 
 @dramatiq.actor(queue_name=ACTIVITY_QUEUE, actor_name=f"run_activity_{HUB}")
-def run_activity(task_pk: int) -> None:
+def run_activity(task_pk: int, activity: str | None = None) -> None:
     from .activities import execute_task
 
-    execute_task(task_pk, hub=HUB)
+    # ``activity``: a limited activity's wake-up (start its next waiting task, if allowed).
+    execute_task(task_pk, hub=HUB, activity=activity)
 
 
-_other_hubs: dict[tuple[str, str], dramatiq.Actor] = {}
+_other_hubs: dict[tuple[str, str, str | None], dramatiq.Actor] = {}
 _other_hubs_lock = threading.Lock()
 
 
-def actor_for(kind: str, hub: str | None = None) -> dramatiq.Actor:
+def actor_for(kind: str, hub: str | None = None, queue: str | None = None) -> dramatiq.Actor:
     """The actor whose queue serves ``kind`` ("orchestration"/"activity") of ``hub``.
 
     A client of another hub (``DurableClient(hub="other")``) sends to that hub's queues;
     they are declared here on first use, and this process's worker never consumes them.
+    ``queue`` names an activity's own queue; a worker consumes it when told (--queues).
     """
-    if hub is None or hub == HUB:
+    if queue is None and (hub is None or hub == HUB):
         return run_orchestration if kind == "orchestration" else run_activity
+    hub = hub or HUB
     with _other_hubs_lock:
-        if (kind, hub) not in _other_hubs:
+        if (kind, hub, queue) not in _other_hubs:
             fn = run_orchestration.fn if kind == "orchestration" else run_activity.fn
-            _other_hubs[kind, hub] = dramatiq.actor(
-                fn, queue_name=queue_name(kind, hub), actor_name=f"run_{kind}_{hub}"
+            _other_hubs[kind, hub, queue] = dramatiq.actor(
+                fn,
+                queue_name=queue_name(kind, hub, queue),
+                actor_name=f"run_{kind}_{hub}" + (f"__{queue}" if queue else ""),
             )
-        return _other_hubs[kind, hub]
+        return _other_hubs[kind, hub, queue]

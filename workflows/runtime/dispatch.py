@@ -9,13 +9,39 @@ from django.db import transaction
 log = logging.getLogger("workflows.runtime")
 
 
-def _send(kind: str, pk: int, hub: str | None = None) -> None:
+def _send(
+    kind: str,
+    pk: int,
+    hub: str | None = None,
+    queue: str | None = None,
+    activity: str | None = None,
+    delay_ms: int | None = None,
+) -> None:
     from . import actors  # bound to the broker configured at start-up
 
     try:
-        actors.actor_for(kind, hub).send(pk)
+        actor = actors.actor_for(kind, hub, queue)
+        if activity is None and delay_ms is None:
+            actor.send(pk)
+        else:  # a limited activity's wake-up, maybe after the time its rate needs
+            kwargs = {"activity": activity} if activity else None
+            actor.send_with_options(args=(pk,), kwargs=kwargs, delay=delay_ms)
     except Exception:  # noqa: BLE001 - the sweeper re-sends from database state
         log.warning("could not enqueue %s %s; the sweeper will retry", kind, pk, exc_info=True)
+
+
+def _send_activity(pk: int, hub: str | None, name: str | None, delay_ms: int | None) -> None:
+    from .. import limits
+
+    queue = activity = None
+    if limits.configured():
+        if name is None:
+            from ..models import ActivityTask
+
+            name = ActivityTask.objects.filter(pk=pk).values_list("name", flat=True).first()
+        routed = limits.limits_for(name) if name else limits.NO_LIMITS
+        queue, activity = routed.queue, (name if routed.limited else None)
+    _send("activity", pk, hub, queue, activity, delay_ms)
 
 
 def wake_orchestration(instance_pk: int, hub: str | None = None) -> None:
@@ -26,6 +52,13 @@ def wake_orchestration(instance_pk: int, hub: str | None = None) -> None:
     transaction.on_commit(lambda: _send("orchestration", instance_pk, hub))
 
 
-def start_activity(task_pk: int, hub: str | None = None) -> None:
-    """Run the activity task (of ``hub``) once the current transaction commits."""
-    transaction.on_commit(lambda: _send("activity", task_pk, hub))
+def start_activity(
+    task_pk: int, hub: str | None = None, name: str | None = None, delay_ms: int | None = None
+) -> None:
+    """Run the activity task (of ``hub``) once the current transaction commits.
+
+    The message goes to the activity's own queue if it has one (``name``: the task's
+    activity, looked up when needed). For a limited activity it is a wake-up: the receiver
+    starts whichever of its tasks is next, if a slot and the rate allow (workflows/limits.py).
+    """
+    transaction.on_commit(lambda: _send_activity(task_pk, hub, name, delay_ms))

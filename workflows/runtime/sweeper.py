@@ -16,6 +16,7 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
+from .. import limits
 from ..engine import events as ev
 from ..logging import log_context
 from ..models import ActivityTask, InboxMessage, Instance, Timer
@@ -43,6 +44,7 @@ class SweepReport:
     tasks_resent: int = 0
     leases_expired: int = 0
     wakeups_resent: int = 0
+    limits_woken: int = 0  # limited activities with room whose wake-up was lost
     purged: int = 0  # finished instances deleted by the retention policy
 
 
@@ -70,17 +72,17 @@ def fire_due_timers(hub: str, now: datetime, batch: int = 200) -> int:
 
 def resend_lost_tasks(hub: str, now: datetime, batch: int = 500) -> int:
     cutoff = now - redeliver_after()
+    lost = ActivityTask.objects.filter(
+        task_hub=hub, status=TaskStatus.SCHEDULED, enqueued_at__lt=cutoff
+    )
+    limited = limits.limited_names()
+    if limited:  # they wait their turn, scheduled: limits.sweep wakes them when room is left
+        lost = lost.exclude(name__in=limited)
     with transaction.atomic():
-        tasks = list(
-            _locked(
-                ActivityTask.objects.filter(
-                    task_hub=hub, status=TaskStatus.SCHEDULED, enqueued_at__lt=cutoff
-                ).order_by("enqueued_at")
-            )[:batch]
-        )
+        tasks = list(_locked(lost.order_by("enqueued_at"))[:batch])
         for task in tasks:
             task.enqueued_at = now
-            start_activity(task.pk, hub)
+            start_activity(task.pk, hub, task.name)
         ActivityTask.objects.bulk_update(tasks, ["enqueued_at"])
     return len(tasks)
 
@@ -106,7 +108,7 @@ def expire_leases(hub: str, now: datetime, batch: int = 500) -> int:
             task.status = TaskStatus.SCHEDULED
             task.lease_expires_at = None
             task.enqueued_at = now
-            start_activity(task.pk, hub)
+            start_activity(task.pk, hub, task.name)
         ActivityTask.objects.bulk_update(tasks, ["status", "lease_expires_at", "enqueued_at"])
     return len(tasks)
 
@@ -146,6 +148,7 @@ def sweep_once(hub: str | None = None) -> SweepReport:
         leases_expired=expire_leases(hub, now),
         tasks_resent=resend_lost_tasks(hub, now),
         wakeups_resent=resend_lost_wakeups(hub, now),
+        limits_woken=limits.sweep(hub, now),
         purged=purge_if_due(hub, now),
     )
 

@@ -27,23 +27,31 @@ class Worker:
         worker.stop()
     """
 
-    def __init__(self, threads: int | None = None, sweep: bool = True, force: bool = False) -> None:
+    def __init__(
+        self,
+        threads: int | None = None,
+        sweep: bool = True,
+        force: bool = False,
+        queues: list[str] | None = None,
+    ) -> None:
         self.threads = threads or int(settings.DURABLE_WORKER_THREADS)
         self.sweep = sweep
         self.force = force  # start even if the code cannot run every active instance
+        # "orchestrations", "default" and activities' own queues (workflows/limits.py); all
+        self.queues = queues
         self._worker: dramatiq.Worker | None = None
         self._sweeper: Sweeper | None = None
 
     def start(self) -> None:
+        from ..limits import serve_queues
         from ..versioning import verify_deployment
-        from . import actors  # declares this hub's queues on the broker
 
         # Refuse to start (IncompatibleCode) when active instances need orchestrator
         # versions or activities this code does not register, unless forced.
         verify_deployment(settings.DURABLE_TASK_HUB, force=self.force)
         broker = dramatiq.get_broker()
         # Only this hub's queues: a client in this process may declare another hub's.
-        queues = {actors.ORCHESTRATION_QUEUE, actors.ACTIVITY_QUEUE}
+        queues = serve_queues(self.queues)  # declares them on the broker
         self._worker = dramatiq.Worker(
             broker, queues=queues, worker_threads=self.threads, worker_timeout=100
         )
@@ -52,10 +60,11 @@ class Worker:
             self._sweeper = Sweeper()
             self._sweeper.start()
         log.info(
-            "worker started: %d threads, hub %r, broker %s",
+            "worker started: %d threads, hub %r, broker %s, queues %s",
             self.threads,
             settings.DURABLE_TASK_HUB,
             type(broker).__name__,
+            ", ".join(sorted(queues)),
         )
 
     def stop(self, timeout: int = 10_000) -> None:

@@ -35,6 +35,7 @@ from .http import (
 from .live import poll_seconds
 
 BODY = "workflows/partials/_instance_body.html"
+TIMELINE_LIMIT = 300  # the latest history entries shown; the admin has them all
 NO_VIEW = "You may not see this instance: it needs the permission to view instances."
 NO_OPERATE = "Operating instances needs the operate permission (workflows.operate_instance)."
 NO_EVENTS = "Raising events needs the permission workflows.raise_event."
@@ -126,11 +127,14 @@ def _context(request: HttpRequest, client: DurableClient, state: InstanceState) 
     iid = state.instance_id
     approvals = list(client.approvals(instance_id=iid))
     compensations = sorted(client.compensations(instance_id=iid), key=lambda r: (r.order, r.pk))
+    line = timeline.build(state.history or [])
     decisive = state.status in (InstanceStatus.RUNNING, InstanceStatus.SUSPENDED)
     return {
         "state": state,
         "caps": caps,
-        "timeline": timeline.build(state.history or []),
+        "timeline": line,
+        "entries": line.entries[-TIMELINE_LIMIT:],
+        "earlier": max(0, len(line.entries) - TIMELINE_LIMIT),
         "in_flight": queries.activities_in_flight(client.hub, iid),
         "compensations": compensations,
         "can_decide_compensations": caps.operate and decisive,
@@ -141,7 +145,8 @@ def _context(request: HttpRequest, client: DurableClient, state: InstanceState) 
         "audit": queries.audit_entries(client.hub, iid),
         "actions": _offered(state) if caps.operate else [],
         "can_raise": caps.raise_event and not state.is_finished,
-        "poll_seconds": poll_seconds(),
+        # A finished instance rarely changes again (rewind, restart): poll it slowly.
+        "poll_seconds": poll_seconds() * (6 if state.is_finished else 1),
     }
 
 

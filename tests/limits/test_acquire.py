@@ -1,0 +1,225 @@
+"""Starting limited tasks, step by step in one thread (SQLite and PostgreSQL).
+
+The tests run inside one rolled-back transaction: nothing is sent to the broker; the
+messages the runtime would send are captured where a test looks at them.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from tests.support.checks import instance, this_hub
+from workflows import limits
+from workflows.metrics import DatabaseCollector
+from workflows.models import ActivityLimitState, ActivityTask
+from workflows.runtime import dispatch
+from workflows.runtime.activities import claim_task, execute_task
+from workflows.store import run_episode, run_episode_claiming
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _decorator_limits(settings):
+    settings.DURABLE_ACTIVITY_LIMITS = {}  # only the decorators' limits, whatever the env says
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """Activity messages sent after commit: (pk, hub, queue, activity, delay_ms) each."""
+    messages = []
+
+    def record(kind, pk, hub=None, queue=None, activity=None, delay_ms=None):
+        if kind == "activity":
+            messages.append((pk, hub, queue, activity, delay_ms))
+
+    class AtOnce:  # the test's transaction never commits: send when the runtime asks
+        @staticmethod
+        def on_commit(fn, using=None, robust=False):
+            fn()
+
+    monkeypatch.setattr(dispatch, "_send", record)
+    monkeypatch.setattr(dispatch, "transaction", AtOnce)
+    return messages
+
+
+def fan_out(client, tmp_path, activity, count, tag="run"):
+    """Start a fan-out and run its first episode: ``count`` tasks are scheduled."""
+    iid = client.start(
+        "lim_fan_out", {"activity": activity, "count": count, "dir": str(tmp_path), "tag": tag}
+    )
+    inst = instance(iid)
+    assert run_episode(inst.pk)
+    return inst
+
+
+def tasks(inst, status=None):
+    found = ActivityTask.objects.filter(instance=inst).order_by("pk")
+    return list(found.filter(status=status) if status else found)
+
+
+def test_a_task_over_the_limit_waits_scheduled_and_is_no_attempt(client, tmp_path):
+    inst = fan_out(client, tmp_path, "lim_two", 4)
+    first, second = limits.acquire(this_hub(), "lim_two"), limits.acquire(this_hub(), "lim_two")
+    assert first and second
+    assert limits.acquire(this_hub(), "lim_two") is None
+    assert len(tasks(inst, "running")) == 2
+    waiting = tasks(inst, "scheduled")
+    assert len(waiting) == 2
+    assert all(t.runs == 0 and t.attempt == 1 for t in waiting)
+    # A worker that receives a plain message for a waiting task does not start it either.
+    assert claim_task(waiting[0].pk) is None
+    assert execute_task(waiting[0].pk) is False
+    assert len(tasks(inst, "running")) == 2
+
+
+def test_a_lapsed_lease_frees_its_slot(client, tmp_path):
+    inst = fan_out(client, tmp_path, "lim_two", 3)
+    held = [limits.acquire(this_hub(), "lim_two") for _ in range(2)]
+    assert limits.acquire(this_hub(), "lim_two") is None
+    ActivityTask.objects.filter(pk=held[0]).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)  # its worker died
+    )
+    assert limits.acquire(this_hub(), "lim_two") is not None
+    assert len(tasks(inst, "scheduled")) == 0
+
+
+def test_slots_go_round_robin_over_instances(client, tmp_path):
+    big = fan_out(client, tmp_path, "lim_five", 20, tag="big")
+    small = fan_out(client, tmp_path, "lim_five", 2, tag="small")
+    order = [
+        ActivityTask.objects.get(pk=limits.acquire(this_hub(), "lim_five")).instance_id
+        for _ in range(4)
+    ]
+    assert order == [big.pk, small.pk, big.pk, small.pk]
+
+
+def test_a_finished_task_hands_its_slot_on(client, tmp_path, sent):
+    inst = fan_out(client, tmp_path, "lim_two", 3)
+    limits.acquire(this_hub(), "lim_two")
+    limits.acquire(this_hub(), "lim_two")
+    waiting = tasks(inst, "scheduled")[0]
+    assert execute_task(waiting.pk) is False  # full: nothing runs
+    running = tasks(inst, "running")[0]
+    # The task's message is a wake-up of its activity: the runner picks the next in turn.
+    assert execute_task(running.pk, activity="lim_two") is False
+    ActivityTask.objects.filter(pk=running.pk).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert execute_task(running.pk, activity="lim_two") is True
+    waiting.refresh_from_db()
+    assert waiting.status == "completed" and waiting.runs == 1
+    # Its finish woke the activity again, routed like any message of it.
+    assert (waiting.pk, inst.task_hub, None, "lim_two", None) in sent
+
+
+def test_new_tasks_send_one_wake_up_per_slot_and_routed_ones_go_to_their_queue(
+    client, tmp_path, sent
+):
+    fan_out(client, tmp_path, "lim_two", 10)
+    assert [m[3] for m in sent] == ["lim_two", "lim_two"]
+    sent.clear()
+    fan_out(client, tmp_path, "lim_partner", 3)
+    assert {(m[2], m[3]) for m in sent} == {("lim-partner", "lim_partner")}
+    sent.clear()
+    fan_out(client, tmp_path, "lim_plain", 3)
+    assert [(m[2], m[3], m[4]) for m in sent] == [(None, None, None)] * 3
+
+
+def test_a_limited_activity_is_never_claimed_inline(client, tmp_path):
+    spec = {"count": 1, "dir": str(tmp_path), "tag": "chain"}
+    plain = instance(client.start("lim_chain", {**spec, "activity": "lim_plain"}))
+    limited = instance(client.start("lim_chain", {**spec, "activity": "lim_two"}))
+    routed = instance(client.start("lim_chain", {**spec, "activity": "lim_partner"}))
+    assert run_episode_claiming(plain.pk)[1] is not None
+    assert run_episode_claiming(limited.pk)[1] is None
+    assert run_episode_claiming(routed.pk)[1] is None
+    assert tasks(limited, "scheduled") and tasks(routed, "scheduled")
+
+
+def test_the_rate_is_counted_and_a_wake_up_is_sent_for_when_it_allows(
+    client, tmp_path, settings, sent
+):
+    settings.DURABLE_ACTIVITY_LIMITS = {"lim_rate": {"rate_limit": "3/m"}}
+    inst = fan_out(client, tmp_path, "lim_rate", 5)
+    started = [limits.acquire(this_hub(), "lim_rate") for _ in range(3)]
+    assert all(started)
+    sent.clear()
+    assert limits.acquire(this_hub(), "lim_rate") is None
+    assert len(tasks(inst, "scheduled")) == 2
+    [(_pk, _hub, _queue, activity, delay_ms)] = sent
+    assert activity == "lim_rate" and 60_000 <= delay_ms <= 63_100
+    state = ActivityLimitState.objects.get(task_hub=this_hub(), activity="lim_rate")
+    assert state.wake_at > timezone.now() + timedelta(seconds=59)
+    assert limits.acquire(this_hub(), "lim_rate") is None
+    assert len(sent) == 1, "one delayed wake-up is enough"
+
+
+def test_the_sweeper_wakes_a_limited_activity_with_room_that_went_quiet(client, tmp_path, sent):
+    fan_out(client, tmp_path, "lim_two", 3)
+    now = timezone.now()
+    sent.clear()
+    assert limits.sweep(this_hub(), now) == 1  # room, waiting, nothing started: lost wake-up
+    assert [m[3] for m in sent] == ["lim_two"]
+    limits.acquire(this_hub(), "lim_two")
+    assert limits.sweep(this_hub(), now) == 0  # it just started one: wake-ups flow
+    limits.acquire(this_hub(), "lim_two")
+    later = now + timedelta(seconds=60)
+    ActivityTask.objects.filter(status="running").update(lease_expires_at=later + timedelta(1))
+    assert limits.sweep(this_hub(), later) == 0  # full
+
+
+def test_the_report_and_metrics_show_running_vs_limit_waiting_and_oldest_wait(
+    client, tmp_path
+):
+    fan_out(client, tmp_path, "lim_two", 5)
+    limits.acquire(this_hub(), "lim_two")
+    rows = {row.activity: row for row in limits.limits_report(this_hub())}
+    row = rows["lim_two"]
+    assert (row.max_concurrency, row.running, row.rate_limit, row.waiting) == (2, 1, None, 4)
+    assert row.oldest_wait_seconds >= 0
+    assert rows["lim_rate"].rate_limit == "20/s" and rows["lim_rate"].waiting == 0
+    activity, *_ = row  # rows are plain tuples too
+    assert activity == "lim_two"
+    families = {f.name: f for f in DatabaseCollector(this_hub()).collect()}
+    samples = {
+        (f.name, s.labels.get("activity")): s.value
+        for f in families.values()
+        if f.name.startswith("durable_activity_limit")
+        for s in f.samples
+    }
+    assert samples[("durable_activity_limit_running", "lim_two")] == 1
+    assert samples[("durable_activity_limit_max_concurrency", "lim_two")] == 2
+    assert samples[("durable_activity_limit_waiting", "lim_two")] == 4
+    assert samples[("durable_activity_limit_rate_per_second", "lim_rate")] == 20
+    assert ("durable_activity_limit_oldest_wait_seconds", "lim_two") in samples
+
+
+def test_unlimited_activities_cost_no_extra_query(client, tmp_path, settings):
+    """Limits resolve in memory: a step of an unlimited activity issues the same queries."""
+
+    def queries_of_one_step(tag):
+        inst = instance(
+            client.start(
+                "lim_chain", {"activity": "lim_plain", "count": 3, "dir": str(tmp_path), "tag": tag}
+            )
+        )
+        run_episode(inst.pk)
+        task = tasks(inst)[0]
+        with CaptureQueriesContext(connection) as captured:
+            assert execute_task(task.pk)
+        return [q["sql"] for q in captured.captured_queries]
+
+    with_limits = queries_of_one_step("limited")
+    settings.DURABLE_ACTIVITY_LIMITS = {
+        name: {"max_concurrency": None, "rate_limit": None, "queue": None}
+        for name in limits.limited_names() | {"lim_partner"}
+    }
+    assert not limits.configured()
+    without = queries_of_one_step("none")
+    assert len(with_limits) == len(without)

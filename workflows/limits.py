@@ -45,7 +45,6 @@ from .statuses import TaskStatus
 
 RATE_SLOTS = 20  # a rate limit's period is counted in this many slots
 FIRST_WAKEUPS = 32  # at most this many wake-ups per activity for one episode's new tasks
-LOST_WAKEUP = timedelta(seconds=1)  # a delayed wake-up this late is taken as lost
 
 
 @dataclass(frozen=True)
@@ -290,9 +289,14 @@ def acquire(hub: str, name: str) -> int | None:
             wait, window = rate_wait(state.recent_starts, limits.rate, now.timestamp())
             if wait > 0:
                 _wake_later(state, hub, name, pk, now, wait)
+                state.save(update_fields=["wake_at"])
                 return None
             room = count_start(window, limits.rate, now.timestamp()) < limits.rate[0]
             state.recent_starts = window
+            if not room:  # this start used the rate up: come back when it allows the next
+                _wake_later(
+                    state, hub, name, pk, now, rate_wait(window, limits.rate, now.timestamp())[0]
+                )
         claimed = ActivityTask.objects.filter(pk=pk, status=TaskStatus.SCHEDULED).update(
             status=TaskStatus.RUNNING,
             runs=F("runs") + 1,
@@ -303,7 +307,7 @@ def acquire(hub: str, name: str) -> int | None:
         if not claimed:
             return None  # taken outside the lock (a worker that does not know the limit)
         state.last_instance = instance_pk
-        state.save(update_fields=["last_instance", "recent_starts", "updated_at"])
+        state.save(update_fields=["last_instance", "recent_starts", "wake_at", "updated_at"])
         if room and (limits.max_concurrency is None or running + 1 < limits.max_concurrency):
             start_activity(pk, hub, name)  # room for one more: pass a wake-up on
     return pk
@@ -313,11 +317,10 @@ def _wake_later(
     state: ActivityLimitState, hub: str, name: str, pk: int, now: datetime, wait: float
 ) -> None:
     due = now + timedelta(seconds=wait)
-    pending = state.wake_at
-    if pending is not None and now - LOST_WAKEUP <= pending <= due:
-        return  # one is on its way already
+    """Send a wake-up for when the rate allows a start again (unless one is on its way)."""
+    if state.wake_at is not None and now < state.wake_at <= due:
+        return
     state.wake_at = due
-    state.save(update_fields=["wake_at"])
     start_activity(pk, hub, name, delay_ms=math.ceil(wait * 1000))
 
 
@@ -404,8 +407,7 @@ def sweep(hub: str, now: datetime) -> int:
     quiet = now - timedelta(seconds=float(getattr(settings, "DURABLE_REDELIVER_AFTER_SECONDS", 5)))
     waiting = [name for name, row in counts.items() if row["waiting"]]
     states = {
-        s.activity: s
-        for s in ActivityLimitState.objects.filter(task_hub=hub, activity__in=waiting)
+        s.activity: s for s in ActivityLimitState.objects.filter(task_hub=hub, activity__in=waiting)
     }
     woken = 0
     for name in waiting:

@@ -61,7 +61,15 @@ def fast_sweeps(settings):
 
 
 @pytest.fixture
-def limit_workers(worker_process_factory):
+def real_broker():
+    from tests.support.workers import uses_real_broker
+
+    if not uses_real_broker():
+        pytest.skip("needs a real broker and worker processes (DURABLE_BROKER_URL=amqp/redis)")
+
+
+@pytest.fixture
+def limit_workers(real_broker, worker_process_factory):
     """Start `durable worker` processes that import the limited test activities."""
 
     def start(threads: int = 4, **env: str):  # noqa: ANN202 - a WorkerProcess

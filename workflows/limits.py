@@ -45,6 +45,7 @@ from .statuses import TaskStatus
 
 RATE_SLOTS = 20  # a rate limit's period is counted in this many slots
 FIRST_WAKEUPS = 32  # at most this many wake-ups per activity for one episode's new tasks
+FAN_OUT_WAKEUPS = 2  # at most this many wake-ups passed on by one start
 
 
 @dataclass(frozen=True)
@@ -284,19 +285,20 @@ def acquire(hub: str, name: str) -> int | None:
         if found is None:
             return None
         pk, instance_pk = found
-        room = True
+        room = FAN_OUT_WAKEUPS
+        if limits.max_concurrency is not None:
+            room = min(room, limits.max_concurrency - running - 1)
         if limits.rate is not None:
             wait, window = rate_wait(state.recent_starts, limits.rate, now.timestamp())
             if wait > 0:
                 _wake_later(state, hub, name, pk, now, wait)
                 state.save(update_fields=["wake_at"])
                 return None
-            room = count_start(window, limits.rate, now.timestamp()) < limits.rate[0]
-            state.recent_starts = window
-            if not room:  # this start used the rate up: come back when it allows the next
-                _wake_later(
-                    state, hub, name, pk, now, rate_wait(window, limits.rate, now.timestamp())[0]
-                )
+            left = limits.rate[0] - count_start(window, limits.rate, now.timestamp())
+            if left <= 0:  # this start used the rate up: come back when it allows the next
+                wait = rate_wait(window, limits.rate, now.timestamp())[0]
+                _wake_later(state, hub, name, pk, now, wait)
+            state.recent_starts, room = window, min(room, left)
         claimed = ActivityTask.objects.filter(pk=pk, status=TaskStatus.SCHEDULED).update(
             status=TaskStatus.RUNNING,
             runs=F("runs") + 1,
@@ -308,8 +310,8 @@ def acquire(hub: str, name: str) -> int | None:
             return None  # taken outside the lock (a worker that does not know the limit)
         state.last_instance = instance_pk
         state.save(update_fields=["last_instance", "recent_starts", "wake_at", "updated_at"])
-        if room and (limits.max_concurrency is None or running + 1 < limits.max_concurrency):
-            start_activity(pk, hub, name)  # room for one more: pass a wake-up on
+        for _ in range(room):  # room for more: pass wake-ups on (a tree, not a queue)
+            start_activity(pk, hub, name)
     return pk
 
 

@@ -174,9 +174,7 @@ def test_the_sweeper_wakes_a_limited_activity_with_room_that_went_quiet(client, 
     assert limits.sweep(this_hub(), later) == 0  # full
 
 
-def test_the_report_and_metrics_show_running_vs_limit_waiting_and_oldest_wait(
-    client, tmp_path
-):
+def test_the_report_and_metrics_show_running_vs_limit_waiting_and_oldest_wait(client, tmp_path):
     fan_out(client, tmp_path, "lim_two", 5)
     limits.acquire(this_hub(), "lim_two")
     rows = {row.activity: row for row in limits.limits_report(this_hub())}

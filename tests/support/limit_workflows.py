@@ -90,7 +90,9 @@ def runs(directory: str | Path, tag: str | None = None) -> list[Run]:
         if len(text) != 3:
             continue  # caught between create and write
         start, end, pid = text
-        run = Run(path.name.split("-")[0], float(start), None if end == "-" else float(end), int(pid))
+        run = Run(
+            path.name.split("-")[0], float(start), None if end == "-" else float(end), int(pid)
+        )
         if tag is None or run.tag == tag:
             found.append(run)
     return sorted(found, key=lambda r: r.start)

@@ -190,6 +190,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several components have a "status" enum: name each (StatusEnum stays the instances').
+    "ENUM_NAME_OVERRIDES": {
+        "StatusEnum": "workflows.statuses.InstanceStatus",
+        "ApprovalStatusEnum": "workflows.statuses.ApprovalStatus",
+        "CompensationStatusEnum": "workflows.statuses.CompensationStatus",
+        "DecisionStatusEnum": ["approved", "rejected"],
+    },
 }
 
 # --- Durable runtime ------------------------------------------------------------------------

@@ -200,9 +200,15 @@ def start_tasks(tasks: Iterable[ActivityTask], hub: str) -> None:
         start_activity(task.pk, hub, task.name)
 
 
+def has_slots(name: str) -> bool:
+    """Does a finished task of ``name`` free a slot (max_concurrency) for the next one?"""
+    return limits_for(name).max_concurrency is not None
+
+
 def task_finished(task: ActivityTask) -> None:
-    """In the commit recording a task's outcome: a concurrency slot frees, wake the next."""
-    if limits_for(task.name).max_concurrency is not None:
+    """In the commit recording a task's outcome, when the thread will not take the freed
+    slot itself (it runs the next activity of its instance): wake the activity."""
+    if has_slots(task.name):
         start_activity(task.pk, task.task_hub, task.name)
 
 

@@ -23,6 +23,14 @@ OPERATIONS = {
     ("/api/v1/instances/{instance_id}/resume/", "post"),
     ("/api/v1/instances/{instance_id}/rewind/", "post"),
     ("/api/v1/instances/{instance_id}/restart/", "post"),
+    ("/api/v1/approvals/", "get"),
+    ("/api/v1/approvals/{approval_id}/", "get"),
+    ("/api/v1/approvals/{approval_id}/decision/", "post"),
+    ("/api/v1/compensations/", "get"),
+    ("/api/v1/compensations/{record_id}/", "get"),
+    ("/api/v1/compensations/{record_id}/retry/", "post"),
+    ("/api/v1/compensations/{record_id}/resolve/", "post"),
+    ("/api/v1/compensations/{record_id}/skip/", "post"),
 }
 
 
@@ -61,11 +69,51 @@ def wsgi_app():
     request_finished.connect(close_old_connections)
 
 
+SEEDED: dict[str, str] = {}
+
+
 @pytest.fixture
 def api_schema(auth, durable, wsgi_app):
     # The schema's example ids exist, so the example phase reaches real instances too.
     durable.start("t_wait_event", None, instance_id="order-42")
+    approval, record = seed_approval_and_compensation(durable)
+    SEEDED.update(approval_id=str(approval.pk), record_id=str(record.pk))
     return schemathesis.openapi.from_wsgi("/api/schema/", wsgi_app, headers=auth)
+
+
+def seed_approval_and_compensation(durable):
+    """A pending approval and a failed compensation on a running instance (no worker)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from workflows.models import ApprovalRequest, CompensationRecord, Instance
+
+    durable.start("t_wait_event", None, instance_id="claim-7")
+    Instance.objects.filter(instance_id="claim-7").update(status="running")
+    instance = Instance.objects.get(instance_id="claim-7")
+    common = {"instance": instance, "execution_id": instance.execution_id}
+    approval = ApprovalRequest.objects.create(
+        **common,
+        task_id=1,
+        request_id="claim-7:approval",
+        name="expense",
+        assignees="managers",
+        details={"amount": 80},
+        deadline=timezone.now() + timedelta(hours=1),
+    )
+    record = CompensationRecord.objects.create(
+        **common,
+        task_id=2,
+        compensation_id="claim-7:comp:2",
+        step="release",
+        activity="ui_fail",
+        order=1,
+        status="failed",
+        attempts=1,
+        last_error={"type": "NonRetryableError", "message": "down"},
+    )
+    return approval, record
 
 
 # A request the schema allows may still be refused with a 400 for reasons no schema can
@@ -74,11 +122,14 @@ def api_schema(auth, durable, wsgi_app):
 # codes, content types, headers and bodies as documented, schema-violating data refused.
 EXCLUDED = [positive_data_acceptance]
 
-# Random data, schema-violating data, and valid data aimed at the seeded instance.
+# Random data, schema-violating data, and valid data aimed at the seeded instance,
+# approval and compensation (the "seeded" ids are filled in once they exist).
 RUNS = [
     (GenerationMode.POSITIVE, {}),
     (GenerationMode.NEGATIVE, {}),
     (GenerationMode.POSITIVE, {"path_parameters": {"instance_id": "order-42"}}),
+    (GenerationMode.POSITIVE, {"seeded": "approval_id"}),
+    (GenerationMode.POSITIVE, {"seeded": "record_id"}),
 ]
 
 
@@ -87,6 +138,11 @@ def test_every_operation_keeps_to_the_schema(api_schema, auth):
     for result in api_schema.get_all_operations():
         operation = result.ok()
         for mode, overrides in RUNS:
+            if "seeded" in overrides:
+                name = overrides["seeded"]
+                if f"{{{name}}}" not in operation.path:
+                    continue
+                overrides = {"path_parameters": {name: int(SEEDED[name])}}
 
             @given(case=operation.as_strategy(mode, **overrides))
             @settings(

@@ -18,7 +18,7 @@ from workflows import limits
 from workflows.metrics import DatabaseCollector
 from workflows.models import ActivityLimitState, ActivityTask
 from workflows.runtime import dispatch
-from workflows.runtime.activities import claim_task, execute_task
+from workflows.runtime.activities import claim_limited, claim_task, execute_task, run_claimed
 from workflows.store import run_episode, run_episode_claiming
 
 pytestmark = pytest.mark.django_db
@@ -99,23 +99,34 @@ def test_slots_go_round_robin_over_instances(client, tmp_path):
     assert order == [big.pk, small.pk, big.pk, small.pk]
 
 
-def test_a_finished_task_hands_its_slot_on(client, tmp_path, sent):
-    inst = fan_out(client, tmp_path, "lim_two", 3)
-    limits.acquire(this_hub(), "lim_two")
-    limits.acquire(this_hub(), "lim_two")
-    waiting = tasks(inst, "scheduled")[0]
-    assert execute_task(waiting.pk) is False  # full: nothing runs
-    running = tasks(inst, "running")[0]
+def test_a_finished_task_hands_its_slot_on_in_the_same_thread(client, tmp_path, sent):
+    inst = fan_out(client, tmp_path, "lim_two", 4)
+    held = [limits.acquire(this_hub(), "lim_two") for _ in range(2)]  # by other workers
+    waiting = tasks(inst, "scheduled")
+    assert execute_task(waiting[0].pk) is False  # full: nothing runs
     # The task's message is a wake-up of its activity: the runner picks the next in turn.
-    assert execute_task(running.pk, activity="lim_two") is False
-    ActivityTask.objects.filter(pk=running.pk).update(
-        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    assert execute_task(held[0], activity="lim_two") is False
+    ActivityTask.objects.filter(pk=held[0]).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)  # that worker died
     )
-    assert execute_task(running.pk, activity="lim_two") is True
-    waiting.refresh_from_db()
-    assert waiting.status == "completed" and waiting.runs == 1
-    # Its finish woke the activity again, routed like any message of it.
-    assert (waiting.pk, inst.task_hub, None, "lim_two", None) in sent
+    sent.clear()
+    assert execute_task(held[0], activity="lim_two") is True
+    for task in waiting:  # the first ran, and its thread took the slot it freed for the next
+        task.refresh_from_db()
+        assert task.status == "completed" and task.runs == 1
+    assert sent == [], "no broker hop between them"
+
+
+def test_a_thread_busy_with_the_next_step_wakes_the_activity_instead(client, tmp_path, sent):
+    spec = {"steps": ["lim_two", "lim_plain"], "dir": str(tmp_path), "tag": "steps"}
+    inst = instance(client.start("lim_steps", spec))
+    assert run_episode(inst.pk)
+    [waiting] = tasks(inst, "scheduled")
+    task = claim_limited(waiting.pk, this_hub(), "lim_two")
+    sent.clear()
+    recorded, claimed = run_claimed(task)
+    assert recorded and claimed.name == "lim_plain"  # run next by this thread
+    assert sent == [(task.pk, this_hub(), None, "lim_two", None)]
 
 
 def test_new_tasks_send_one_wake_up_per_slot_and_routed_ones_go_to_their_queue(

@@ -74,6 +74,14 @@ def lim_chain(ctx, spec):
     return spec["count"]
 
 
+@orchestrator(name="lim_steps")
+def lim_steps(ctx, spec):
+    """The activities named in ``steps``, one after the other."""
+    for i, name in enumerate(spec["steps"]):
+        yield ctx.call_activity(name, {"dir": spec["dir"], "i": i, "tag": spec["tag"]})
+    return len(spec["steps"])
+
+
 # -- reading the records -----------------------------------------------------------------
 @dataclass(frozen=True)
 class Run:

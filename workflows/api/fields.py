@@ -34,6 +34,18 @@ class WholeNumber(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+@extend_schema_field(OpenApiTypes.BOOL)
+class StrictBoolean(serializers.BooleanField):
+    """A JSON ``true`` or ``false`` only (``"true"``, ``1`` and ``null`` are refused)."""
+
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
 class Payload(serializers.JSONField):
     """Any JSON value that the durable store can keep (see ``validators.check_payload``)."""
 

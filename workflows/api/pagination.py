@@ -27,3 +27,12 @@ def slice_after(
     chunk = rest[:limit]
     next_cursor = str(chunk[-1][key]) if len(rest) > limit else None
     return chunk, next_cursor
+
+
+def queryset_page(rows: Any, cursor: str | None, limit: int) -> tuple[list[Any], str | None]:
+    """The newest ``limit`` rows of a queryset (highest pk first) below the cursor (a pk)."""
+    if cursor:
+        rows = rows.filter(pk__lt=int(cursor))
+    found = list(rows.order_by("-pk")[: limit + 1])
+    next_cursor = str(found[limit - 1].pk) if len(found) > limit else None
+    return found[:limit], next_cursor

@@ -38,10 +38,12 @@ _ERROR_TEXT = {
 }
 
 
-def errors(*codes: int) -> dict[int, OpenApiResponse]:
-    """Error responses of an operation; 401 and 403 apply to every one."""
+def errors(*codes: int, texts: dict[int, str] | None = None) -> dict[int, OpenApiResponse]:
+    """Error responses of an operation; 401 and 403 apply to every one. ``texts`` replaces
+    the descriptions of some codes (e.g. 404 for an approval rather than an instance)."""
+    texts = {**_ERROR_TEXT, **(texts or {})}
     return {
-        code: OpenApiResponse(ErrorSerializer, description=_ERROR_TEXT[code])
+        code: OpenApiResponse(ErrorSerializer, description=texts[code])
         for code in sorted({401, 403, *codes})
     }
 

@@ -2,11 +2,13 @@
 
 from django.urls import path, re_path
 
-from . import views
+from . import approvals, compensations, views
 
 app_name = "durable-api"
 
 _instance = "instances/<str:instance_id>/"
+_approval = "approvals/<str:approval_id>/"
+_compensation = "compensations/<str:record_id>/"
 
 urlpatterns = [
     path("instances/", views.InstancesView.as_view(), name="instances"),
@@ -18,5 +20,15 @@ urlpatterns = [
     path(f"{_instance}resume/", views.ResumeView.as_view(), name="resume"),
     path(f"{_instance}rewind/", views.RewindView.as_view(), name="rewind"),
     path(f"{_instance}restart/", views.RestartView.as_view(), name="restart"),
+    path("approvals/", approvals.ApprovalsView.as_view(), name="approvals"),
+    path(_approval, approvals.ApprovalView.as_view(), name="approval"),
+    path(f"{_approval}decision/", approvals.DecisionView.as_view(), name="approval-decision"),
+    path("compensations/", compensations.CompensationsView.as_view(), name="compensations"),
+    path(_compensation, compensations.CompensationView.as_view(), name="compensation"),
+    path(f"{_compensation}retry/", compensations.RetryView.as_view(), name="compensation-retry"),
+    path(
+        f"{_compensation}resolve/", compensations.ResolveView.as_view(), name="compensation-resolve"
+    ),
+    path(f"{_compensation}skip/", compensations.SkipView.as_view(), name="compensation-skip"),
     re_path(r"^(?P<unmatched>.*)$", views.not_found),
 ]

@@ -19,6 +19,8 @@ from .errors import RequestTooLarge
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$"
 EVENT_NAME_PATTERN = r"^[A-Za-z0-9_.:-]{1,200}$"
+# Approval and compensation ids: database keys (at most 18 digits, so they fit a bigint).
+RECORD_ID_PATTERN = r"^[1-9][0-9]{0,17}$"
 MAX_PAYLOAD_DEPTH = 100
 
 
@@ -39,6 +41,12 @@ def check_path_id(value: str, what: str = "instance id") -> str:
     if not re.fullmatch(ID_PATTERN, value):
         raise InvalidInput(f"Invalid {what} {value!r}: {ID_RULE}.")
     return value
+
+
+def check_record_id(value: str, what: str) -> int:
+    if not re.fullmatch(RECORD_ID_PATTERN, value):
+        raise InvalidInput(f"Invalid {what} {value!r}: use a positive whole number.")
+    return int(value)
 
 
 def check_event_name(value: str) -> str:

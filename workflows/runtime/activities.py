@@ -17,7 +17,7 @@ from ..engine import events as ev
 from ..engine.activity import ActivityOutcome, run_activity
 from ..engine.payloads import check_size
 from ..engine.registry import Registry
-from ..limits import acquire, acquire_task, limited_names, task_finished
+from ..limits import acquire, acquire_task, has_slots, limited_names, task_finished
 from ..logging import log_context
 from ..metrics import observe_activity, observe_payload_rejected
 from ..models import ActivityTask, InboxMessage
@@ -141,7 +141,11 @@ def run_claimed(
         elapsed * 1000,
         extra=log_context(task.instance, activity=task.name, task_id=task.task_id),
     )
-    return finish_task(task, outcome, registry)
+    recorded, claimed = finish_task(task, outcome, registry)
+    if recorded and claimed is None and has_slots(task.name):
+        # Hand the freed slot on from this thread (round robin): no broker hop, no gap.
+        claimed = claim_limited(task.pk, task.task_hub, task.name)
+    return recorded, claimed
 
 
 def finish_task(
@@ -166,7 +170,6 @@ def finish_task(
         )
         if not updated:
             return False, None
-        task_finished(task)  # a limited activity's slot goes to its next waiting task
         # In a fan-in, one episode per result would be wasted work: let the inbox batch
         # results, and the wake-ups' episodes apply them many at a time.
         fan_in = sticky_cache().activities_in_flight(task.instance_id) > 1
@@ -189,6 +192,8 @@ def finish_task(
             wake_orchestration(task.instance_id, task.task_hub)
             return True, None
         episode = episode_locked(instance, registry, ((event, dedup_key),), claim=True)
+        if episode.claimed is not None:
+            task_finished(task)  # this thread runs that: a wake-up takes the freed slot
     episode.committed()
     return True, episode.claimed
 

@@ -6,13 +6,21 @@ Each function is a candidate for the client (listed in the UI hand-over notes).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Literal
 
 from django.db.models import Count, Q
+from django.db.models.functions import Trunc
+from django.utils import timezone
+from prometheus_client.core import GaugeMetricFamily
 
+from workflows.metrics import DatabaseCollector
 from workflows.models import ActivityTask, ApprovalRequest, AuditEntry, Instance, Timer
 from workflows.statuses import ACTIVE, ApprovalStatus, InstanceStatus, TaskStatus
+
+Gauges = dict[str, dict[tuple[str, ...], float]]
 
 
 def counts_by_status(hub: str) -> dict[str, int]:
@@ -129,4 +137,83 @@ def audit_entries(hub: str, instance_id: str, limit: int = 100) -> list[AuditEnt
         )
         .select_related("user")
         .order_by("-created_at", "-pk")[:limit]
+    )
+
+
+# -- the dashboard ---------------------------------------------------------------------
+def gauges(hub: str) -> Gauges:
+    """The database gauges of ``/metrics``, by sample name and label values.
+
+    ``gauges(hub)["durable_queue_depth"][("inbox",)]`` -> ``3.0``. The dashboard shows the
+    same figures Prometheus scrapes, from the same queries (metrics.DatabaseCollector).
+    """
+    found: Gauges = {}
+    for family in _DashboardCollector(hub).collect():
+        for sample in family.samples:
+            found.setdefault(sample.name, {})[tuple(sample.labels.values())] = sample.value
+    return found
+
+
+class _DashboardCollector(DatabaseCollector):
+    """/metrics' database gauges without the activity limits: the dashboard reads
+    workflows/limits.py on its own, guarded, for its table."""
+
+    def _limits(self) -> Iterator[GaugeMetricFamily]:
+        return iter(())
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """Instances that finished in one hour or day (``start`` is the bucket's first moment)."""
+
+    start: datetime
+    completed: int
+    failed: int
+
+    @property
+    def counts(self) -> tuple[int, int]:
+        return self.completed, self.failed
+
+
+def outcomes(hub: str, unit: Literal["hour", "day"], count: int) -> list[Outcomes]:
+    """Completed and failed instances per hour or day, the last ``count`` buckets, oldest
+    first, empty buckets included (the current one is still filling)."""
+    now = timezone.localtime()  # Trunc works in the current time zone too
+    last = now.replace(minute=0, second=0, microsecond=0)
+    if unit == "day":
+        last = last.replace(hour=0)
+    step = timedelta(days=1) if unit == "day" else timedelta(hours=1)
+    starts = [last - step * i for i in reversed(range(count))]
+    rows = (
+        Instance.objects.filter(  # inst_completed_idx (task_hub, completed_at)
+            task_hub=hub,
+            completed_at__gte=starts[0],
+            status__in=[InstanceStatus.COMPLETED, InstanceStatus.FAILED],
+        )
+        .annotate(bucket=Trunc("completed_at", unit))
+        .order_by()
+        .values("bucket", "status")
+        .annotate(n=Count("pk"))
+    )
+    found: dict[tuple[datetime, str], int] = {
+        (row["bucket"], row["status"]): row["n"] for row in rows
+    }
+    return [
+        Outcomes(
+            start,
+            found.get((start, InstanceStatus.COMPLETED), 0),
+            found.get((start, InstanceStatus.FAILED), 0),
+        )
+        for start in starts
+    ]
+
+
+def largest_histories(hub: str, limit: int = 10) -> list[Instance]:
+    """Active instances with the longest history of their current execution, longest first."""
+    return list(
+        Instance.objects.filter(  # inst_status_idx, then a sort of the active ones
+            task_hub=hub, status__in=ACTIVE, history_length__gt=0
+        )
+        .order_by("-history_length", "pk")
+        .only("instance_id", "name", "version", "status", "business_key", "history_length")[:limit]
     )

@@ -3,7 +3,7 @@
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 
-from . import access, approvals, console, instances, start
+from . import access, approvals, console, dashboard, instances, start
 from .http import login_required
 
 app_name = "ui"
@@ -24,6 +24,8 @@ urlpatterns = [
     path("console/", console.console_page, name="console"),
     path("console/overview/", console.console_overview, name="console-overview"),
     path("console/instances/", console.console_instances, name="console-instances"),
+    path("console/dashboard/", dashboard.dashboard_page, name="dashboard"),
+    path("console/dashboard/body/", dashboard.dashboard_body, name="dashboard-body"),
     path("start/", start.start_page, name="start"),
     path("instances/<str:instance_id>/", instances.instance_page, name="instance"),
     path("instances/<str:instance_id>/body/", instances.instance_body, name="instance-body"),

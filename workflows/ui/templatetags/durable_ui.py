@@ -8,6 +8,7 @@ from typing import Any
 from django import template
 from django.utils import timezone
 
+from workflows import retention
 from workflows.ui import display
 from workflows.ui.access import Capabilities
 
@@ -51,6 +52,12 @@ def fields(value: Any) -> list[tuple[str, str]] | None:
 
 
 @register.filter
+def history_warning(instance: Any) -> str | None:
+    """The long-history warning of an instance (``workflows.retention``), or None."""
+    return retention.history_warning(instance)
+
+
+@register.filter
 def label(value: str) -> str:
     """``"resolved_manually"`` -> ``"resolved manually"``."""
     return str(value).replace("_", " ")
@@ -81,6 +88,7 @@ def pending_approvals(context: template.Context) -> int:
 _SECTIONS = {
     "approvals": "approvals",
     "console": "console",
+    "dashboard": "dashboard",
     "instance": "console",
     "start": "start",
 }

@@ -12,9 +12,11 @@ queue="partner-api")``, or limited by name in DURABLE_ACTIVITY_LIMITS (the setti
 * **Waiting is durable**: a task that cannot start stays SCHEDULED (no attempt, no retry).
   A limited activity's message is a wake-up for the *activity*: whoever gets one starts
   its next waiting task, round robin over instances, so a big fan-out does not starve
-  other instances' calls. Wake-ups come from new tasks, from a limited task finishing
-  (in the same commit), from a start that leaves room (passed on), after the time the
-  rate needs (a delayed message) and from the sweeper (room left, nothing started lately).
+  other instances' calls. A finished task's thread takes the slot it freed for the next
+  task in turn (or, busy with its instance's next step, sends a wake-up on commit).
+  Wake-ups also come from new tasks, from a start that leaves room (passed on), after
+  the time the rate needs (a delayed message) and from the sweeper (room left, nothing
+  started lately: a lost message).
 * **Unlimited activities cost nothing more**: limits are resolved in memory.
 * **Queues**: ``queue=`` sends the activity's messages to its own broker queue, served by
   ``durable worker --queues partner-api``; workers serve every queue unless told.
@@ -177,8 +179,9 @@ def runs_inline(name: str) -> bool:
     Not when it is limited (it waits its turn) or has its own queue (its pool runs it).
     """
     limits = limits_for(name)
-    own_queue = limits.limited or limits.queue is not None
-    return not own_queue and (_served is None or "default" in _served)
+    if limits.limited or limits.queue is not None:
+        return False
+    return _served is None or "default" in _served
 
 
 # -- sending ----------------------------------------------------------------------------------
@@ -324,8 +327,8 @@ def acquire(hub: str, name: str) -> int | None:
 def _wake_later(
     state: ActivityLimitState, hub: str, name: str, pk: int, now: datetime, wait: float
 ) -> None:
-    due = now + timedelta(seconds=wait)
     """Send a wake-up for when the rate allows a start again (unless one is on its way)."""
+    due = now + timedelta(seconds=wait)
     if state.wake_at is not None and now < state.wake_at <= due:
         return
     state.wake_at = due

@@ -9,7 +9,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from workflows import limits
-from workflows.engine import Registry, RegistrationError
+from workflows.engine import RegistrationError, Registry
 from workflows.engine.errors import InvalidInput
 from workflows.engine.registry import parse_rate
 

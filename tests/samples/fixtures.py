@@ -36,12 +36,13 @@ def fast_runtime(settings, transactional_db):
     purge_queues(settings.DURABLE_TASK_HUB)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def process_workers(django_db_setup):
     """Worker processes on the test database, started by the first test that needs them.
 
-    One pool for the session: both conftest modules register this fixture, and each
-    registration is its own fixture, so the pool itself is a module-level singleton.
+    One pool per test package (tests/samples, tests/recovery), stopped when the package
+    ends: left running, its workers would take messages meant for later packages' tests.
+    The pool itself is a module-level singleton shared by both registrations.
     """
     yield PROCESS_WORKERS
     PROCESS_WORKERS.stop()

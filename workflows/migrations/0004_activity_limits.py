@@ -4,30 +4,40 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('workflows', '0003_history_epoch'),
+        ("workflows", "0003_history_epoch"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ActivityLimitState',
+            name="ActivityLimitState",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('task_hub', models.CharField(max_length=64)),
-                ('activity', models.CharField(max_length=200)),
-                ('last_instance', models.BigIntegerField(default=0)),
-                ('recent_starts', models.JSONField(default=list)),
-                ('wake_at', models.DateTimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("task_hub", models.CharField(max_length=64)),
+                ("activity", models.CharField(max_length=200)),
+                ("last_instance", models.BigIntegerField(default=0)),
+                ("recent_starts", models.JSONField(default=list)),
+                ("wake_at", models.DateTimeField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
         ),
         migrations.AddIndex(
-            model_name='activitytask',
-            index=models.Index(condition=models.Q(('status__in', ['scheduled', 'running'])), fields=['task_hub', 'name', 'status', 'instance', 'id'], name='task_open_by_name_idx'),
+            model_name="activitytask",
+            index=models.Index(
+                condition=models.Q(("status__in", ["scheduled", "running"])),
+                fields=["task_hub", "name", "status", "instance", "id"],
+                name="task_open_by_name_idx",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='activitylimitstate',
-            constraint=models.UniqueConstraint(fields=('task_hub', 'activity'), name='uniq_limit_state'),
+            model_name="activitylimitstate",
+            constraint=models.UniqueConstraint(
+                fields=("task_hub", "activity"), name="uniq_limit_state"
+            ),
         ),
     ]

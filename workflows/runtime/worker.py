@@ -37,7 +37,7 @@ class Worker:
         self.threads = threads or int(settings.DURABLE_WORKER_THREADS)
         self.sweep = sweep
         self.force = force  # start even if the code cannot run every active instance
-        # "orchestrations", "default" and activities' own queues (workflows/limits.py); all
+        # "orchestrations", "default" and activities' own queues (workflows/limits.py); None: all
         self.queues = queues
         self._worker: dramatiq.Worker | None = None
         self._sweeper: Sweeper | None = None

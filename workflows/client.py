@@ -49,6 +49,15 @@ EVENT_NAME_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
 MAX_CURSOR = 10**18
 
 
+def _known(status: str, choices: Any, what: str) -> str:
+    """``status`` if it is one of ``choices`` (TextChoices), else a clear InvalidInput."""
+    if status not in choices.values:
+        raise InvalidInput(
+            f"Unknown {what} status {status!r}; use one of {', '.join(choices.values)}."
+        )
+    return status
+
+
 def _has_bad_text(value: Any) -> bool:
     """NUL and lone surrogates cannot be stored (PostgreSQL rejects them)."""
     if isinstance(value, str):
@@ -485,12 +494,7 @@ class DurableClient:
         if instance_id is not None:
             qs = qs.filter(instance__instance_id=self._check_id(instance_id))
         if status is not None:
-            if status not in CompensationStatus.values:
-                raise InvalidInput(
-                    f"Unknown compensation status {status!r}; use one of "
-                    f"{', '.join(CompensationStatus.values)}."
-                )
-            qs = qs.filter(status=status)
+            qs = qs.filter(status=_known(status, CompensationStatus, "compensation"))
         return qs.order_by("-updated_at", "pk")
 
     def retry_compensation(self, record_id: int, by: Any = None, note: str = "") -> None:
@@ -521,12 +525,7 @@ class DurableClient:
         if instance_id is not None:
             qs = qs.filter(instance__instance_id=self._check_id(instance_id))
         if status is not None:
-            if status not in ApprovalStatus.values:
-                raise InvalidInput(
-                    f"Unknown approval status {status!r}; use one of "
-                    f"{', '.join(ApprovalStatus.values)}."
-                )
-            qs = qs.filter(status=status)
+            qs = qs.filter(status=_known(status, ApprovalStatus, "approval"))
         return qs.order_by("deadline", "pk")
 
     def decide(

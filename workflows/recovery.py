@@ -103,16 +103,19 @@ def decide_compensation(
     return record
 
 
+def _locked_instance(instance_id: str, hub: str) -> Instance:
+    instance = (
+        Instance.objects.select_for_update().filter(task_hub=hub, instance_id=instance_id).first()
+    )
+    if instance is None:
+        raise InvalidInput(f"No instance {instance_id!r} exists.")
+    return instance
+
+
 def rewind(instance_id: str, hub: str, by: Any = None, reason: str = "") -> None:
     """Resume a failed instance at its point of failure: re-run the failed tasks."""
     with transaction.atomic():
-        instance = (
-            Instance.objects.select_for_update()
-            .filter(task_hub=hub, instance_id=instance_id)
-            .first()
-        )
-        if instance is None:
-            raise InvalidInput(f"No instance {instance_id!r} exists.")
+        instance = _locked_instance(instance_id, hub)
         if instance.status != InstanceStatus.FAILED:
             raise InvalidState(
                 f"Instance {instance_id!r} is {instance.status}; only a failed instance can be "
@@ -151,7 +154,7 @@ def rewind(instance_id: str, hub: str, by: Any = None, reason: str = "") -> None
                 task.status, task.enqueued_at = TaskStatus.SCHEDULED, now
                 task.result = task.failure = None
                 task.save()
-                start_activity(task.pk)
+                start_activity(task.pk, instance.task_hub, task.name)
             else:
                 child = Instance.objects.get(parent=instance, parent_task_id=task_id)
                 rewind(child.instance_id, hub, by, f"parent {instance_id} rewound")
@@ -169,13 +172,7 @@ def rewind(instance_id: str, hub: str, by: Any = None, reason: str = "") -> None
 def retry_episode(instance_id: str, hub: str, by: Any = None, reason: str = "") -> None:
     """Run the pending episode again, e.g. after deploying a fix for a replay error."""
     with transaction.atomic():
-        instance = (
-            Instance.objects.select_for_update()
-            .filter(task_hub=hub, instance_id=instance_id)
-            .first()
-        )
-        if instance is None:
-            raise InvalidInput(f"No instance {instance_id!r} exists.")
+        instance = _locked_instance(instance_id, hub)
         if instance.status not in (InstanceStatus.PENDING, InstanceStatus.RUNNING):
             raise InvalidState(
                 f"Instance {instance_id!r} is {instance.status}; only a pending or running "
@@ -184,5 +181,5 @@ def retry_episode(instance_id: str, hub: str, by: Any = None, reason: str = "") 
         sticky_cache().discard(instance.pk)
         instance.woken_at = timezone.now()
         instance.save(update_fields=["woken_at"])
-        wake_orchestration(instance.pk)
+        wake_orchestration(instance.pk, instance.task_hub)
         _audit(instance, "retry_episode", by, reason)

@@ -232,3 +232,12 @@ def test_unlimited_activities_cost_no_extra_query(client, tmp_path, settings):
     assert not limits.configured()
     without = queries_of_one_step("none")
     assert len(with_limits) == len(without)
+
+
+def test_a_worker_asked_for_an_unknown_queue_refuses_to_start():
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError) as caught:
+        call_command("durable", "worker", "--queues", "default,lim-partnr")
+    assert "lim-partnr" in str(caught.value) and "lim-partner" in str(caught.value)

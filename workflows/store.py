@@ -96,12 +96,22 @@ def run_episode(instance_pk: int, registry: Registry | None = None, hub: str | N
 
 
 def run_episode_claiming(
-    instance_pk: int, registry: Registry | None = None, hub: str | None = None, claim: bool = True
-) -> tuple[bool, ActivityTask | None]:
+    instance_pk: int,
+    registry: Registry | None = None,
+    hub: str | None = None,
+    claim: bool = True,
+    wait: bool = True,
+) -> tuple[bool | None, ActivityTask | None]:
     """Like :func:`run_episode`; with ``claim`` the first activity it schedules is claimed
-    for the calling thread (returned) instead of being sent through the broker."""
+    for the calling thread (returned) instead of being sent through the broker.
+
+    With ``wait=False`` a thread never queues behind another episode of the same
+    instance: it returns ``(None, None)`` when the row is locked.
+    """
     with transaction.atomic():
-        instance = lock_instance(instance_pk)
+        instance = lock_instance(instance_pk, wait=wait)
+        if instance is None and not wait and Instance.objects.filter(pk=instance_pk).exists():
+            return None, None  # busy: the caller tries again a moment later
         if instance is None or (hub is not None and instance.task_hub != hub):
             return False, None  # gone, or another task hub's instance: never ours to run
         episode = episode_locked(instance, registry, claim=claim)

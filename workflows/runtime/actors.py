@@ -21,6 +21,7 @@ def queue_name(kind: str, hub: str, queue: str | None = None) -> str:
 
 
 HUB = settings.DURABLE_TASK_HUB
+BUSY_RETRY_MS = 50
 ORCHESTRATION_QUEUE = queue_name("orchestration", HUB)
 ACTIVITY_QUEUE = queue_name("activity", HUB)
 
@@ -30,8 +31,15 @@ def run_orchestration(instance_pk: int) -> None:
     from ..store import run_episode_claiming
     from .activities import run_claimed
 
+    # A wake-up never blocks a thread behind another episode of the same instance (a
+    # fan-in sends many): it comes back shortly, when that episode has committed.
+    ran, task = run_episode_claiming(instance_pk, hub=HUB, wait=False)
+    if ran is None:
+        from .dispatch import send_later
+
+        send_later("orchestration", instance_pk, HUB, BUSY_RETRY_MS)
+        return
     # The first activity the episode schedules runs in this thread (no broker hop).
-    _ran, task = run_episode_claiming(instance_pk, hub=HUB)
     while task is not None:
         _done, task = run_claimed(task)
 

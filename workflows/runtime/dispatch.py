@@ -44,6 +44,11 @@ def _send_activity(pk: int, hub: str | None, name: str | None, delay_ms: int | N
     _send("activity", pk, hub, queue, activity, delay_ms)
 
 
+def send_later(kind: str, pk: int, hub: str | None, delay_ms: int) -> None:
+    """Send a wake-up now (outside any transaction), to be delivered after ``delay_ms``."""
+    _send(kind, pk, hub, delay_ms=delay_ms)
+
+
 def wake_orchestration(instance_pk: int, hub: str | None = None) -> None:
     """Run an episode of the instance once the current transaction commits.
 

@@ -57,6 +57,16 @@ def test_restart_a_finished_instance_is_202_like_a_start(api, durable, finished)
     assert (state.status, state.input) == ("pending", 3)
 
 
+def test_restart_keeps_the_reason_in_the_audit_log(api, finished):
+    from workflows.models import AuditEntry
+
+    response = api.post(url(finished, "restart/"), {"reason": "rerun after the fix"}, format="json")
+
+    assert response.status_code == 202
+    entry = AuditEntry.objects.get(action="restart", instance_ref=finished)
+    assert entry.note == "rerun after the fix"
+
+
 def test_restart_an_active_instance_is_409(api, waiting):
     response = api.post(url(waiting, "restart/"))
 

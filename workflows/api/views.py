@@ -315,15 +315,15 @@ class RestartView(DurableAPIView):
         description=(
             "Starts it again from the beginning with its original input, under the same id. "
             "Needs `workflows.operate_instance`. Answers like a start: 202 + Location. "
-            "(A `reason` is accepted but not yet recorded for restarts.)"
+            "The `reason` is kept in the audit log."
         ),
         parameters=[doc.INSTANCE_ID, doc.LOCATION, doc.RETRY_AFTER],
         request=ReasonRequest,
         responses={202: StartedSerializer, **doc.errors(400, 404, 409, 415)},
     )
     def post(self, request: Request, instance_id: str) -> Response:
-        self.valid(ReasonRequest, request.data)
-        return self.started(self.client.restart(instance_id, by=request.user))
+        reason = self.valid(ReasonRequest, request.data)["reason"]
+        return self.started(self.client.restart(instance_id, by=request.user, reason=reason))
 
 
 def not_found(request: HttpRequest, unmatched: str = "") -> JsonResponse:

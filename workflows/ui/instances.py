@@ -89,7 +89,7 @@ ACTIONS: dict[str, Action] = {
     "restart": Action(
         "Restart",
         frozenset(TERMINAL),
-        lambda c, iid, reason, by: c.restart(iid, by=by),
+        lambda c, iid, reason, by: c.restart(iid, by=by, reason=reason),
         "Restarted {id} from the beginning with its original input.",
         "Restart {id} from the beginning with its original input? Its history is replaced.",
         hint="Start again from the beginning with the same input.",

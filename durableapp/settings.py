@@ -219,6 +219,15 @@ DURABLE_MAX_PAYLOAD_BYTES = env_number("DURABLE_MAX_PAYLOAD_BYTES", 256 * 1024)
 DURABLE_ACTIVITY_LEASE_SECONDS = env_number("DURABLE_ACTIVITY_LEASE_SECONDS", 300)
 DURABLE_SWEEP_INTERVAL_SECONDS = env_number("DURABLE_SWEEP_INTERVAL_SECONDS", 1.0, float)
 DURABLE_WORKER_THREADS = env_number("DURABLE_WORKER_THREADS", 4)
+# Tasks of a large fan-out sent to one worker thread per message (1: one task a message).
+# A batch that runs longer than DURABLE_ACTIVITY_BATCH_SECONDS gives the rest back.
+DURABLE_ACTIVITY_BATCH_SIZE = env_number("DURABLE_ACTIVITY_BATCH_SIZE", 25)
+DURABLE_ACTIVITY_BATCH_SECONDS = env_number("DURABLE_ACTIVITY_BATCH_SECONDS", 1.0, float)
+if DURABLE_ACTIVITY_BATCH_SIZE < 1 or DURABLE_ACTIVITY_BATCH_SECONDS <= 0:
+    raise ImproperlyConfigured(
+        "DURABLE_ACTIVITY_BATCH_SIZE must be at least 1 (1 turns batching off) and "
+        "DURABLE_ACTIVITY_BATCH_SECONDS more than 0."
+    )
 DURABLE_STICKY_CACHE_SIZE = env_number("DURABLE_STICKY_CACHE_SIZE", 1000)
 
 # Deployment safety (workflows/versioning.py): a worker refuses to start when active

@@ -42,7 +42,7 @@ from .engine import default_registry
 from .engine.errors import InvalidInput, RegistrationError
 from .engine.registry import RESERVED_QUEUES, check_activity_options, parse_rate
 from .models import ActivityLimitState, ActivityTask
-from .runtime.dispatch import start_activity
+from .runtime.dispatch import start_activities, start_activity
 from .statuses import TaskStatus
 
 RATE_SLOTS = 20  # a rate limit's period is counted in this many slots
@@ -186,21 +186,24 @@ def runs_inline(name: str) -> bool:
 
 # -- sending ----------------------------------------------------------------------------------
 def start_tasks(tasks: Iterable[ActivityTask], hub: str) -> None:
-    """Send an episode's new tasks after commit: one wake-up per free slot for limited ones."""
+    """Send an episode's new tasks after commit: one wake-up per free slot for limited ones;
+    plain tasks of the default queue go in batches when there are many."""
     table = _current()
-    if not table.limits:
-        for task in tasks:
-            start_activity(task.pk, hub)
-        return
+    plain: list[int] = []
     wakeups: dict[str, int] = {}
     for task in tasks:
         limits = table.limits.get(task.name, NO_LIMITS)
+        if not limits.limited and limits.queue is None:
+            plain.append(task.pk)
+            continue
         if limits.limited:
             sent = wakeups.get(task.name, 0)
             if sent >= min(limits.max_concurrency or 1, FIRST_WAKEUPS):
                 continue  # the rest wait; each start passes a wake-up on while room is left
             wakeups[task.name] = sent + 1
         start_activity(task.pk, hub, task.name)
+    if plain:
+        start_activities(plain, hub)
 
 
 def has_slots(name: str) -> bool:

@@ -17,7 +17,17 @@ os.environ.update(
     DURABLE_WORKFLOW_MODULES="tests.bench.workflows",
     DURABLE_LOG_LEVEL="WARNING",
     DJANGO_SETTINGS_MODULE="durableapp.settings",
+    # Production shape: no per-query debug log (DEBUG), default sweeper timings.
+    DJANGO_DEBUG="0",
+    DJANGO_SECRET_KEY="bench-only-not-secret-" + "x" * 40,
 )
+# Timings of real deployments, not the tests' fast sweeper (tests/support/workers.py).
+WORKER_ENV = {
+    "DJANGO_DEBUG": "0",
+    "DJANGO_SECRET_KEY": os.environ["DJANGO_SECRET_KEY"],
+    "DURABLE_SWEEP_INTERVAL_SECONDS": "1.0",
+    "DURABLE_REDELIVER_AFTER_SECONDS": "5",
+}
 
 
 def reset_database() -> None:
@@ -235,6 +245,7 @@ def main() -> None:
             WorkerProcess(
                 threads=4,
                 env={
+                    **WORKER_ENV,
                     "DATABASE_URL": CONFIG["db"],
                     "DURABLE_WORKFLOW_MODULES": "tests.bench.workflows",
                     "DURABLE_LOG_LEVEL": "WARNING",

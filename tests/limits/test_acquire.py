@@ -34,7 +34,7 @@ def sent(monkeypatch):
     """Activity messages sent after commit: (pk, hub, queue, activity, delay_ms) each."""
     messages = []
 
-    def record(kind, pk, hub=None, queue=None, activity=None, delay_ms=None):
+    def record(kind, pk, hub=None, queue=None, activity=None, delay_ms=None, batch=None):
         if kind == "activity":
             messages.append((pk, hub, queue, activity, delay_ms))
 

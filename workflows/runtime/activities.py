@@ -121,6 +121,16 @@ def run_claimed(
 ) -> tuple[bool, ActivityTask | None]:
     """Run a task this thread has claimed; returns (recorded, next claimed task)."""
     registry = registry or default_registry
+    outcome = attempt(task, registry)
+    recorded, claimed = finish_task(task, outcome, registry)
+    if recorded and claimed is None and has_slots(task.name):
+        # Hand the freed slot on from this thread (round robin): no broker hop, no gap.
+        claimed = claim_limited(task.pk, task.task_hub, task.name)
+    return recorded, claimed
+
+
+def attempt(task: ActivityTask, registry: Registry) -> ActivityOutcome:
+    """Run one attempt of a claimed task, outside any transaction; observed and logged."""
     ctx = ActivityContext(
         instance_id=task.instance.instance_id,
         name=task.name,
@@ -133,32 +143,23 @@ def run_claimed(
     outcome = limit_result(task.name, run_activity(registry, ctx, task.input))
     elapsed = time.perf_counter() - started
     observe_activity(task.name, task.attempt, task.runs, outcome.ok, elapsed)
-    log.info(
-        "activity %s %s of %s in %.1f ms",
-        task.name,
-        "completed" if outcome.ok else f"failed ({outcome.failure.summary()})",
-        task.instance.instance_id,
-        elapsed * 1000,
-        extra=log_context(task.instance, activity=task.name, task_id=task.task_id),
-    )
-    recorded, claimed = finish_task(task, outcome, registry)
-    if recorded and claimed is None and has_slots(task.name):
-        # Hand the freed slot on from this thread (round robin): no broker hop, no gap.
-        claimed = claim_limited(task.pk, task.task_hub, task.name)
-    return recorded, claimed
+    if log.isEnabledFor(logging.INFO):  # building the context costs more than the step
+        log.info(
+            "activity %s %s of %s in %.1f ms",
+            task.name,
+            "completed" if outcome.ok else f"failed ({outcome.failure.summary()})",
+            task.instance.instance_id,
+            elapsed * 1000,
+            extra=log_context(task.instance, activity=task.name, task_id=task.task_id),
+        )
+    return outcome
 
 
 def finish_task(
     task: ActivityTask, outcome: ActivityOutcome, registry: Registry
 ) -> tuple[bool, ActivityTask | None]:
     """Record the outcome; run the instance's next episode in the same commit if we can."""
-    event: ev.HistoryEvent
-    if outcome.ok:
-        event = ev.ActivityCompleted(task.task_id, outcome.result)
-    else:
-        assert outcome.failure is not None
-        event = ev.ActivityFailedEvent(task.task_id, outcome.failure)
-    dedup_key = f"task:{task.execution_id}:{task.task_id}"
+    event, dedup_key = outcome_event(task, outcome)
     with transaction.atomic():
         # A duplicate (or a run whose lease was taken over and finished) updates nothing.
         updated = ActivityTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING).update(
@@ -178,16 +179,7 @@ def finish_task(
             # Busy (its episode will pick this up) or moved on: the inbox path.
             # The task row's status change above already makes this unique: no savepoint.
             InboxMessage.objects.bulk_create(
-                [
-                    InboxMessage(
-                        instance_id=task.instance_id,
-                        execution_id=task.execution_id,
-                        kind=event.kind.value,
-                        payload=ev.event_to_payload(event),
-                        dedup_key=dedup_key,
-                    )
-                ],
-                ignore_conflicts=True,
+                [inbox_message(task, event, dedup_key)], ignore_conflicts=True
             )
             wake_orchestration(task.instance_id, task.task_hub)
             return True, None
@@ -196,6 +188,28 @@ def finish_task(
             task_finished(task)  # this thread runs that: a wake-up takes the freed slot
     episode.committed()
     return True, episode.claimed
+
+
+def outcome_event(task: ActivityTask, outcome: ActivityOutcome) -> tuple[ev.HistoryEvent, str]:
+    """The history event reporting an attempt's outcome, and its inbox dedup key."""
+    event: ev.HistoryEvent
+    if outcome.ok:
+        event = ev.ActivityCompleted(task.task_id, outcome.result)
+    else:
+        assert outcome.failure is not None
+        event = ev.ActivityFailedEvent(task.task_id, outcome.failure)
+    return event, f"task:{task.execution_id}:{task.task_id}"
+
+
+def inbox_message(task: ActivityTask, event: ev.HistoryEvent, dedup_key: str) -> InboxMessage:
+    """An outcome for the inbox; the task row's status change makes it unique (no savepoint)."""
+    return InboxMessage(
+        instance_id=task.instance_id,
+        execution_id=task.execution_id,
+        kind=event.kind.value,
+        payload=ev.event_to_payload(event),
+        dedup_key=dedup_key,
+    )
 
 
 def limit_result(name: str, outcome: ActivityOutcome) -> ActivityOutcome:

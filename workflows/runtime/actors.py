@@ -45,9 +45,13 @@ def run_orchestration(instance_pk: int) -> None:
 
 
 @dramatiq.actor(queue_name=ACTIVITY_QUEUE, actor_name=f"run_activity_{HUB}")
-def run_activity(task_pk: int, activity: str | None = None) -> None:
+def run_activity(task_pk: int, activity: str | None = None, batch: list[int] | None = None) -> None:
     from .activities import execute_task
+    from .batches import execute_batch
 
+    if batch:  # several tasks of a large fan-out (task_pk is the first of them)
+        execute_batch(batch, hub=HUB)
+        return
     # ``activity``: a limited activity's wake-up (start its next waiting task, if allowed).
     execute_task(task_pk, hub=HUB, activity=activity)
 

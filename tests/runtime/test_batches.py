@@ -1,0 +1,147 @@
+"""Batches of a large fan-out: one claim and few commits for many tasks, same results."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from tests.support.checks import assert_history_valid, instance, snapshot
+from tests.support.driver import drive
+from workflows.engine.activity import ActivityOutcome
+from workflows.models import ActivityTask, InboxMessage
+from workflows.runtime.batches import claim_batch, execute_batch, record_outcomes
+from workflows.runtime.cache import sticky_cache
+from workflows.runtime.dispatch import batch_size
+from workflows.runtime.sweeper import sweep_once
+from workflows.store import record_task_outcome, run_episode, terminate_instance
+
+pytestmark = pytest.mark.integration
+
+
+def scheduled_fan_out(client, count: int, name: str = "t_fan_out", spec=None) -> tuple[str, list]:
+    iid = client.start(name, count if spec is None else spec)
+    assert run_episode(instance(iid).pk)
+    pks = list(
+        ActivityTask.objects.filter(instance=instance(iid)).order_by("pk").values_list("pk", flat=1)
+    )
+    return iid, pks
+
+
+def test_small_fan_outs_get_a_message_per_task_and_large_ones_batches(settings):
+    settings.DURABLE_ACTIVITY_BATCH_SIZE = 25
+    assert [batch_size(n) for n in (1, 10, 31, 64, 200, 1000, 100_000)] == [1, 1, 1, 2, 6, 25, 25]
+    settings.DURABLE_ACTIVITY_BATCH_SIZE = 1  # batching off
+    assert batch_size(1000) == 1
+
+
+def test_a_batch_runs_every_task_once_and_records_them_in_a_few_commits(client):
+    iid, pks = scheduled_fan_out(client, 40)
+    with CaptureQueriesContext(connection) as queries:
+        assert execute_batch(pks) == 40
+    tasks = ActivityTask.objects.filter(pk__in=pks)
+    assert {(t.status, t.runs) for t in tasks} == {("completed", 1)}
+    # Cached here with all 40 open: the last results ran the fan-in episode in their commit.
+    assert instance(iid).status == "completed"
+    assert instance(iid).output == sum(i + 1 for i in range(40))
+    assert_history_valid(iid)
+    writes = [q for q in queries.captured_queries if q["sql"].startswith(("UPDATE", "INSERT"))]
+    assert len(writes) < 20, f"{len(writes)} writes for 40 tasks"  # one each would be 80+
+
+
+def test_batched_and_one_by_one_results_are_identical(client):
+    one_by_one, _ = scheduled_fan_out(client, 70)
+    drive()
+    batched, pks = scheduled_fan_out(client, 70)
+    sticky_cache().clear()  # no inline episode: the results go through the inbox
+    for start in range(0, len(pks), 25):
+        assert execute_batch(pks[start : start + 25]) == len(pks[start : start + 25])
+    assert InboxMessage.objects.filter(instance=instance(batched)).count() == 70
+    drive()
+    assert instance(batched).output == instance(one_by_one).output == sum(range(1, 71))
+    assert Counter(kind for _, kind, _ in snapshot(batched)) == Counter(
+        kind for _, kind, _ in snapshot(one_by_one)
+    )
+    assert_history_valid(batched)
+
+
+def test_a_duplicate_batch_message_runs_nothing_again(client):
+    iid, pks = scheduled_fan_out(client, 40)
+    assert execute_batch(pks) == 40
+    assert execute_batch(pks) == 0
+    assert claim_batch(pks) == []
+    assert {t.runs for t in ActivityTask.objects.filter(pk__in=pks)} == {1}
+
+
+def test_a_batch_of_an_ended_instance_is_cancelled_not_run(client):
+    iid, pks = scheduled_fan_out(client, 40)
+    terminate_instance(instance(iid), "operator")
+    ActivityTask.objects.filter(pk__in=pks).update(status="scheduled")  # messages raced it
+    assert execute_batch(pks) == 0
+    assert set(ActivityTask.objects.filter(pk__in=pks).values_list("status", flat=True)) == {
+        "cancelled"
+    }
+
+
+def test_a_slow_batch_gives_back_the_tasks_it_has_not_started(client, settings):
+    settings.DURABLE_ACTIVITY_BATCH_SECONDS = 0.05
+    iid, pks = scheduled_fan_out(client, 0, "t_wide_slow", {"count": 8, "sleep": 0.03})
+    assert len(pks) == 8
+    recorded = execute_batch(pks)
+    tasks = {t.pk: t for t in ActivityTask.objects.filter(pk__in=pks)}
+    done = [pk for pk in pks if tasks[pk].status == "completed"]
+    given_back = [pk for pk in pks if tasks[pk].status == "scheduled"]
+    assert 1 <= recorded == len(done) < 8
+    assert done + given_back == pks  # in order: the first ran, the rest went back
+    assert {(tasks[pk].runs, tasks[pk].worker, tasks[pk].started_at) for pk in given_back} == {
+        (0, "", None)
+    }
+    drive()
+    assert instance(iid).output == sum(range(1, 9))
+    assert {t.runs for t in ActivityTask.objects.filter(pk__in=pks)} == {1}
+
+
+def test_an_outcome_recorded_by_another_worker_is_not_recorded_again(client):
+    iid, pks = scheduled_fan_out(client, 40)
+    sticky_cache().clear()
+    tasks = claim_batch(pks)
+    # Its lease ran out and another worker finished it first, with another result.
+    assert record_task_outcome(tasks[0].pk, True, 999, None)
+    outcomes = [(task, ActivityOutcome(True, result=1)) for task in tasks]
+    recorded, episodes = record_outcomes(outcomes, registry=None)
+    assert (recorded, episodes) == (39, [])
+    first = InboxMessage.objects.get(dedup_key=f"task:{tasks[0].execution_id}:{tasks[0].task_id}")
+    assert first.payload["result"] == 999
+    assert InboxMessage.objects.filter(instance=instance(iid)).count() == 40
+
+
+def test_a_batch_lost_in_a_crash_runs_again_when_its_leases_expire(client):
+    iid, pks = scheduled_fan_out(client, 40)
+    assert len(claim_batch(pks)) == 40  # ... and the worker died before running them
+    drive()
+    assert instance(iid).status == "running"  # leased: nobody else runs them meanwhile
+    ActivityTask.objects.filter(pk__in=pks).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert sweep_once().leases_expired == 40
+    drive()
+    assert instance(iid).output == sum(range(1, 41))
+    assert {t.runs for t in ActivityTask.objects.filter(pk__in=pks)} == {2}
+
+
+def test_workers_run_a_large_fan_out_in_batches_and_spread_slow_ones(client, start_worker):
+    start_worker(DURABLE_ACTIVITY_BATCH_SECONDS="0.1")
+    # 320 tasks: batches of 10, each 0.2 s of work: every batch gives its tail back.
+    iid = client.start("t_wide_slow", {"count": 320, "sleep": 0.02})
+    state = client.wait_for_completion(iid, timeout=120)
+    assert state.status == "completed", state.failure
+    assert state.output == sum(range(1, 321))
+    assert_history_valid(iid)
+    tasks = ActivityTask.objects.filter(instance=instance(iid))
+    assert set(tasks.values_list("status", "runs")) == {("completed", 1)}
+    scheduled_at = min(tasks.values_list("enqueued_at", flat=True))
+    assert tasks.filter(enqueued_at__gt=scheduled_at).count() > 0  # given back, sent again

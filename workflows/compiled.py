@@ -1,0 +1,57 @@
+"""ORM queries compiled to SQL once, then run as raw SQL: for the few per-step hot paths.
+
+Compiling a queryset costs more than running it on a warm connection (the instance lock
+of an episode: ~0.4 ms to compile, ~0.3 ms to run on PostgreSQL). The query is still
+written with the ORM, so it follows the models; only the compilation is remembered.
+
+Example::
+
+    lock = CompiledQuery(Instance, lambda pk: Instance.objects.filter(pk=pk)[:1])
+    instance = lock.first(42)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from django.db import connections
+from django.db.models import Model, QuerySet
+
+# An argument no real query uses: it marks where the caller's value goes in the params.
+_SLOT = -8_070_450_532_247_928_833
+
+
+class CompiledQuery:
+    """A queryset of one argument, compiled once per database (vendor) and run raw."""
+
+    def __init__(
+        self, model: type[Model], build: Callable[[Any], QuerySet], using: str = "default"
+    ):
+        self.model = model
+        self.build = build
+        self.using = using
+        self._compiled: dict[str, tuple[str, tuple[Any, ...], int]] = {}
+        self._lock = threading.Lock()
+
+    def _sql(self) -> tuple[str, tuple[Any, ...], int]:
+        vendor = connections[self.using].vendor
+        compiled = self._compiled.get(vendor)
+        if compiled is None:
+            queryset = self.build(_SLOT)
+            sql, params = queryset.query.get_compiler(using=self.using).as_sql()
+            slots = [i for i, p in enumerate(params) if p == _SLOT]
+            if len(slots) != 1:
+                raise ValueError(f"{self.model.__name__} query must use its argument once: {sql}")
+            compiled = (sql, tuple(params), slots[0])
+            with self._lock:
+                self._compiled[vendor] = compiled
+        return compiled
+
+    def first(self, value: Any) -> Any:
+        """The first row as a model instance (extra columns become attributes), or None."""
+        sql, params, slot = self._sql()
+        args = list(params)
+        args[slot] = value
+        return next(iter(self.model.objects.using(self.using).raw(sql, args)), None)

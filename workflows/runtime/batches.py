@@ -1,0 +1,206 @@
+"""Running a batch of a fan-out's tasks from one message: one claim, few result commits.
+
+A large fan-out sends several tasks a message (dispatch.batch_size). The receiving thread
+claims them all in one UPDATE, runs them one after another and records the outcomes in
+batches: one commit per DURABLE_ACTIVITY_BATCH_FLUSH_SECONDS of results instead of one
+per task. A batch is for trivial, quick activities: when it has run longer than
+DURABLE_ACTIVITY_BATCH_SECONDS, the tasks it has not started are given back (scheduled
+again, one message each), so slow activities still spread over every worker thread.
+
+At least once, as ever: a crash leaves the claimed tasks running under their lease, and
+the sweeper runs them again when it expires.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from ..effects import worker_name
+from ..engine import default_registry
+from ..engine.activity import ActivityOutcome
+from ..engine.registry import Registry
+from ..limits import limited_names
+from ..models import ActivityTask, InboxMessage
+from ..statuses import TERMINAL, TaskStatus
+from ..store import Episode, episode_locked, lock_instance
+from .activities import attempt, finish_task, inbox_message, outcome_event, run_claimed
+from .cache import sticky_cache
+from .dispatch import start_activity, wake_orchestration
+
+log = logging.getLogger("workflows.runtime")
+
+# Results wait at most this long for company before they are committed.
+FLUSH_SECONDS = 0.05
+
+
+def claim_batch(task_pks: list[int], hub: str | None = None) -> list[ActivityTask]:
+    """Claim those of ``task_pks`` still to run, in one UPDATE; returns them in order.
+
+    Tasks whose instance ended or moved on meanwhile are cancelled instead.
+    """
+    now = timezone.now()
+    me = worker_name()
+    lease = timedelta(seconds=float(settings.DURABLE_ACTIVITY_LEASE_SECONDS))
+    claimable = Q(status=TaskStatus.SCHEDULED) | Q(
+        status=TaskStatus.RUNNING, lease_expires_at__lt=now
+    )
+    candidates = ActivityTask.objects.filter(claimable, pk__in=task_pks)
+    if hub is not None:
+        candidates = candidates.filter(task_hub=hub)
+    limited = limited_names()
+    if limited:  # never batched; a stray one starts only through workflows/limits.py
+        candidates = candidates.exclude(name__in=limited)
+    if not candidates.update(
+        status=TaskStatus.RUNNING,
+        runs=F("runs") + 1,
+        lease_expires_at=now + lease,
+        worker=me,
+        started_at=now,
+    ):
+        return []
+    # This thread's claim is the one with its name and this very start time.
+    claimed = ActivityTask.objects.select_related("instance").filter(
+        pk__in=task_pks, status=TaskStatus.RUNNING, worker=me, started_at=now
+    )
+    wanted, unwanted = [], []
+    for task in claimed.order_by("pk"):
+        ended = task.instance.status in TERMINAL
+        (unwanted if ended or task.instance.execution_id != task.execution_id else wanted).append(
+            task
+        )
+    if unwanted:
+        ActivityTask.objects.filter(pk__in=[t.pk for t in unwanted]).update(
+            status=TaskStatus.CANCELLED, lease_expires_at=None
+        )
+    return wanted
+
+
+def execute_batch(
+    task_pks: list[int], registry: Registry | None = None, hub: str | None = None
+) -> int:
+    """Run a batch message's tasks; returns how many outcomes this call recorded."""
+    registry = registry or default_registry
+    tasks = claim_batch(task_pks, hub)
+    budget = float(settings.DURABLE_ACTIVITY_BATCH_SECONDS)
+    started = time.monotonic()
+    recorded = 0
+    follow_ups: list[ActivityTask] = []
+    pending: list[tuple[ActivityTask, ActivityOutcome]] = []
+    pending_since = 0.0
+    for index, task in enumerate(tasks):
+        if index and time.monotonic() - started > budget:
+            give_back(tasks[index:])
+            break
+        if not pending:
+            pending_since = time.monotonic()
+        pending.append((task, attempt(task, registry)))
+        if time.monotonic() - pending_since >= FLUSH_SECONDS:
+            recorded += _flush(pending, registry, follow_ups)
+            pending = []
+    if pending:
+        recorded += _flush(pending, registry, follow_ups)
+    # Episodes run here may have claimed their instance's next activity for this thread.
+    for task in follow_ups:
+        next_task: ActivityTask | None = task
+        while next_task is not None:
+            _done, next_task = run_claimed(next_task, registry)
+    return recorded
+
+
+def _flush(
+    results: list[tuple[ActivityTask, ActivityOutcome]],
+    registry: Registry,
+    follow_ups: list[ActivityTask],
+) -> int:
+    if len(results) == 1:  # the single-result path may merge the next episode
+        task, outcome = results[0]
+        recorded, claimed = finish_task(task, outcome, registry)
+        if claimed is not None:
+            follow_ups.append(claimed)
+        return int(recorded)
+    recorded, episodes = record_outcomes(results, registry)
+    for episode in episodes:
+        episode.committed()
+        if episode.claimed is not None:
+            follow_ups.append(episode.claimed)
+    return recorded
+
+
+def record_outcomes(
+    results: list[tuple[ActivityTask, ActivityOutcome]], registry: Registry
+) -> tuple[int, list[Episode]]:
+    """Record many outcomes in one transaction; returns (recorded, episodes run inline).
+
+    Outcomes go through the inbox, many at once. An instance this process has cached,
+    whose open activities are all among them, runs its episode in the same commit;
+    the others get one wake-up each.
+    """
+    now = timezone.now()
+    episodes: list[Episode] = []
+    with transaction.atomic():
+        # A duplicate (or a run whose lease was taken over and finished) records nothing.
+        ours = set(
+            ActivityTask.objects.select_for_update()
+            .filter(pk__in=[task.pk for task, _ in results], status=TaskStatus.RUNNING)
+            .values_list("pk", flat=True)
+        )
+        rows, messages = [], []
+        per_instance: dict[int, list[ActivityTask]] = defaultdict(list)
+        for task, outcome in results:
+            if task.pk not in ours:
+                continue
+            task.status = TaskStatus.COMPLETED if outcome.ok else TaskStatus.FAILED
+            task.result = outcome.result if outcome.ok else None
+            task.failure = outcome.failure.to_dict() if outcome.failure else None
+            task.finished_at, task.lease_expires_at = now, None
+            rows.append(task)
+            messages.append(inbox_message(task, *outcome_event(task, outcome)))
+            per_instance[task.instance_id].append(task)
+        if not rows:
+            return 0, []
+        ActivityTask.objects.bulk_update(
+            rows, ["status", "result", "failure", "finished_at", "lease_expires_at"]
+        )
+        InboxMessage.objects.bulk_create(messages, ignore_conflicts=True)
+        cache = sticky_cache()
+        for instance_pk, finished in per_instance.items():
+            open_here = cache.activities_in_flight(instance_pk)
+            instance = (
+                lock_instance(instance_pk, wait=False) if 0 < open_here <= len(finished) else None
+            )
+            if instance is None or instance.execution_id != finished[0].execution_id:
+                wake_orchestration(instance_pk, finished[0].task_hub)
+                continue
+            episodes.append(episode_locked(instance, registry, claim=True))
+    return len(rows), episodes
+
+
+def give_back(tasks: list[ActivityTask]) -> None:
+    """Return claimed tasks not started yet: scheduled again, one message each."""
+    now = timezone.now()
+    pks = [task.pk for task in tasks]
+    with transaction.atomic():
+        returned = list(
+            ActivityTask.objects.filter(
+                pk__in=pks, status=TaskStatus.RUNNING, worker=worker_name()
+            ).values_list("pk", "task_hub")
+        )
+        ActivityTask.objects.filter(pk__in=[pk for pk, _ in returned]).update(
+            status=TaskStatus.SCHEDULED,
+            runs=F("runs") - 1,
+            lease_expires_at=None,
+            started_at=None,
+            worker="",
+            enqueued_at=now,
+        )
+        for pk, hub in returned:
+            start_activity(pk, hub)
+    log.info("activity batch ran long: gave %d tasks back to run one a message", len(returned))

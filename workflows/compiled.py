@@ -55,3 +55,35 @@ class CompiledQuery:
         args = list(params)
         args[slot] = value
         return next(iter(self.model.objects.using(self.using).raw(sql, args)), None)
+
+
+def insert_rows(
+    model: type[Model], field_names: list[str], rows: list[tuple[Any, ...]], using: str = "default"
+) -> None:
+    """INSERT ``rows`` (values in ``field_names`` order) with multi-row statements.
+
+    ``bulk_create`` without its per-call compilation and ``RETURNING``: for rows nobody
+    reads back in the same transaction (history). Values are prepared by their fields.
+
+    Example::
+
+        insert_rows(HistoryEvent, ["instance", "seq", ...], [(instance.pk, 1, ...)])
+    """
+    if not rows:
+        return
+    conn = connections[using]
+    fields = [model._meta.get_field(name) for name in field_names]
+    quote = conn.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    head = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES "
+    size = max(1, conn.ops.bulk_batch_size(fields, rows))  # SQLite caps the parameters
+    with conn.cursor() as cursor:
+        for start in range(0, len(rows), size):
+            chunk = rows[start : start + size]
+            params = [
+                field.get_db_prep_save(value, conn)
+                for row in chunk
+                for field, value in zip(fields, row, strict=True)
+            ]
+            cursor.execute(head + ", ".join([one_row] * len(chunk)), params)

@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from .compiled import CompiledQuery
+from .compiled import CompiledQuery, insert_rows
 from .effects import (
     MANUAL_OUTCOMES,
     EpisodeEffects,
@@ -279,18 +279,16 @@ def _catch_up(orchestration: Orchestration, instance: Instance) -> None:
 
 def _append_history(instance: Instance, events: tuple[ev.HistoryEvent, ...], now: datetime) -> None:
     start = instance.history_length
-    HistoryEvent.objects.bulk_create(
-        HistoryEvent(
-            instance=instance,
-            execution_id=instance.execution_id,
-            seq=start + i + 1,
-            kind=e.kind.value,
-            payload=ev.event_to_payload(e),
-            timestamp=now,
-        )
+    execution = instance.execution_id
+    rows = [
+        (instance.pk, execution, start + i + 1, e.kind.value, ev.event_to_payload(e), now)
         for i, e in enumerate(events)
-    )
+    ]
+    insert_rows(HistoryEvent, _HISTORY_COLUMNS, rows)
     instance.history_length = start + len(events)
+
+
+_HISTORY_COLUMNS = ["instance", "execution_id", "seq", "kind", "payload", "timestamp"]
 
 
 def _needs_attention(instance: Instance, exc: Exception) -> None:

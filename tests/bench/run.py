@@ -102,6 +102,57 @@ def print_table(report: dict) -> None:
                 f"{fig['min']:>10.4g} {fig['max']:>10.4g} {ratio:>11}"
             )
     print("(x baseline: the figure divided by single-row INSERT commits/s on the same database)")
+    print("\ntargets (issue 8):")
+    for line in check_targets(report):
+        print(f"  {line}")
+
+
+# (figure, worker processes: 0 = embedded) -> (comparison, target) on PostgreSQL+RabbitMQ.
+TARGETS = {
+    ("chain_steps_per_s", 1): (">=", 330.0),
+    ("fan_out_per_s", 2): (">=", 500.0),
+    ("latency_median_ms", 1): ("<=", 20.0),
+    ("latency_median_ms", 2): ("<=", 20.0),
+}
+
+
+def check_targets(report: dict) -> list[str]:
+    """Each target with the measured median and whether it was met in this run."""
+    by_workers = {b.get("workers"): b["figures"] for b in report["backends"]}
+    names = {b.get("workers"): b["name"] for b in report["backends"]}
+    lines = []
+
+    def verdict(label: str, ok: bool) -> None:
+        lines.append(f"{'met    ' if ok else 'NOT met'}  {label}")
+
+    for (key, workers), (op, target) in TARGETS.items():
+        figure = by_workers.get(workers, {}).get(key)
+        if figure is not None:
+            value = figure["median"]
+            ok = value >= target if op == ">=" else value <= target
+            verdict(f"{names[workers]}: {figure['label']} {value:.4g} {op} {target:g}", ok)
+    embedded, pg = by_workers.get(0, {}), by_workers.get(1, {})
+    if "chain_steps_per_s" in embedded and "chain_steps_per_s" in pg:
+        a, b = embedded["chain_steps_per_s"]["median"], pg["chain_steps_per_s"]["median"]
+        verdict(f"embedded chain {a:.4g} steps/s > PostgreSQL 1 worker {b:.4g}", a > b)
+    for workers, figures in by_workers.items():
+        hit10 = figures.get("episode_ms_step_10_cache_on")
+        hit1000 = figures.get("episode_ms_step_1000_cache_on")
+        if hit10 and hit1000:
+            a, b = hit1000["median"], hit10["median"]
+            verdict(
+                f"{names[workers]}: cached episode at step 1000 {a:.3g} ms <= 2 x step 10 "
+                f"({b:.3g} ms)",
+                a <= 2 * b,
+            )
+        rss = [f["median"] for k, f in figures.items() if k.startswith("rss_mib_")]
+        if len(rss) > 1:
+            verdict(
+                f"{names[workers]}: worker RSS flat while waiting instances grow "
+                f"({rss[0]:.0f} -> {rss[-1]:.0f} MiB, within 25%)",
+                rss[-1] <= rss[0] * 1.25,
+            )
+    return lines
 
 
 def summary(label: str, values: list[float], per_s: bool = True) -> dict:

@@ -54,3 +54,29 @@ def test_sqlite_runs_in_wal_mode_with_immediate_transactions():
 def test_templates_and_static_come_from_the_project_folders():
     assert settings.TEMPLATES[0]["DIRS"] == [settings.BASE_DIR / "templates"]
     assert settings.STATICFILES_DIRS == [settings.BASE_DIR / "static"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DURABLE_ACTIVITY_BATCH_SIZE", "0"),
+        ("DURABLE_ACTIVITY_BATCH_SECONDS", "-1"),
+        ("DURABLE_ACTIVITY_BATCH_SIZE", "many"),
+    ],
+)
+def test_a_bad_batch_setting_stops_start_up_naming_it(name, value):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, name: value}
+    run = subprocess.run(
+        [sys.executable, "-c", "import durableapp.settings"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=settings.BASE_DIR,
+    )
+    assert run.returncode != 0
+    assert "ImproperlyConfigured" in run.stderr
+    assert name in run.stderr

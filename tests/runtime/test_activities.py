@@ -132,3 +132,36 @@ def test_activity_context_carries_attempt_and_idempotency_key(scheduled):
     inst = instance(iid)
     assert keys[0] == f"{iid}:{inst.execution_id}:1"
     assert len(set(keys)) == 2
+
+
+def test_a_result_merged_with_the_next_episode_writes_what_the_inbox_path_writes(client):
+    """The fast path (result + next episode in one commit) is only an optimization."""
+    import json
+
+    from workflows.engine import default_registry
+    from workflows.runtime.activities import attempt
+
+    merged = client.start("t_chain", 6)
+    drive()  # execute_task: each result and the episode it wakes share a commit
+    separate = client.start("t_chain", 6)
+    pk = instance(separate).pk
+    while run_episode(pk):  # the result goes to the inbox; the next episode applies it
+        task = ActivityTask.objects.filter(instance_id=pk, status="scheduled").first()
+        if task is None:
+            break
+        task = claim_task(task.pk)
+        outcome = attempt(task, default_registry)
+        assert record_task_outcome(task.pk, outcome.ok, outcome.result, outcome.failure)
+
+    def comparable(iid):
+        rows = snapshot(iid)
+        return [
+            (seq, kind, None if kind == "orchestrator_started" else json.dumps(payload))
+            for seq, kind, payload in rows
+        ], instance(iid).output
+
+    one, other = comparable(merged), comparable(separate)
+    assert one[1] == other[1] == sum(range(6))
+    assert len(one[0]) == len(other[0]) > 20
+    for a, b in zip(one[0], other[0], strict=True):
+        assert a == (b[0], b[1], b[2] and b[2].replace(separate, merged))

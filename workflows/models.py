@@ -136,6 +136,9 @@ class ActivityTask(models.Model):
     worker = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)
+    # Times the sweeper re-sent its message: each resend waits twice as long as the last,
+    # so tasks merely queued behind a large backlog are not sent over and over.
+    resends = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

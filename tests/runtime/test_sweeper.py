@@ -48,6 +48,26 @@ def test_a_task_whose_message_was_lost_is_sent_again_once(client):
     assert task.status == "scheduled"
 
 
+def test_a_task_re_sent_again_and_again_waits_twice_as_long_each_time(client, settings):
+    """A task queued behind a backlog looks lost; its resends back off (5, 10, 20 s ...)."""
+    settings.DURABLE_REDELIVER_AFTER_SECONDS = 5
+    iid = client.start("t_chain", 1)
+    assert run_episode(instance(iid).pk)
+    task = ActivityTask.objects.get(instance=instance(iid))
+    sent_at = timezone.now() + timedelta(seconds=6)
+    assert resend_lost_tasks(this_hub(), sent_at) == 1
+    for resends, wait in ((1, 10), (2, 20), (3, 40)):
+        assert resend_lost_tasks(this_hub(), sent_at + timedelta(seconds=wait - 1)) == 0
+        sent_at += timedelta(seconds=wait + 1)
+        assert resend_lost_tasks(this_hub(), sent_at) == 1
+        task.refresh_from_db()
+        assert (task.resends, task.enqueued_at) == (resends + 1, sent_at)
+    # the wait stops growing at 64 x: a lost message is still re-sent every 5 min 20 s
+    ActivityTask.objects.filter(pk=task.pk).update(resends=30)
+    assert resend_lost_tasks(this_hub(), sent_at + timedelta(seconds=319)) == 0
+    assert resend_lost_tasks(this_hub(), sent_at + timedelta(seconds=321)) == 1
+
+
 def test_an_expired_lease_runs_the_activity_again_with_the_same_key(client, tmp_path):
     path = tmp_path / "touches.txt"
     iid = client.start("t_touch_twice", str(path))

@@ -70,10 +70,19 @@ def fire_due_timers(hub: str, now: datetime, batch: int = 200) -> int:
     return len(timers)
 
 
+# Re-sends of one task wait redeliver_after() x 1, 2, 4, ... up to this factor.
+MAX_RESEND_BACKOFF = 64
+
+
 def resend_lost_tasks(hub: str, now: datetime, batch: int = 500) -> int:
-    cutoff = now - redeliver_after()
-    lost = ActivityTask.objects.filter(
-        task_hub=hub, status=TaskStatus.SCHEDULED, enqueued_at__lt=cutoff
+    """Send again the messages of scheduled tasks nobody claimed for a while.
+
+    A lost message (a broker restarted without persistence) is re-sent after
+    DURABLE_REDELIVER_AFTER_SECONDS. A task that is only queued behind a large backlog
+    looks the same from here, so each further resend of it waits twice as long.
+    """
+    lost = ActivityTask.objects.filter(task_hub=hub, status=TaskStatus.SCHEDULED).filter(
+        _unclaimed_for_long(now)
     )
     limited = limits.limited_names()
     if limited:  # they wait their turn, scheduled: limits.sweep wakes them when room is left
@@ -82,9 +91,20 @@ def resend_lost_tasks(hub: str, now: datetime, batch: int = 500) -> int:
         tasks = list(_locked(lost.order_by("enqueued_at"))[:batch])
         for task in tasks:
             task.enqueued_at = now
+            task.resends += 1
             start_activity(task.pk, hub, task.name)
-        ActivityTask.objects.bulk_update(tasks, ["enqueued_at"])
+        ActivityTask.objects.bulk_update(tasks, ["enqueued_at", "resends"])
     return len(tasks)
+
+
+def _unclaimed_for_long(now: datetime) -> Q:
+    """enqueued_at older than redeliver_after() x 2**resends, as portable conditions."""
+    wait, factor, resends = redeliver_after(), 1, 0
+    condition = Q()
+    while factor < MAX_RESEND_BACKOFF:
+        condition |= Q(resends=resends, enqueued_at__lt=now - wait * factor)
+        factor, resends = factor * 2, resends + 1
+    return condition | Q(resends__gte=resends, enqueued_at__lt=now - wait * factor)
 
 
 def expire_leases(hub: str, now: datetime, batch: int = 500) -> int:

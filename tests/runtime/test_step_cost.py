@@ -1,0 +1,53 @@
+"""What one durable step costs in statements: a regression guard, not a timing."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from tests.support.checks import instance
+from workflows.models import ActivityTask
+from workflows.runtime.activities import run_claimed
+from workflows.runtime.cache import sticky_cache
+from workflows.store import run_episode_claiming
+
+pytestmark = pytest.mark.integration
+
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE", "ROLLBACK")
+
+
+def statements(captured) -> list[str]:
+    return [
+        q["sql"].split()[0].upper()
+        for q in captured.captured_queries
+        if not q["sql"].upper().startswith(TRANSACTION_CONTROL)
+    ]
+
+
+@pytest.mark.parametrize("cached", [True, False])
+def test_a_sequential_step_is_five_statements_with_or_without_the_cache(client, cached):
+    """Result, instance lock (with its inbox flag), history, next task, instance row."""
+    iid = client.start("t_chain", 5)
+    _ran, task = run_episode_claiming(instance(iid).pk)
+    _recorded, task = run_claimed(task)  # warm: the instance is cached now
+    if not cached:
+        sticky_cache().clear()
+    with CaptureQueriesContext(connection) as captured:
+        _recorded, next_task = run_claimed(task)
+    assert next_task is not None
+    done = statements(captured)
+    if not cached:  # a miss reads the history once more to replay it
+        assert done.count("SELECT") == 2
+        done.remove("SELECT")
+    assert done == ["UPDATE", "SELECT", "INSERT", "INSERT", "UPDATE"]
+
+
+def test_a_wake_up_episode_reads_and_clears_its_inbox_in_a_constant_number(client):
+    iid = client.start("t_fan_out", 50)
+    pk = instance(iid).pk
+    with CaptureQueriesContext(connection) as captured:
+        run_episode_claiming(pk, claim=False)
+    # lock, inbox, history, 50 tasks in one INSERT, inbox delete, instance row
+    assert statements(captured) == ["SELECT", "SELECT", "INSERT", "INSERT", "DELETE", "UPDATE"]
+    assert ActivityTask.objects.filter(instance_id=pk).count() == 50

@@ -190,7 +190,9 @@ def episode_locked(
     replay_seconds = None
     started = time.perf_counter()
     try:
-        orchestration = cache.take(instance.pk, execution_before, epoch, history_before)
+        orchestration = cache.take(
+            instance.pk, execution_before, epoch, history_before, instance.updated_at
+        )
         if orchestration is None:
             orchestration = _new_orchestration(registry, instance)
         if orchestration.history_length < history_before:
@@ -225,12 +227,16 @@ def episode_locked(
     running = instance.status == InstanceStatus.RUNNING and not effects.continued
     execution_id = instance.execution_id
     episode.ran, episode.claimed = True, effects.claimed
+    # Back in the cache now, not after the commit: the next episode of this instance (in
+    # another thread, right after our commit releases the row) must not miss it and replay
+    # everything. Provisional until the commit (see StickyCache).
+    if running:
+        cache.put(instance.pk, execution_id, epoch, orchestration, instance.updated_at)
+        transaction.on_commit(lambda: cache.confirm(instance.pk, orchestration))
+    else:
+        cache.discard(instance.pk)
 
     def after_commit() -> None:
-        if running:
-            cache.put(instance.pk, execution_id, epoch, orchestration)
-        else:
-            cache.discard(instance.pk)
         observe_episode(
             instance.name, result, events, time.perf_counter() - started, replay_seconds
         )

@@ -138,6 +138,11 @@ def fan_out(width: int) -> float:
     return width / elapsed_of([iid])
 
 
+def bounded_fan_out(count: int, parallel: int) -> float:
+    iid = client.start("bench_bounded", {"count": count, "parallel": parallel})
+    return count / elapsed_of([iid])
+
+
 def latency(samples: int) -> tuple[float, float]:
     values = []
     for _ in range(samples):
@@ -279,6 +284,11 @@ def main() -> None:
         if want("fanout"):
             figures["fan_out_per_s"] = summary(
                 f"fan-out/fan-in of {width}: activities/s", [fan_out(width) for _ in range(RUNS)]
+            )
+        if want("bounded"):
+            figures["bounded_per_s"] = summary(
+                f"bounded fan-out of {width} (8 at a time): activities/s",
+                [bounded_fan_out(width, 8) for _ in range(RUNS)],
             )
         if want("latency"):
             runs = [latency(lat_n) for _ in range(RUNS)]

@@ -28,3 +28,9 @@ def bench_fan_out(ctx, width):
 def bench_wait(ctx, _):
     data = yield ctx.wait_for_external_event("go")
     return data
+
+
+@orchestrator(name="bench_bounded")
+def bench_bounded(ctx, spec):
+    results = yield from ctx.bounded_fan_out("bench_noop", range(spec["count"]), spec["parallel"])
+    return len(results)

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tests.support.checks import assert_history_valid, instance, kinds, snapshot
+from tests.support.checks import assert_history_valid, history, instance, kinds, snapshot
 from tests.support.driver import drive
 from workflows.engine import events as ev
 from workflows.models import ActivityTask, ExternalEvent, InboxMessage, Timer
@@ -143,3 +143,61 @@ EXPECTED_PROGRESS_SHAPE = list(
         start=1,
     )
 )
+
+
+class _Abort(Exception):
+    pass
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_cache_holds_an_episode_state_from_before_its_commit_until_it_commits(client):
+    """The next episode (another thread, right after the commit) finds it: no full replay."""
+    from django.db import transaction
+
+    from workflows.store import episode_locked, lock_instance
+
+    cache = sticky_cache()
+    cache.clear()
+    iid = client.start("t_chain", 3)
+    pk = instance(iid).pk
+    with transaction.atomic():
+        episode_locked(lock_instance(pk))
+        provisional = cache._entries[pk][3]
+        assert provisional is not None  # usable only by a row carrying this stamp
+    assert cache._entries[pk][3] is None  # committed: a plain entry
+    assert provisional == instance(iid).updated_at
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_state_of_an_episode_that_rolled_back_is_never_used(client, monkeypatch):
+    """Even when another process then commits a history of the same length."""
+    from django.db import transaction
+
+    from workflows.runtime import cache as cache_module
+    from workflows.store import episode_locked, lock_instance
+
+    cache = sticky_cache()
+    cache.clear()
+    iid = client.start("t_chain", 3)
+    pk = instance(iid).pk
+    assert run_episode(pk)  # the first step is scheduled; the state is cached here
+    task = ActivityTask.objects.get(instance_id=pk)
+    deliver(instance(iid), ev.ActivityCompleted(task.task_id, 0), dedup_key="r0", wake=False)
+    with pytest.raises(_Abort), transaction.atomic():
+        episode_locked(lock_instance(pk))  # applied result 0 in memory ...
+        raise _Abort  # ... and the commit never happened
+    # Another worker process (its own cache) applies a different result for that step.
+    InboxMessage.objects.filter(instance_id=pk).delete()
+    deliver(instance(iid), ev.ActivityCompleted(task.task_id, 5), dedup_key="r5", wake=False)
+    with monkeypatch.context() as other_process:
+        other_process.setattr(cache_module, "_cache", cache_module.StickyCache(10))
+        assert run_episode(pk)
+    assert instance(iid).history_length == cache._entries[pk][2].history_length  # same length
+    second = ActivityTask.objects.get(instance_id=pk, task_id__gt=task.task_id)
+    deliver(instance(iid), ev.ActivityCompleted(second.task_id, 6), dedup_key="r6", wake=False)
+    misses = cache.misses
+    assert run_episode(pk)  # here: the rolled-back state must not be taken for this history
+    assert cache.misses == misses + 1
+    results = [e.payload["result"] for e in history(iid) if e.kind == "activity_completed"]
+    assert results == [5, 6]
+    assert_history_valid(iid, complete=False)

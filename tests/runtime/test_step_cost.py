@@ -44,10 +44,10 @@ def test_a_sequential_step_is_five_statements_with_or_without_the_cache(client, 
 
 
 def test_a_wake_up_episode_reads_and_clears_its_inbox_in_a_constant_number(client):
-    iid = client.start("t_fan_out", 50)
+    iid = client.start("t_fan_out", 30)  # SQLite splits bigger INSERTs (999 parameters)
     pk = instance(iid).pk
     with CaptureQueriesContext(connection) as captured:
         run_episode_claiming(pk, claim=False)
-    # lock, inbox, history, 50 tasks in one INSERT, inbox delete, instance row
+    # lock, inbox, history, 30 tasks in one INSERT, inbox delete, instance row
     assert statements(captured) == ["SELECT", "SELECT", "INSERT", "INSERT", "DELETE", "UPDATE"]
-    assert ActivityTask.objects.filter(instance_id=pk).count() == 50
+    assert ActivityTask.objects.filter(instance_id=pk).count() == 30

@@ -28,6 +28,10 @@ from .dispatch import wake_orchestration
 
 log = logging.getLogger("workflows.runtime")
 
+# A result merges with its instance's next episode while at most this many of the
+# instance's activities are open; beyond, results are applied in batches.
+MERGE_MAX_IN_FLIGHT = 8
+
 
 def claim_task(task_pk: int, hub: str | None = None) -> ActivityTask | None:
     """Mark the task running under a lease; None if it is not ours (or not ``hub``'s) to run.
@@ -171,10 +175,11 @@ def finish_task(
         )
         if not updated:
             return False, None
-        # In a fan-in, one episode per result would be wasted work: let the inbox batch
-        # results, and the wake-ups' episodes apply them many at a time.
-        fan_in = sticky_cache().activities_in_flight(task.instance_id) > 1
-        instance = None if fan_in else lock_instance(task.instance_id, wait=False)
+        # In a wide fan-in, one episode per result would be wasted work: let the inbox
+        # batch results, and the wake-ups' episodes apply them many at a time. A few open
+        # tasks (a chain, a bounded fan-out) merge: the episode schedules the next one.
+        wide = sticky_cache().activities_in_flight(task.instance_id) > MERGE_MAX_IN_FLIGHT
+        instance = None if wide else lock_instance(task.instance_id, wait=False)
         if instance is None or instance.execution_id != task.execution_id:
             # Busy (its episode will pick this up) or moved on: the inbox path.
             # The task row's status change above already makes this unique: no savepoint.

@@ -4,51 +4,76 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from typing import Any
 
 from ..engine import Orchestration
 
 
 class StickyCache:
-    """Maps instance pk -> (execution id, history epoch, Orchestration).
+    """Maps instance pk -> (execution id, history epoch, Orchestration, provisional stamp).
 
     An entry is *taken* out while an episode uses it, so two threads never drive the
-    same generator; it is put back only after the episode's transaction committed. An
-    entry that is behind the stored history (another process ran later episodes) is
-    still useful: the episode replays only the missing events.
+    same generator. An entry that is behind the stored history (another process ran later
+    episodes) is still useful: the episode replays only the missing events.
+
+    An episode puts its state back before its transaction commits (so the next episode,
+    maybe in another thread right after the commit, does not replay everything), marked
+    *provisional* with the ``updated_at`` its instance row will have. Until the commit
+    confirms it, only an episode that finds the row with exactly that stamp may use it:
+    after a rollback the row has another one and the entry is dropped.
     """
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._entries: OrderedDict[int, tuple[str, int, Orchestration]] = OrderedDict()
+        self._entries: OrderedDict[int, tuple[str, int, Orchestration, Any]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
     def take(
-        self, pk: int, execution_id: str, epoch: int, history_length: int
+        self, pk: int, execution_id: str, epoch: int, history_length: int, stamp: Any = None
     ) -> Orchestration | None:
-        """The cached state if it is a prefix of the stored history, else None."""
+        """The cached state if it is a prefix of the stored history, else None.
+
+        ``stamp``: the locked instance row's ``updated_at``, checked against a
+        provisional entry.
+        """
         with self._lock:
             entry = self._entries.pop(pk, None)
-            if (
-                entry
-                and entry[0] == execution_id
-                and entry[1] == epoch
-                and entry[2].history_length <= history_length
-            ):
-                self.hits += 1
-                return entry[2]
+            if entry and entry[0] == execution_id and entry[1] == epoch:
+                cached, provisional = entry[2], entry[3]
+                if provisional is None:
+                    usable = cached.history_length <= history_length
+                else:
+                    usable = provisional == stamp and cached.history_length == history_length
+                if usable:
+                    self.hits += 1
+                    return cached
             self.misses += 1
             return None
 
-    def put(self, pk: int, execution_id: str, epoch: int, orchestration: Orchestration) -> None:
+    def put(
+        self,
+        pk: int,
+        execution_id: str,
+        epoch: int,
+        orchestration: Orchestration,
+        provisional: Any = None,
+    ) -> None:
         if self.size <= 0:
             return
         with self._lock:
-            self._entries[pk] = (execution_id, epoch, orchestration)
+            self._entries[pk] = (execution_id, epoch, orchestration, provisional)
             self._entries.move_to_end(pk)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
+
+    def confirm(self, pk: int, orchestration: Orchestration) -> None:
+        """The episode that put ``orchestration`` committed: it is a plain entry now."""
+        with self._lock:
+            entry = self._entries.get(pk)
+            if entry is not None and entry[2] is orchestration and entry[3] is not None:
+                self._entries[pk] = (entry[0], entry[1], orchestration, None)
 
     def activities_in_flight(self, pk: int) -> int:
         """The cached orchestration's open activity count (0 when not cached)."""

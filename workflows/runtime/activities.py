@@ -165,6 +165,13 @@ def finish_task(
     """Record the outcome; run the instance's next episode in the same commit if we can."""
     event, dedup_key = outcome_event(task, outcome)
     with transaction.atomic():
+        # In a wide fan-in, one episode per result would be wasted work: let the inbox
+        # batch results, and the wake-ups' episodes apply them many at a time. A few open
+        # tasks (a chain, a bounded fan-out) merge: the episode schedules the next one, so
+        # waiting a moment for the instance row beats a wake-up through the broker.
+        # The row is locked before the task row, in the order every episode takes them.
+        wide = sticky_cache().activities_in_flight(task.instance_id) > MERGE_MAX_IN_FLIGHT
+        instance = None if wide else lock_instance(task.instance_id)
         # A duplicate (or a run whose lease was taken over and finished) updates nothing.
         updated = ActivityTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING).update(
             status=TaskStatus.COMPLETED if outcome.ok else TaskStatus.FAILED,
@@ -175,13 +182,8 @@ def finish_task(
         )
         if not updated:
             return False, None
-        # In a wide fan-in, one episode per result would be wasted work: let the inbox
-        # batch results, and the wake-ups' episodes apply them many at a time. A few open
-        # tasks (a chain, a bounded fan-out) merge: the episode schedules the next one.
-        wide = sticky_cache().activities_in_flight(task.instance_id) > MERGE_MAX_IN_FLIGHT
-        instance = None if wide else lock_instance(task.instance_id, wait=False)
         if instance is None or instance.execution_id != task.execution_id:
-            # Busy (its episode will pick this up) or moved on: the inbox path.
+            # Many open tasks, or the instance moved on (continued as new): the inbox path.
             # The task row's status change above already makes this unique: no savepoint.
             InboxMessage.objects.bulk_create(
                 [inbox_message(task, event, dedup_key)], ignore_conflicts=True

@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tests.support.checks import assert_history_valid, instance, snapshot
+from tests.support.checks import assert_history_valid, instance, snapshot, wait_until
 from tests.support.driver import drive
 from workflows.engine.activity import ActivityOutcome
 from workflows.models import ActivityTask, InboxMessage
@@ -145,3 +145,25 @@ def test_workers_run_a_large_fan_out_in_batches_and_spread_slow_ones(client, sta
     assert set(tasks.values_list("status", "runs")) == {("completed", 1)}
     scheduled_at = min(tasks.values_list("enqueued_at", flat=True))
     assert tasks.filter(enqueued_at__gt=scheduled_at).count() > 0  # given back, sent again
+
+
+def test_a_bounded_fan_out_merges_results_and_terminates_cleanly(client, start_worker):
+    """Results wait for the instance row; a terminate in the middle takes it too: no deadlock."""
+    workers = [start_worker(threads=4), start_worker(threads=4)]
+    done = client.start("t_bounded_slow", {"count": 120, "sleep": 0.005, "parallel": 8})
+    stopped = client.start("t_bounded_slow", {"count": 2000, "sleep": 0.005, "parallel": 8})
+    state = client.wait_for_completion(done, timeout=120)
+    assert state.status == "completed", state.failure
+    assert state.output == sum(range(1, 121))
+    assert_history_valid(done)
+    client.terminate(stopped, reason="enough")
+    assert client.wait_for_completion(stopped, timeout=60).status == "terminated"
+    assert_history_valid(stopped, complete=False)
+    open_tasks = ActivityTask.objects.filter(
+        instance=instance(stopped), status__in=["scheduled", "running"]
+    )
+    wait_until(lambda: not open_tasks.exists(), timeout=30, what="open tasks cancelled")
+    for worker in workers:
+        log = getattr(worker, "log_path", None)
+        if log is not None:
+            assert "deadlock" not in log.read_text().lower()

@@ -208,3 +208,11 @@ def t_slow_sum_chain(ctx, spec):
     for _ in range(spec["steps"]):
         total = yield ctx.call_activity("t_slow_add", {"i": total, "sleep": spec["sleep"]})
     return total
+
+
+@orchestrator(name="t_bounded_slow")
+def t_bounded_slow(ctx, spec):
+    """A bounded fan-out: results keep arriving while a few tasks stay open."""
+    items = [{"i": i, "sleep": spec["sleep"]} for i in range(spec["count"])]
+    results = yield from ctx.bounded_fan_out("t_slow_add", items, spec["parallel"])
+    return sum(results)

@@ -151,14 +151,16 @@ def test_a_bounded_fan_out_merges_results_and_terminates_cleanly(client, start_w
     """Results wait for the instance row; a terminate in the middle takes it too: no deadlock."""
     workers = [start_worker(threads=4), start_worker(threads=4)]
     done = client.start("t_bounded_slow", {"count": 120, "sleep": 0.005, "parallel": 8})
-    stopped = client.start("t_bounded_slow", {"count": 2000, "sleep": 0.005, "parallel": 8})
+    stopped = client.start("t_bounded_slow", {"count": 100_000, "sleep": 0.005, "parallel": 8})
+    finished = ActivityTask.objects.filter(instance__instance_id=stopped, status="completed")
+    wait_until(lambda: finished.count() >= 50, timeout=60, what="50 results of the long one")
+    client.terminate(stopped, reason="enough")  # while its results keep arriving
+    assert client.wait_for_completion(stopped, timeout=60).status == "terminated"
+    assert_history_valid(stopped, complete=False)
     state = client.wait_for_completion(done, timeout=120)
     assert state.status == "completed", state.failure
     assert state.output == sum(range(1, 121))
     assert_history_valid(done)
-    client.terminate(stopped, reason="enough")
-    assert client.wait_for_completion(stopped, timeout=60).status == "terminated"
-    assert_history_valid(stopped, complete=False)
     open_tasks = ActivityTask.objects.filter(
         instance=instance(stopped), status__in=["scheduled", "running"]
     )

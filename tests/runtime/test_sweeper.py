@@ -48,6 +48,21 @@ def test_a_task_whose_message_was_lost_is_sent_again_once(client):
     assert task.status == "scheduled"
 
 
+def test_a_task_of_an_instance_still_moving_is_queued_not_lost(client, settings):
+    """Its siblings' results keep arriving: it waits behind them, up to 12 x the delay."""
+    settings.DURABLE_REDELIVER_AFTER_SECONDS = 5
+    iid = client.start("t_fan_out", 3)
+    assert run_episode(instance(iid).pk)
+    now = timezone.now()
+    Instance.objects.filter(pk=instance(iid).pk).update(updated_at=now + timedelta(seconds=20))
+    assert resend_lost_tasks(this_hub(), now + timedelta(seconds=21)) == 0  # moving
+    assert resend_lost_tasks(this_hub(), now + timedelta(seconds=26)) == 3  # quiet for 5 s
+    ActivityTask.objects.filter(instance=instance(iid)).update(enqueued_at=now, resends=0)
+    Instance.objects.filter(pk=instance(iid).pk).update(updated_at=now + timedelta(seconds=60))
+    assert resend_lost_tasks(this_hub(), now + timedelta(seconds=59)) == 0
+    assert resend_lost_tasks(this_hub(), now + timedelta(seconds=61)) == 3  # capped: 12 x 5 s
+
+
 def test_a_task_re_sent_again_and_again_waits_twice_as_long_each_time(client, settings):
     """A task queued behind a backlog looks lost; its resends back off (5, 10, 20 s ...)."""
     settings.DURABLE_REDELIVER_AFTER_SECONDS = 5

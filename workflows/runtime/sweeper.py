@@ -72,6 +72,8 @@ def fire_due_timers(hub: str, now: datetime, batch: int = 200) -> int:
 
 # Re-sends of one task wait redeliver_after() x 1, 2, 4, ... up to this factor.
 MAX_RESEND_BACKOFF = 64
+# A task of an instance that is still moving waits at most this many times as long.
+QUIET_WAIT_CAP = 12
 
 
 def resend_lost_tasks(hub: str, now: datetime, batch: int = 500) -> int:
@@ -79,10 +81,15 @@ def resend_lost_tasks(hub: str, now: datetime, batch: int = 500) -> int:
 
     A lost message (a broker restarted without persistence) is re-sent after
     DURABLE_REDELIVER_AFTER_SECONDS. A task that is only queued behind a large backlog
-    looks the same from here, so each further resend of it waits twice as long.
+    looks the same from here, so: while its instance is still moving (an episode within
+    that time: its other tasks' results keep arriving) it is left alone, for at most
+    QUIET_WAIT_CAP times that long; and each further resend waits twice as long.
     """
+    quiet = Q(instance__updated_at__lt=now - redeliver_after()) | Q(
+        enqueued_at__lt=now - redeliver_after() * QUIET_WAIT_CAP
+    )
     lost = ActivityTask.objects.filter(task_hub=hub, status=TaskStatus.SCHEDULED).filter(
-        _unclaimed_for_long(now)
+        _unclaimed_for_long(now), quiet
     )
     limited = limits.limited_names()
     if limited:  # they wait their turn, scheduled: limits.sweep wakes them when room is left

@@ -316,7 +316,9 @@ def acquire(hub: str, name: str) -> int | None:
             runs=F("runs") + 1,
             lease_expires_at=now + lease,
             worker=worker_name(),
-            started_at=now,
+            # Read after the count above: the slot it found free was released (committed)
+            # before this time, so recorded run times never overlap more than the limit.
+            started_at=timezone.now(),
         )
         if not claimed:
             return None  # taken outside the lock (a worker that does not know the limit)

@@ -315,7 +315,9 @@ def terminate_instance(instance: Instance, reason: str, now: datetime | None = N
     cancel_outstanding(instance)
     sticky_cache().discard(instance.pk)
     for child in (
-        Instance.objects.select_for_update().filter(parent=instance).exclude(status__in=TERMINAL)
+        Instance.objects.select_for_update(no_key=True)
+        .filter(parent=instance)
+        .exclude(status__in=TERMINAL)
     ):
         terminate_instance(child, f"parent {instance.instance_id} terminated: {reason}", now)
     # After the children: their "sub-orchestration failed" notices must not linger here.

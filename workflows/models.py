@@ -138,7 +138,7 @@ class ActivityTask(models.Model):
     enqueued_at = models.DateTimeField(null=True, blank=True)
     # Times the sweeper re-sent its message: each resend waits twice as long as the last,
     # so tasks merely queued behind a large backlog are not sent over and over.
-    resends = models.PositiveIntegerField(default=0)
+    resends = models.PositiveIntegerField(default=0, db_default=0)  # older workers omit it
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -105,7 +105,9 @@ def decide_compensation(
 
 def _locked_instance(instance_id: str, hub: str) -> Instance:
     instance = (
-        Instance.objects.select_for_update().filter(task_hub=hub, instance_id=instance_id).first()
+        Instance.objects.select_for_update(no_key=True)  # as episodes take it (store.py)
+        .filter(task_hub=hub, instance_id=instance_id)
+        .first()
     )
     if instance is None:
         raise InvalidInput(f"No instance {instance_id!r} exists.")

@@ -85,7 +85,10 @@ def _locking(skip_locked: bool) -> CompiledQuery:
     def build(pk: int) -> Any:
         inbox = InboxMessage.objects.filter(instance_id=OuterRef("pk"))
         qs = Instance.objects.filter(pk=pk).annotate(has_inbox=Exists(inbox))
-        return qs.select_for_update(skip_locked=skip_locked)[:1]
+        # NO KEY: inserting an inbox row or a task takes a key-share lock on this row (the
+        # foreign key, checked at commit); a plain FOR UPDATE would make such a commit
+        # wait for the episode while the episode waits for that writer's task rows.
+        return qs.select_for_update(skip_locked=skip_locked, no_key=True)[:1]
 
     return CompiledQuery(Instance, build)
 
@@ -231,8 +234,9 @@ def episode_locked(
     # another thread, right after our commit releases the row) must not miss it and replay
     # everything. Provisional until the commit (see StickyCache).
     if running:
-        cache.put(instance.pk, execution_id, epoch, orchestration, instance.updated_at)
-        transaction.on_commit(lambda: cache.confirm(instance.pk, orchestration))
+        stamp = instance.updated_at
+        cache.put(instance.pk, execution_id, epoch, orchestration, stamp)
+        transaction.on_commit(lambda: cache.confirm(instance.pk, stamp))
     else:
         cache.discard(instance.pk)
 

@@ -169,3 +169,58 @@ def test_a_bounded_fan_out_merges_results_and_terminates_cleanly(client, start_w
         log = getattr(worker, "log_path", None)
         if log is not None:
             assert "deadlock" not in log.read_text().lower()
+
+
+def test_a_batch_cut_short_gives_its_unstarted_tasks_back_at_once(client):
+    from tests.support.workflows import WorkerInterrupted
+
+    iid = client.start("t_fan_out_interrupted", {"count": 40, "at": 2})
+    assert run_episode(instance(iid).pk)
+    pks = list(
+        ActivityTask.objects.filter(instance=instance(iid)).order_by("pk").values_list("pk", flat=1)
+    )
+    with pytest.raises(WorkerInterrupted):
+        execute_batch(pks)
+    tasks = list(ActivityTask.objects.filter(pk__in=pks).order_by("pk"))
+    # The interrupted one and the two before it (results never committed) keep their
+    # leases: at least once, they run again when those expire. The rest go back now.
+    assert [t.status for t in tasks[:3]] == ["running"] * 3
+    assert {(t.status, t.runs, t.worker) for t in tasks[3:]} == {("scheduled", 0, "")}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_result_does_not_wait_for_an_instance_it_knows_nothing_about(client):
+    """Not cached here (or an episode has it now): if the row is busy, the inbox it is."""
+    import threading
+
+    from django.db import transaction
+
+    if connection.vendor == "sqlite":
+        pytest.skip("row locks: SQLite serializes whole transactions instead")
+    from workflows.runtime.activities import claim_task, run_claimed
+    from workflows.store import lock_instance
+
+    iid = client.start("t_chain", 3)
+    pk = instance(iid).pk
+    assert run_episode(pk)
+    task = claim_task(ActivityTask.objects.get(instance_id=pk).pk)
+    sticky_cache().clear()
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_row() -> None:
+        with transaction.atomic():
+            lock_instance(pk)
+            locked.set()
+            release.wait(10)
+        connection.close()
+
+    holder = threading.Thread(target=hold_the_row)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        recorded, next_task = run_claimed(task)  # returns at once instead of waiting
+        assert (recorded, next_task) == (True, None)
+        assert InboxMessage.objects.filter(instance_id=pk).count() == 1
+    finally:
+        release.set()
+        holder.join()

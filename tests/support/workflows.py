@@ -216,3 +216,23 @@ def t_bounded_slow(ctx, spec):
     items = [{"i": i, "sleep": spec["sleep"]} for i in range(spec["count"])]
     results = yield from ctx.bounded_fan_out("t_slow_add", items, spec["parallel"])
     return sum(results)
+
+
+class WorkerInterrupted(BaseException):  # noqa: N818 - what happened to the worker
+    """Not an activity error: what a worker shutting down mid-activity raises."""
+
+
+@activity(name="t_interruptible")
+def t_interruptible(ctx, spec):
+    if spec["i"] == spec["at"]:
+        raise WorkerInterrupted(f"interrupted at {spec['i']}")
+    return spec["i"]
+
+
+@orchestrator(name="t_fan_out_interrupted")
+def t_fan_out_interrupted(ctx, spec):
+    calls = [
+        ctx.call_activity("t_interruptible", {"i": i, "at": spec["at"]})
+        for i in range(spec["count"])
+    ]
+    return sum((yield ctx.task_all(calls)))

@@ -168,10 +168,16 @@ def finish_task(
         # In a wide fan-in, one episode per result would be wasted work: let the inbox
         # batch results, and the wake-ups' episodes apply them many at a time. A few open
         # tasks (a chain, a bounded fan-out) merge: the episode schedules the next one, so
-        # waiting a moment for the instance row beats a wake-up through the broker.
+        # waiting a moment for the instance row beats a wake-up through the broker. Not
+        # known here (not cached, or an episode has it now): merge only if the row is free.
         # The row is locked before the task row, in the order every episode takes them.
-        wide = sticky_cache().activities_in_flight(task.instance_id) > MERGE_MAX_IN_FLIGHT
-        instance = None if wide else lock_instance(task.instance_id)
+        open_tasks = sticky_cache().activities_in_flight(task.instance_id)
+        if open_tasks is None:
+            instance = lock_instance(task.instance_id, wait=False)
+        elif open_tasks <= MERGE_MAX_IN_FLIGHT:
+            instance = lock_instance(task.instance_id)
+        else:
+            instance = None
         # A duplicate (or a run whose lease was taken over and finished) updates nothing.
         updated = ActivityTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING).update(
             status=TaskStatus.COMPLETED if outcome.ok else TaskStatus.FAILED,
@@ -183,7 +189,7 @@ def finish_task(
         if not updated:
             return False, None
         if instance is None or instance.execution_id != task.execution_id:
-            # Many open tasks, or the instance moved on (continued as new): the inbox path.
+            # Many open tasks, busy, or the instance moved on (continued as new): the inbox.
             # The task row's status change above already makes this unique: no savepoint.
             InboxMessage.objects.bulk_create(
                 [inbox_message(task, event, dedup_key)], ignore_conflicts=True

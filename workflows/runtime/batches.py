@@ -39,6 +39,8 @@ log = logging.getLogger("workflows.runtime")
 
 # Results wait at most this long for company before they are committed.
 FLUSH_SECONDS = 0.05
+# After an attempt this slow, results are committed before the next one starts.
+SLOW_SECONDS = 0.01
 
 
 def claim_batch(task_pks: list[int], hub: str | None = None) -> list[ActivityTask]:
@@ -94,25 +96,48 @@ def execute_batch(
     recorded = 0
     follow_ups: list[ActivityTask] = []
     pending: list[tuple[ActivityTask, ActivityOutcome]] = []
-    pending_since = 0.0
-    for index, task in enumerate(tasks):
-        if index and time.monotonic() - started > budget:
-            give_back(tasks[index:])
-            break
-        if not pending:
-            pending_since = time.monotonic()
-        pending.append((task, attempt(task, registry)))
-        if time.monotonic() - pending_since >= FLUSH_SECONDS:
+    pending_since = last_took = 0.0
+    position = 0  # tasks[:position] have been attempted
+    try:
+        while position < len(tasks):
+            now = time.monotonic()
+            if position and now - started > budget:
+                give_back(tasks[position:])
+                position = len(tasks)
+                break
+            # Results do not wait behind a task that may be slow: flush them first.
+            if pending and (now - pending_since >= FLUSH_SECONDS or last_took >= SLOW_SECONDS):
+                recorded += _flush(pending, registry, follow_ups)
+                pending = []
+            if not pending:
+                pending_since = time.monotonic()
+            task = tasks[position]
+            position += 1
+            began = time.monotonic()
+            pending.append((task, attempt(task, registry)))
+            last_took = time.monotonic() - began
+        if pending:
             recorded += _flush(pending, registry, follow_ups)
-            pending = []
-    if pending:
-        recorded += _flush(pending, registry, follow_ups)
+    except BaseException:
+        # Not started, or claimed for this thread by an episode: let others run them now
+        # rather than after their leases. (Results not recorded run again at lease expiry.)
+        _give_back_quietly([*tasks[position:], *follow_ups])
+        raise
     # Episodes run here may have claimed their instance's next activity for this thread.
     for task in follow_ups:
         next_task: ActivityTask | None = task
         while next_task is not None:
             _done, next_task = run_claimed(next_task, registry)
     return recorded
+
+
+def _give_back_quietly(tasks: list[ActivityTask]) -> None:
+    if not tasks:
+        return
+    try:
+        give_back(tasks)
+    except Exception:  # noqa: BLE001 - the database may be the failure: leases cover it
+        log.warning("could not give %d claimed tasks back; their leases will", len(tasks))
 
 
 def _flush(
@@ -150,6 +175,7 @@ def record_outcomes(
         ours = set(
             ActivityTask.objects.select_for_update()
             .filter(pk__in=[task.pk for task, _ in results], status=TaskStatus.RUNNING)
+            .order_by("pk")  # one lock order for every writer of many task rows
             .values_list("pk", flat=True)
         )
         rows, messages = [], []
@@ -173,9 +199,8 @@ def record_outcomes(
         cache = sticky_cache()
         for instance_pk, finished in per_instance.items():
             open_here = cache.activities_in_flight(instance_pk)
-            instance = (
-                lock_instance(instance_pk, wait=False) if 0 < open_here <= len(finished) else None
-            )
+            last_ones = open_here is not None and 0 < open_here <= len(finished)
+            instance = lock_instance(instance_pk, wait=False) if last_ones else None
             if instance is None or instance.execution_id != finished[0].execution_id:
                 wake_orchestration(instance_pk, finished[0].task_hub)
                 continue

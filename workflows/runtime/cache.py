@@ -68,18 +68,22 @@ class StickyCache:
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
 
-    def confirm(self, pk: int, orchestration: Orchestration) -> None:
-        """The episode that put ``orchestration`` committed: it is a plain entry now."""
-        with self._lock:
-            entry = self._entries.get(pk)
-            if entry is not None and entry[2] is orchestration and entry[3] is not None:
-                self._entries[pk] = (entry[0], entry[1], orchestration, None)
+    def confirm(self, pk: int, stamp: Any) -> None:
+        """The episode that stamped the entry with ``stamp`` committed: a plain entry now.
 
-    def activities_in_flight(self, pk: int) -> int:
-        """The cached orchestration's open activity count (0 when not cached)."""
+        Another episode's entry (taken and put back meanwhile) keeps its own stamp.
+        """
         with self._lock:
             entry = self._entries.get(pk)
-            return entry[2].activities_in_flight if entry else 0
+            if entry is not None and entry[3] is not None and entry[3] == stamp:
+                self._entries[pk] = (entry[0], entry[1], entry[2], None)
+
+    def activities_in_flight(self, pk: int) -> int | None:
+        """The cached orchestration's open activity count; None when unknown here (not
+        cached in this process, or taken by an episode running right now)."""
+        with self._lock:
+            entry = self._entries.get(pk)
+            return entry[2].activities_in_flight if entry else None
 
     def discard(self, pk: int) -> None:
         with self._lock:

@@ -30,7 +30,8 @@ log = logging.getLogger("workflows.runtime")
 
 def _locked(queryset):  # noqa: ANN001, ANN202 - a queryset in, the same out
     if connection.features.has_select_for_update_skip_locked:
-        return queryset.select_for_update(skip_locked=True)
+        # Only the rows themselves: a filter's join (a task's instance) must lock nothing.
+        return queryset.select_for_update(skip_locked=True, of=("self",))
     return queryset
 
 

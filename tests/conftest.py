@@ -14,6 +14,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _flush_outlasts_worker_statements():
+    """Worker processes (a package's pool) keep running between tests. The TRUNCATE that
+    empties the database after a test can deadlock with a worker's statement that reads
+    two tables; PostgreSQL then cancels whichever detects it first. This process looks
+    later, so the worker's statement is cancelled (its work is retried) and the flush
+    goes on."""
+    from django.db import connection
+    from django.db.backends.signals import connection_created
+
+    def patient(sender, connection, **kwargs):  # noqa: ANN001, ANN003 - a signal receiver
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET deadlock_timeout = '10s'")
+
+    connection_created.connect(patient, weak=False, dispatch_uid="tests.patient_flush")
+    if connection.vendor == "postgresql" and connection.connection is not None:
+        patient(None, connection)
+    yield
+    connection_created.disconnect(dispatch_uid="tests.patient_flush")
+
+
 @pytest.fixture
 def worker(transactional_db):
     """An in-process worker (threads + sweeper) on the configured broker."""

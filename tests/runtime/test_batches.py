@@ -14,7 +14,8 @@ from tests.support.checks import assert_history_valid, instance, snapshot, wait_
 from tests.support.driver import drive
 from workflows.engine.activity import ActivityOutcome
 from workflows.models import ActivityTask, InboxMessage
-from workflows.runtime.batches import claim_batch, execute_batch, record_outcomes
+from workflows.runtime.activities import claim_tasks
+from workflows.runtime.batches import execute_batch, record_outcomes
 from workflows.runtime.cache import sticky_cache
 from workflows.runtime.dispatch import batch_size
 from workflows.runtime.sweeper import sweep_once
@@ -73,7 +74,7 @@ def test_a_duplicate_batch_message_runs_nothing_again(client):
     iid, pks = scheduled_fan_out(client, 40)
     assert execute_batch(pks) == 40
     assert execute_batch(pks) == 0
-    assert claim_batch(pks) == []
+    assert claim_tasks(pks) == []
     assert {t.runs for t in ActivityTask.objects.filter(pk__in=pks)} == {1}
 
 
@@ -108,7 +109,7 @@ def test_a_slow_batch_gives_back_the_tasks_it_has_not_started(client, settings):
 def test_an_outcome_recorded_by_another_worker_is_not_recorded_again(client):
     iid, pks = scheduled_fan_out(client, 40)
     sticky_cache().clear()
-    tasks = claim_batch(pks)
+    tasks = claim_tasks(pks)
     # Its lease ran out and another worker finished it first, with another result.
     assert record_task_outcome(tasks[0].pk, True, 999, None)
     outcomes = [(task, ActivityOutcome(True, result=1)) for task in tasks]
@@ -121,7 +122,7 @@ def test_an_outcome_recorded_by_another_worker_is_not_recorded_again(client):
 
 def test_a_batch_lost_in_a_crash_runs_again_when_its_leases_expire(client):
     iid, pks = scheduled_fan_out(client, 40)
-    assert len(claim_batch(pks)) == 40  # ... and the worker died before running them
+    assert len(claim_tasks(pks)) == 40  # ... and the worker died before running them
     drive()
     assert instance(iid).status == "running"  # leased: nobody else runs them meanwhile
     ActivityTask.objects.filter(pk__in=pks).update(

@@ -39,27 +39,40 @@ def claim_task(task_pk: int, hub: str | None = None) -> ActivityTask | None:
     One conditional UPDATE decides it: of two workers racing for a task (a duplicate
     delivery), only one matches; a live lease keeps everyone else off.
     """
-    now = timezone.now()
+    return next(iter(claim_tasks([task_pk], hub)), None)
+
+
+def claim_tasks(task_pks: list[int], hub: str | None = None) -> list[ActivityTask]:
+    """Claim those of ``task_pks`` still to run for this thread, in one UPDATE (a batch
+    message's tasks, or one); returns them in pk order.
+
+    Finished, cancelled, leased by another worker or another hub's: left alone. Tasks
+    whose instance ended or moved on meanwhile are cancelled instead.
+    """
+    now, me = timezone.now(), worker_name()
     lease = timedelta(seconds=float(settings.DURABLE_ACTIVITY_LEASE_SECONDS))
     claimable = Q(status=TaskStatus.SCHEDULED) | Q(
         status=TaskStatus.RUNNING, lease_expires_at__lt=now
     )
-    candidates = ActivityTask.objects.filter(claimable, pk=task_pk)
+    candidates = ActivityTask.objects.filter(claimable, pk__in=task_pks)
     if hub is not None:
         candidates = candidates.filter(task_hub=hub)
     limited = limited_names()
     if limited:  # those start only through workflows/limits.py (same query, no extra one)
         candidates = candidates.exclude(name__in=limited)
-    claimed = candidates.update(
+    if not candidates.update(
         status=TaskStatus.RUNNING,
         runs=F("runs") + 1,
         lease_expires_at=now + lease,
-        worker=worker_name(),
+        worker=me,
         started_at=now,
+    ):
+        return []
+    # This thread's claim is the one with its name and this very start time.
+    claimed = ActivityTask.objects.select_related("instance").filter(
+        pk__in=task_pks, status=TaskStatus.RUNNING, worker=me, started_at=now
     )
-    if not claimed:
-        return None  # finished, cancelled, leased by another worker, or another hub's
-    return _still_wanted(task_pk)
+    return _keep_wanted(list(claimed.order_by("pk")))
 
 
 def claim_limited(
@@ -85,12 +98,21 @@ def claim_limited(
 def _still_wanted(task_pk: int) -> ActivityTask | None:
     """The claimed task, or None (cancelled now) if its instance ended or moved on."""
     task = ActivityTask.objects.select_related("instance").get(pk=task_pk)
-    if task.instance.status in TERMINAL or task.instance.execution_id != task.execution_id:
-        ActivityTask.objects.filter(pk=task_pk).update(
+    return next(iter(_keep_wanted([task])), None)
+
+
+def _keep_wanted(tasks: list[ActivityTask]) -> list[ActivityTask]:
+    """The claimed tasks whose instance still waits for them; the others are cancelled."""
+    unwanted = [
+        task.pk
+        for task in tasks
+        if task.instance.status in TERMINAL or task.instance.execution_id != task.execution_id
+    ]
+    if unwanted:
+        ActivityTask.objects.filter(pk__in=unwanted).update(
             status=TaskStatus.CANCELLED, lease_expires_at=None
         )
-        return None
-    return task
+    return [task for task in tasks if task.pk not in unwanted]
 
 
 def execute_task(

@@ -16,22 +16,27 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from ..effects import worker_name
 from ..engine import default_registry
 from ..engine.activity import ActivityOutcome
 from ..engine.registry import Registry
-from ..limits import limited_names
 from ..models import ActivityTask, InboxMessage
-from ..statuses import TERMINAL, TaskStatus
+from ..statuses import TaskStatus
 from ..store import Episode, episode_locked, lock_instance
-from .activities import attempt, finish_task, inbox_message, outcome_event, run_claimed
+from .activities import (
+    attempt,
+    claim_tasks,
+    finish_task,
+    inbox_message,
+    outcome_event,
+    run_claimed,
+)
 from .cache import sticky_cache
 from .dispatch import start_activity, wake_orchestration
 
@@ -43,54 +48,12 @@ FLUSH_SECONDS = 0.05
 SLOW_SECONDS = 0.01
 
 
-def claim_batch(task_pks: list[int], hub: str | None = None) -> list[ActivityTask]:
-    """Claim those of ``task_pks`` still to run, in one UPDATE; returns them in order.
-
-    Tasks whose instance ended or moved on meanwhile are cancelled instead.
-    """
-    now = timezone.now()
-    me = worker_name()
-    lease = timedelta(seconds=float(settings.DURABLE_ACTIVITY_LEASE_SECONDS))
-    claimable = Q(status=TaskStatus.SCHEDULED) | Q(
-        status=TaskStatus.RUNNING, lease_expires_at__lt=now
-    )
-    candidates = ActivityTask.objects.filter(claimable, pk__in=task_pks)
-    if hub is not None:
-        candidates = candidates.filter(task_hub=hub)
-    limited = limited_names()
-    if limited:  # never batched; a stray one starts only through workflows/limits.py
-        candidates = candidates.exclude(name__in=limited)
-    if not candidates.update(
-        status=TaskStatus.RUNNING,
-        runs=F("runs") + 1,
-        lease_expires_at=now + lease,
-        worker=me,
-        started_at=now,
-    ):
-        return []
-    # This thread's claim is the one with its name and this very start time.
-    claimed = ActivityTask.objects.select_related("instance").filter(
-        pk__in=task_pks, status=TaskStatus.RUNNING, worker=me, started_at=now
-    )
-    wanted, unwanted = [], []
-    for task in claimed.order_by("pk"):
-        ended = task.instance.status in TERMINAL
-        (unwanted if ended or task.instance.execution_id != task.execution_id else wanted).append(
-            task
-        )
-    if unwanted:
-        ActivityTask.objects.filter(pk__in=[t.pk for t in unwanted]).update(
-            status=TaskStatus.CANCELLED, lease_expires_at=None
-        )
-    return wanted
-
-
 def execute_batch(
     task_pks: list[int], registry: Registry | None = None, hub: str | None = None
 ) -> int:
     """Run a batch message's tasks; returns how many outcomes this call recorded."""
     registry = registry or default_registry
-    tasks = claim_batch(task_pks, hub)
+    tasks = claim_tasks(task_pks, hub)
     budget = float(settings.DURABLE_ACTIVITY_BATCH_SECONDS)
     started = time.monotonic()
     recorded = 0

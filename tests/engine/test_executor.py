@@ -445,6 +445,29 @@ def test_terminate_runs_finally_blocks_even_if_they_yield(registry, runner):
     gc.collect()  # abandoned episodes close their generators quietly
 
 
+def test_a_dropped_orchestration_closes_its_generator_at_once(registry):
+    # Without the cyclic collector: an Orchestration must not be part of a reference
+    # cycle, or its generator could be finalized before it (order of a cycle's
+    # finalizers is arbitrary) and a yield in a finally block would surface.
+    closed = []
+
+    @registry.orchestrator(name="held")
+    def held(ctx, _):
+        try:
+            yield ctx.call_activity("echo", 1)
+        finally:
+            closed.append(ctx.is_replaying)
+
+    gc.disable()
+    try:
+        orchestration = Orchestration(registry, REF)
+        orchestration.apply([ev.ExecutionStarted("held", 1, None)], T0)
+        del orchestration
+        assert closed == [True]
+    finally:
+        gc.enable()
+
+
 def test_finally_blocks_of_abandoned_episodes_stay_silent(registry, runner, caplog):
     @registry.orchestrator(name="tidy")
     def tidy(ctx, _):

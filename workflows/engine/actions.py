@@ -16,8 +16,17 @@ class Action:
 
 
 @dataclass(frozen=True)
-class ScheduleActivity(Action):
+class StepAction(Action):
+    """A decision that takes the next step number (``task_id``) and is recorded in history.
+
+    Replay matches each recorded step to the action the code makes at that number.
+    """
+
     task_id: int
+
+
+@dataclass(frozen=True)
+class ScheduleActivity(StepAction):
     name: str
     input: Any = None
     attempt: int = 1
@@ -26,15 +35,13 @@ class ScheduleActivity(Action):
 
 
 @dataclass(frozen=True)
-class CreateTimer(Action):
-    task_id: int
+class CreateTimer(StepAction):
     fire_at: datetime
     purpose: str = "timer"
 
 
 @dataclass(frozen=True)
-class StartSubOrchestration(Action):
-    task_id: int
+class StartSubOrchestration(StepAction):
     name: str
     instance_id: str
     version: int | None = None
@@ -42,8 +49,7 @@ class StartSubOrchestration(Action):
 
 
 @dataclass(frozen=True)
-class RecordMarker(Action):
-    task_id: int
+class RecordMarker(StepAction):
     name: str
 
 
@@ -74,8 +80,7 @@ class TerminateOrchestration(Action):
 
 
 @dataclass(frozen=True)
-class RegisterCompensation(Action):
-    task_id: int
+class RegisterCompensation(StepAction):
     name: str
     input: Any = None
     step: str = ""
@@ -93,8 +98,7 @@ class UpdateCompensation(Action):
 
 
 @dataclass(frozen=True)
-class RequestApproval(Action):
-    task_id: int
+class RequestApproval(StepAction):
     name: str
     assignees: str
     details: Any = None

@@ -11,7 +11,7 @@ from .payloads import round_trip
 from .tasks import Task
 
 if TYPE_CHECKING:
-    from .context import OrchestrationContext
+    from .state import ExecutionState
 
 APPROVAL_EVENT_PREFIX = "durable:approval:"
 
@@ -22,12 +22,16 @@ def approval_event_name(task_id: int) -> str:
 
 
 def request_approval(
-    ctx: OrchestrationContext,
+    state: ExecutionState,
     name: str,
     assignees: str,
     details: Any,
     timeout: timedelta | datetime | None,
 ) -> Task:
+    """Record the request as a step, then wait for its decision event (or the deadline).
+
+    Called by :meth:`OrchestrationContext.request_approval`, which documents the API.
+    """
     if not isinstance(name, str) or not name.strip():
         raise WorkflowCodeError("request_approval needs a non-empty name.")
     if not isinstance(assignees, str) or not assignees.strip():
@@ -36,19 +40,18 @@ def request_approval(
         )
     deadline: datetime | None = None
     if isinstance(timeout, timedelta):
-        deadline = ctx.current_utc_datetime + timeout
+        deadline = state.current_utc_datetime + timeout
     elif isinstance(timeout, datetime):
         deadline = timeout
     elif timeout is not None:
         raise WorkflowCodeError("request_approval timeout must be a timedelta or a datetime.")
-    task_id = ctx._next_id()
-    ctx._pending_actions[task_id] = act.RequestApproval(
-        task_id, name, assignees, round_trip(details, "approval details"), deadline
-    )
-    decision = ctx.wait_for_external_event(approval_event_name(task_id))
+    task_id = state.next_task_id()
+    details = round_trip(details, "approval details")
+    state.schedule(act.RequestApproval(task_id, name, assignees, details, deadline))
+    decision = state.wait_for_event(approval_event_name(task_id))
     if deadline is None:
         return decision
-    timer = ctx._new_timer(deadline, purpose="approval_deadline")
+    timer = state.create_timer(deadline, purpose="approval_deadline")
     outcome = Task()
 
     def on_decision(t: Task) -> None:
@@ -57,10 +60,8 @@ def request_approval(
     def on_deadline(_t: Task) -> None:
         if outcome.is_complete:
             return
-        waiters = ctx._event_waiters.get(approval_event_name(task_id))
-        if waiters and decision in waiters:
-            waiters.remove(decision)
-        ctx._emit_live(act.UpdateApproval(task_id, "expired"))
+        state.stop_waiting(decision)
+        state.emit_live(act.UpdateApproval(task_id, "expired"))
         outcome.fail(ApprovalTimeout(name, deadline))
 
     decision.add_listener(on_decision)

@@ -1,31 +1,27 @@
-"""OrchestrationContext: the API orchestrator code sees."""
+"""OrchestrationContext: the API orchestrator code sees.
+
+The context only describes work; the run-time state it delegates to
+(:class:`~workflows.engine.state.ExecutionState`) is what the executor drives.
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections import deque
 from collections.abc import Callable, Generator, Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from . import actions as act
-from .errors import (
-    ActivityFailed,
-    EventTimeout,
-    FanOutFailed,
-    SubOrchestrationFailed,
-    TaskFailed,
-    WorkflowCodeError,
-)
+from .errors import ActivityFailed, EventTimeout, FanOutFailed, WorkflowCodeError
 from .failures import FailureDetails
 from .payloads import round_trip
 from .registry import name_of
 from .retry import RetryPolicy, next_retry_delay
+from .state import ExecutionState
 from .tasks import CompletableTask, Outcome, Task, TimerTask, WhenAll, WhenAny
 
 if TYPE_CHECKING:
-    from .events import EventRaised, HistoryEvent
     from .saga import Saga
 
 _UUID_NAMESPACE = uuid.UUID("9e7c1f2a-5b1d-4b8e-9d8a-2f1c0e6b7a31")
@@ -49,26 +45,20 @@ class ReplaySafeLogger(logging.LoggerAdapter):
         return f"[{self._ctx.instance_id}] {msg}", kwargs
 
 
-class _ExternalEventTask(Task):
-    def __init__(self, name: str) -> None:
-        super().__init__()
-        self.name = name
-
-
 class _RetryingTask(Task):
     """An activity or sub-orchestration call that retries per its policy."""
 
     def __init__(
         self,
-        ctx: OrchestrationContext,
+        state: ExecutionState,
         policy: RetryPolicy,
         start_attempt: Callable[[int], Task],
     ) -> None:
         super().__init__()
-        self._ctx = ctx
+        self._state = state
         self._policy = policy
         self._start_attempt = start_attempt
-        self._first_at = ctx.current_utc_datetime
+        self._first_at = state.current_utc_datetime
         self.attempt = 1
         start_attempt(1).add_listener(self._on_attempt_done)
 
@@ -79,14 +69,15 @@ class _RetryingTask(Task):
         error = task.error
         assert error is not None
         failure = error.failure or FailureDetails("Error", str(error))
-        elapsed = self._ctx.current_utc_datetime - self._first_at
+        now = self._state.current_utc_datetime
+        elapsed = now - self._first_at
         delay = next_retry_delay(self._policy, self.attempt, failure, elapsed)
         if delay is None:
             if isinstance(error, ActivityFailed):
                 error = ActivityFailed(error.name, failure, self.attempt)
             self.fail(error)
             return
-        timer = self._ctx._new_timer(self._ctx.current_utc_datetime + delay, purpose="retry")
+        timer = self._state.create_timer(now + delay, purpose="retry")
         timer.add_listener(self._on_backoff_done)
 
     def _on_backoff_done(self, _timer: Task) -> None:
@@ -117,33 +108,37 @@ class OrchestrationContext:
         name: str,
         version: int,
         logger_name: str = "workflows.orchestrator",
+        *,
+        state: ExecutionState | None = None,
     ) -> None:
         self.instance_id = instance_id
         self.execution_id = execution_id
         self.name = name
         self.version = version
-        self.is_replaying = False
-        self.current_utc_datetime: datetime = datetime(1970, 1, 1)
         self.logger = ReplaySafeLogger(logging.getLogger(logger_name), self)
-        self.custom_status: Any = None
-        self.custom_status_changed = False
-        # Engine bookkeeping (read by the executor).
-        self._sequence = 0
-        self._uuid_counter = 0
-        self._pending_actions: dict[int, act.Action] = {}
-        self._open_tasks: dict[int, CompletableTask] = {}
-        self._recorded: dict[int, HistoryEvent] = {}
-        self._event_waiters: dict[str, deque[_ExternalEventTask]] = {}
-        self._event_buffer: dict[str, deque[EventRaised]] = {}
-        self._live_updates: list[act.Action] = []
-        self._continue_as_new: act.ContinueAsNew | None = None
-        self._keep_unprocessed_events = True
+        # Owned by the executor, which shares it: orchestrator code only reads it here.
+        self._state = state if state is not None else ExecutionState()
 
     # -- identity, time, ids -------------------------------------------------
+    @property
+    def is_replaying(self) -> bool:
+        """True while the code re-runs recorded history (skip side effects such as logs)."""
+        return self._state.is_replaying
+
+    @property
+    def current_utc_datetime(self) -> datetime:
+        """The current episode's start time: deterministic, the same on every replay."""
+        return self._state.current_utc_datetime
+
+    @property
+    def custom_status(self) -> Any:
+        """The last value given to :meth:`set_custom_status` (as stored)."""
+        return self._state.custom_status
+
     def new_uuid(self) -> str:
         """A UUID that is the same on every replay of this orchestration."""
-        self._uuid_counter += 1
-        key = f"{self.instance_id}:{self.execution_id}:{self._uuid_counter}"
+        number = self._state.next_uuid_number()
+        key = f"{self.instance_id}:{self.execution_id}:{number}"
         return str(uuid.uuid5(_UUID_NAMESPACE, key))
 
     # -- durable tasks ---------------------------------------------------------
@@ -165,7 +160,7 @@ class OrchestrationContext:
         first_id: list[int] = []
 
         def start(attempt: int) -> Task:
-            task_id = self._next_id()
+            task_id = self._state.next_task_id()
             first_id.append(task_id)
             task = CompletableTask(task_id, "activity", name)
             # Every attempt of one call shares the first attempt's id: the activity's
@@ -173,7 +168,7 @@ class OrchestrationContext:
             action = act.ScheduleActivity(
                 task_id, name, value, attempt, first_id[0], _idempotency_key
             )
-            self._schedule(task, action)
+            self._state.schedule(action, task)
             return task
 
         return self._with_retry(retry, start)
@@ -197,13 +192,13 @@ class OrchestrationContext:
         value = round_trip(input, f"input of sub-orchestration {name!r}")
 
         def start(attempt: int) -> Task:
-            task_id = self._next_id()
+            task_id = self._state.next_task_id()
             child_id = instance_id or f"{self.instance_id}:{self.execution_id}:{task_id}"
             if instance_id and attempt > 1:
                 child_id = f"{instance_id}:attempt{attempt}"
             task = CompletableTask(task_id, "sub_orchestration", name, child_id)
             action = act.StartSubOrchestration(task_id, name, child_id, version, value)
-            self._schedule(task, action)
+            self._state.schedule(action, task)
             return task
 
         return self._with_retry(retry, start)
@@ -220,7 +215,7 @@ class OrchestrationContext:
             raise WorkflowCodeError(
                 "create_timer got a naive datetime; use ctx.current_utc_datetime + timedelta."
             )
-        return self._new_timer(fire_at)
+        return self._state.create_timer(fire_at)
 
     def wait_for_external_event(
         self, name: str, timeout: timedelta | datetime | None = None
@@ -232,14 +227,8 @@ class OrchestrationContext:
         """
         if not isinstance(name, str) or not name:
             raise WorkflowCodeError("wait_for_external_event needs a non-empty event name.")
-        task = _ExternalEventTask(name)
-        buffered = self._event_buffer.get(name)
-        if buffered:
-            # Decoded like a live delivery (_deliver_event): same value either way.
-            task.complete(round_trip(buffered.popleft().data))
-            return task
-        self._event_waiters.setdefault(name, deque()).append(task)
-        if timeout is None:
+        task = self._state.wait_for_event(name)
+        if task.is_complete or timeout is None:
             return task
         timer = self.create_timer(timeout)
         guarded = Task()
@@ -250,9 +239,7 @@ class OrchestrationContext:
         def on_timeout(t: Task) -> None:
             if guarded.is_complete:
                 return
-            waiters = self._event_waiters.get(name)
-            if waiters and task in waiters:
-                waiters.remove(task)
+            self._state.stop_waiting(task)
             guarded.fail(EventTimeout(name, t._result))
 
         task.add_listener(on_event)
@@ -330,7 +317,7 @@ class OrchestrationContext:
         """
         from .saga import Saga
 
-        return Saga(self)
+        return Saga(self, self._state)
 
     def request_approval(
         self,
@@ -353,21 +340,20 @@ class OrchestrationContext:
         """
         from .approvals import request_approval
 
-        return request_approval(self, name, assignees, details, timeout)
+        return request_approval(self._state, name, assignees, details, timeout)
 
     # -- instance-level decisions --------------------------------------------
     def set_custom_status(self, value: Any) -> None:
         """Publish a JSON value (e.g. progress) readable by clients while this runs."""
-        self.custom_status = round_trip(value, "custom status")
-        self.custom_status_changed = True
+        self._state.set_custom_status(round_trip(value, "custom status"))
 
     def continue_as_new(self, input: Any = None, *, keep_unprocessed_events: bool = True) -> None:
         """Restart this instance with a fresh history and ``input``; then ``return``.
 
         External events not yet consumed are carried over unless told otherwise.
         """
-        self._continue_as_new = act.ContinueAsNew(round_trip(input, "continue-as-new input"))
-        self._keep_unprocessed_events = keep_unprocessed_events
+        value = round_trip(input, "continue-as-new input")
+        self._state.request_continue_as_new(value, keep_unprocessed_events)
 
     def is_patched(self, change_id: str) -> bool:
         """True for code paths added by ``change_id`` unless history predates the change.
@@ -380,36 +366,21 @@ class OrchestrationContext:
             if ctx.is_patched("send-receipt"):
                 yield ctx.call_activity("send_receipt", order)
         """
-        task_id = self._sequence + 1
-        if self.is_replaying:
-            recorded = self._recorded.get(task_id)
+        state = self._state
+        if state.is_replaying:
+            recorded = state.recorded_at(state.upcoming_task_id)
             if getattr(recorded, "name", None) != change_id or recorded.kind != "marker_recorded":
                 return False
-        self._next_id()
-        self._pending_actions[task_id] = act.RecordMarker(task_id, change_id)
+        state.schedule(act.RecordMarker(state.next_task_id(), change_id))
         return True
 
-    # -- internals used by tasks and the executor ------------------------------
-    def _next_id(self) -> int:
-        self._sequence += 1
-        return self._sequence
-
-    def _schedule(self, task: CompletableTask, action: act.Action) -> None:
-        self._pending_actions[task.task_id] = action
-        self._open_tasks[task.task_id] = task
-
-    def _new_timer(self, fire_at: datetime, purpose: str = "timer") -> TimerTask:
-        task_id = self._next_id()
-        task = TimerTask(task_id, "timer", fire_at.isoformat())
-        self._schedule(task, act.CreateTimer(task_id, fire_at, purpose))
-        return task
-
+    # -- helpers ---------------------------------------------------------------
     def _with_retry(self, retry: RetryPolicy | None, start: Callable[[int], Task]) -> Task:
         if retry is None:
             return start(1)
         if not isinstance(retry, RetryPolicy):
             raise WorkflowCodeError(f"retry must be a RetryPolicy, got {type(retry).__name__}.")
-        return _RetryingTask(self, retry, start)
+        return _RetryingTask(self._state, retry, start)
 
     def _check_tasks(self, tasks: Iterable[Task], what: str) -> list[Task]:
         tasks = list(tasks)
@@ -419,27 +390,3 @@ class OrchestrationContext:
                     f"{what} takes durable tasks (from ctx.call_activity etc.), got {t!r}."
                 )
         return tasks
-
-    def _emit_live(self, action: act.Action) -> None:
-        """Record a state change for the runtime, only when it happens (not on replay)."""
-        if not self.is_replaying:
-            self._live_updates.append(action)
-
-    def _deliver_event(self, event: EventRaised) -> None:
-        waiters = self._event_waiters.get(event.name)
-        if waiters:
-            waiters.popleft().complete(round_trip(event.data))
-        else:
-            self._event_buffer.setdefault(event.name, deque()).append(event)
-
-    def _unprocessed_events(self) -> tuple[EventRaised, ...]:
-        if not self._keep_unprocessed_events:
-            return ()
-        return tuple(e for q in self._event_buffer.values() for e in q)
-
-
-def failure_for(task: CompletableTask, failure: FailureDetails) -> TaskFailed:
-    """The error raised in orchestrator code when ``task`` failed with ``failure``."""
-    if task.kind == "sub_orchestration":
-        return SubOrchestrationFailed(task.name, task.child_instance_id or "", failure)
-    return ActivityFailed(task.name, failure)

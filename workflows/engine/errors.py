@@ -179,10 +179,6 @@ class NotAllowed(DurableError):
     """The user may not do this (e.g. decide an approval of another group)."""
 
 
-class OrchestrationFailedError(DurableError):
-    """Raised by the client when waiting on an instance that ended failed."""
-
-
 class ClientError(DurableError):
     """A request the client refuses; nothing was changed."""
 

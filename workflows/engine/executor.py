@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,11 +11,12 @@ from typing import Any
 
 from . import actions as act
 from . import events as ev
-from .context import OrchestrationContext, failure_for
+from .context import OrchestrationContext
 from .errors import NonDeterminismError, PayloadError, WorkflowCodeError
 from .failures import FailureDetails
 from .payloads import check_size, round_trip
 from .registry import Registry
+from .state import ExecutionState
 from .tasks import Task
 
 
@@ -58,18 +60,84 @@ class EpisodeResult:
         return self.status != OrchestrationStatus.RUNNING
 
 
+def _stored_result(event: Any) -> Any:
+    # Decoded as it is stored: the first run sees exactly what a replay will see.
+    return round_trip(event.result)
+
+
+@dataclass(frozen=True)
+class StepKind:
+    """How one kind of step (a :class:`~workflows.engine.actions.StepAction`) is
+    recorded, checked on replay, described, and how its task ends.
+
+    The action and its history event have the same fields (``record`` copies them),
+    so one ``describe`` serves both in :class:`NonDeterminismError` messages.
+    """
+
+    recorded_as: type[ev.HistoryEvent]
+    describe: Callable[[Any], str]
+    # What replay compares: changing these in code breaks recorded instances, while
+    # e.g. a changed activity input or timer time does not (the recorded one wins).
+    same: tuple[str, ...] = ("name",)
+    completed_by: type[ev.HistoryEvent] | None = None
+    result_of: Callable[[Any], Any] = _stored_result
+    failed_by: type[ev.HistoryEvent] | None = None
+
+    def record(self, action: act.StepAction) -> ev.HistoryEvent:
+        """The history event recording ``action``."""
+        fields = dataclasses.fields(self.recorded_as)
+        return self.recorded_as(**{f.name: getattr(action, f.name) for f in fields})
+
+    def matches(self, event: ev.HistoryEvent, action: act.StepAction) -> bool:
+        """Whether recorded ``event`` is the step ``action`` the code made again."""
+        return all(getattr(event, name) == getattr(action, name) for name in self.same)
+
+
+# Every kind of step, in one place: a new kind is one entry here (plus its action
+# and event classes, and the runtime's effect of the action).
+STEP_KINDS: dict[type[act.StepAction], StepKind] = {
+    act.ScheduleActivity: StepKind(
+        ev.ActivityScheduled,
+        lambda x: f"activity {x.name!r}",
+        completed_by=ev.ActivityCompleted,
+        failed_by=ev.ActivityFailedEvent,
+    ),
+    act.CreateTimer: StepKind(
+        ev.TimerCreated,
+        lambda x: f"a timer at {x.fire_at.isoformat()}",
+        same=(),
+        completed_by=ev.TimerFired,
+        result_of=lambda e: e.fire_at,
+    ),
+    act.StartSubOrchestration: StepKind(
+        ev.SubOrchestrationCreated,
+        lambda x: f"sub-orchestration {x.name!r}",
+        completed_by=ev.SubOrchestrationCompleted,
+        failed_by=ev.SubOrchestrationFailedEvent,
+    ),
+    act.RecordMarker: StepKind(ev.MarkerRecorded, lambda x: f"patch marker {x.name!r}"),
+    act.RegisterCompensation: StepKind(
+        ev.CompensationRegistered, lambda x: f"compensation {x.name!r} registered"
+    ),
+    act.RequestApproval: StepKind(ev.ApprovalRequested, lambda x: f"approval request {x.name!r}"),
+}
+
+# Derived: replay looks steps up by the event that recorded them, or that completed them.
+_STEP_OF_EVENT: dict[type[ev.HistoryEvent], tuple[type[act.StepAction], StepKind]] = {
+    kind.recorded_as: (action_type, kind) for action_type, kind in STEP_KINDS.items()
+}
+_STEP_COMPLETED_BY: dict[type[ev.HistoryEvent], StepKind] = {
+    kind.completed_by: kind for kind in STEP_KINDS.values() if kind.completed_by is not None
+}
+_STEP_FAILED_BY: dict[type[ev.HistoryEvent], StepKind] = {
+    kind.failed_by: kind for kind in STEP_KINDS.values() if kind.failed_by is not None
+}
+
+
 def _describe_event(event: ev.HistoryEvent) -> str:
-    described = {
-        ev.ActivityScheduled: lambda e: f"activity {e.name!r}",
-        ev.TimerCreated: lambda e: f"a timer at {e.fire_at.isoformat()}",
-        ev.SubOrchestrationCreated: lambda e: f"sub-orchestration {e.name!r}",
-        ev.MarkerRecorded: lambda e: f"patch marker {e.name!r}",
-        ev.CompensationRegistered: lambda e: f"compensation {e.name!r} registered",
-        ev.ApprovalRequested: lambda e: f"approval request {e.name!r}",
-    }
-    describe = described.get(type(event))
-    if describe is not None:
-        return describe(event)
+    step = _STEP_OF_EVENT.get(type(event))
+    if step is not None:
+        return step[1].describe(event)
     task_id = ev.task_id_of(event)
     return f"{type(event).__name__}" + (f" for task {task_id}" if task_id is not None else "")
 
@@ -77,26 +145,7 @@ def _describe_event(event: ev.HistoryEvent) -> str:
 def _describe_action(action: act.Action | None) -> str:
     if action is None:
         return "nothing at this step"
-    described: dict[type, Callable[[Any], str]] = {
-        act.ScheduleActivity: lambda a: f"activity {a.name!r}",
-        act.CreateTimer: lambda a: f"a timer at {a.fire_at.isoformat()}",
-        act.StartSubOrchestration: lambda a: f"sub-orchestration {a.name!r}",
-        act.RecordMarker: lambda a: f"patch marker {a.name!r}",
-        act.RegisterCompensation: lambda a: f"compensation {a.name!r} registered",
-        act.RequestApproval: lambda a: f"approval request {a.name!r}",
-    }
-    return described[type(action)](action)
-
-
-# Which action type each scheduling event must match, and what must be equal.
-_MATCHES: dict[type, tuple[type, Callable[[Any, Any], bool]]] = {
-    ev.ActivityScheduled: (act.ScheduleActivity, lambda e, a: e.name == a.name),
-    ev.TimerCreated: (act.CreateTimer, lambda e, a: True),
-    ev.SubOrchestrationCreated: (act.StartSubOrchestration, lambda e, a: e.name == a.name),
-    ev.MarkerRecorded: (act.RecordMarker, lambda e, a: e.name == a.name),
-    ev.CompensationRegistered: (act.RegisterCompensation, lambda e, a: e.name == a.name),
-    ev.ApprovalRequested: (act.RequestApproval, lambda e, a: e.name == a.name),
-}
+    return STEP_KINDS[type(action)].describe(action)
 
 
 # The events that close an execution; nothing but these follows the finish in history.
@@ -105,26 +154,6 @@ _RECORDED_ENDS = (*_CLOSING_EVENTS, ev.ExecutionTerminated)
 # Still processed once the orchestrator finished: the episode's clock, and patch
 # markers, which are recorded even in the finishing episode (see ``apply``).
 _AFTER_FINISH = (ev.OrchestratorStarted, ev.MarkerRecorded)
-
-
-def _event_for_action(action: act.Action) -> ev.HistoryEvent:
-    to_event: dict[type, Callable[[Any], ev.HistoryEvent]] = {
-        act.ScheduleActivity: lambda a: ev.ActivityScheduled(
-            a.task_id, a.name, a.input, a.attempt, a.call_id, a.idempotency_key
-        ),
-        act.CreateTimer: lambda a: ev.TimerCreated(a.task_id, a.fire_at, a.purpose),
-        act.StartSubOrchestration: lambda a: ev.SubOrchestrationCreated(
-            a.task_id, a.name, a.instance_id, a.version, a.input
-        ),
-        act.RecordMarker: lambda a: ev.MarkerRecorded(a.task_id, a.name),
-        act.RegisterCompensation: lambda a: ev.CompensationRegistered(
-            a.task_id, a.name, a.input, a.step, a.order
-        ),
-        act.RequestApproval: lambda a: ev.ApprovalRequested(
-            a.task_id, a.name, a.assignees, a.details, a.deadline
-        ),
-    }
-    return to_event[type(action)](action)
 
 
 class Orchestration:
@@ -146,32 +175,12 @@ class Orchestration:
         self.status = OrchestrationStatus.PENDING
         self.output: Any = None
         self.failure: FailureDetails | None = None
+        # Exists before the context: the episode's clock and the recorded steps are
+        # known from history before ExecutionStarted creates the context.
+        self._state = ExecutionState()
         self._generator: Generator[Any, Any, Any] | None = None
         self._awaiting: Task | None = None
-        self._replaying = False
-        self._episode_time: datetime | None = None
-        self._recorded_index: dict[int, ev.HistoryEvent] = {}
         self._end_recorded = False  # history holds this execution's end event
-        self._handlers: dict[type, Callable[[Any], None]] = {
-            ev.OrchestratorStarted: self._on_orchestrator_started,
-            ev.ExecutionStarted: self._on_execution_started,
-            ev.ExecutionTerminated: self._on_terminated,
-            ev.ExecutionCompleted: self._on_recorded_end,
-            ev.ExecutionFailed: self._on_recorded_end,
-            ev.ContinuedAsNew: self._on_recorded_end,
-            ev.ActivityScheduled: self._on_scheduled,
-            ev.TimerCreated: self._on_scheduled,
-            ev.SubOrchestrationCreated: self._on_scheduled,
-            ev.MarkerRecorded: self._on_scheduled,
-            ev.CompensationRegistered: self._on_scheduled,
-            ev.ApprovalRequested: self._on_scheduled,
-            ev.ActivityCompleted: self._on_task_completed,
-            ev.SubOrchestrationCompleted: self._on_task_completed,
-            ev.ActivityFailedEvent: self._on_task_failed,
-            ev.SubOrchestrationFailedEvent: self._on_task_failed,
-            ev.TimerFired: self._on_timer_fired,
-            ev.EventRaised: self._on_event_raised,
-        }
 
     def __del__(self) -> None:
         # Dropped between episodes (a worker replays afresh next time, or the sticky
@@ -180,17 +189,14 @@ class Orchestration:
         # ``yield`` inside them is abandoned quietly.
         if getattr(self, "_generator", None) is None:
             return
-        if self.ctx is not None:
-            self.ctx.is_replaying = True
+        self._state.is_replaying = True
         self._close_generator()
 
     # -- public ---------------------------------------------------------------
     @property
     def activities_in_flight(self) -> int:
         """How many activities the orchestrator currently waits for (fan-out width)."""
-        if self.ctx is None:
-            return 0
-        return sum(1 for t in self.ctx._open_tasks.values() if t.kind == "activity")
+        return self._state.count_open("activity")
 
     def replay(self, history: Iterable[ev.HistoryEvent]) -> None:
         """Rebuild the generator's state from recorded history (silently)."""
@@ -199,14 +205,13 @@ class Orchestration:
         _applied, leftovers = self._run(history, replaying=True)
         self.history_length += len(history)
         self._end_recorded = any(isinstance(e, _RECORDED_ENDS) for e in history)
-        ctx = self.ctx
-        if ctx is not None and ctx._pending_actions and self.status == OrchestrationStatus.RUNNING:
-            task_id = min(ctx._pending_actions)
+        pending = self._state.first_pending()
+        if pending is not None and self.status == OrchestrationStatus.RUNNING:
             raise NonDeterminismError(
                 self.instance.instance_id,
-                task_id,
+                pending.task_id,
                 "nothing more at this step (history ends here)",
-                _describe_action(ctx._pending_actions[task_id]),
+                _describe_action(pending),
             )
         # The code finished, but history goes on: it recorded more steps or events.
         extra = next((e for e in leftovers if not isinstance(e, _CLOSING_EVENTS)), None)
@@ -214,7 +219,7 @@ class Orchestration:
             step = ev.task_id_of(extra)
             raise NonDeterminismError(
                 self.instance.instance_id,
-                step if step is not None else (ctx._sequence + 1 if ctx else 0),
+                step if step is not None else self._current_step(),
                 _describe_event(extra),
                 "no further step (the orchestrator finished)",
             )
@@ -238,7 +243,8 @@ class Orchestration:
         new_events = list(new_events)
         if now is not None:
             new_events.insert(0, ev.OrchestratorStarted(now))
-        status_before = self.ctx.custom_status if self.ctx else None
+        state = self._state
+        status_before = state.custom_status
         applied, leftovers = self._run(new_events, replaying=False)
         new_history = list(applied)
         actions: list[act.Action] = []
@@ -249,16 +255,13 @@ class Orchestration:
             # the same is_patched() branch; a terminated one has no branch left to take.
             running = self.status == OrchestrationStatus.RUNNING
             markers = self.status != OrchestrationStatus.TERMINATED
-            for task_id in sorted(ctx._pending_actions):
-                action = ctx._pending_actions[task_id]
+            for action in state.drain_pending():
                 if running or (markers and isinstance(action, act.RecordMarker)):
                     actions.append(action)
-                    new_history.append(_event_for_action(action))
-            ctx._pending_actions.clear()
-            actions.extend(ctx._live_updates)
-            ctx._live_updates.clear()
-            if ctx.custom_status != status_before:
-                actions.append(act.SetCustomStatus(ctx.custom_status))
+                    new_history.append(STEP_KINDS[type(action)].record(action))
+            actions.extend(state.drain_live_updates())
+            if state.custom_status != status_before:
+                actions.append(act.SetCustomStatus(state.custom_status))
         actions.extend(self._closing_actions(new_history, leftovers))
         self.history_length += len(new_history)
         self._end_recorded = self._finished()
@@ -268,7 +271,7 @@ class Orchestration:
             status=self.status,
             output=self.output,
             failure=self.failure,
-            custom_status=ctx.custom_status if ctx else None,
+            custom_status=state.custom_status,
             history_length=self.history_length,
         )
 
@@ -277,16 +280,14 @@ class Orchestration:
         self, events: list[ev.HistoryEvent], replaying: bool
     ) -> tuple[list[ev.HistoryEvent], list[ev.HistoryEvent]]:
         """Process events in order; returns (applied, left over after the end)."""
-        self._replaying = replaying
+        self._state.is_replaying = replaying
         for index, event in enumerate(events):
-            if self.ctx is not None:
-                self.ctx.is_replaying = replaying
             if self._finished() and not isinstance(event, _AFTER_FINISH):
                 return events[:index], events[index:]
-            handler = self._handlers.get(type(event))
+            handler = _EVENT_HANDLERS.get(type(event))
             if handler is None:
                 raise TypeError(f"No handler for history event {type(event).__name__}.")
-            handler(event)
+            handler(self, event)
             self._resume()
         return events, []
 
@@ -317,7 +318,7 @@ class Orchestration:
     def _accept_yield(self, yielded: Any) -> None:
         ctx = self.ctx
         assert ctx is not None
-        if ctx._continue_as_new is not None:
+        if self._state.continues_as_new:
             self._finish_continued()
             return
         if not isinstance(yielded, Task):
@@ -348,7 +349,7 @@ class Orchestration:
         self._accept_yield(yielded)
 
     def _finish_completed(self, value: Any) -> None:
-        if self.ctx is not None and self.ctx._continue_as_new is not None:
+        if self._state.continues_as_new:
             self._finish_continued()
             return
         try:
@@ -392,7 +393,6 @@ class Orchestration:
     def _closing_actions(
         self, new_history: list[ev.HistoryEvent], leftovers: list[ev.HistoryEvent]
     ) -> list[act.Action]:
-        ctx = self.ctx
         if self.status == OrchestrationStatus.COMPLETED:
             new_history.append(ev.ExecutionCompleted(self.output))
             return [act.CompleteOrchestration(self.output)]
@@ -401,12 +401,10 @@ class Orchestration:
             new_history.append(ev.ExecutionFailed(self.failure))
             return [act.FailOrchestration(self.failure)]
         if self.status == OrchestrationStatus.CONTINUED_AS_NEW:
-            assert ctx is not None and ctx._continue_as_new is not None
-            carried = ctx._unprocessed_events()
-            if ctx._keep_unprocessed_events:
-                carried += tuple(e for e in leftovers if isinstance(e, ev.EventRaised))
-            new_history.append(ev.ContinuedAsNew(ctx._continue_as_new.input))
-            return [act.ContinueAsNew(ctx._continue_as_new.input, carried)]
+            # Events that arrived after the code finished are carried too.
+            action = self._state.continue_as_new_action(leftovers)
+            new_history.append(ev.ContinuedAsNew(action.input))
+            return [action]
         if self.status == OrchestrationStatus.TERMINATED:
             reason = next(
                 (e.reason for e in new_history if isinstance(e, ev.ExecutionTerminated)), ""
@@ -416,37 +414,34 @@ class Orchestration:
 
     # -- event handlers ----------------------------------------------------------
     def _pre_index(self, history: list[ev.HistoryEvent]) -> None:
-        # Updated in place: replay may be called again to catch up (the context shares it).
-        self._recorded_index.update(
-            (e.task_id, e) for e in history if isinstance(e, tuple(_MATCHES))
-        )
+        self._state.remember_recorded(e for e in history if type(e) in _STEP_OF_EVENT)
+
+    def _current_step(self) -> int:
+        """The step an error is reported at: 0 before the execution started."""
+        return self._state.upcoming_task_id if self.ctx is not None else 0
 
     def _on_recorded_end(self, event: ev.HistoryEvent) -> None:
         """History ends the execution here; during replay the code must have ended too."""
-        if self._replaying and self.status == OrchestrationStatus.RUNNING:
-            ctx = self.ctx
+        if self._state.is_replaying and self.status == OrchestrationStatus.RUNNING:
             raise NonDeterminismError(
                 self.instance.instance_id,
-                ctx._sequence + 1 if ctx else 0,
+                self._current_step(),
                 f"the end of the orchestration ({type(event).__name__})",
                 "no end (the orchestrator still waits for a task)",
             )
 
     def _on_orchestrator_started(self, event: ev.OrchestratorStarted) -> None:
-        if self.ctx is not None:
-            self.ctx.current_utc_datetime = event.timestamp
-        self._episode_time = event.timestamp
+        self._state.current_utc_datetime = event.timestamp
 
     def _on_execution_started(self, event: ev.ExecutionStarted) -> None:
         definition = self.registry.get_orchestrator(event.name, event.version)
-        ctx = OrchestrationContext(
-            self.instance.instance_id, self.instance.execution_id, event.name, definition.version
+        self.ctx = OrchestrationContext(
+            self.instance.instance_id,
+            self.instance.execution_id,
+            event.name,
+            definition.version,
+            state=self._state,
         )
-        ctx.is_replaying = self._replaying
-        if self._episode_time is not None:
-            ctx.current_utc_datetime = self._episode_time
-        ctx._recorded = self._recorded_index
-        self.ctx = ctx
         self.status = OrchestrationStatus.RUNNING
         self._start_generator(definition.fn, round_trip(event.input, "orchestrator input"))
 
@@ -456,10 +451,14 @@ class Orchestration:
         self._close_generator()
 
     def _on_scheduled(self, event: Any) -> None:
-        ctx = self._require_ctx(event)
-        action = ctx._pending_actions.pop(event.task_id, None)
-        expected_type, same = _MATCHES[type(event)]
-        if action is None or not isinstance(action, expected_type) or not same(event, action):
+        self._require_ctx(event)
+        action = self._state.take_pending(event.task_id)
+        expected_type, kind = _STEP_OF_EVENT[type(event)]
+        if (
+            action is None
+            or not isinstance(action, expected_type)
+            or not kind.matches(event, action)
+        ):
             produced = _describe_action(action)
             if action is None and self._finished():
                 produced = "no further step (the orchestrator finished)"
@@ -468,22 +467,18 @@ class Orchestration:
             )
 
     def _on_task_completed(self, event: Any) -> None:
-        task = self._require_ctx(event)._open_tasks.pop(event.task_id, None)
-        if task is not None:  # None: a duplicate delivery or an abandoned task
-            task.complete(round_trip(event.result))
+        self._require_ctx(event)
+        result = _STEP_COMPLETED_BY[type(event)].result_of(event)
+        # Ignored when no task waits: a duplicate delivery or an abandoned task.
+        self._state.resolve(event.task_id, result)
 
     def _on_task_failed(self, event: Any) -> None:
-        task = self._require_ctx(event)._open_tasks.pop(event.task_id, None)
-        if task is not None:
-            task.fail(failure_for(task, event.failure))
-
-    def _on_timer_fired(self, event: ev.TimerFired) -> None:
-        task = self._require_ctx(event)._open_tasks.pop(event.task_id, None)
-        if task is not None:
-            task.complete(event.fire_at)
+        self._require_ctx(event)
+        self._state.reject(event.task_id, event.failure)
 
     def _on_event_raised(self, event: ev.EventRaised) -> None:
-        self._require_ctx(event)._deliver_event(event)
+        self._require_ctx(event)
+        self._state.deliver_event(event)
 
     def _require_ctx(self, event: ev.HistoryEvent) -> OrchestrationContext:
         if self.ctx is None:
@@ -494,6 +489,24 @@ class Orchestration:
                 "nothing (no ExecutionStarted event yet)",
             )
         return self.ctx
+
+
+# Plain functions, not bound methods: an Orchestration must not refer to itself, so
+# that dropping it runs ``__del__`` at once, while its generator is still open (in a
+# garbage cycle the generator could be finalized first, and a ``yield`` in its
+# ``finally`` would then be reported as an ignored exception).
+_EVENT_HANDLERS: dict[type[ev.HistoryEvent], Callable[[Orchestration, Any], None]] = {
+    ev.OrchestratorStarted: Orchestration._on_orchestrator_started,
+    ev.ExecutionStarted: Orchestration._on_execution_started,
+    ev.ExecutionTerminated: Orchestration._on_terminated,
+    ev.ExecutionCompleted: Orchestration._on_recorded_end,
+    ev.ExecutionFailed: Orchestration._on_recorded_end,
+    ev.ContinuedAsNew: Orchestration._on_recorded_end,
+    ev.EventRaised: Orchestration._on_event_raised,
+    **{event_type: Orchestration._on_scheduled for event_type in _STEP_OF_EVENT},
+    **{event_type: Orchestration._on_task_completed for event_type in _STEP_COMPLETED_BY},
+    **{event_type: Orchestration._on_task_failed for event_type in _STEP_FAILED_BY},
+}
 
 
 def execute(

@@ -15,6 +15,7 @@ from .tasks import Outcome, Task, WhenAll
 
 if TYPE_CHECKING:
     from .context import OrchestrationContext
+    from .state import ExecutionState
 
 COMPENSATION_EVENT_PREFIX = "durable:compensation:"
 
@@ -62,8 +63,11 @@ class Saga:
     a person, and the saga waits durably for an operator to retry, resolve or skip it.
     """
 
-    def __init__(self, ctx: OrchestrationContext) -> None:
+    def __init__(self, ctx: OrchestrationContext, state: ExecutionState) -> None:
         self._ctx = ctx
+        # Compensation records are steps of their own, and live updates the runtime
+        # shows: both are run-time state, not part of the orchestrator's API.
+        self._state = state
         self.steps: list[CompensationStep] = []
         self.outcomes: list[CompensationOutcome] = []
 
@@ -79,11 +83,10 @@ class Saga:
         from .payloads import round_trip
 
         name = name_of(compensation)
-        ctx = self._ctx
-        task_id = ctx._next_id()
+        task_id = self._state.next_task_id()
         order = len(self.steps) + 1
         value = round_trip(input, f"input of compensation {name!r}")
-        ctx._pending_actions[task_id] = act.RegisterCompensation(task_id, name, value, step, order)
+        self._state.schedule(act.RegisterCompensation(task_id, name, value, step, order))
         self.steps.append(CompensationStep(task_id, name, value, step, order, retry))
 
     def add_for_completed(
@@ -138,11 +141,11 @@ class Saga:
         return sorted(steps, key=rank)  # stable: unranked keep reverse order
 
     def _compensate_one(self, step: CompensationStep) -> Generator[Task, Any, CompensationOutcome]:
-        ctx = self._ctx
+        ctx, state = self._ctx, self._state
         key = compensation_id(ctx.instance_id, ctx.execution_id, step.task_id)
         attempts = 0
         while True:
-            ctx._emit_live(act.UpdateCompensation(step.task_id, "compensating", None, attempts))
+            state.emit_live(act.UpdateCompensation(step.task_id, "compensating", None, attempts))
             call = ctx.call_activity(
                 step.activity, step.input, retry=step.retry, _idempotency_key=key
             )
@@ -151,7 +154,7 @@ class Saga:
             except ActivityFailed as exc:
                 attempts += exc.attempts
                 failure = exc.failure or FailureDetails("Error", str(exc))
-                ctx._emit_live(act.UpdateCompensation(step.task_id, "failed", failure, attempts))
+                state.emit_live(act.UpdateCompensation(step.task_id, "failed", failure, attempts))
                 label = step.step or step.activity
                 ctx.set_custom_status(
                     {
@@ -180,7 +183,7 @@ class Saga:
                 )
             # Attempts the retry policy made before this one succeeded count too.
             attempts += getattr(call, "attempt", 1)
-            ctx._emit_live(act.UpdateCompensation(step.task_id, "compensated", None, attempts))
+            state.emit_live(act.UpdateCompensation(step.task_id, "compensated", None, attempts))
             return CompensationOutcome(
                 step.activity, step.step, "compensated", attempts, result=result
             )

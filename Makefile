@@ -34,6 +34,7 @@ run: $(VENV)
 lint: $(VENV)
 	$(RUFF) check .
 	$(RUFF) format --check .
+	$(VENV)/bin/lint-imports
 
 fmt: $(VENV)
 	$(RUFF) format .

@@ -6,9 +6,7 @@ layer. Production sets DJANGO_DEBUG=0, DJANGO_SECRET_KEY, DATABASE_URL,
 DURABLE_BROKER_URL and CHANNEL_LAYER_URL.
 """
 
-import json
 import os
-import re
 from pathlib import Path
 
 import dj_database_url
@@ -202,62 +200,17 @@ SPECTACULAR_SETTINGS = {
 # --- Durable runtime ------------------------------------------------------------------------
 
 DURABLE_BROKER_URL = env("DURABLE_BROKER_URL", "embedded")
-DURABLE_TASK_HUB = env("DURABLE_TASK_HUB", "default")
-if not re.fullmatch(r"[A-Za-z0-9_]{1,64}", DURABLE_TASK_HUB):
-    raise ImproperlyConfigured(
-        f"DURABLE_TASK_HUB={DURABLE_TASK_HUB!r} is not valid: use 1-64 letters, digits or _."
-    )
-# Modules that define your orchestrators and activities, imported at start-up by every
-# process (web and workers), e.g. "shop.workflows,billing.workflows".
-DURABLE_WORKFLOW_MODULES = [
-    m.strip() for m in env("DURABLE_WORKFLOW_MODULES", "").split(",") if m.strip()
-]
-# A wake-up or task message not acted on for this long is considered lost and re-sent.
-DURABLE_REDELIVER_AFTER_SECONDS = env_number("DURABLE_REDELIVER_AFTER_SECONDS", 5.0, float)
-# Largest JSON payload entering history: inputs, events, activity results, outputs.
-DURABLE_MAX_PAYLOAD_BYTES = env_number("DURABLE_MAX_PAYLOAD_BYTES", 256 * 1024)
-DURABLE_ACTIVITY_LEASE_SECONDS = env_number("DURABLE_ACTIVITY_LEASE_SECONDS", 300)
-DURABLE_SWEEP_INTERVAL_SECONDS = env_number("DURABLE_SWEEP_INTERVAL_SECONDS", 1.0, float)
-DURABLE_WORKER_THREADS = env_number("DURABLE_WORKER_THREADS", 4)
-# Tasks of a large fan-out sent to one worker thread per message (1: one task a message).
-# A batch that runs longer than DURABLE_ACTIVITY_BATCH_SECONDS gives the rest back.
-DURABLE_ACTIVITY_BATCH_SIZE = env_number("DURABLE_ACTIVITY_BATCH_SIZE", 25)
-DURABLE_ACTIVITY_BATCH_SECONDS = env_number("DURABLE_ACTIVITY_BATCH_SECONDS", 1.0, float)
-if DURABLE_ACTIVITY_BATCH_SIZE < 1 or DURABLE_ACTIVITY_BATCH_SECONDS <= 0:
-    raise ImproperlyConfigured(
-        "DURABLE_ACTIVITY_BATCH_SIZE must be at least 1 (1 turns batching off) and "
-        "DURABLE_ACTIVITY_BATCH_SECONDS more than 0."
-    )
-DURABLE_STICKY_CACHE_SIZE = env_number("DURABLE_STICKY_CACHE_SIZE", 1000)
-
-# Deployment safety (workflows/versioning.py): a worker refuses to start when active
-# instances use orchestrator versions (or activities) its code no longer registers.
-DURABLE_SKIP_REPLAY_CHECK = env_bool("DURABLE_SKIP_REPLAY_CHECK", False)
-# Also replay every active instance's history at worker start (slower; off by default).
-DURABLE_STARTUP_FULL_REPLAY = env_bool("DURABLE_STARTUP_FULL_REPLAY", False)
-# A history longer than this logs a warning and suggests continue-as-new.
-DURABLE_HISTORY_WARNING_EVENTS = env_number("DURABLE_HISTORY_WARNING_EVENTS", 10000)
-# Retention (workflows/retention.py): the sweeper purges instances finished more than
-# this many days ago, at most every DURABLE_RETENTION_INTERVAL_SECONDS. 0 keeps all.
-DURABLE_RETENTION_DAYS = env_number("DURABLE_RETENTION_DAYS", 0, float)
-DURABLE_RETENTION_INTERVAL_SECONDS = env_number("DURABLE_RETENTION_INTERVAL_SECONDS", 300.0, float)
-DURABLE_RETENTION_BATCH = env_number("DURABLE_RETENTION_BATCH", 1000)
-# Per-activity limits across all workers (workflows/limits.py), by activity name; a key
-# here wins over the same option of @activity(...) (null lifts it), e.g.
-# DURABLE_ACTIVITY_LIMITS='{"call_partner": {"max_concurrency": 5, "rate_limit": "20/s"}}'
-try:
-    DURABLE_ACTIVITY_LIMITS = json.loads(env("DURABLE_ACTIVITY_LIMITS", "") or "{}")
-except ValueError as exc:
-    raise ImproperlyConfigured(f"DURABLE_ACTIVITY_LIMITS is not valid JSON: {exc}") from None
-if not isinstance(DURABLE_ACTIVITY_LIMITS, dict) or not all(
-    isinstance(v, dict) for v in DURABLE_ACTIVITY_LIMITS.values()
-):
-    raise ImproperlyConfigured(
-        "DURABLE_ACTIVITY_LIMITS must be a JSON object of objects, e.g. "
-        '{"call_partner": {"max_concurrency": 5, "rate_limit": "20/s", "queue": "partner"}}.'
-    )
-# /metrics (workflows/metrics.py): staff users, or `Authorization: Bearer <token>`.
-DURABLE_METRICS_TOKEN = env("DURABLE_METRICS_TOKEN", "")
+# Every other DURABLE_* variable of the environment becomes the setting of that name, as
+# text: workflows/conf.py holds each one's default, parses it, and its system check names
+# a bad value (`manage.py check`; every management command refuses to run with one).
+globals().update(
+    {
+        name: value.strip()
+        for name, value in os.environ.items()
+        if name.startswith("DURABLE_")
+        and name not in {"DURABLE_BROKER_URL", "DURABLE_LOG_FORMAT", "DURABLE_LOG_LEVEL"}
+    }
+)
 
 
 def dramatiq_broker(url: str) -> dict:

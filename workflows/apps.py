@@ -2,7 +2,6 @@ import importlib
 import importlib.util
 
 from django.apps import AppConfig
-from django.conf import settings
 
 
 class WorkflowsConfig(AppConfig):
@@ -11,11 +10,12 @@ class WorkflowsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from . import conf  # noqa: F401 - registers the settings' system check
         from .ui import live  # noqa: F401 - pushes instance_changed to websockets
 
         # Orchestrators and activities register themselves on import: the samples, then
         # the project's own modules (DURABLE_WORKFLOW_MODULES), in every process.
         if importlib.util.find_spec("workflows.samples") is not None:
             importlib.import_module("workflows.samples")
-        for module in settings.DURABLE_WORKFLOW_MODULES:
+        for module in conf.conf.WORKFLOW_MODULES:
             importlib.import_module(module)

@@ -1,18 +1,14 @@
-"""Carrying out an episode's actions inside its transaction (DESIGN §4, step 4)."""
+"""Carrying out an episode's actions inside its transaction (docs/architecture.md,
+"One episode", step 4)."""
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from .engine import DurableError, FailureDetails
 from .engine import actions as act
@@ -20,36 +16,25 @@ from .engine import events as ev
 from .engine.registry import Registry
 from .engine.saga import compensation_id
 from .inbox import create_instance, deliver, new_execution_id
-from .limits import runs_inline, start_tasks
+from .limits.admission import start_tasks
+from .limits.config import runs_inline
 from .logging import log_context
 from .models import (
     ActivityTask,
     ApprovalRequest,
     CompensationRecord,
     HistoryEvent,
-    InboxMessage,
     Instance,
     Timer,
 )
-from .runtime.cache import sticky_cache
 from .runtime.dispatch import wake_orchestration
-from .signals import approval_requested, compensation_failed, notify_changed
-from .statuses import (
-    TERMINAL,
-    ApprovalStatus,
-    CompensationStatus,
-    InstanceStatus,
-    TaskStatus,
-)
+from .runtime.leases import claim_new
+from .signals import approval_requested, compensation_failed
+from .statuses import ApprovalStatus, CompensationStatus, InstanceStatus, TaskStatus
 
 MANUAL_OUTCOMES = frozenset({CompensationStatus.RESOLVED_MANUALLY, CompensationStatus.SKIPPED})
 
 log = logging.getLogger("workflows.runtime")
-
-
-def worker_name() -> str:
-    """Who holds a lease: host, process and thread."""
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.current_thread().name}"
 
 
 class EpisodeEffects:
@@ -103,10 +88,7 @@ class EpisodeEffects:
         if self.claim and self.claimed is None and runs_inline(action.name):
             # The calling worker thread runs this one right after commit: no broker hop.
             # (Not a limited activity, which waits its turn, nor one with its own queue.)
-            lease = timedelta(seconds=float(settings.DURABLE_ACTIVITY_LEASE_SECONDS))
-            task.status, task.runs = TaskStatus.RUNNING, 1
-            task.lease_expires_at, task.started_at = self.now + lease, self.now
-            task.worker = worker_name()
+            claim_new(task, self.now)
             self.claimed = task
         self._new_tasks.append(task)
 
@@ -284,42 +266,10 @@ def notify_parent(instance: Instance, action: act.Action) -> None:
 
 def cancel_outstanding(instance: Instance) -> None:
     """Outstanding tasks are not started; pending timers never fire."""
-    ActivityTask.objects.filter(
-        instance=instance, status__in=[TaskStatus.SCHEDULED, TaskStatus.RUNNING]
-    ).update(status=TaskStatus.CANCELLED, lease_expires_at=None)
+    ActivityTask.objects.filter(instance=instance).open().update(
+        status=TaskStatus.CANCELLED, lease_expires_at=None
+    )
     Timer.objects.filter(instance=instance, fired=False).update(fired=True)
     ApprovalRequest.objects.filter(instance=instance, status=ApprovalStatus.PENDING).update(
         status=ApprovalStatus.CANCELLED
     )
-
-
-def terminate_instance(instance: Instance, reason: str, now: datetime | None = None) -> None:
-    """End an active instance (locked by the caller), its children too; works when stuck."""
-    now = now or timezone.now()
-    event = ev.ExecutionTerminated(reason)
-    HistoryEvent.objects.create(
-        instance=instance,
-        execution_id=instance.execution_id,
-        seq=instance.history_length + 1,
-        kind=event.kind.value,
-        payload=ev.event_to_payload(event),
-        timestamp=now,
-    )
-    instance.history_length += 1
-    instance.status = InstanceStatus.TERMINATED
-    instance.failure = FailureDetails("Terminated", reason or "terminated").to_dict()
-    instance.completed_at = now
-    instance.needs_attention = False
-    instance.save()
-    notify_changed(instance)
-    cancel_outstanding(instance)
-    sticky_cache().discard(instance.pk)
-    for child in (
-        Instance.objects.select_for_update(no_key=True)
-        .filter(parent=instance)
-        .exclude(status__in=TERMINAL)
-    ):
-        terminate_instance(child, f"parent {instance.instance_id} terminated: {reason}", now)
-    # After the children: their "sub-orchestration failed" notices must not linger here.
-    InboxMessage.objects.filter(instance=instance).delete()
-    notify_parent(instance, act.TerminateOrchestration(reason))

@@ -1,15 +1,13 @@
-"""Prometheus metrics: counters on the hot path, gauges read from the database at scrape.
+"""``/metrics``: Prometheus text of this process's instruments and the hub's figures.
 
-Two sources end up on ``/metrics``:
+Two sources end up there:
 
-* **Instruments** updated where things happen (episodes in ``store.run_episode``,
-  activity attempts in ``runtime/activities.py``): counters and histograms only, no
-  queries. With ``PROMETHEUS_MULTIPROC_DIR`` set (gunicorn, several ``durable
-  worker`` processes on one machine) prometheus_client writes them to files in that
-  directory and ``/metrics`` sums every process's files.
-* **Gauges of the durable state** (:class:`DatabaseCollector`), computed from the
-  database of this task hub at each scrape: instances by status, backlog needing a
-  person, queue depths, oldest waits. Any web process answers them the same.
+* **Instruments** (workflows/counters.py), updated where things happen. With
+  ``PROMETHEUS_MULTIPROC_DIR`` set (gunicorn, several ``durable worker`` processes on one
+  machine) prometheus_client writes them to files in that directory and ``/metrics``
+  sums every process's files.
+* **Gauges of the durable state**, from :func:`workflows.figures.hub_figures` at each
+  scrape, plus the activity limits' report. Any web process answers them the same.
 
 ``/metrics`` answers staff users (session) or ``Authorization: Bearer <token>``
 with ``DURABLE_METRICS_TOKEN``; anyone else gets 401 (403 for non-staff users).
@@ -19,356 +17,132 @@ from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-from django.conf import settings
-from django.db.models import Count, F, Min, OuterRef, Q, Sum
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
-from django.utils import timezone
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
-    Counter,
-    Histogram,
     generate_latest,
     multiprocess,
+    start_http_server,
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from .engine import OrchestrationStatus, PayloadTooLarge
-from .engine import actions as act
-from .engine import events as ev
-
-# -- instruments (hot path: a few label look-ups and additions, never a query) ----------
-EPISODES = Counter("durable_episodes", "Orchestrator episodes committed.", ["orchestrator"])
-EPISODE_SECONDS = Histogram(
-    "durable_episode_engine_seconds",
-    "Engine time of one episode (replay when not cached, plus applying the new events).",
-    ["orchestrator"],
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-)
-REPLAY_SECONDS = Histogram(
-    "durable_replay_seconds",
-    "Time to rebuild an orchestration from its history (episodes that missed the cache).",
-    ["orchestrator"],
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-)
-HISTORY_LENGTH = Histogram(
-    "durable_history_length_events",
-    "History length of the execution after each episode.",
-    ["orchestrator"],
-    buckets=(10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000),
-)
-FAN_OUT_WIDTH = Histogram(
-    "durable_fan_out_width",
-    "Activities and sub-orchestrations started by one episode (episodes starting any).",
-    ["orchestrator"],
-    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000),
-)
-FAN_IN_RESULTS = Histogram(
-    "durable_fan_in_results",
-    "Task results applied by one episode (episodes applying any): fan-in batching.",
-    ["orchestrator"],
-    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000),
-)
-ORCHESTRATIONS_FINISHED = Counter(
-    "durable_orchestrations_finished",
-    "Executions that ended, by how (completed, failed, terminated, continued_as_new).",
-    ["orchestrator", "status"],
-)
-REPLAY_FAILURES = Counter(
-    "durable_replay_failures",
-    "Episodes refused because replay no longer matched the code (instance needs attention).",
-    ["orchestrator"],
-)
-ACTIVITY_ATTEMPTS = Counter(
-    "durable_activity_attempts",
-    "Activity attempts run, by outcome (completed or failed).",
-    ["activity", "outcome"],
-)
-ACTIVITY_RETRIES = Counter(
-    "durable_activity_retries",
-    "Activity attempts after the first (retries under a RetryPolicy).",
-    ["activity"],
-)
-ACTIVITY_REDELIVERIES = Counter(
-    "durable_activity_redeliveries",
-    "Activity attempts run again by a worker (lease expired, message redelivered).",
-    ["activity"],
-)
-ACTIVITY_SECONDS = Histogram(
-    "durable_activity_duration_seconds",
-    "Run time of activity attempts.",
-    ["activity"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
-)
-PAYLOADS_REJECTED = Counter(
-    "durable_payloads_rejected",
-    "Values refused for being over DURABLE_MAX_PAYLOAD_BYTES, by what they were.",
-    ["what"],
-)
-
-_RESULT_EVENTS = (
-    ev.ActivityCompleted,
-    ev.ActivityFailedEvent,
-    ev.SubOrchestrationCompleted,
-    ev.SubOrchestrationFailedEvent,
-)
-_STARTS = (act.ScheduleActivity, act.StartSubOrchestration)
+from .conf import conf
+from .figures import HubFigures, hub_figures
+from .limits.config import limits_for
+from .limits.report import limits_report
 
 
-class _EpisodeSeries:
-    """The labelled series of one orchestrator, looked up once (``labels()`` takes a lock)."""
-
-    def __init__(self, orchestrator: str) -> None:
-        self.episodes = EPISODES.labels(orchestrator)
-        self.engine_seconds = EPISODE_SECONDS.labels(orchestrator)
-        self.replay_seconds = REPLAY_SECONDS.labels(orchestrator)
-        self.history_length = HISTORY_LENGTH.labels(orchestrator)
-        self.fan_out = FAN_OUT_WIDTH.labels(orchestrator)
-        self.fan_in = FAN_IN_RESULTS.labels(orchestrator)
+def _family(
+    name: str, doc: str, values: dict[Any, float], label: str | tuple[str, ...]
+) -> GaugeMetricFamily:
+    labels = [label] if isinstance(label, str) else list(label)
+    family = GaugeMetricFamily(name, doc, labels=labels)
+    for key, value in values.items():
+        family.add_metric(list(key) if isinstance(key, tuple) else [key], value)
+    return family
 
 
-_episode_series: dict[str, _EpisodeSeries] = {}
+def figure_families(f: HubFigures) -> list[GaugeMetricFamily]:
+    """The hub's figures as Prometheus gauges (also what the dashboard's tiles read)."""
+    return [
+        _family(
+            "durable_instances",
+            "Instances of this task hub by status.",
+            f.instances_by_status,
+            "status",
+        ),
+        GaugeMetricFamily(
+            "durable_instances_needing_attention",
+            "Manual recovery backlog: instances waiting on a person (failed compensation, "
+            "replay that no longer matches the code).",
+            value=f.needing_attention,
+        ),
+        GaugeMetricFamily(
+            "durable_oldest_running_instance_age_seconds",
+            "Age of the oldest pending or running instance (0 when none).",
+            value=f.oldest_running_age,
+        ),
+        _family(
+            "durable_oldest_wait_age_seconds",
+            "Oldest wait on people or other systems: pending approval requests, and running "
+            "instances that wait with nothing scheduled (an external event without timeout).",
+            {"approval": f.oldest_approval_wait, "external_event": f.oldest_external_event_wait},
+            "kind",
+        ),
+        _family(
+            "durable_activity_tasks",
+            "Activity tasks waiting for a worker (scheduled) or running, by activity.",
+            f.tasks_by_activity,
+            ("activity", "status"),
+        ),
+        _family(
+            "durable_queue_depth",
+            "Work waiting: inbox messages not yet applied by an episode, activity tasks not "
+            "yet started, timers due but not yet fired.",
+            {
+                "inbox": f.inbox_depth,
+                "activities": f.activities_waiting,
+                "timers_due": f.timers_due,
+            },
+            "queue",
+        ),
+        GaugeMetricFamily(
+            "durable_fan_outs_in_flight",
+            "Running instances with two or more activities in flight.",
+            value=f.fan_outs_in_flight,
+        ),
+        _family(
+            "durable_fan_out_tasks",
+            "Activity tasks of the current execution of instances with a fan-out in flight: "
+            "done (finished) and open.",
+            {"done": f.fan_out_done, "open": f.fan_out_open},
+            "state",
+        ),
+        _family(
+            "durable_compensations",
+            "Compensation records by status.",
+            f.compensations_by_status,
+            "status",
+        ),
+        _family(
+            "durable_compensation_attempts",
+            "Attempts made by compensations (all records kept), by compensation activity.",
+            f.compensation_attempts,
+            "activity",
+        ),
+        _family(
+            "durable_compensations_failed",
+            "Compensations that failed for good and wait for an operator, by activity.",
+            f.compensations_failed,
+            "activity",
+        ),
+        GaugeMetricFamily(
+            "durable_instances_over_history_warning",
+            "Active instances whose history reached DURABLE_HISTORY_WARNING_EVENTS.",
+            value=f.over_history_warning,
+        ),
+    ]
 
 
-def observe_episode(
-    orchestrator: str,
-    result: Any,
-    new_events: Iterable[ev.HistoryEvent],
-    engine_seconds: float,
-    replay_seconds: float | None,
-) -> None:
-    """Record one committed episode (called by ``store.run_episode``)."""
-    series = _episode_series.get(orchestrator)
-    if series is None:
-        series = _episode_series.setdefault(orchestrator, _EpisodeSeries(orchestrator))
-    series.episodes.inc()
-    series.engine_seconds.observe(engine_seconds)
-    if replay_seconds is not None:
-        series.replay_seconds.observe(replay_seconds)
-    series.history_length.observe(result.history_length)
-    started = sum(1 for a in result.actions if isinstance(a, _STARTS))
-    if started:
-        series.fan_out.observe(started)
-    results = sum(1 for e in new_events if isinstance(e, _RESULT_EVENTS))
-    if results:
-        series.fan_in.observe(results)
-    if result.status != OrchestrationStatus.RUNNING:
-        ORCHESTRATIONS_FINISHED.labels(orchestrator, str(result.status)).inc()
-        failure = result.failure
-        if failure is not None and failure.is_instance_of(PayloadTooLarge):
-            PAYLOADS_REJECTED.labels("orchestrator_output").inc()
-
-
-def observe_replay_failure(orchestrator: str) -> None:
-    REPLAY_FAILURES.labels(orchestrator).inc()
-
-
-def observe_activity(name: str, attempt: int, runs: int, ok: bool, seconds: float) -> None:
-    """Record one activity attempt (called by ``runtime/activities.execute_task``)."""
-    ACTIVITY_ATTEMPTS.labels(name, "completed" if ok else "failed").inc()
-    ACTIVITY_SECONDS.labels(name).observe(seconds)
-    if attempt > 1:
-        ACTIVITY_RETRIES.labels(name).inc()
-    if runs > 1:
-        ACTIVITY_REDELIVERIES.labels(name).inc()
-
-
-def observe_payload_rejected(what: str) -> None:
-    PAYLOADS_REJECTED.labels(what).inc()
-
-
-# -- gauges from the database, computed at scrape time ---------------------------------------
 class DatabaseCollector(Collector):
-    """The durable state of one task hub as gauges (a handful of aggregate queries)."""
+    """The durable state of one task hub as gauges, read at each scrape."""
 
     def __init__(self, hub: str) -> None:
         self.hub = hub
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from .models import (
-            ActivityTask,
-            ApprovalRequest,
-            CompensationRecord,
-            InboxMessage,
-            Instance,
-            Timer,
-        )
-        from .statuses import (
-            ACTIVE,
-            ApprovalStatus,
-            CompensationStatus,
-            InstanceStatus,
-            TaskStatus,
-        )
-
-        hub, now = self.hub, timezone.now()
-        instances = Instance.objects.filter(task_hub=hub)
-
-        def age(moment: Any) -> float:
-            return max(0.0, (now - moment).total_seconds()) if moment else 0.0
-
-        by_status = dict(
-            instances.order_by()
-            .values_list("status")
-            .annotate(n=Count("pk"))
-            .values_list("status", "n")
-        )
-        family = GaugeMetricFamily(
-            "durable_instances", "Instances of this task hub by status.", labels=["status"]
-        )
-        for status in InstanceStatus.values:
-            family.add_metric([status], by_status.get(status, 0))
-        yield family
-
-        yield GaugeMetricFamily(
-            "durable_instances_needing_attention",
-            "Manual recovery backlog: instances waiting on a person (failed compensation, "
-            "replay that no longer matches the code).",
-            value=instances.filter(needs_attention=True).count(),
-        )
-
-        oldest = instances.filter(
-            status__in=[InstanceStatus.PENDING, InstanceStatus.RUNNING]
-        ).aggregate(m=Min("created_at"))["m"]
-        yield GaugeMetricFamily(
-            "durable_oldest_running_instance_age_seconds",
-            "Age of the oldest pending or running instance (0 when none).",
-            value=age(oldest),
-        )
-
-        family = GaugeMetricFamily(
-            "durable_oldest_wait_age_seconds",
-            "Oldest wait on people or other systems: pending approval requests, and running "
-            "instances that wait with nothing scheduled (an external event without timeout).",
-            labels=["kind"],
-        )
-        approval = ApprovalRequest.objects.filter(
-            instance__task_hub=hub, status=ApprovalStatus.PENDING
-        ).aggregate(m=Min("created_at"))["m"]
-        family.add_metric(["approval"], age(approval))
-        family.add_metric(["external_event"], age(self._oldest_idle_wait(instances)))
-        yield family
-
-        waiting_tasks = ActivityTask.objects.filter(
-            task_hub=hub, status__in=[TaskStatus.SCHEDULED, TaskStatus.RUNNING]
-        )
-        family = GaugeMetricFamily(
-            "durable_activity_tasks",
-            "Activity tasks waiting for a worker (scheduled) or running, by activity.",
-            labels=["activity", "status"],
-        )
-        for name, status, n in (
-            waiting_tasks.order_by()
-            .values_list("name", "status")
-            .annotate(n=Count("pk"))
-            .values_list("name", "status", "n")
-        ):
-            family.add_metric([name, status], n)
-        yield family
-
-        family = GaugeMetricFamily(
-            "durable_queue_depth",
-            "Work waiting: inbox messages not yet applied by an episode, activity tasks not "
-            "yet started, timers due but not yet fired.",
-            labels=["queue"],
-        )
-        family.add_metric(
-            ["inbox"],
-            InboxMessage.objects.filter(instance__task_hub=hub)
-            .exclude(instance__status=InstanceStatus.SUSPENDED)
-            .count(),
-        )
-        family.add_metric(["activities"], waiting_tasks.filter(status=TaskStatus.SCHEDULED).count())
-        due = Timer.objects.filter(task_hub=hub, fired=False, fire_at__lte=now)  # timer_due_idx
-        family.add_metric(["timers_due"], due.count())
-        yield family
-
-        fan_outs = list(
-            ActivityTask.objects.filter(
-                task_hub=hub,
-                instance__status=InstanceStatus.RUNNING,
-                execution_id=F("instance__execution_id"),
-            )
-            .order_by()
-            .values("instance_id")
-            .annotate(
-                total=Count("pk"),
-                open=Count("pk", filter=Q(status__in=[TaskStatus.SCHEDULED, TaskStatus.RUNNING])),
-            )
-            .filter(open__gte=2)
-            .values_list("total", "open")
-        )
-        yield GaugeMetricFamily(
-            "durable_fan_outs_in_flight",
-            "Running instances with two or more activities in flight.",
-            value=len(fan_outs),
-        )
-        family = GaugeMetricFamily(
-            "durable_fan_out_tasks",
-            "Activity tasks of the current execution of instances with a fan-out in flight: "
-            "done (finished) and open.",
-            labels=["state"],
-        )
-        family.add_metric(["done"], sum(total - open_ for total, open_ in fan_outs))
-        family.add_metric(["open"], sum(open_ for _total, open_ in fan_outs))
-        yield family
-
-        compensations = CompensationRecord.objects.filter(instance__task_hub=hub).order_by()
-        by_status = dict(
-            compensations.values_list("status").annotate(n=Count("pk")).values_list("status", "n")
-        )
-        family = GaugeMetricFamily(
-            "durable_compensations", "Compensation records by status.", labels=["status"]
-        )
-        for status in CompensationStatus.values:
-            family.add_metric([status], by_status.get(status, 0))
-        yield family
-        family = GaugeMetricFamily(
-            "durable_compensation_attempts",
-            "Attempts made by compensations (all records kept), by compensation activity.",
-            labels=["activity"],
-        )
-        for name, attempts in (
-            compensations.values_list("activity")
-            .annotate(n=Sum("attempts"))
-            .values_list("activity", "n")
-        ):
-            family.add_metric([name], attempts or 0)
-        yield family
-        family = GaugeMetricFamily(
-            "durable_compensations_failed",
-            "Compensations that failed for good and wait for an operator, by activity.",
-            labels=["activity"],
-        )
-        for name, n in (
-            compensations.filter(status=CompensationStatus.FAILED)
-            .values_list("activity")
-            .annotate(n=Count("pk"))
-            .values_list("activity", "n")
-        ):
-            family.add_metric([name], n)
-        yield family
-
-        threshold = int(getattr(settings, "DURABLE_HISTORY_WARNING_EVENTS", 10000))
-        yield GaugeMetricFamily(
-            "durable_instances_over_history_warning",
-            "Active instances whose history reached DURABLE_HISTORY_WARNING_EVENTS.",
-            value=instances.filter(
-                status__in=ACTIVE, history_length__gte=max(threshold, 1)
-            ).count(),
-        )
+        yield from figure_families(hub_figures(self.hub))
         yield from self._limits()
 
     def _limits(self) -> Iterator[GaugeMetricFamily]:
-        """Limited activities (workflows/limits.py): slots in use, waiting tasks, oldest wait."""
-        from .limits import limits_for, limits_report
-
+        """Limited activities (workflows/limits/): slots in use, waiting tasks, oldest wait."""
         rows = limits_report(self.hub)
         if not rows:
             return
@@ -409,32 +183,6 @@ class DatabaseCollector(Collector):
                 rate.add_metric([row.activity], per[0] / per[1])
         yield from (running, limit, rate, waiting, oldest)
 
-    def _oldest_idle_wait(self, instances: Any) -> Any:
-        """Last change of the oldest running instance that waits with nothing scheduled."""
-        from django.db.models import Exists
-
-        from .models import ActivityTask, ApprovalRequest, InboxMessage, Instance, Timer
-        from .statuses import ACTIVE, ApprovalStatus, InstanceStatus, TaskStatus
-
-        pk = OuterRef("pk")
-        idle = (
-            instances.filter(status=InstanceStatus.RUNNING, history_length__gt=0)
-            .exclude(Exists(InboxMessage.objects.filter(instance=pk)))
-            .exclude(
-                Exists(
-                    ActivityTask.objects.filter(
-                        instance=pk, status__in=[TaskStatus.SCHEDULED, TaskStatus.RUNNING]
-                    )
-                )
-            )
-            .exclude(Exists(Timer.objects.filter(instance=pk, fired=False)))
-            .exclude(Exists(Instance.objects.filter(parent=pk, status__in=ACTIVE)))
-            .exclude(
-                Exists(ApprovalRequest.objects.filter(instance=pk, status=ApprovalStatus.PENDING))
-            )
-        )
-        return idle.aggregate(m=Min("updated_at"))["m"]
-
 
 class _Forward(Collector):
     """This process's instruments (the default registry) inside a per-scrape registry."""
@@ -452,7 +200,7 @@ def scrape_registry(hub: str | None = None, database: bool = True) -> CollectorR
     else:
         registry.register(_Forward())
     if database:
-        registry.register(DatabaseCollector(hub or settings.DURABLE_TASK_HUB))
+        registry.register(DatabaseCollector(hub or conf.TASK_HUB))
     return registry
 
 
@@ -462,15 +210,13 @@ def serve_worker_metrics(port: int, addr: str = "0.0.0.0") -> Any:
     ``durable worker --metrics-port 9100``: scrape every worker process (no database
     gauges here: the web's ``/metrics`` has those). Stop it with ``server.shutdown()``.
     """
-    from prometheus_client import start_http_server
-
     server, _thread = start_http_server(port, addr=addr, registry=scrape_registry(database=False))
     return server
 
 
 # -- the view ------------------------------------------------------------------------------
 def _denied(request: HttpRequest) -> HttpResponse | None:
-    token = str(getattr(settings, "DURABLE_METRICS_TOKEN", "") or "")
+    token = conf.METRICS_TOKEN
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
         given = header[7:].strip()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 
 from .statuses import (
+    OPEN,
     ApprovalStatus,
     CompensationStatus,
     EventOutcome,
@@ -114,8 +117,23 @@ class InboxMessage(models.Model):
         ]
 
 
+class TaskQuerySet(models.QuerySet["ActivityTask"]):
+    def open(self) -> TaskQuerySet:
+        """Tasks still to run or running (statuses.OPEN)."""
+        return self.filter(status__in=OPEN)
+
+    def claimable(self, now: datetime) -> TaskQuerySet:
+        """Tasks a worker may claim at ``now``: scheduled, or running on a lapsed lease."""
+        return self.filter(
+            models.Q(status=TaskStatus.SCHEDULED)
+            | models.Q(status=TaskStatus.RUNNING, lease_expires_at__lt=now)
+        )
+
+
 class ActivityTask(models.Model):
     """One scheduled activity call (one attempt)."""
+
+    objects = TaskQuerySet.as_manager()
 
     task_hub = models.CharField(max_length=64, default="default")
     instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="tasks")
@@ -158,7 +176,7 @@ class ActivityTask(models.Model):
             models.Index(
                 fields=["task_hub", "name", "status", "instance", "id"],
                 name="task_open_by_name_idx",
-                condition=models.Q(status__in=[TaskStatus.SCHEDULED, TaskStatus.RUNNING]),
+                condition=models.Q(status__in=[*OPEN]),
             ),
         ]
 

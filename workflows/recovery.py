@@ -1,21 +1,33 @@
-"""Operator recovery: compensation decisions, rewind, retry of a stuck episode."""
+"""Operator actions on an instance: terminate, compensation decisions, rewind, retry of a
+stuck episode."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
+from .effects import cancel_outstanding, notify_parent
+from .engine import FailureDetails
+from .engine import actions as act
 from .engine import events as ev
 from .engine.errors import InvalidInput, InvalidState
 from .engine.saga import compensation_event_name
-from .models import ActivityTask, AuditEntry, CompensationRecord, HistoryEvent, Instance
+from .inbox import deliver
+from .models import (
+    ActivityTask,
+    AuditEntry,
+    CompensationRecord,
+    HistoryEvent,
+    InboxMessage,
+    Instance,
+)
 from .runtime.cache import sticky_cache
 from .runtime.dispatch import start_activity, wake_orchestration
 from .signals import notify_changed
-from .statuses import CompensationStatus, InstanceStatus, TaskStatus
-from .store import deliver
+from .statuses import TERMINAL, CompensationStatus, InstanceStatus, TaskStatus
 
 DECISIONS = {
     "retry": CompensationStatus.COMPENSATING,
@@ -185,3 +197,35 @@ def retry_episode(instance_id: str, hub: str, by: Any = None, reason: str = "") 
         instance.save(update_fields=["woken_at"])
         wake_orchestration(instance.pk, instance.task_hub)
         _audit(instance, "retry_episode", by, reason)
+
+
+def terminate_instance(instance: Instance, reason: str, now: datetime | None = None) -> None:
+    """End an active instance (locked by the caller), its children too; works when stuck."""
+    now = now or timezone.now()
+    event = ev.ExecutionTerminated(reason)
+    HistoryEvent.objects.create(
+        instance=instance,
+        execution_id=instance.execution_id,
+        seq=instance.history_length + 1,
+        kind=event.kind.value,
+        payload=ev.event_to_payload(event),
+        timestamp=now,
+    )
+    instance.history_length += 1
+    instance.status = InstanceStatus.TERMINATED
+    instance.failure = FailureDetails("Terminated", reason or "terminated").to_dict()
+    instance.completed_at = now
+    instance.needs_attention = False
+    instance.save()
+    notify_changed(instance)
+    cancel_outstanding(instance)
+    sticky_cache().discard(instance.pk)
+    for child in (
+        Instance.objects.select_for_update(no_key=True)
+        .filter(parent=instance)
+        .exclude(status__in=TERMINAL)
+    ):
+        terminate_instance(child, f"parent {instance.instance_id} terminated: {reason}", now)
+    # After the children: their "sub-orchestration failed" notices must not linger here.
+    InboxMessage.objects.filter(instance=instance).delete()
+    notify_parent(instance, act.TerminateOrchestration(reason))

@@ -19,10 +19,10 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from .conf import conf
 from .logging import log_context
 from .models import AuditEntry, Instance
 from .statuses import TERMINAL
@@ -33,7 +33,7 @@ log = logging.getLogger("workflows.runtime")
 # -- retention ---------------------------------------------------------------------
 def retention_cutoff(now: datetime | None = None) -> datetime | None:
     """Instances finished before this time are due for purging; None when retention is off."""
-    days = float(getattr(settings, "DURABLE_RETENTION_DAYS", 0) or 0)
+    days = conf.RETENTION_DAYS
     if days <= 0:
         return None
     return (now or timezone.now()) - timedelta(days=days)
@@ -46,11 +46,11 @@ def purge_expired(hub: str | None = None, now: datetime | None = None) -> int:
     never purged however old. Each round that deletes something leaves an
     AuditEntry (actor "retention").
     """
-    hub = hub or settings.DURABLE_TASK_HUB
+    hub = hub or conf.TASK_HUB
     cutoff = retention_cutoff(now)
     if cutoff is None:
         return 0
-    batch = int(getattr(settings, "DURABLE_RETENTION_BATCH", 1000))
+    batch = conf.RETENTION_BATCH
     with transaction.atomic():
         pks = list(
             # inst_completed_idx (task_hub, completed_at)
@@ -65,7 +65,7 @@ def purge_expired(hub: str | None = None, now: datetime | None = None) -> int:
             actor="retention",
             action="purge",
             detail={"finished_before": cutoff.isoformat(), "count": len(pks), "hub": hub},
-            note=f"DURABLE_RETENTION_DAYS={settings.DURABLE_RETENTION_DAYS}",
+            note=f"DURABLE_RETENTION_DAYS={conf.RETENTION_DAYS:g}",
         )
     log.info("retention purged %d instance(s) finished before %s", len(pks), cutoff.isoformat())
     return len(pks)
@@ -95,7 +95,7 @@ def purge_if_due(hub: str, now: datetime | None = None) -> int:
     """The sweeper's hook: purge a batch when retention is on and the interval has passed."""
     if retention_cutoff(now) is None:
         return 0
-    interval = float(getattr(settings, "DURABLE_RETENTION_INTERVAL_SECONDS", 300))
+    interval = conf.RETENTION_INTERVAL_SECONDS
     if not _throttle.due(hub, interval):
         return 0
     return purge_expired(hub, now)
@@ -103,7 +103,7 @@ def purge_if_due(hub: str, now: datetime | None = None) -> int:
 
 # -- history size ---------------------------------------------------------------------
 def history_threshold() -> int:
-    return int(getattr(settings, "DURABLE_HISTORY_WARNING_EVENTS", 10000))
+    return conf.HISTORY_WARNING_EVENTS
 
 
 def history_warning(instance: Any) -> str | None:

@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.dispatch import Signal
 
 # Sent after commit when a compensation failed for good; kwargs: record, instance.
@@ -25,8 +26,6 @@ instance_changed = Signal()
 
 def notify_changed(instance) -> None:  # noqa: ANN001 - a workflows.models.Instance
     """Send :data:`instance_changed` once the current transaction commits."""
-    from django.db import transaction
-
     pk, iid, status = instance.pk, instance.instance_id, instance.status
     transaction.on_commit(
         lambda: instance_changed.send(

@@ -26,6 +26,10 @@ class TaskStatus(models.TextChoices):
     CANCELLED = "cancelled"
 
 
+# A task still to run or running: what a finished instance cancels, what counts as open.
+OPEN = (TaskStatus.SCHEDULED, TaskStatus.RUNNING)
+
+
 class EventOutcome(models.TextChoices):
     DELIVERED = "delivered"
     DUPLICATE = "duplicate"

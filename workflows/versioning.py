@@ -24,10 +24,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db.models import Count, Min
 from django.utils import timezone
 
+from .conf import conf
 from .engine import (
     DurableError,
     IncompatibleCode,
@@ -40,11 +40,9 @@ from .engine import (
 from .engine import events as ev
 from .engine.registry import Registry
 from .models import ActivityTask, HistoryEvent, Instance
-from .statuses import ACTIVE, TERMINAL, TaskStatus
+from .statuses import ACTIVE, TERMINAL
 
 log = logging.getLogger("workflows.runtime")
-
-OUTSTANDING_TASKS = (TaskStatus.SCHEDULED, TaskStatus.RUNNING)
 
 
 # -- draining ----------------------------------------------------------------------------
@@ -84,7 +82,7 @@ def version_drain_report(
             for v in versions:
                 print(name, v.version, v.active, "latest" if v.latest else "")
     """
-    hub = hub or settings.DURABLE_TASK_HUB
+    hub = hub or conf.TASK_HUB
     registry = registry or default_registry
     counts = {
         (row["name"], row["version"]): (row["n"], row["oldest"])
@@ -204,7 +202,7 @@ def check_replay(
         for problem in report.problems:
             print(problem)
     """
-    hub = hub or settings.DURABLE_TASK_HUB
+    hub = hub or conf.TASK_HUB
     registry = registry or default_registry
     report = ReplayReport()
     instances = Instance.objects.filter(task_hub=hub)
@@ -259,7 +257,7 @@ def replay_instance(instance: Instance, registry: Registry) -> ReplayProblem | N
     orchestration = Orchestration(
         registry,
         InstanceRef(instance.instance_id, instance.execution_id),
-        max_output_bytes=int(settings.DURABLE_MAX_PAYLOAD_BYTES),
+        max_output_bytes=conf.MAX_PAYLOAD_BYTES,
     )
     try:
         orchestration.replay(ev.event_from_payload(kind, payload) for kind, payload in rows)
@@ -314,7 +312,7 @@ def _unknown_activity_problems(
     hub: str, registry: Registry, name: str | None = None
 ) -> list[ReplayProblem]:
     known = set(registry.activity_names())
-    tasks = ActivityTask.objects.filter(task_hub=hub, status__in=OUTSTANDING_TASKS)
+    tasks = ActivityTask.objects.filter(task_hub=hub).open()
     if name:
         tasks = tasks.filter(instance__name=name)
     problems = []
@@ -349,7 +347,7 @@ def _unknown_activity_problems(
 def missing_code(hub: str | None = None, registry: Registry | None = None) -> list[MissingCode]:
     """Orchestrator versions of active instances and activities of outstanding tasks that
     ``registry`` lacks: two grouped queries, no replay."""
-    hub = hub or settings.DURABLE_TASK_HUB
+    hub = hub or conf.TASK_HUB
     registry = registry or default_registry
     missing = []
     rows = (
@@ -364,7 +362,8 @@ def missing_code(hub: str | None = None, registry: Registry | None = None) -> li
                 MissingCode("orchestrator", row["name"], row["version"], row["n"], row["example"])
             )
     tasks = (
-        ActivityTask.objects.filter(task_hub=hub, status__in=OUTSTANDING_TASKS)  # task_stale_idx
+        ActivityTask.objects.filter(task_hub=hub)
+        .open()  # task_stale_idx
         .exclude(name__in=registry.activity_names())
         .order_by()
         .values("name")
@@ -384,12 +383,12 @@ def verify_deployment(
     warning instead). ``DURABLE_SKIP_REPLAY_CHECK`` skips the check entirely;
     ``DURABLE_STARTUP_FULL_REPLAY`` adds a full replay of every active instance.
     """
-    if getattr(settings, "DURABLE_SKIP_REPLAY_CHECK", False):
+    if conf.SKIP_REPLAY_CHECK:
         log.warning("start-up replay check skipped (DURABLE_SKIP_REPLAY_CHECK)")
         return []
-    hub = hub or settings.DURABLE_TASK_HUB
+    hub = hub or conf.TASK_HUB
     problems: list[Any] = list(missing_code(hub, registry))
-    if getattr(settings, "DURABLE_STARTUP_FULL_REPLAY", False):
+    if conf.STARTUP_FULL_REPLAY:
         # Unknown versions and activities are listed above already, grouped.
         replayed = check_replay(hub, registry).problems
         problems.extend(

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
 
 from tests.support import ui_workflows  # noqa: F401 - registers ui_expense
+from workflows.conf import conf
 
 pytestmark = pytest.mark.django_db
 
@@ -328,7 +328,7 @@ def test_a_decision_through_the_api_completes_the_workflow(worker, make_api, dur
     from tests.support.brokers import purge_queues
     from tests.support.checks import wait_until
 
-    purge_queues(settings.DURABLE_TASK_HUB)
+    purge_queues(conf.TASK_HUB)
     manager = join(make_api(username="mia"), "managers")
     durable.start("ui_expense", {"amount": 80, "purpose": "taxi"}, instance_id="claim-9")
     item = wait_until(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from django.conf import settings
 
 from tests.support import ui_workflows  # noqa: F401 - registers ui_order
+from workflows.conf import conf
 
 pytestmark = pytest.mark.django_db
 
@@ -252,7 +252,7 @@ def _failed_record(api, instance_id: str, attempts: int = 1):
 def test_retry_then_skip_through_the_api_finishes_the_saga(worker, make_api, durable):
     from tests.support.brokers import purge_queues
 
-    purge_queues(settings.DURABLE_TASK_HUB)
+    purge_queues(conf.TASK_HUB)
     api = make_api("operate_instance", "view_payloads", username="olga")
     durable.start("ui_order", {"id": 7}, instance_id="order-7")
     record = _failed_record(api, "order-7")
@@ -273,7 +273,7 @@ def test_retry_then_skip_through_the_api_finishes_the_saga(worker, make_api, dur
 def test_resolve_through_the_api_finishes_the_saga(worker, make_api, durable):
     from tests.support.brokers import purge_queues
 
-    purge_queues(settings.DURABLE_TASK_HUB)
+    purge_queues(conf.TASK_HUB)
     api = make_api("operate_instance", username="olga")
     durable.start("ui_order", {"id": 8}, instance_id="order-8")
     record = _failed_record(api, "order-8")

@@ -7,7 +7,7 @@ import pytest
 
 import workflows.api
 
-FORBIDDEN = ("workflows.models", "workflows.store", "workflows.runtime", "workflows.recovery")
+FORBIDDEN = ("workflows.models", "workflows.episodes", "workflows.runtime", "workflows.recovery")
 MODULES = sorted(Path(workflows.api.__file__).parent.glob("*.py"))
 
 

@@ -19,13 +19,13 @@ def purge(hub: str) -> None:
     from dramatiq.common import dq_name, xq_name
 
     from tests.support.brokers import purge_queues
-    from workflows.runtime.actors import actor_for
+    from workflows.runtime.queues import queue_name
 
     purge_queues(hub)
     broker = dramatiq.get_broker()
     kind = type(broker).__name__
     for queue in ROUTED:
-        name = actor_for("activity", hub, queue).queue_name
+        name = queue_name("activity", hub, queue)
         if kind == "RabbitmqBroker":
             for each in (name, dq_name(name), xq_name(name)):
                 try:

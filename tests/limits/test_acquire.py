@@ -14,12 +14,12 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.support.checks import instance, this_hub
-from workflows import limits
+from workflows.episodes import run_episode, run_episode_claiming
+from workflows.limits import admission, config, report
 from workflows.metrics import DatabaseCollector
 from workflows.models import ActivityLimitState, ActivityTask
 from workflows.runtime import dispatch
 from workflows.runtime.activities import claim_limited, claim_task, execute_task, run_claimed
-from workflows.store import run_episode, run_episode_claiming
 
 pytestmark = pytest.mark.django_db
 
@@ -65,9 +65,12 @@ def tasks(inst, status=None):
 
 def test_a_task_over_the_limit_waits_scheduled_and_is_no_attempt(client, tmp_path):
     inst = fan_out(client, tmp_path, "lim_two", 4)
-    first, second = limits.acquire(this_hub(), "lim_two"), limits.acquire(this_hub(), "lim_two")
+    first, second = (
+        admission.acquire(this_hub(), "lim_two"),
+        admission.acquire(this_hub(), "lim_two"),
+    )
     assert first and second
-    assert limits.acquire(this_hub(), "lim_two") is None
+    assert admission.acquire(this_hub(), "lim_two") is None
     assert len(tasks(inst, "running")) == 2
     waiting = tasks(inst, "scheduled")
     assert len(waiting) == 2
@@ -80,12 +83,12 @@ def test_a_task_over_the_limit_waits_scheduled_and_is_no_attempt(client, tmp_pat
 
 def test_a_lapsed_lease_frees_its_slot(client, tmp_path):
     inst = fan_out(client, tmp_path, "lim_two", 3)
-    held = [limits.acquire(this_hub(), "lim_two") for _ in range(2)]
-    assert limits.acquire(this_hub(), "lim_two") is None
+    held = [admission.acquire(this_hub(), "lim_two") for _ in range(2)]
+    assert admission.acquire(this_hub(), "lim_two") is None
     ActivityTask.objects.filter(pk=held[0]).update(
         lease_expires_at=timezone.now() - timedelta(seconds=1)  # its worker died
     )
-    assert limits.acquire(this_hub(), "lim_two") is not None
+    assert admission.acquire(this_hub(), "lim_two") is not None
     assert len(tasks(inst, "scheduled")) == 0
 
 
@@ -93,7 +96,7 @@ def test_slots_go_round_robin_over_instances(client, tmp_path):
     big = fan_out(client, tmp_path, "lim_five", 20, tag="big")
     small = fan_out(client, tmp_path, "lim_five", 2, tag="small")
     order = [
-        ActivityTask.objects.get(pk=limits.acquire(this_hub(), "lim_five")).instance_id
+        ActivityTask.objects.get(pk=admission.acquire(this_hub(), "lim_five")).instance_id
         for _ in range(4)
     ]
     assert order == [big.pk, small.pk, big.pk, small.pk]
@@ -101,7 +104,7 @@ def test_slots_go_round_robin_over_instances(client, tmp_path):
 
 def test_a_finished_task_hands_its_slot_on_in_the_same_thread(client, tmp_path, sent):
     inst = fan_out(client, tmp_path, "lim_two", 4)
-    held = [limits.acquire(this_hub(), "lim_two") for _ in range(2)]  # by other workers
+    held = [admission.acquire(this_hub(), "lim_two") for _ in range(2)]  # by other workers
     waiting = tasks(inst, "scheduled")
     assert execute_task(waiting[0].pk) is False  # full: nothing runs
     # The task's message is a wake-up of its activity: the runner picks the next in turn.
@@ -158,15 +161,15 @@ def test_the_rate_is_counted_and_a_wake_up_is_sent_for_when_it_allows(
 ):
     settings.DURABLE_ACTIVITY_LIMITS = {"lim_rate": {"rate_limit": "3/m"}}
     inst = fan_out(client, tmp_path, "lim_rate", 5)
-    assert limits.acquire(this_hub(), "lim_rate") and limits.acquire(this_hub(), "lim_rate")
+    assert admission.acquire(this_hub(), "lim_rate") and admission.acquire(this_hub(), "lim_rate")
     sent.clear()
-    assert limits.acquire(this_hub(), "lim_rate")  # uses the rate up: wake when it allows
+    assert admission.acquire(this_hub(), "lim_rate")  # uses the rate up: wake when it allows
     [(_pk, _hub, _queue, activity, delay_ms)] = sent
     assert activity == "lim_rate" and 60_000 <= delay_ms <= 63_100
     state = ActivityLimitState.objects.get(task_hub=this_hub(), activity="lim_rate")
     assert state.wake_at > timezone.now() + timedelta(seconds=59)
-    assert limits.acquire(this_hub(), "lim_rate") is None
-    assert limits.acquire(this_hub(), "lim_rate") is None
+    assert admission.acquire(this_hub(), "lim_rate") is None
+    assert admission.acquire(this_hub(), "lim_rate") is None
     assert len(tasks(inst, "scheduled")) == 2
     assert len(sent) == 1, "one delayed wake-up is enough"
 
@@ -175,20 +178,20 @@ def test_the_sweeper_wakes_a_limited_activity_with_room_that_went_quiet(client, 
     fan_out(client, tmp_path, "lim_two", 3)
     now = timezone.now()
     sent.clear()
-    assert limits.sweep(this_hub(), now) == 1  # room, waiting, nothing started: lost wake-up
+    assert admission.sweep(this_hub(), now) == 1  # room, waiting, nothing started: lost wake-up
     assert [m[3] for m in sent] == ["lim_two"]
-    limits.acquire(this_hub(), "lim_two")
-    assert limits.sweep(this_hub(), now) == 0  # it just started one: wake-ups flow
-    limits.acquire(this_hub(), "lim_two")
+    admission.acquire(this_hub(), "lim_two")
+    assert admission.sweep(this_hub(), now) == 0  # it just started one: wake-ups flow
+    admission.acquire(this_hub(), "lim_two")
     later = now + timedelta(seconds=60)
     ActivityTask.objects.filter(status="running").update(lease_expires_at=later + timedelta(1))
-    assert limits.sweep(this_hub(), later) == 0  # full
+    assert admission.sweep(this_hub(), later) == 0  # full
 
 
 def test_the_report_and_metrics_show_running_vs_limit_waiting_and_oldest_wait(client, tmp_path):
     fan_out(client, tmp_path, "lim_two", 5)
-    limits.acquire(this_hub(), "lim_two")
-    rows = {row.activity: row for row in limits.limits_report(this_hub())}
+    admission.acquire(this_hub(), "lim_two")
+    rows = {row.activity: row for row in report.limits_report(this_hub())}
     row = rows["lim_two"]
     assert (row.max_concurrency, row.running, row.rate_limit, row.waiting) == (2, 1, None, 4)
     assert row.oldest_wait_seconds >= 0
@@ -227,9 +230,9 @@ def test_unlimited_activities_cost_no_extra_query(client, tmp_path, settings):
     with_limits = queries_of_one_step("limited")
     settings.DURABLE_ACTIVITY_LIMITS = {
         name: {"max_concurrency": None, "rate_limit": None, "queue": None}
-        for name in limits.limited_names() | {"lim_partner"}
+        for name in config.limited_names() | {"lim_partner"}
     }
-    assert not limits.configured()
+    assert not config.configured()
     without = queries_of_one_step("none")
     assert len(with_limits) == len(without)
 

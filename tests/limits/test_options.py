@@ -8,10 +8,13 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from workflows import limits
+from workflows.conf import conf
 from workflows.engine import RegistrationError, Registry
 from workflows.engine.errors import InvalidInput
 from workflows.engine.registry import parse_rate
+from workflows.limits import config, rates
+from workflows.runtime import queues
+from workflows.runtime.worker import serve_queues
 
 
 def register(**options):
@@ -81,11 +84,11 @@ def greedy_starts(rate, until):
     """Start whenever allowed, on a fake clock; returns the start times."""
     recent, starts, now = [], [], 0.0
     while now < until:
-        wait, recent = limits.rate_wait(recent, rate, now)
+        wait, recent = rates.rate_wait(recent, rate, now)
         if wait:
             now += wait  # the delayed wake-up
         else:
-            limits.count_start(recent, rate, now)
+            rates.count_start(recent, rate, now)
             starts.append(now)
             now += 0.0001
     return starts
@@ -107,24 +110,24 @@ def test_no_period_ever_holds_more_than_the_limit(rate):
 def test_the_wait_is_until_the_oldest_slot_leaves_the_window():
     rate = (2, 1.0)  # slots of 0.05 s
     recent = []
-    _, window = limits.rate_wait(recent, rate, 10.00)
-    limits.count_start(window, rate, 10.00)
-    _, window = limits.rate_wait(window, rate, 10.30)
-    assert limits.count_start(window, rate, 10.30) == 2
-    wait, window = limits.rate_wait(window, rate, 10.40)
+    _, window = rates.rate_wait(recent, rate, 10.00)
+    rates.count_start(window, rate, 10.00)
+    _, window = rates.rate_wait(window, rate, 10.30)
+    assert rates.count_start(window, rate, 10.30) == 2
+    wait, window = rates.rate_wait(window, rate, 10.40)
     assert wait == pytest.approx(10.00 + 0.05 + 1.0 - 10.40)
-    assert limits.rate_wait(window, rate, 11.06)[0] == 0
+    assert rates.rate_wait(window, rate, 11.06)[0] == 0
 
 
 # -- resolution: decorator, then DURABLE_ACTIVITY_LIMITS -------------------------------------
 def test_the_decorator_declares_limits(settings):
     settings.DURABLE_ACTIVITY_LIMITS = {}
-    assert limits.limits_for("lim_five") == limits.Limits(max_concurrency=5)
-    assert limits.limits_for("lim_partner").queue == "lim-partner"
-    assert limits.limits_for("lim_rate").rate == (20, 1.0)
-    assert limits.limits_for("lim_plain") is limits.NO_LIMITS
-    assert {"lim_five", "lim_two", "lim_rate", "lim_partner"} <= limits.limited_names()
-    assert "lim_plain" not in limits.limited_names()
+    assert config.limits_for("lim_five") == config.Limits(max_concurrency=5)
+    assert config.limits_for("lim_partner").queue == "lim-partner"
+    assert config.limits_for("lim_rate").rate == (20, 1.0)
+    assert config.limits_for("lim_plain") is config.NO_LIMITS
+    assert {"lim_five", "lim_two", "lim_rate", "lim_partner"} <= config.limited_names()
+    assert "lim_plain" not in config.limited_names()
 
 
 def test_the_setting_wins_key_by_key_and_null_lifts_a_limit(settings):
@@ -134,13 +137,13 @@ def test_the_setting_wins_key_by_key_and_null_lifts_a_limit(settings):
         "lim_plain": {"queue": "elsewhere"},
         "not_registered_here": {"max_concurrency": 3},
     }
-    assert limits.limits_for("lim_five") == limits.Limits(max_concurrency=1, rate_limit="2/m")
-    partner = limits.limits_for("lim_partner")
+    assert config.limits_for("lim_five") == config.Limits(max_concurrency=1, rate_limit="2/m")
+    partner = config.limits_for("lim_partner")
     assert partner.max_concurrency is None and partner.queue == "lim-partner"
-    assert not partner.limited and not limits.runs_inline("lim_partner")
-    assert limits.limits_for("lim_plain").queue == "elsewhere"
-    assert limits.limits_for("not_registered_here").max_concurrency == 3
-    assert "lim_partner" not in limits.limited_names()
+    assert not partner.limited and not config.runs_inline("lim_partner")
+    assert config.limits_for("lim_plain").queue == "elsewhere"
+    assert config.limits_for("not_registered_here").max_concurrency == 3
+    assert "lim_partner" not in config.limited_names()
 
 
 @pytest.mark.parametrize(
@@ -154,7 +157,7 @@ def test_the_setting_wins_key_by_key_and_null_lifts_a_limit(settings):
 def test_a_bad_setting_says_which_entry(settings, value, words):
     settings.DURABLE_ACTIVITY_LIMITS = value
     with pytest.raises(ImproperlyConfigured) as caught:
-        limits.limits_for("x")
+        config.limits_for("x")
     assert "DURABLE_ACTIVITY_LIMITS['x']" in str(caught.value) and words in str(caught.value)
 
 
@@ -163,34 +166,32 @@ def test_without_any_limit_nothing_is_configured(settings):
         name: {"max_concurrency": None, "rate_limit": None, "queue": None}
         for name in ("lim_five", "lim_two", "lim_rate", "lim_partner")
     }
-    assert not limits.configured() and not limits.limited_names()
-    assert limits.runs_inline("lim_five")
+    assert not config.configured() and not config.limited_names()
+    assert config.runs_inline("lim_five")
 
 
 def test_limited_or_routed_activities_are_never_run_inline(settings):
     settings.DURABLE_ACTIVITY_LIMITS = {}
-    assert limits.runs_inline("lim_plain")
-    assert not limits.runs_inline("lim_two")
-    assert not limits.runs_inline("lim_partner")
+    assert config.runs_inline("lim_plain")
+    assert not config.runs_inline("lim_two")
+    assert not config.runs_inline("lim_partner")
 
 
 # -- queues a worker serves --------------------------------------------------------------------
 def test_a_worker_serves_every_queue_unless_told(settings):
-    from workflows.runtime import actors
-
     settings.DURABLE_ACTIVITY_LIMITS = {}
+    hub = conf.TASK_HUB
+    orchestrations = queues.queue_name("orchestration", hub)
+    default = queues.queue_name("activity", hub)
     try:
-        everything = limits.serve_queues(None)
-        partner = actors.queue_name("activity", actors.HUB, "lim-partner")
-        assert {actors.ORCHESTRATION_QUEUE, actors.ACTIVITY_QUEUE, partner} <= everything
-        assert limits.serve_queues(["lim-partner"]) == {partner}
-        assert not limits.runs_inline("lim_plain")  # this process no longer runs "default"
-        assert limits.serve_queues(["orchestrations", "default"]) == {
-            actors.ORCHESTRATION_QUEUE,
-            actors.ACTIVITY_QUEUE,
-        }
-        assert limits.runs_inline("lim_plain")
+        everything = serve_queues(None)
+        partner = queues.queue_name("activity", hub, "lim-partner")
+        assert {orchestrations, default, partner} <= everything
+        assert serve_queues(["lim-partner"]) == {partner}
+        assert not config.runs_inline("lim_plain")  # this process no longer runs "default"
+        assert serve_queues(["orchestrations", "default"]) == {orchestrations, default}
+        assert config.runs_inline("lim_plain")
         with pytest.raises(InvalidInput, match="lim-partnr"):
-            limits.serve_queues(["lim-partnr"])
+            serve_queues(["lim-partnr"])
     finally:
-        limits.serve_queues(None)
+        serve_queues(None)

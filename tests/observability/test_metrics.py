@@ -18,7 +18,7 @@ from tests.support.observed import row
 from tests.support.versioning_workflows import old_release
 from workflows.client import DurableClient
 from workflows.runtime.cache import sticky_cache
-from workflows.store import run_episode
+from workflows.episodes import run_episode
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -181,7 +181,7 @@ def test_compensation_metrics(worker, durable_client, admin_client):
 def test_multiprocess_mode_adds_up_every_process(tmp_path, monkeypatch, admin_client):
     code = (
         "import django; django.setup()\n"
-        "from workflows.metrics import observe_activity\n"
+        "from workflows.counters import observe_activity\n"
         "for _ in range(3): observe_activity('tv_mp', 1, 1, True, 0.2)\n"
     )
     env = {

@@ -1,12 +1,14 @@
-"""The env-driven project settings (DESIGN.md §6)."""
+"""The env-driven project settings, and the DURABLE_* settings read by workflows/conf.py."""
 
 import dramatiq
 import pytest
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
+from django.test import override_settings
 
 from durableapp.settings import dramatiq_broker
+from workflows.conf import check_settings, conf
 
 
 @pytest.mark.parametrize(
@@ -62,21 +64,62 @@ def test_templates_and_static_come_from_the_project_folders():
         ("DURABLE_ACTIVITY_BATCH_SIZE", "0"),
         ("DURABLE_ACTIVITY_BATCH_SECONDS", "-1"),
         ("DURABLE_ACTIVITY_BATCH_SIZE", "many"),
+        ("DURABLE_ACTIVITY_LEASE_SECONDS", "soon"),
+        ("DURABLE_TASK_HUB", "no spaces"),
+        ("DURABLE_ACTIVITY_LIMITS", "{not json"),
+        ("DURABLE_ACTIVITY_LIMITS", '{"call_partner": 5}'),
+        ("DURABLE_SKIP_REPLAY_CHECK", "maybe"),
     ],
 )
-def test_a_bad_batch_setting_stops_start_up_naming_it(name, value):
+def test_a_bad_setting_stops_every_command_naming_it(name, value):
     import os
     import subprocess
     import sys
 
     env = {**os.environ, name: value}
     run = subprocess.run(
-        [sys.executable, "-c", "import durableapp.settings"],
+        [sys.executable, "manage.py", "durable", "list"],
         env=env,
         capture_output=True,
         text=True,
         cwd=settings.BASE_DIR,
     )
     assert run.returncode != 0
-    assert "ImproperlyConfigured" in run.stderr
     assert name in run.stderr
+    assert "is not valid: use" in run.stderr
+
+
+def test_a_misspelt_setting_is_a_warning_that_names_the_right_one():
+    from django.core.management import call_command
+
+    with override_settings(DURABLE_ACTIVTY_LEASE_SECONDS="30"):
+        problems = check_settings()
+
+    assert [p.id for p in problems] == ["durable.W001"]
+    assert "DURABLE_ACTIVTY_LEASE_SECONDS" in problems[0].msg
+    assert problems[0].hint == "did you mean DURABLE_ACTIVITY_LEASE_SECONDS?"
+    call_command("check")  # a warning does not stop start-up
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("30", 30.0), (30, 30.0), ("2.5", 2.5)],
+)
+def test_settings_read_from_text_or_python_values(value, expected):
+    with override_settings(DURABLE_ACTIVITY_LEASE_SECONDS=value):
+        assert expected == conf.ACTIVITY_LEASE_SECONDS
+        assert check_settings() == []
+
+
+def test_each_setting_has_one_default_here_and_none_in_the_settings_module():
+    import durableapp.settings as module
+
+    defined = {name for name in vars(module) if name.startswith("DURABLE_")}
+    assert defined - {"DURABLE_BROKER_URL", "DURABLE_LOG_FORMAT"} <= set(os_environ_durable())
+    assert conf.ACTIVITY_BATCH_SIZE == 25 or "DURABLE_ACTIVITY_BATCH_SIZE" in os_environ_durable()
+
+
+def os_environ_durable() -> set[str]:
+    import os
+
+    return {name for name in os.environ if name.startswith("DURABLE_")}

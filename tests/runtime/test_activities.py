@@ -13,7 +13,8 @@ from workflows.engine import FailureDetails
 from workflows.models import ActivityTask, HistoryEvent, InboxMessage
 from workflows.runtime import actors
 from workflows.runtime.activities import claim_task, execute_task
-from workflows.store import record_task_outcome, run_episode
+from tests.support.outcomes import record_task_outcome
+from workflows.episodes import run_episode
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,9 @@ from workflows.runtime.batches import execute_batch, record_outcomes
 from workflows.runtime.cache import sticky_cache
 from workflows.runtime.dispatch import batch_size
 from workflows.runtime.sweeper import sweep_once
-from workflows.store import record_task_outcome, run_episode, terminate_instance
+from tests.support.outcomes import record_task_outcome
+from workflows.episodes import run_episode
+from workflows.recovery import terminate_instance
 
 pytestmark = pytest.mark.integration
 
@@ -199,7 +201,7 @@ def test_a_result_does_not_wait_for_an_instance_it_knows_nothing_about(client):
     if connection.vendor == "sqlite":
         pytest.skip("row locks: SQLite serializes whole transactions instead")
     from workflows.runtime.activities import claim_task, run_claimed
-    from workflows.store import lock_instance
+    from workflows.episodes import lock_instance
 
     iid = client.start("t_chain", 3)
     pk = instance(iid).pk

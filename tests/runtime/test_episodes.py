@@ -15,7 +15,8 @@ from workflows.runtime import actors
 from workflows.runtime.activities import execute_task
 from workflows.runtime.cache import sticky_cache
 from workflows.runtime.sweeper import fire_due_timers
-from workflows.store import deliver, run_episode
+from workflows.episodes import run_episode
+from workflows.inbox import deliver
 
 pytestmark = pytest.mark.integration
 
@@ -154,7 +155,7 @@ def test_the_cache_holds_an_episode_state_from_before_its_commit_until_it_commit
     """The next episode (another thread, right after the commit) finds it: no full replay."""
     from django.db import transaction
 
-    from workflows.store import episode_locked, lock_instance
+    from workflows.episodes import episode_locked, lock_instance
 
     cache = sticky_cache()
     cache.clear()
@@ -174,7 +175,7 @@ def test_the_state_of_an_episode_that_rolled_back_is_never_used(client, monkeypa
     from django.db import transaction
 
     from workflows.runtime import cache as cache_module
-    from workflows.store import episode_locked, lock_instance
+    from workflows.episodes import episode_locked, lock_instance
 
     cache = sticky_cache()
     cache.clear()

@@ -10,7 +10,7 @@ from tests.support.checks import instance
 from workflows.models import ActivityTask
 from workflows.runtime.activities import run_claimed
 from workflows.runtime.cache import sticky_cache
-from workflows.store import run_episode_claiming
+from workflows.episodes import run_episode_claiming
 
 pytestmark = pytest.mark.integration
 

@@ -28,7 +28,7 @@ from workflows.runtime.sweeper import (
     resend_lost_wakeups,
     sweep_once,
 )
-from workflows.store import run_episode
+from workflows.episodes import run_episode
 
 pytestmark = pytest.mark.integration
 

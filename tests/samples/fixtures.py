@@ -8,6 +8,7 @@ from tests.samples import flows  # noqa: F401 - registers the test orchestrators
 from tests.samples.support import InProcessWorkers, ProcessWorkers, assert_all_finished_replay
 from tests.support.brokers import purge_queues
 from tests.support.workers import uses_real_broker
+from workflows.conf import conf
 from workflows.engine.testing import WorkflowTestRunner
 from workflows.samples.services import MemoryLedger, use_ledger
 
@@ -33,7 +34,7 @@ def fast_runtime(settings, transactional_db):
     left in the queues by an earlier test leaks in."""
     settings.DURABLE_SWEEP_INTERVAL_SECONDS = 0.2
     settings.DURABLE_REDELIVER_AFTER_SECONDS = 2
-    purge_queues(settings.DURABLE_TASK_HUB)
+    purge_queues(conf.TASK_HUB)
 
 
 @pytest.fixture(scope="package")

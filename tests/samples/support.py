@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
 
 from tests.support.checks import instance
 from tests.support.workers import WorkerProcess
+from workflows.conf import conf
 from workflows.engine import InstanceRef, default_registry, execute
 from workflows.engine import events as ev
 from workflows.models import ActivityTask, HistoryEvent, Instance
@@ -136,7 +136,7 @@ def crash_after_side_effect(task: ActivityTask) -> None:
     ActivityTask.objects.filter(pk=task.pk).update(
         lease_expires_at=timezone.now() - timedelta(seconds=1)
     )
-    assert expire_leases(settings.DURABLE_TASK_HUB, timezone.now()) >= 1
+    assert expire_leases(conf.TASK_HUB, timezone.now()) >= 1
 
 
 def run_task(task_pk: int, *, twice: bool) -> None:
@@ -164,7 +164,7 @@ def drive(instance_id: str, *, twice: bool = False, max_rounds: int = 200) -> In
     attempt runs twice, the first run lost in a crash (see crash_after_side_effect).
     """
     from workflows.runtime.sweeper import fire_due_timers
-    from workflows.store import run_episode
+    from workflows.episodes import run_episode
 
     inst = instance(instance_id)
     for _ in range(max_rounds):
@@ -174,7 +174,7 @@ def drive(instance_id: str, *, twice: bool = False, max_rounds: int = 200) -> In
             run_task(pk, twice=twice)
             progressed = True
         later = timezone.now() + timedelta(days=1)
-        progressed = fire_due_timers(settings.DURABLE_TASK_HUB, later) > 0 or progressed
+        progressed = fire_due_timers(conf.TASK_HUB, later) > 0 or progressed
         if not progressed:
             return instance(instance_id)
     raise AssertionError(f"{instance_id} still progresses after {max_rounds} rounds")

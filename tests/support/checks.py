@@ -7,8 +7,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
-
+from workflows.conf import conf
 from workflows.models import HistoryEvent, Instance
 
 SCHEDULED = {"activity_scheduled", "timer_created", "sub_orchestration_created"}
@@ -38,7 +37,7 @@ def wait_until(
 
 def this_hub() -> str:
     """The task hub of this process (tests may run in their own, e.g. DURABLE_TASK_HUB=ci)."""
-    return settings.DURABLE_TASK_HUB
+    return conf.TASK_HUB
 
 
 def other_hub() -> str:

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from workflows.conf import conf
 from workflows.models import ActivityTask, InboxMessage, Timer
 from workflows.runtime.activities import execute_task
 from workflows.runtime.sweeper import fire_due_timers
-from workflows.store import run_episode
+from workflows.episodes import run_episode
 
 
 def step(hub: str | None = None) -> bool:
     """One round: every pending episode, then every scheduled activity. True if anything ran."""
-    from django.conf import settings
 
-    hub = hub or settings.DURABLE_TASK_HUB
+    hub = hub or conf.TASK_HUB
     ran = False
     waiting = InboxMessage.objects.filter(instance__task_hub=hub)
     for pk in sorted(set(waiting.values_list("instance_id", flat=True))):
@@ -40,6 +40,5 @@ def drive(hub: str | None = None, rounds: int = 500) -> int:
 
 
 def pending_timers(hub: str | None = None) -> int:
-    from django.conf import settings
 
-    return Timer.objects.filter(task_hub=hub or settings.DURABLE_TASK_HUB, fired=False).count()
+    return Timer.objects.filter(task_hub=hub or conf.TASK_HUB, fired=False).count()

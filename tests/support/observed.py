@@ -6,13 +6,12 @@ test run on the same RabbitMQ).
 
 from __future__ import annotations
 
-from django.conf import settings
-
+from workflows.conf import conf
 from workflows.models import HistoryEvent, Instance
 
 
 def row(instance_id: str) -> Instance:
-    return Instance.objects.get(task_hub=settings.DURABLE_TASK_HUB, instance_id=instance_id)
+    return Instance.objects.get(task_hub=conf.TASK_HUB, instance_id=instance_id)
 
 
 def history(instance_id: str) -> list[HistoryEvent]:

@@ -12,6 +12,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
+from workflows.conf import conf
+
 ROOT = Path(__file__).resolve().parents[2]
 TEST_WORKFLOW_MODULES = "tests.support.workflows"
 
@@ -48,7 +50,7 @@ class WorkerProcess:
             **os.environ,
             "DATABASE_URL": test_database_url(),
             "DURABLE_BROKER_URL": settings.DURABLE_BROKER_URL,
-            "DURABLE_TASK_HUB": settings.DURABLE_TASK_HUB,
+            "DURABLE_TASK_HUB": conf.TASK_HUB,
             "DURABLE_WORKFLOW_MODULES": TEST_WORKFLOW_MODULES,
             "DURABLE_SWEEP_INTERVAL_SECONDS": "0.2",
             "DURABLE_REDELIVER_AFTER_SECONDS": "2",
@@ -110,7 +112,7 @@ class DurableWorkerCommand:
             **os.environ,
             "DATABASE_URL": test_database_url(),
             "DURABLE_BROKER_URL": settings.DURABLE_BROKER_URL,
-            "DURABLE_TASK_HUB": settings.DURABLE_TASK_HUB,
+            "DURABLE_TASK_HUB": conf.TASK_HUB,
             "DURABLE_WORKFLOW_MODULES": modules,
             "DURABLE_SWEEP_INTERVAL_SECONDS": "0.2",
             "DURABLE_REDELIVER_AFTER_SECONDS": "1",

@@ -19,6 +19,7 @@ from pathlib import Path
 from django.conf import settings
 
 from tests.support.workers import ROOT, test_database_url
+from workflows.conf import conf
 
 
 def free_port() -> int:
@@ -44,7 +45,7 @@ class ServeProcess:
             **os.environ,
             "DATABASE_URL": test_database_url(),
             "DURABLE_BROKER_URL": settings.DURABLE_BROKER_URL,
-            "DURABLE_TASK_HUB": settings.DURABLE_TASK_HUB,
+            "DURABLE_TASK_HUB": conf.TASK_HUB,
             "DURABLE_WORKFLOW_MODULES": self.modules,
             "DURABLE_SWEEP_INTERVAL_SECONDS": "0.2",
             "DURABLE_REDELIVER_AFTER_SECONDS": "1",

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.db import connections
 
 from tests.support.brokers import purge_queues
 from tests.support.checks import wait_until
 from tests.ui.conftest import OPERATOR_PERMS
 from tests.ui.server import ServeProcess
+from workflows.conf import conf
 from workflows.models import ApprovalRequest, Instance
 
 pytestmark = pytest.mark.browser
@@ -63,7 +63,7 @@ def chromium(serving) -> Iterator[Any]:
 
 @pytest.fixture
 def server(transactional_db, serving) -> Iterator[ServeProcess]:
-    purge_queues(settings.DURABLE_TASK_HUB)
+    purge_queues(conf.TASK_HUB)
     yield serving
     # Connections the test opened while Playwright ran belong to that context: close
     # them, or PostgreSQL cannot empty (or finally drop) the test database.

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from django.conf import settings
 
 from tests.support.brokers import purge_queues
 from tests.support.checks import wait_until
 from workflows.client import DurableClient
+from workflows.conf import conf
 from workflows.models import ApprovalRequest, CompensationRecord
 
 pytestmark = pytest.mark.integration
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def workers(transactional_db, worker):
-    purge_queues(settings.DURABLE_TASK_HUB)
+    purge_queues(conf.TASK_HUB)
     return worker
 
 

@@ -6,12 +6,13 @@ import pytest
 
 from tests.support import versioning_workflows
 from tests.support.brokers import purge_queues
+from workflows.conf import conf
 
 
 @pytest.fixture(autouse=True)
 def _empty_queues(settings):
     """Messages left by an earlier test must not leak in."""
-    purge_queues(settings.DURABLE_TASK_HUB)
+    purge_queues(conf.TASK_HUB)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from tests.support.versioning_workflows import old_release, registry_with, tv_ch
 from workflows.client import DurableClient
 from workflows.engine import IncompatibleCode
 from workflows.runtime.worker import Worker
-from workflows.store import run_episode
+from workflows.episodes import run_episode
 from workflows.versioning import missing_code, verify_deployment
 
 

@@ -12,7 +12,7 @@ from workflows.client import DurableClient
 from workflows.engine import Registry
 from workflows.models import HistoryEvent
 from workflows.runtime.cache import sticky_cache
-from workflows.store import run_episode
+from workflows.episodes import run_episode
 from workflows.versioning import VersionDrain, version_drain_report
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
+
+from workflows.conf import conf
 
 from .errors import RequestTooLarge
 
@@ -17,8 +18,8 @@ _ENVELOPE_BYTES = 64 * 1024
 
 def max_body_bytes() -> int:
     """``DURABLE_API_MAX_BODY_BYTES``, by default twice the payload limit plus 64 KiB."""
-    default = 2 * int(settings.DURABLE_MAX_PAYLOAD_BYTES) + _ENVELOPE_BYTES
-    return int(getattr(settings, "DURABLE_API_MAX_BODY_BYTES", default))
+    configured = conf.API_MAX_BODY_BYTES
+    return configured if configured is not None else 2 * conf.MAX_PAYLOAD_BYTES + _ENVELOPE_BYTES
 
 
 class BoundedJSONParser(JSONParser):

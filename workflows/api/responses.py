@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from rest_framework import status
 from rest_framework.response import Response
+
+from workflows.conf import conf
 
 
 def retry_after_seconds() -> int:
     """``DURABLE_API_RETRY_AFTER_SECONDS`` (default 1): the polling interval we suggest."""
-    return int(getattr(settings, "DURABLE_API_RETRY_AFTER_SECONDS", 1))
+    return conf.API_RETRY_AFTER_SECONDS
 
 
 def accepted(data: Any, location: str) -> Response:

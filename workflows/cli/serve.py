@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..runtime.worker import Worker
+
 HELP = "run the app on one machine: ASGI web server, embedded worker and timer poller"
 
 
@@ -21,13 +23,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(options: dict[str, Any], stdout: Any, stderr: Any) -> None:
+    # Only `durable serve` needs the web server: other subcommands do not load Twisted,
+    # and building the ASGI application (durableapp.asgi) waits until it is used.
     from daphne.endpoints import build_endpoint_description_strings
     from daphne.server import Server
     from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
     from durableapp.asgi import application
-
-    from ..runtime.worker import Worker
 
     if not options["no_demo"]:
         seed = _demo_seeder()

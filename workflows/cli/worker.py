@@ -7,6 +7,10 @@ import signal
 import threading
 from typing import Any
 
+from ..engine.errors import InvalidInput
+from ..metrics import serve_worker_metrics
+from ..runtime.worker import Worker
+
 HELP = "run a worker process: activity/orchestration threads plus the timer poller"
 
 
@@ -28,11 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(options: dict[str, Any], stdout: Any, stderr: Any) -> None:
-    from ..runtime.worker import Worker
-
     if options["threads"] is not None and options["threads"] < 1:
-        from ..engine.errors import InvalidInput
-
         raise InvalidInput("--threads must be at least 1.")
     queues = options.get("queues")
     worker = Worker(
@@ -49,8 +49,6 @@ def run(options: dict[str, Any], stdout: Any, stderr: Any) -> None:
         metrics = None
         try:
             if options["metrics_port"]:
-                from ..metrics import serve_worker_metrics
-
                 metrics = serve_worker_metrics(options["metrics_port"])
             stdout.write("worker running; Ctrl-C to stop")
             stdout.flush()

@@ -10,19 +10,18 @@ import logging
 import uuid
 from collections.abc import Callable, Generator, Iterable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import actions as act
+from .approvals import request_approval
 from .errors import ActivityFailed, EventTimeout, FanOutFailed, WorkflowCodeError
 from .failures import FailureDetails
 from .payloads import round_trip
 from .registry import name_of
 from .retry import RetryPolicy, next_retry_delay
+from .saga import Saga
 from .state import ExecutionState
 from .tasks import CompletableTask, Outcome, Task, TimerTask, WhenAll, WhenAny
-
-if TYPE_CHECKING:
-    from .saga import Saga
 
 _UUID_NAMESPACE = uuid.UUID("9e7c1f2a-5b1d-4b8e-9d8a-2f1c0e6b7a31")
 
@@ -315,8 +314,6 @@ class OrchestrationContext:
                 yield from saga.compensate()
                 raise
         """
-        from .saga import Saga
-
         return Saga(self, self._state)
 
     def request_approval(
@@ -338,8 +335,6 @@ class OrchestrationContext:
                 "expense", assignees="managers", details=claim, timeout=timedelta(days=2)
             )
         """
-        from .approvals import request_approval
-
         return request_approval(self._state, name, assignees, details, timeout)
 
     # -- instance-level decisions --------------------------------------------

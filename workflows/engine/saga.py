@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from . import actions as act
 from .errors import ActivityFailed, FanOutFailed, WorkflowCodeError
 from .failures import FailureDetails
+from .payloads import round_trip
 from .registry import name_of
 from .retry import RetryPolicy
 from .tasks import Outcome, Task, WhenAll
@@ -80,8 +81,6 @@ class Saga:
         retry: RetryPolicy | None = None,
     ) -> None:
         """Register the undo of a step that just succeeded (``step`` names it for people)."""
-        from .payloads import round_trip
-
         name = name_of(compensation)
         task_id = self._state.next_task_id()
         order = len(self.steps) + 1

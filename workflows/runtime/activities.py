@@ -4,27 +4,26 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
 from django.utils import timezone
 
-from ..effects import worker_name
+from ..conf import conf
+from ..counters import observe_activity, observe_payload_rejected
 from ..engine import ActivityContext, FailureDetails, PayloadTooLarge, default_registry
-from ..engine import events as ev
 from ..engine.activity import ActivityOutcome, run_activity
 from ..engine.payloads import check_size
 from ..engine.registry import Registry
-from ..limits import acquire, acquire_task, has_slots, limited_names, task_finished
+from ..episodes import episode_locked, lock_instance
+from ..limits.admission import acquire, acquire_task, task_finished
+from ..limits.config import has_slots, limited_names
 from ..logging import log_context
-from ..metrics import observe_activity, observe_payload_rejected
-from ..models import ActivityTask, InboxMessage
+from ..models import ActivityTask
 from ..statuses import TERMINAL, TaskStatus
-from ..store import episode_locked, lock_instance
+from . import outcomes
 from .cache import sticky_cache
 from .dispatch import wake_orchestration
+from .leases import claim, worker_name
 
 log = logging.getLogger("workflows.runtime")
 
@@ -50,23 +49,13 @@ def claim_tasks(task_pks: list[int], hub: str | None = None) -> list[ActivityTas
     whose instance ended or moved on meanwhile are cancelled instead.
     """
     now, me = timezone.now(), worker_name()
-    lease = timedelta(seconds=float(settings.DURABLE_ACTIVITY_LEASE_SECONDS))
-    claimable = Q(status=TaskStatus.SCHEDULED) | Q(
-        status=TaskStatus.RUNNING, lease_expires_at__lt=now
-    )
-    candidates = ActivityTask.objects.filter(claimable, pk__in=task_pks)
+    candidates = ActivityTask.objects.claimable(now).filter(pk__in=task_pks)
     if hub is not None:
         candidates = candidates.filter(task_hub=hub)
     limited = limited_names()
-    if limited:  # those start only through workflows/limits.py (same query, no extra one)
+    if limited:  # those start only through workflows/limits/ (same query, no extra one)
         candidates = candidates.exclude(name__in=limited)
-    if not candidates.update(
-        status=TaskStatus.RUNNING,
-        runs=F("runs") + 1,
-        lease_expires_at=now + lease,
-        worker=me,
-        started_at=now,
-    ):
+    if not claim(candidates, now):
         return []
     # This thread's claim is the one with its name and this very start time.
     claimed = ActivityTask.objects.select_related("instance").filter(
@@ -85,7 +74,7 @@ def claim_limited(
     """
     while True:
         if activity is not None:
-            pk = acquire(hub or settings.DURABLE_TASK_HUB, activity)
+            pk = acquire(hub or conf.TASK_HUB, activity)
         else:
             pk = acquire_task(task_pk, hub)
         if pk is None:
@@ -185,7 +174,6 @@ def finish_task(
     task: ActivityTask, outcome: ActivityOutcome, registry: Registry
 ) -> tuple[bool, ActivityTask | None]:
     """Record the outcome; run the instance's next episode in the same commit if we can."""
-    event, dedup_key = outcome_event(task, outcome)
     with transaction.atomic():
         # In a wide fan-in, one episode per result would be wasted work: let the inbox
         # batch results, and the wake-ups' episodes apply them many at a time. A few open
@@ -200,51 +188,20 @@ def finish_task(
             instance = lock_instance(task.instance_id)
         else:
             instance = None
-        # A duplicate (or a run whose lease was taken over and finished) updates nothing.
-        updated = ActivityTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING).update(
-            status=TaskStatus.COMPLETED if outcome.ok else TaskStatus.FAILED,
-            result=outcome.result if outcome.ok else None,
-            failure=outcome.failure.to_dict() if outcome.failure else None,
-            finished_at=timezone.now(),
-            lease_expires_at=None,
-        )
-        if not updated:
+        recorded = outcomes.record([(task, outcome)])
+        if not recorded:
             return False, None
         if instance is None or instance.execution_id != task.execution_id:
             # Many open tasks, busy, or the instance moved on (continued as new): the inbox.
-            # The task row's status change above already makes this unique: no savepoint.
-            InboxMessage.objects.bulk_create(
-                [inbox_message(task, event, dedup_key)], ignore_conflicts=True
-            )
+            outcomes.to_inbox(recorded)
             wake_orchestration(task.instance_id, task.task_hub)
             return True, None
-        episode = episode_locked(instance, registry, ((event, dedup_key),), claim=True)
+        merged = (outcomes.outcome_event(task, outcome),)
+        episode = episode_locked(instance, registry, merged, claim=True)
         if episode.claimed is not None:
             task_finished(task)  # this thread runs that: a wake-up takes the freed slot
     episode.committed()
     return True, episode.claimed
-
-
-def outcome_event(task: ActivityTask, outcome: ActivityOutcome) -> tuple[ev.HistoryEvent, str]:
-    """The history event reporting an attempt's outcome, and its inbox dedup key."""
-    event: ev.HistoryEvent
-    if outcome.ok:
-        event = ev.ActivityCompleted(task.task_id, outcome.result)
-    else:
-        assert outcome.failure is not None
-        event = ev.ActivityFailedEvent(task.task_id, outcome.failure)
-    return event, f"task:{task.execution_id}:{task.task_id}"
-
-
-def inbox_message(task: ActivityTask, event: ev.HistoryEvent, dedup_key: str) -> InboxMessage:
-    """An outcome for the inbox; the task row's status change makes it unique (no savepoint)."""
-    return InboxMessage(
-        instance_id=task.instance_id,
-        execution_id=task.execution_id,
-        kind=event.kind.value,
-        payload=ev.event_to_payload(event),
-        dedup_key=dedup_key,
-    )
 
 
 def limit_result(name: str, outcome: ActivityOutcome) -> ActivityOutcome:
@@ -258,7 +215,7 @@ def limit_result(name: str, outcome: ActivityOutcome) -> ActivityOutcome:
         check_size(
             outcome.result,
             f"result of activity {name!r}",
-            int(settings.DURABLE_MAX_PAYLOAD_BYTES),
+            conf.MAX_PAYLOAD_BYTES,
         )
     except PayloadTooLarge as exc:
         observe_payload_rejected("activity_result")

@@ -17,28 +17,22 @@ import logging
 import time
 from collections import defaultdict
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from ..effects import worker_name
+from ..conf import conf
 from ..engine import default_registry
 from ..engine.activity import ActivityOutcome
 from ..engine.registry import Registry
-from ..models import ActivityTask, InboxMessage
+from ..episodes import Episode, episode_locked, lock_instance
+from ..models import ActivityTask
 from ..statuses import TaskStatus
-from ..store import Episode, episode_locked, lock_instance
-from .activities import (
-    attempt,
-    claim_tasks,
-    finish_task,
-    inbox_message,
-    outcome_event,
-    run_claimed,
-)
+from . import outcomes
+from .activities import attempt, claim_tasks, finish_task, run_claimed
 from .cache import sticky_cache
 from .dispatch import start_activity, wake_orchestration
+from .leases import worker_name
 
 log = logging.getLogger("workflows.runtime")
 
@@ -54,7 +48,7 @@ def execute_batch(
     """Run a batch message's tasks; returns how many outcomes this call recorded."""
     registry = registry or default_registry
     tasks = claim_tasks(task_pks, hub)
-    budget = float(settings.DURABLE_ACTIVITY_BATCH_SECONDS)
+    budget = conf.ACTIVITY_BATCH_SECONDS
     started = time.monotonic()
     recorded = 0
     follow_ups: list[ActivityTask] = []
@@ -131,34 +125,15 @@ def record_outcomes(
     whose open activities are all among them, runs its episode in the same commit;
     the others get one wake-up each.
     """
-    now = timezone.now()
     episodes: list[Episode] = []
     with transaction.atomic():
-        # A duplicate (or a run whose lease was taken over and finished) records nothing.
-        ours = set(
-            ActivityTask.objects.select_for_update()
-            .filter(pk__in=[task.pk for task, _ in results], status=TaskStatus.RUNNING)
-            .order_by("pk")  # one lock order for every writer of many task rows
-            .values_list("pk", flat=True)
-        )
-        rows, messages = [], []
-        per_instance: dict[int, list[ActivityTask]] = defaultdict(list)
-        for task, outcome in results:
-            if task.pk not in ours:
-                continue
-            task.status = TaskStatus.COMPLETED if outcome.ok else TaskStatus.FAILED
-            task.result = outcome.result if outcome.ok else None
-            task.failure = outcome.failure.to_dict() if outcome.failure else None
-            task.finished_at, task.lease_expires_at = now, None
-            rows.append(task)
-            messages.append(inbox_message(task, *outcome_event(task, outcome)))
-            per_instance[task.instance_id].append(task)
-        if not rows:
+        recorded = outcomes.record(results)
+        if not recorded:
             return 0, []
-        ActivityTask.objects.bulk_update(
-            rows, ["status", "result", "failure", "finished_at", "lease_expires_at"]
-        )
-        InboxMessage.objects.bulk_create(messages, ignore_conflicts=True)
+        outcomes.to_inbox(recorded)
+        per_instance: dict[int, list[ActivityTask]] = defaultdict(list)
+        for task, _outcome in recorded:
+            per_instance[task.instance_id].append(task)
         cache = sticky_cache()
         for instance_pk, finished in per_instance.items():
             open_here = cache.activities_in_flight(instance_pk)
@@ -168,7 +143,7 @@ def record_outcomes(
                 wake_orchestration(instance_pk, finished[0].task_hub)
                 continue
             episodes.append(episode_locked(instance, registry, claim=True))
-    return len(rows), episodes
+    return len(recorded), episodes
 
 
 def give_back(tasks: list[ActivityTask]) -> None:

@@ -6,6 +6,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
+from ..conf import conf
 from ..engine import Orchestration
 
 
@@ -103,7 +104,5 @@ _cache: StickyCache | None = None
 def sticky_cache() -> StickyCache:
     global _cache
     if _cache is None:
-        from django.conf import settings
-
-        _cache = StickyCache(int(settings.DURABLE_STICKY_CACHE_SIZE))
+        _cache = StickyCache(conf.STICKY_CACHE_SIZE)
     return _cache

@@ -1,13 +1,39 @@
-"""Enqueue wake-ups after the transaction that made them necessary commits."""
+"""Enqueue wake-ups after the transaction that made them necessary commits.
+
+Messages are addressed by queue and actor name (workflows/runtime/queues.py): sending
+needs the broker, not the actors, so nothing below the worker imports them. See
+docs/architecture.md, "Messages".
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
+from typing import Any
 
-from django.conf import settings
+import dramatiq
 from django.db import transaction
 
+from ..conf import conf
+from ..limits.config import NO_LIMITS, configured, limits_for
+from ..models import ActivityTask
+from .queues import ACTIVITY, ORCHESTRATION, actor_name, queue_name
+
 log = logging.getLogger("workflows.runtime")
+
+_declared: set[tuple[int, str]] = set()  # (broker id, queue) declared by this process
+_declared_lock = threading.Lock()
+
+
+def _declare(broker: dramatiq.Broker, queue: str) -> None:
+    """Declare ``queue`` on the broker once (the embedded broker refuses unknown queues)."""
+    key = (id(broker), queue)
+    if key in _declared:
+        return
+    with _declared_lock:
+        if queue not in broker.get_declared_queues():
+            broker.declare_queue(queue)
+        _declared.add(key)
 
 
 def _send(
@@ -19,31 +45,35 @@ def _send(
     delay_ms: int | None = None,
     batch: list[int] | None = None,
 ) -> None:
-    from . import actors  # bound to the broker configured at start-up
-
+    hub = hub or conf.TASK_HUB
+    kwargs: dict[str, Any] = {}
+    if activity:  # a limited activity's wake-up (maybe after the time its rate needs)
+        kwargs["activity"] = activity
+    elif batch:
+        kwargs["batch"] = batch
+    message = dramatiq.Message(
+        queue_name=queue_name(kind, hub, queue),
+        actor_name=actor_name(kind, hub, queue),
+        args=(pk,),
+        kwargs=kwargs,
+        options={},
+    )
     try:
-        actor = actors.actor_for(kind, hub, queue)
-        if activity is None and delay_ms is None and batch is None:
-            actor.send(pk)
-        else:  # a limited activity's wake-up (maybe after the time its rate needs), a batch
-            kwargs = {"activity": activity} if activity else {"batch": batch} if batch else None
-            actor.send_with_options(args=(pk,), kwargs=kwargs, delay=delay_ms)
+        broker = dramatiq.get_broker()
+        _declare(broker, message.queue_name)
+        broker.enqueue(message, delay=delay_ms)
     except Exception:  # noqa: BLE001 - the sweeper re-sends from database state
         log.warning("could not enqueue %s %s; the sweeper will retry", kind, pk, exc_info=True)
 
 
 def _send_activity(pk: int, hub: str | None, name: str | None, delay_ms: int | None) -> None:
-    from .. import limits
-
     queue = activity = None
-    if limits.configured():
+    if configured():
         if name is None:
-            from ..models import ActivityTask
-
             name = ActivityTask.objects.filter(pk=pk).values_list("name", flat=True).first()
-        routed = limits.limits_for(name) if name else limits.NO_LIMITS
+        routed = limits_for(name) if name else NO_LIMITS
         queue, activity = routed.queue, (name if routed.limited else None)
-    _send("activity", pk, hub, queue, activity, delay_ms)
+    _send(ACTIVITY, pk, hub, queue, activity, delay_ms)
 
 
 def batch_size(count: int) -> int:
@@ -54,8 +84,7 @@ def batch_size(count: int) -> int:
     costs a fraction of a claim, a commit and a broker message. A batch that turns out
     slow gives its unstarted tasks back (runtime/batches.py).
     """
-    limit = int(getattr(settings, "DURABLE_ACTIVITY_BATCH_SIZE", 1))
-    return max(1, min(limit, count // SPREAD_BEFORE_BATCHING))
+    return max(1, min(conf.ACTIVITY_BATCH_SIZE, count // SPREAD_BEFORE_BATCHING))
 
 
 # Fewer tasks than this many messages' worth are never batched (one message each).
@@ -70,7 +99,7 @@ def start_activities(task_pks: list[int], hub: str | None = None) -> None:
 
     def send() -> None:
         for batch in batches:
-            _send("activity", batch[0], hub, batch=batch if len(batch) > 1 else None)
+            _send(ACTIVITY, batch[0], hub, batch=batch if len(batch) > 1 else None)
 
     transaction.on_commit(send)
 
@@ -85,7 +114,7 @@ def wake_orchestration(instance_pk: int, hub: str | None = None) -> None:
 
     ``hub`` is the instance's task hub (default: this process's); its queue gets the message.
     """
-    transaction.on_commit(lambda: _send("orchestration", instance_pk, hub))
+    transaction.on_commit(lambda: _send(ORCHESTRATION, instance_pk, hub))
 
 
 def start_activity(
@@ -95,6 +124,6 @@ def start_activity(
 
     The message goes to the activity's own queue if it has one (``name``: the task's
     activity, looked up when needed). For a limited activity it is a wake-up: the receiver
-    starts whichever of its tasks is next, if a slot and the rate allow (workflows/limits.py).
+    starts whichever of its tasks is next, if a slot and the rate allow (workflows/limits/).
     """
     transaction.on_commit(lambda: _send_activity(task_pk, hub, name, delay_ms))

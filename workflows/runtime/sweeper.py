@@ -11,18 +11,19 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
-from .. import limits
+from ..conf import conf
 from ..engine import events as ev
+from ..inbox import deliver
+from ..limits import admission
+from ..limits.config import limited_names
 from ..logging import log_context
 from ..models import ActivityTask, InboxMessage, Instance, Timer
 from ..retention import purge_if_due
 from ..statuses import TERMINAL, InstanceStatus, TaskStatus
-from ..store import deliver
 from .dispatch import start_activity, wake_orchestration
 
 log = logging.getLogger("workflows.runtime")
@@ -36,7 +37,7 @@ def _locked(queryset):  # noqa: ANN001, ANN202 - a queryset in, the same out
 
 
 def redeliver_after() -> timedelta:
-    return timedelta(seconds=float(getattr(settings, "DURABLE_REDELIVER_AFTER_SECONDS", 5)))
+    return timedelta(seconds=conf.REDELIVER_AFTER_SECONDS)
 
 
 @dataclass
@@ -92,8 +93,8 @@ def resend_lost_tasks(hub: str, now: datetime, batch: int = 500) -> int:
     lost = ActivityTask.objects.filter(task_hub=hub, status=TaskStatus.SCHEDULED).filter(
         _unclaimed_for_long(now), quiet
     )
-    limited = limits.limited_names()
-    if limited:  # they wait their turn, scheduled: limits.sweep wakes them when room is left
+    limited = limited_names()
+    if limited:  # they wait their turn, scheduled: admission.sweep wakes them when room is left
         lost = lost.exclude(name__in=limited)
     with transaction.atomic():
         tasks = list(_locked(lost.order_by("enqueued_at"))[:batch])
@@ -169,14 +170,14 @@ def resend_lost_wakeups(hub: str, now: datetime, batch: int = 500) -> int:
 
 
 def sweep_once(hub: str | None = None) -> SweepReport:
-    hub = hub or settings.DURABLE_TASK_HUB
+    hub = hub or conf.TASK_HUB
     now = timezone.now()
     return SweepReport(
         timers_fired=fire_due_timers(hub, now),
         leases_expired=expire_leases(hub, now),
         tasks_resent=resend_lost_tasks(hub, now),
         wakeups_resent=resend_lost_wakeups(hub, now),
-        limits_woken=limits.sweep(hub, now),
+        limits_woken=admission.sweep(hub, now),
         purged=purge_if_due(hub, now),
     )
 
@@ -186,8 +187,8 @@ class Sweeper(threading.Thread):
 
     def __init__(self, interval: float | None = None, hub: str | None = None) -> None:
         super().__init__(name="durable-sweeper", daemon=True)
-        self.interval = interval or float(settings.DURABLE_SWEEP_INTERVAL_SECONDS)
-        self.hub = hub or settings.DURABLE_TASK_HUB
+        self.interval = interval or conf.SWEEP_INTERVAL_SECONDS
+        self.hub = hub or conf.TASK_HUB
         self._stop_event = threading.Event()
 
     def run(self) -> None:

@@ -7,13 +7,52 @@ Used by ``durable serve`` (embedded broker, beside the web server), by
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 import dramatiq
-from django.conf import settings
 
+from ..conf import conf
+from ..engine.errors import InvalidInput
+from ..engine.registry import RESERVED_QUEUES
+from ..limits.config import routed_queues
+from ..versioning import verify_deployment
+from .actors import activity_actor, run_orchestration
+from .queues import remember_served
 from .sweeper import Sweeper
 
 log = logging.getLogger("workflows.runtime")
+
+
+def serve_queues(selection: Iterable[str] | None = None) -> set[str]:
+    """The broker queues this process's worker consumes; remembers the choice.
+
+    ``selection`` holds "orchestrations", "default" (the hub's activity queue) and names
+    given as ``queue=``; None means all of them. Declares the actors that serve them.
+
+    Example::
+
+        serve_queues(["partner-api"])  # {"durable-default-activities-partner-api"}
+    """
+    known = routed_queues()
+    if selection is None:
+        chosen = {"orchestrations", "default", *known}
+        remember_served(None)
+    else:
+        chosen = {q.strip() for q in selection if q.strip()}
+        unknown = sorted(chosen - RESERVED_QUEUES - known)
+        if unknown or not chosen:
+            raise InvalidInput(
+                f"--queues {','.join(unknown) or '(empty)'}: no activity is routed there. "
+                f"Choose from: {', '.join(sorted(RESERVED_QUEUES | known))}."
+            )
+        remember_served(chosen)
+    names = set()
+    for queue in chosen:
+        if queue == "orchestrations":
+            names.add(run_orchestration.queue_name)
+        else:
+            names.add(activity_actor(None if queue == "default" else queue).queue_name)
+    return names
 
 
 class Worker:
@@ -34,21 +73,18 @@ class Worker:
         force: bool = False,
         queues: list[str] | None = None,
     ) -> None:
-        self.threads = threads or int(settings.DURABLE_WORKER_THREADS)
+        self.threads = threads or conf.WORKER_THREADS
         self.sweep = sweep
         self.force = force  # start even if the code cannot run every active instance
-        # "orchestrations", "default" and activities' own queues (workflows/limits.py); None: all
+        # "orchestrations", "default" and activities' own queues (workflows/limits/); None: all
         self.queues = queues
         self._worker: dramatiq.Worker | None = None
         self._sweeper: Sweeper | None = None
 
     def start(self) -> None:
-        from ..limits import serve_queues
-        from ..versioning import verify_deployment
-
         # Refuse to start (IncompatibleCode) when active instances need orchestrator
         # versions or activities this code does not register, unless forced.
-        verify_deployment(settings.DURABLE_TASK_HUB, force=self.force)
+        verify_deployment(conf.TASK_HUB, force=self.force)
         broker = dramatiq.get_broker()
         # Only this hub's queues: a client in this process may declare another hub's.
         queues = serve_queues(self.queues)  # declares them on the broker
@@ -62,7 +98,7 @@ class Worker:
         log.info(
             "worker started: %d threads, hub %r, broker %s, queues %s",
             self.threads,
-            settings.DURABLE_TASK_HUB,
+            conf.TASK_HUB,
             type(broker).__name__,
             ", ".join(sorted(queues)),
         )

@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import hashlib
 
-from django.conf import settings
-
+from workflows.conf import conf
 from workflows.engine import FanOutFailed, NonRetryableError, Outcome, activity, orchestrator
 
 from .inputs import SampleInputError, number, require_object
 
 MAX_FILES = 100_000
-DEFAULT_MAX_PARALLEL = 4
 
 
 class CorruptFile(NonRetryableError):  # noqa: N818 - reads as what happened
@@ -33,7 +31,7 @@ class CorruptFile(NonRetryableError):  # noqa: N818 - reads as what happened
 def list_files(ctx, request):
     """The work list (a slice of the inbox) and the parallelism to use for it."""
     offset, count = request.get("offset", 0), request["count"]
-    default = int(getattr(settings, "DURABLE_SAMPLE_MAX_PARALLEL", DEFAULT_MAX_PARALLEL))
+    default = conf.SAMPLE_MAX_PARALLEL
     return {
         "files": [f"inbox/file-{i:05d}.csv" for i in range(offset, offset + count)],
         "max_parallel": request.get("max_parallel") or default,

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from workflows.client import DurableClient
+from workflows.limits import report as limit_report
 from workflows.retention import history_threshold, history_warning
 from workflows.statuses import InstanceStatus
 from workflows.versioning import VersionDrain, version_drain_report
@@ -166,14 +167,10 @@ def _versions(hub: str) -> tuple[list[tuple[str, list[VersionDrain]]], int]:
 
 
 def _limits(hub: str) -> tuple[list[Any], str]:
-    """Rows of ``workflows.limits.limits_report``, or why there are none to show."""
-    try:
-        from workflows.limits import limits_report
-    except ImportError as exc:  # an older deployment without activity limits
-        return [], f"Activity limits are not available here ({exc})."
+    """Rows of ``workflows.limits.report.limits_report``, or why there are none to show."""
     try:
         with transaction.atomic():  # a savepoint: a failed query must not spoil the page's
-            rows = limits_report(hub)
+            rows = limit_report.limits_report(hub)
             return [(row, _age(row.oldest_wait_seconds)) for row in rows], ""
     except Exception as exc:  # noqa: BLE001 - one section must not take the dashboard down
         log.warning("dashboard: activity limits not shown: %s", exc)

@@ -21,6 +21,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.dispatch import receiver
 
+from workflows.conf import conf
 from workflows.signals import instance_changed
 
 log = logging.getLogger("workflows.ui.live")
@@ -30,13 +31,13 @@ MESSAGE_TYPE = "instance.changed"  # handled by consumers.InstanceUpdates.instan
 
 def group_all() -> str:
     """Every change of this task hub (console and approvals pages listen here)."""
-    return f"durable.{settings.DURABLE_TASK_HUB}.all"
+    return f"durable.{conf.TASK_HUB}.all"
 
 
 def group_for(instance_id: str) -> str:
     """Changes of one instance. Ids may hold ``:`` and ``@``, which group names may not."""
     digest = hashlib.sha1(instance_id.encode(), usedforsecurity=False).hexdigest()[:32]
-    return f"durable.{settings.DURABLE_TASK_HUB}.i.{digest}"
+    return f"durable.{conf.TASK_HUB}.i.{digest}"
 
 
 def poll_seconds() -> int:

@@ -6,7 +6,6 @@ Each function is a candidate for the client (listed in the UI hand-over notes).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -14,11 +13,11 @@ from typing import Literal
 from django.db.models import Count, Q
 from django.db.models.functions import Trunc
 from django.utils import timezone
-from prometheus_client.core import GaugeMetricFamily
 
-from workflows.metrics import DatabaseCollector
+from workflows.figures import hub_figures
+from workflows.metrics import figure_families
 from workflows.models import ActivityTask, ApprovalRequest, AuditEntry, Instance, Timer
-from workflows.statuses import ACTIVE, ApprovalStatus, InstanceStatus, TaskStatus
+from workflows.statuses import ACTIVE, ApprovalStatus, InstanceStatus
 
 Gauges = dict[str, dict[tuple[str, ...], float]]
 
@@ -88,9 +87,9 @@ def _waiting_on(pks: list[int]) -> dict[int, list[str]]:
     ).values_list("instance_id", "name", "assignees")
     for pk, name, group in approvals:
         found[pk].append(f"approval {name} ({group})")
-    tasks = ActivityTask.objects.filter(
-        instance_id__in=pks, status__in=[TaskStatus.SCHEDULED, TaskStatus.RUNNING]
-    ).values_list("instance_id", "name")
+    tasks = (
+        ActivityTask.objects.filter(instance_id__in=pks).open().values_list("instance_id", "name")
+    )
     for pk, name in tasks:
         found[pk].append(f"activity {name}")
     kids = Instance.objects.filter(parent_id__in=pks, status__in=ACTIVE).values_list(
@@ -113,11 +112,9 @@ def activities_in_flight(hub: str, instance_id: str) -> list[ActivityTask]:
     if instance is None:
         return []
     return list(
-        ActivityTask.objects.filter(
-            instance=instance,
-            execution_id=instance.execution_id,
-            status__in=[TaskStatus.SCHEDULED, TaskStatus.RUNNING],
-        ).order_by("task_id")
+        ActivityTask.objects.filter(instance=instance, execution_id=instance.execution_id)
+        .open()
+        .order_by("task_id")
     )
 
 
@@ -145,21 +142,13 @@ def gauges(hub: str) -> Gauges:
     """The database gauges of ``/metrics``, by sample name and label values.
 
     ``gauges(hub)["durable_queue_depth"][("inbox",)]`` -> ``3.0``. The dashboard shows the
-    same figures Prometheus scrapes, from the same queries (metrics.DatabaseCollector).
+    same figures Prometheus scrapes, from the same queries (workflows/figures.py).
     """
     found: Gauges = {}
-    for family in _DashboardCollector(hub).collect():
+    for family in figure_families(hub_figures(hub)):
         for sample in family.samples:
             found.setdefault(sample.name, {})[tuple(sample.labels.values())] = sample.value
     return found
-
-
-class _DashboardCollector(DatabaseCollector):
-    """/metrics' database gauges without the activity limits: the dashboard reads
-    workflows/limits.py on its own, guarded, for its table."""
-
-    def _limits(self) -> Iterator[GaugeMetricFamily]:
-        return iter(())
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,7 @@
-"""Rows <-> engine events; one episode committed atomically (DESIGN §4)."""
+"""Running episodes: one instance's pending events applied and committed atomically.
+
+See docs/architecture.md, "One episode, step by step".
+"""
 
 from __future__ import annotations
 
@@ -8,51 +11,32 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from .compiled import CompiledQuery, insert_rows
-from .effects import (
-    MANUAL_OUTCOMES,
-    EpisodeEffects,
-    cancel_outstanding,
-    notify_parent,
-    terminate_instance,
-)
+from .conf import conf
+from .counters import observe_episode, observe_replay_failure
+from .effects import EpisodeEffects
 from .engine import (
     DurableError,
-    FailureDetails,
     InstanceRef,
     Orchestration,
     OrchestrationStatus,
+    PayloadTooLarge,
     default_registry,
 )
+from .engine import actions as act
 from .engine import events as ev
 from .engine.registry import Registry
-from .inbox import create_instance, deliver, new_execution_id
+from .inbox import deliver
 from .logging import log_context
-from .metrics import observe_episode, observe_replay_failure
 from .models import ActivityTask, HistoryEvent, InboxMessage, Instance
 from .retention import note_history_growth
 from .runtime.cache import sticky_cache
 from .signals import notify_changed
-from .statuses import TERMINAL, InstanceStatus, TaskStatus
-
-# Re-exported: callers take these from the store.
-__all__ = [
-    "MANUAL_OUTCOMES",
-    "cancel_outstanding",
-    "create_instance",
-    "deliver",
-    "episode_locked",
-    "new_execution_id",
-    "notify_parent",
-    "record_task_outcome",
-    "run_episode",
-    "terminate_instance",
-]
+from .statuses import TERMINAL, InstanceStatus
 
 log = logging.getLogger("workflows.runtime")
 
@@ -241,9 +225,7 @@ def episode_locked(
         cache.discard(instance.pk)
 
     def after_commit() -> None:
-        observe_episode(
-            instance.name, result, events, time.perf_counter() - started, replay_seconds
-        )
+        _observe(instance.name, result, events, time.perf_counter() - started, replay_seconds)
         note_history_growth(instance, history_before)
         if result.is_finished:
             log.info(
@@ -269,7 +251,7 @@ def _new_orchestration(registry: Registry, instance: Instance) -> Orchestration:
     return Orchestration(
         registry,
         InstanceRef(instance.instance_id, instance.execution_id),
-        max_output_bytes=int(settings.DURABLE_MAX_PAYLOAD_BYTES),
+        max_output_bytes=conf.MAX_PAYLOAD_BYTES,
     )
 
 
@@ -317,32 +299,31 @@ def _needs_attention(instance: Instance, exc: Exception) -> None:
     notify_changed(instance)
 
 
-# -- activity results ------------------------------------------------------------
-def record_task_outcome(
-    task_pk: int, ok: bool, result: Any, failure: FailureDetails | None
-) -> bool:
-    """Record an activity attempt's outcome and wake the instance; duplicates change nothing."""
-    with transaction.atomic():
-        task = ActivityTask.objects.select_for_update().filter(pk=task_pk).first()
-        if task is None or task.status != TaskStatus.RUNNING:
-            return False
-        task.status = TaskStatus.COMPLETED if ok else TaskStatus.FAILED
-        task.result = result if ok else None
-        task.failure = failure.to_dict() if failure else None
-        task.finished_at = timezone.now()
-        task.lease_expires_at = None
-        task.save(update_fields=["status", "result", "failure", "finished_at", "lease_expires_at"])
-        event: ev.HistoryEvent
-        if ok:
-            event = ev.ActivityCompleted(task.task_id, result)
-        else:
-            assert failure is not None
-            event = ev.ActivityFailedEvent(task.task_id, failure)
-        instance = Instance(pk=task.instance_id, task_hub=task.task_hub)
-        deliver(
-            instance,
-            event,
-            dedup_key=f"task:{task.execution_id}:{task.task_id}",
-            execution_id=task.execution_id,
-        )
-    return True
+_RESULT_EVENTS = (
+    ev.ActivityCompleted,
+    ev.ActivityFailedEvent,
+    ev.SubOrchestrationCompleted,
+    ev.SubOrchestrationFailedEvent,
+)
+_STARTS = (act.ScheduleActivity, act.StartSubOrchestration)
+
+
+def _observe(
+    name: str,
+    result: Any,
+    events: list[ev.HistoryEvent],
+    engine_seconds: float,
+    replay_seconds: float | None,
+) -> None:
+    finished = result.status != OrchestrationStatus.RUNNING
+    failure = result.failure
+    observe_episode(
+        name,
+        history_length=result.history_length,
+        started=sum(1 for a in result.actions if isinstance(a, _STARTS)),
+        results=sum(1 for e in events if isinstance(e, _RESULT_EVENTS)),
+        finished_as=str(result.status) if finished else None,
+        output_too_large=failure is not None and failure.is_instance_of(PayloadTooLarge),
+        engine_seconds=engine_seconds,
+        replay_seconds=replay_seconds,
+    )

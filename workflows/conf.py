@@ -1,0 +1,262 @@
+"""Every ``DURABLE_*`` setting in one place: its default, its type, its rule.
+
+``durableapp/settings.py`` only copies ``DURABLE_*`` variables from the environment (as
+text); a project may also set them in its own settings module (typed values). Either
+way they are read here, and nowhere else::
+
+    from workflows.conf import conf
+
+    lease = conf.ACTIVITY_LEASE_SECONDS  # float, DURABLE_ACTIVITY_LEASE_SECONDS or 300
+
+A bad value is reported once at start-up by a Django system check (``durable.E001``,
+naming the variable and what it accepts; ``manage.py check`` shows it, and every
+management command, ``durable worker`` included, refuses to run), and again, as
+ImproperlyConfigured, by any code that reads it anyway. Reads are not cached, so
+``override_settings`` in tests works.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+
+T = TypeVar("T")
+
+PREFIX = "DURABLE_"
+# Read by durableapp/settings.py itself (they shape Dramatiq's and logging's settings).
+READ_BY_SETTINGS = frozenset({"DURABLE_BROKER_URL", "DURABLE_LOG_FORMAT", "DURABLE_LOG_LEVEL"})
+
+
+# -- parsers: text from the environment, or a typed value from a settings module -----------
+def _integer(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("not a number")
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError("not a whole number")
+    return int(str(value).strip()) if isinstance(value, str) else int(value)
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("not a number")
+    return float(value.strip()) if isinstance(value, str) else float(value)
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("not a boolean")
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("not a string")
+    return value.strip()
+
+
+def _names(value: Any) -> list[str]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [str(item).strip() for item in items if str(item).strip()]
+
+
+def _objects(value: Any) -> dict[str, dict[str, Any]]:
+    parsed = json.loads(value) if isinstance(value, str) else value
+    if parsed in ("", None):
+        return {}
+    if not isinstance(parsed, dict) or not all(isinstance(v, dict) for v in parsed.values()):
+        raise ValueError("not an object of objects")
+    return parsed
+
+
+def _optional_integer(value: Any) -> int | None:
+    return None if value in (None, "") else _integer(value)
+
+
+# -- the settings ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Setting(Generic[T]):
+    """One ``DURABLE_*`` setting; a descriptor on :class:`DurableSettings`."""
+
+    name: str
+    default: T
+    parse: Callable[[Any], T]
+    accepts: str  # what a valid value is, for the error message
+    valid: Callable[[T], bool] = lambda _value: True
+
+    def read(self) -> T:
+        """The current value, parsed; ImproperlyConfigured (naming it) when it is bad."""
+        raw = getattr(settings, self.name, self.default)
+        try:
+            value = self.parse(raw)
+            if value is not None and not self.valid(value):
+                raise ValueError("out of range")
+        except (TypeError, ValueError):
+            raise ImproperlyConfigured(
+                f"{self.name}={raw!r} is not valid: use {self.accepts}."
+            ) from None
+        return value
+
+    def __get__(self, obj: object, owner: type | None = None) -> T:
+        return self.read()
+
+
+def _positive(value: float) -> bool:
+    return value > 0
+
+
+def _at_least(low: int) -> Callable[[float], bool]:
+    return lambda value: value >= low
+
+
+class DurableSettings:
+    """The runtime's settings, read through ``conf.NAME`` (without the DURABLE_ prefix)."""
+
+    TASK_HUB = Setting(
+        "DURABLE_TASK_HUB",
+        "default",
+        _text,
+        "1-64 letters, digits or _",
+        lambda v: re.fullmatch(r"[A-Za-z0-9_]{1,64}", v) is not None,
+    )
+    # Modules that define your orchestrators and activities, imported at start-up by
+    # every process (web and workers), e.g. "shop.workflows,billing.workflows".
+    WORKFLOW_MODULES = Setting(
+        "DURABLE_WORKFLOW_MODULES", [], _names, "comma-separated module names"
+    )
+    # A wake-up or task message not acted on for this long is considered lost and re-sent.
+    REDELIVER_AFTER_SECONDS = Setting(
+        "DURABLE_REDELIVER_AFTER_SECONDS", 5.0, _number, "seconds above 0", _positive
+    )
+    # Largest JSON payload entering history: inputs, events, activity results, outputs.
+    MAX_PAYLOAD_BYTES = Setting(
+        "DURABLE_MAX_PAYLOAD_BYTES", 256 * 1024, _integer, "a byte count above 0", _positive
+    )
+    ACTIVITY_LEASE_SECONDS = Setting(
+        "DURABLE_ACTIVITY_LEASE_SECONDS", 300.0, _number, "seconds above 0", _positive
+    )
+    SWEEP_INTERVAL_SECONDS = Setting(
+        "DURABLE_SWEEP_INTERVAL_SECONDS", 1.0, _number, "seconds above 0", _positive
+    )
+    WORKER_THREADS = Setting(
+        "DURABLE_WORKER_THREADS", 4, _integer, "a whole number of at least 1", _at_least(1)
+    )
+    # Tasks of a large fan-out sent to one worker thread per message (1: one a message);
+    # a batch running longer than ACTIVITY_BATCH_SECONDS gives the rest back.
+    ACTIVITY_BATCH_SIZE = Setting(
+        "DURABLE_ACTIVITY_BATCH_SIZE",
+        25,
+        _integer,
+        "a whole number of at least 1 (1 turns batching off)",
+        _at_least(1),
+    )
+    ACTIVITY_BATCH_SECONDS = Setting(
+        "DURABLE_ACTIVITY_BATCH_SECONDS", 1.0, _number, "seconds above 0", _positive
+    )
+    STICKY_CACHE_SIZE = Setting(
+        "DURABLE_STICKY_CACHE_SIZE", 1000, _integer, "a whole number, 0 or more", _at_least(0)
+    )
+    # Deployment safety (workflows/versioning.py): a worker refuses to start when active
+    # instances use orchestrator versions (or activities) its code no longer registers.
+    SKIP_REPLAY_CHECK = Setting("DURABLE_SKIP_REPLAY_CHECK", False, _boolean, "1 or 0")
+    # Also replay every active instance's history at worker start (slower).
+    STARTUP_FULL_REPLAY = Setting("DURABLE_STARTUP_FULL_REPLAY", False, _boolean, "1 or 0")
+    # A history longer than this logs a warning and suggests continue-as-new.
+    HISTORY_WARNING_EVENTS = Setting(
+        "DURABLE_HISTORY_WARNING_EVENTS",
+        10000,
+        _integer,
+        "an event count of at least 1",
+        _at_least(1),
+    )
+    # Retention (workflows/retention.py): the sweeper purges instances finished more than
+    # this many days ago, at most every RETENTION_INTERVAL_SECONDS. 0 keeps everything.
+    RETENTION_DAYS = Setting(
+        "DURABLE_RETENTION_DAYS", 0.0, _number, "days, 0 or more (0 keeps all)", _at_least(0)
+    )
+    RETENTION_INTERVAL_SECONDS = Setting(
+        "DURABLE_RETENTION_INTERVAL_SECONDS",
+        300.0,
+        _number,
+        "seconds, 0 or more (0: every sweep)",
+        _at_least(0),
+    )
+    RETENTION_BATCH = Setting(
+        "DURABLE_RETENTION_BATCH", 1000, _integer, "a whole number of at least 1", _at_least(1)
+    )
+    # Per-activity limits across all workers (workflows/limits/), by activity name; a key
+    # here wins over the same option of @activity(...) (null lifts it), e.g.
+    # '{"call_partner": {"max_concurrency": 5, "rate_limit": "20/s"}}'.
+    ACTIVITY_LIMITS = Setting(
+        "DURABLE_ACTIVITY_LIMITS",
+        {},
+        _objects,
+        'a JSON object of objects, e.g. {"call_partner": {"max_concurrency": 5, '
+        '"rate_limit": "20/s", "queue": "partner"}}',
+    )
+    # /metrics (workflows/metrics.py): staff users, or `Authorization: Bearer <token>`.
+    METRICS_TOKEN = Setting("DURABLE_METRICS_TOKEN", "", _text, "a string")
+    # Largest request body the API parses; unset: twice MAX_PAYLOAD_BYTES plus room for
+    # the JSON envelope (workflows/api/parsers.py).
+    API_MAX_BODY_BYTES = Setting(
+        "DURABLE_API_MAX_BODY_BYTES",
+        None,
+        _optional_integer,
+        "a byte count above 0",
+        _positive,
+    )
+    # Retry-After of a 202 answer for a running instance.
+    API_RETRY_AFTER_SECONDS = Setting(
+        "DURABLE_API_RETRY_AFTER_SECONDS",
+        1,
+        _integer,
+        "whole seconds, 0 or more",
+        _at_least(0),
+    )
+    # The fan-out sample's parallelism when its input does not say (workflows/samples).
+    SAMPLE_MAX_PARALLEL = Setting(
+        "DURABLE_SAMPLE_MAX_PARALLEL",
+        4,
+        _integer,
+        "a whole number of at least 1",
+        _at_least(1),
+    )
+
+
+conf = DurableSettings()
+
+SETTINGS: dict[str, Setting[Any]] = {
+    s.name: s for s in vars(DurableSettings).values() if isinstance(s, Setting)
+}
+
+
+@checks.register(checks.Tags.compatibility)
+def check_settings(app_configs: Any = None, **_: Any) -> list[checks.CheckMessage]:
+    """Every DURABLE_* setting parses and is in range; unknown DURABLE_* names are typos."""
+    problems: list[checks.CheckMessage] = []
+    for setting in SETTINGS.values():
+        try:
+            setting.read()
+        except ImproperlyConfigured as exc:
+            problems.append(checks.Error(str(exc), id="durable.E001"))
+    known = set(SETTINGS) | READ_BY_SETTINGS
+    for name in dir(settings):
+        if name.startswith(PREFIX) and name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f"did you mean {close[0]}?" if close else "see workflows/conf.py"
+            problems.append(
+                checks.Warning(f"{name} is not a durableapp setting", hint=hint, id="durable.W001")
+            )
+    return problems

@@ -1,0 +1,133 @@
+"""The durable state of one task hub in figures: a handful of aggregate queries.
+
+Plain data, read by ``/metrics`` (as Prometheus gauges, workflows/metrics.py) and by the
+operators' dashboard, so both show the same numbers from the same queries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet, Sum
+from django.utils import timezone
+
+from .conf import conf
+from .models import ActivityTask, ApprovalRequest, CompensationRecord, InboxMessage, Instance, Timer
+from .statuses import ACTIVE, OPEN, ApprovalStatus, CompensationStatus, InstanceStatus, TaskStatus
+
+
+@dataclass(frozen=True)
+class HubFigures:
+    """One reading of a task hub (ages in seconds, 0 when nothing waits).
+
+    Example::
+
+        figures = hub_figures("default")
+        print(figures.instances_by_status["running"], figures.inbox_depth)
+    """
+
+    instances_by_status: dict[str, int]  # every InstanceStatus, 0 included
+    needing_attention: int  # waiting on a person (failed compensation, replay mismatch)
+    oldest_running_age: float  # oldest pending or running instance
+    oldest_approval_wait: float  # oldest pending approval request
+    oldest_external_event_wait: float  # running, waiting with nothing scheduled
+    tasks_by_activity: dict[tuple[str, str], int]  # (activity, scheduled|running) -> count
+    inbox_depth: int  # messages not yet applied (suspended instances excluded)
+    activities_waiting: int  # scheduled tasks not yet started
+    timers_due: int  # due but not yet fired
+    fan_outs_in_flight: int  # running instances with two or more open activities
+    fan_out_done: int  # finished tasks of those instances' current executions
+    fan_out_open: int  # their open tasks
+    compensations_by_status: dict[str, int]  # every CompensationStatus, 0 included
+    compensation_attempts: dict[str, int]  # by compensation activity
+    compensations_failed: dict[str, int]  # failed for good, by activity
+    over_history_warning: int  # active instances at DURABLE_HISTORY_WARNING_EVENTS or more
+
+
+def hub_figures(hub: str) -> HubFigures:
+    """Read the figures of ``hub`` now."""
+    now = timezone.now()
+    instances = Instance.objects.filter(task_hub=hub)
+
+    def age(moment: datetime | None) -> float:
+        return max(0.0, (now - moment).total_seconds()) if moment else 0.0
+
+    by_status = _counts(instances, "status")
+    open_tasks = ActivityTask.objects.filter(task_hub=hub).open()
+    tasks_by_activity = {
+        (name, status): n
+        for name, status, n in open_tasks.order_by()
+        .values_list("name", "status")
+        .annotate(n=Count("pk"))
+        .values_list("name", "status", "n")
+    }
+    fan_outs = list(
+        ActivityTask.objects.filter(
+            task_hub=hub,
+            instance__status=InstanceStatus.RUNNING,
+            execution_id=F("instance__execution_id"),
+        )
+        .order_by()
+        .values("instance_id")
+        .annotate(total=Count("pk"), open=Count("pk", filter=Q(status__in=OPEN)))
+        .filter(open__gte=2)
+        .values_list("total", "open")
+    )
+    compensations = CompensationRecord.objects.filter(instance__task_hub=hub).order_by()
+    comp_by_status = _counts(compensations, "status")
+    oldest_running = instances.filter(
+        status__in=[InstanceStatus.PENDING, InstanceStatus.RUNNING]
+    ).aggregate(m=Min("created_at"))["m"]
+    oldest_approval = ApprovalRequest.objects.filter(
+        instance__task_hub=hub, status=ApprovalStatus.PENDING
+    ).aggregate(m=Min("created_at"))["m"]
+    return HubFigures(
+        instances_by_status={s: by_status.get(s, 0) for s in InstanceStatus.values},
+        needing_attention=instances.filter(needs_attention=True).count(),
+        oldest_running_age=age(oldest_running),
+        oldest_approval_wait=age(oldest_approval),
+        oldest_external_event_wait=age(_oldest_idle_wait(instances)),
+        tasks_by_activity=tasks_by_activity,
+        inbox_depth=InboxMessage.objects.filter(instance__task_hub=hub)
+        .exclude(instance__status=InstanceStatus.SUSPENDED)
+        .count(),
+        activities_waiting=open_tasks.filter(status=TaskStatus.SCHEDULED).count(),
+        timers_due=Timer.objects.filter(  # timer_due_idx
+            task_hub=hub, fired=False, fire_at__lte=now
+        ).count(),
+        fan_outs_in_flight=len(fan_outs),
+        fan_out_done=sum(total - open_ for total, open_ in fan_outs),
+        fan_out_open=sum(open_ for _total, open_ in fan_outs),
+        compensations_by_status={s: comp_by_status.get(s, 0) for s in CompensationStatus.values},
+        compensation_attempts={
+            name: attempts or 0
+            for name, attempts in compensations.values_list("activity")
+            .annotate(n=Sum("attempts"))
+            .values_list("activity", "n")
+        },
+        compensations_failed=_counts(
+            compensations.filter(status=CompensationStatus.FAILED), "activity"
+        ),
+        over_history_warning=instances.filter(
+            status__in=ACTIVE, history_length__gte=conf.HISTORY_WARNING_EVENTS
+        ).count(),
+    )
+
+
+def _counts(rows: QuerySet, field: str) -> dict[str, int]:
+    return dict(rows.order_by().values_list(field).annotate(n=Count("pk")).values_list(field, "n"))
+
+
+def _oldest_idle_wait(instances: QuerySet[Instance]) -> datetime | None:
+    """Last change of the oldest running instance that waits with nothing scheduled."""
+    pk = OuterRef("pk")
+    idle = (
+        instances.filter(status=InstanceStatus.RUNNING, history_length__gt=0)
+        .exclude(Exists(InboxMessage.objects.filter(instance=pk)))
+        .exclude(Exists(ActivityTask.objects.filter(instance=pk).open()))
+        .exclude(Exists(Timer.objects.filter(instance=pk, fired=False)))
+        .exclude(Exists(Instance.objects.filter(parent=pk, status__in=ACTIVE)))
+        .exclude(Exists(ApprovalRequest.objects.filter(instance=pk, status=ApprovalStatus.PENDING)))
+    )
+    return idle.aggregate(m=Min("updated_at"))["m"]

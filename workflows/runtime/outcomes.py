@@ -1,0 +1,109 @@
+"""Recording activity outcomes: the one writer of a task's finished state.
+
+A task's outcome is recorded only while the task is still RUNNING, in one conditional
+statement: a duplicate delivery, or a run whose lease was taken over and finished by
+another worker, records nothing. The outcome then reaches the instance as a history
+event, through its next episode (merged, runtime/activities.py) or through the inbox.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from ..engine import events as ev
+from ..engine.activity import ActivityOutcome
+from ..models import ActivityTask, InboxMessage
+from ..statuses import TaskStatus
+from .dispatch import wake_orchestration
+
+Result = tuple[ActivityTask, ActivityOutcome]
+
+_FINISHED_FIELDS = ["status", "result", "failure", "finished_at", "lease_expires_at"]
+
+
+def _finished_fields(outcome: ActivityOutcome, now: datetime) -> dict[str, Any]:
+    return {
+        "status": TaskStatus.COMPLETED if outcome.ok else TaskStatus.FAILED,
+        "result": outcome.result if outcome.ok else None,
+        "failure": outcome.failure.to_dict() if outcome.failure else None,
+        "finished_at": now,
+        "lease_expires_at": None,
+    }
+
+
+def record(results: list[Result]) -> list[Result]:
+    """Mark each task finished with its outcome if it is still RUNNING; returns those
+    recorded (the others were duplicates). Inside the caller's transaction.
+
+    One UPDATE for one result; for many, the rows are locked in pk order (one lock order
+    for every writer of many task rows) and written with one bulk UPDATE.
+    """
+    now = timezone.now()
+    if len(results) == 1:
+        task, outcome = results[0]
+        still_running = ActivityTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING)
+        return results if still_running.update(**_finished_fields(outcome, now)) else []
+    ours = set(
+        ActivityTask.objects.select_for_update()
+        .filter(pk__in=[task.pk for task, _ in results], status=TaskStatus.RUNNING)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    recorded = [(task, outcome) for task, outcome in results if task.pk in ours]
+    for task, outcome in recorded:
+        for field, value in _finished_fields(outcome, now).items():
+            setattr(task, field, value)
+    if recorded:
+        ActivityTask.objects.bulk_update([task for task, _ in recorded], _FINISHED_FIELDS)
+    return recorded
+
+
+def outcome_event(task: ActivityTask, outcome: ActivityOutcome) -> tuple[ev.HistoryEvent, str]:
+    """The history event reporting an attempt's outcome, and its inbox dedup key."""
+    event: ev.HistoryEvent
+    if outcome.ok:
+        event = ev.ActivityCompleted(task.task_id, outcome.result)
+    else:
+        assert outcome.failure is not None
+        event = ev.ActivityFailedEvent(task.task_id, outcome.failure)
+    return event, f"task:{task.execution_id}:{task.task_id}"
+
+
+def to_inbox(recorded: list[Result]) -> None:
+    """Put recorded outcomes in their instances' inboxes, in one INSERT.
+
+    No savepoint: the task rows' status change (:func:`record`) already makes each one
+    unique; ``ignore_conflicts`` only covers a message already there.
+    """
+    messages = []
+    for task, outcome in recorded:
+        event, dedup_key = outcome_event(task, outcome)
+        messages.append(
+            InboxMessage(
+                instance_id=task.instance_id,
+                execution_id=task.execution_id,
+                kind=event.kind.value,
+                payload=ev.event_to_payload(event),
+                dedup_key=dedup_key,
+            )
+        )
+    InboxMessage.objects.bulk_create(messages, ignore_conflicts=True)
+
+
+def record_and_wake(task: ActivityTask, outcome: ActivityOutcome) -> bool:
+    """Record one outcome through the inbox and wake its instance (no merged episode).
+
+    Example::
+
+        record_and_wake(task, ActivityOutcome(True, result=42))
+    """
+    with transaction.atomic():
+        recorded = record([(task, outcome)])
+        if recorded:
+            to_inbox(recorded)
+            wake_orchestration(task.instance_id, task.task_hub)
+    return bool(recorded)

@@ -12,10 +12,10 @@ from django.utils import timezone
 from .engine import events as ev
 from .engine.approvals import approval_event_name
 from .engine.errors import InvalidInput, InvalidState, NotAllowed
+from .inbox import deliver
 from .models import ApprovalRequest, AuditEntry
 from .signals import notify_changed
 from .statuses import TERMINAL, ApprovalStatus
-from .store import deliver
 
 
 @dataclass(frozen=True)
@@ -35,16 +35,6 @@ def may_decide(user: Any, approval: ApprovalRequest) -> bool:
     if user is None or not getattr(user, "is_authenticated", False):
         return False
     return bool(user.is_superuser or user.groups.filter(name=approval.assignees).exists())
-
-
-def pending_for(user: Any, hub: str):  # noqa: ANN201 - a queryset
-    """Pending approvals the user may decide, soonest deadline first."""
-    qs = ApprovalRequest.objects.filter(
-        status=ApprovalStatus.PENDING, instance__task_hub=hub
-    ).select_related("instance")
-    if not user.is_superuser:
-        qs = qs.filter(assignees__in=list(user.groups.values_list("name", flat=True)))
-    return qs.order_by("deadline", "pk")
 
 
 def decide(

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import re
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 
 from . import approvals, recovery
-from .engine import DurableError, FailureDetails, UnknownOrchestratorError, default_registry
+from .conf import conf
+from .engine import FailureDetails, UnknownOrchestratorError, default_registry
 from .engine import events as ev
 from .engine.errors import (
     ClientError,
@@ -23,8 +23,8 @@ from .engine.errors import (
     InvalidInput,
     InvalidState,
 )
-from .engine.payloads import encode
 from .engine.registry import Registry
+from .inbox import create_instance, deliver
 from .models import (
     ApprovalRequest,
     AuditEntry,
@@ -32,6 +32,17 @@ from .models import (
     ExternalEvent,
     HistoryEvent,
     Instance,
+)
+from .recovery import terminate_instance
+from .rules import (
+    MAX_BUSINESS_KEY_LENGTH,
+    MAX_NOTE_LENGTH,
+    MAX_REASON_LENGTH,
+    check_cursor,
+    check_event_name,
+    check_instance_id,
+    check_payload,
+    check_text,
 )
 from .runtime.dispatch import wake_orchestration
 from .signals import notify_changed
@@ -42,11 +53,6 @@ from .statuses import (
     EventOutcome,
     InstanceStatus,
 )
-from .store import create_instance, deliver, terminate_instance
-
-ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}")
-EVENT_NAME_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
-MAX_CURSOR = 10**18
 
 
 def _known(status: str, choices: Any, what: str) -> str:
@@ -58,15 +64,11 @@ def _known(status: str, choices: Any, what: str) -> str:
     return status
 
 
-def _has_bad_text(value: Any) -> bool:
-    """NUL and lone surrogates cannot be stored (PostgreSQL rejects them)."""
-    if isinstance(value, str):
-        return "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value)
-    if isinstance(value, dict):
-        return any(_has_bad_text(k) or _has_bad_text(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return any(_has_bad_text(v) for v in value)
-    return False
+def _reason(reason: Any, what: str = "reason", limit: int = MAX_REASON_LENGTH) -> str:
+    """An operator's reason (or note, or comment), checked before anything changes: it goes
+    into the audit log and history, where NUL or a lone surrogate would be a database error.
+    None means none."""
+    return check_text("" if reason is None else reason, what, limit)
 
 
 @dataclass(frozen=True)
@@ -147,34 +149,14 @@ class DurableClient:
 
     def __init__(self, registry: Registry | None = None, hub: str | None = None) -> None:
         self.registry = registry or default_registry
-        self.hub = hub or settings.DURABLE_TASK_HUB
+        self.hub = hub or conf.TASK_HUB
 
-    # -- validation -----------------------------------------------------------
+    # -- validation (the rules are workflows.rules, shared with the API, UI and CLI) --
     def _check_id(self, instance_id: Any, what: str = "instance id") -> str:
-        if not isinstance(instance_id, str) or not ID_PATTERN.fullmatch(instance_id):
-            raise InvalidInput(
-                f"Invalid {what} {instance_id!r}: use 1-200 characters of letters, digits "
-                "and _ . : @ -, starting with a letter or digit."
-            )
-        return instance_id
+        return check_instance_id(instance_id, what)
 
     def _check_payload(self, value: Any, what: str) -> Any:
-        try:
-            text = encode(value, what)
-        except DurableError as exc:
-            raise InvalidInput(str(exc)) from None
-        if _has_bad_text(value):
-            raise InvalidInput(
-                f"The {what} contains a NUL character or an unpaired surrogate, "
-                "which cannot be stored. Remove it or encode the data (e.g. base64)."
-            )
-        limit = int(settings.DURABLE_MAX_PAYLOAD_BYTES)
-        size = len(text.encode("utf-8", "surrogatepass"))
-        if size > limit:
-            raise InvalidInput(
-                f"The {what} is {size} bytes, over the limit of {limit} bytes "
-                "(DURABLE_MAX_PAYLOAD_BYTES). Store large data elsewhere and pass a reference."
-            )
+        check_payload(value, what, conf.MAX_PAYLOAD_BYTES)
         return value
 
     def _get(self, instance_id: str, lock: bool = False) -> Instance:
@@ -215,13 +197,7 @@ class DurableClient:
         definition = self.registry.get_orchestrator(name, version)
         self._check_payload(input, "input")
         instance_id = self._check_id(instance_id) if instance_id is not None else _new_id()
-        business_key = business_key or ""
-        if (
-            not isinstance(business_key, str)
-            or len(business_key) > 200
-            or _has_bad_text(business_key)
-        ):
-            raise InvalidInput("business_key must be a string of at most 200 characters.")
+        business_key = check_text(business_key or "", "business key", MAX_BUSINESS_KEY_LENGTH)
         with transaction.atomic():
             existing = (
                 Instance.objects.select_for_update()
@@ -299,13 +275,7 @@ class DurableClient:
         if not isinstance(limit, int) or not 1 <= limit <= 500:
             raise InvalidInput("limit must be an integer from 1 to 500.")
         if cursor:
-            try:
-                cursor_pk = int(cursor)
-                if not 0 < cursor_pk < MAX_CURSOR:
-                    raise ValueError(cursor)
-            except ValueError:
-                raise InvalidInput(f"Invalid cursor {cursor!r}.") from None
-            qs = qs.filter(pk__lt=cursor_pk)
+            qs = qs.filter(pk__lt=check_cursor(cursor))
         rows = list(qs.order_by("-pk")[: limit + 1])
         next_cursor = str(rows[limit - 1].pk) if len(rows) > limit else None
         return Page([_state(i) for i in rows[:limit]], next_cursor)
@@ -335,15 +305,7 @@ class DurableClient:
         sender: str = "",
     ) -> EventResult:
         """Deliver an external event; a repeated ``event_id`` changes nothing."""
-        if not isinstance(name, str) or not EVENT_NAME_PATTERN.fullmatch(name):
-            raise InvalidInput(
-                f"Invalid event name {name!r}: use 1-200 letters, digits and _ . : -."
-            )
-        if name.startswith("durable:"):
-            raise InvalidInput(
-                f"Event name {name!r} is reserved for approvals and compensation decisions; "
-                "use DurableClient.decide or the compensation operations instead."
-            )
+        check_event_name(name)
         if event_id is not None:
             self._check_id(event_id, "event id")
         self._check_payload(data, "event data")
@@ -370,6 +332,7 @@ class DurableClient:
     # -- management ---------------------------------------------------------------------
     def terminate(self, instance_id: str, reason: str = "", by: Any = None) -> None:
         """End an active instance (and its sub-orchestrations); outstanding work is cancelled."""
+        reason = _reason(reason)
         with transaction.atomic():
             instance = self._get(instance_id, lock=True)
             if instance.status in TERMINAL:
@@ -379,6 +342,7 @@ class DurableClient:
 
     def suspend(self, instance_id: str, reason: str = "", by: Any = None) -> None:
         """Pause an instance: events keep arriving but stay buffered until resume."""
+        reason = _reason(reason)
         with transaction.atomic():
             instance = self._get(instance_id, lock=True)
             if instance.status not in (InstanceStatus.RUNNING, InstanceStatus.PENDING):
@@ -393,6 +357,7 @@ class DurableClient:
 
     def resume(self, instance_id: str, reason: str = "", by: Any = None) -> None:
         """Resume a suspended instance and apply what arrived meanwhile."""
+        reason = _reason(reason)
         with transaction.atomic():
             instance = self._get(instance_id, lock=True)
             if instance.status != InstanceStatus.SUSPENDED:
@@ -426,6 +391,7 @@ class DurableClient:
 
     def restart(self, instance_id: str, by: Any = None, reason: str = "") -> str:
         """Start a finished instance again from the beginning with its original input."""
+        reason = _reason(reason)
         instance = self._get(instance_id)
         if instance.status not in TERMINAL:
             raise InvalidState(
@@ -476,11 +442,13 @@ class DurableClient:
         Completed results are kept. Refused (InvalidState) when the failure was not a
         task failure at the last step, e.g. the orchestrator code itself raised.
         """
+        reason = _reason(reason)
         self._get(instance_id)  # InstanceNotFound for an unknown id
         recovery.rewind(instance_id, self.hub, by, reason)
 
     def retry_episode(self, instance_id: str, reason: str = "", by: Any = None) -> None:
         """Run a stuck instance's pending episode again (after deploying a fix)."""
+        reason = _reason(reason)
         self._get(instance_id)
         recovery.retry_episode(instance_id, self.hub, by, reason)
 
@@ -499,14 +467,17 @@ class DurableClient:
 
     def retry_compensation(self, record_id: int, by: Any = None, note: str = "") -> None:
         """Run a failed compensation again."""
+        note = _reason(note, "note", MAX_NOTE_LENGTH)
         recovery.decide_compensation(record_id, "retry", by, note, self.hub)
 
     def resolve_compensation(self, record_id: int, by: Any, note: str) -> None:
         """Mark a failed compensation as done by hand (a note saying what was done)."""
+        note = _reason(note, "note", MAX_NOTE_LENGTH)
         recovery.decide_compensation(record_id, "resolve", by, note, self.hub)
 
     def skip_compensation(self, record_id: int, by: Any, note: str) -> None:
         """Give up a failed compensation on purpose (a note saying why)."""
+        note = _reason(note, "note", MAX_NOTE_LENGTH)
         recovery.decide_compensation(record_id, "skip", by, note, self.hub)
 
     # -- approvals ---------------------------------------------------------------------
@@ -536,12 +507,11 @@ class DurableClient:
         A second decision answers with the first one; a decision after the deadline or
         after the workflow finished is refused and changes nothing.
         """
+        comment = _reason(comment, "comment", MAX_NOTE_LENGTH)
         return approvals.decide(approval_id, user, approve, comment, self.hub)
 
 
 def _new_id() -> str:
-    import uuid
-
     return uuid.uuid4().hex
 
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from workflows.api.errors import error_code, status_for
+from workflows import rules
+from workflows.api.errors import ERROR_STATUSES, error_code, status_for
 from workflows.engine.errors import (
     ClientError,
     InstanceExists,
@@ -10,8 +11,10 @@ from workflows.engine.errors import (
     InstanceNotFound,
     InvalidInput,
     InvalidState,
+    NotAllowed,
     UnknownOrchestratorError,
 )
+from workflows.rules import InputTooLarge
 
 
 @pytest.mark.parametrize(
@@ -69,3 +72,32 @@ def test_a_wrong_method_is_405_in_the_same_shape(api):
 
     assert response.status_code == 405
     assert response.json() == {"error": "method_not_allowed", "detail": 'Method "PUT" not allowed.'}
+
+
+ONE_OF_EACH = [
+    InvalidInput("bad"),
+    InputTooLarge("input", 2000, 1000),
+    UnknownOrchestratorError("x"),
+    InstanceNotFound("x"),
+    InstanceExists("x", "running"),
+    InvalidState("no"),
+    InstanceFinished("x", "completed", "terminate it"),
+    NotAllowed("not yours"),
+    ClientError("some new refusal"),
+]
+
+
+def test_api_and_ui_answer_every_refusal_from_the_one_table():
+    from workflows.ui.http import status_of
+
+    assert ERROR_STATUSES is rules.ERROR_STATUSES
+    for error in ONE_OF_EACH:
+        expected = rules.http_status(error)
+        assert status_for(error) == expected, error
+        assert status_of(error) == expected, error
+
+
+def test_an_instance_that_exists_is_a_conflict_in_the_ui_too():
+    from workflows.ui.http import status_of
+
+    assert status_of(InstanceExists("order-1", "running")) == 409

@@ -178,3 +178,49 @@ def test_an_instance_of_another_hub_is_not_found(client, waiting):
         other.get_status(waiting)
     with refused(InstanceNotFound):
         other.terminate(waiting)
+
+
+def test_the_client_applies_the_shared_payload_rules(client, waiting, settings):
+    """The same rules as the API (workflows.rules): nesting, and a 413-class for size."""
+    from workflows.rules import InputTooLarge
+
+    deep: list = []
+    for _ in range(150):
+        deep = [deep]
+    with refused(InvalidInput, "input", "nested deeper than 100"):
+        client.start("t_chain", deep)
+    with refused(InvalidInput, "event data", "unpaired surrogate"):
+        client.raise_event(waiting, "approve", {"text": "\ud800"})
+    settings.DURABLE_MAX_PAYLOAD_BYTES = 100
+    with refused(InputTooLarge, "event data", "100 bytes"):
+        client.raise_event(waiting, "approve", "x" * 200)
+
+
+@pytest.mark.parametrize(
+    ("reason", "words"),
+    [("nul\x00", "NUL character"), ("x" * 1001, "at most 1000"), (7, "must be text")],
+)
+def test_a_reason_that_cannot_be_stored_is_refused_before_anything_changes(
+    client, waiting, finished, reason, words
+):
+    for call in (
+        lambda: client.suspend(waiting, reason),
+        lambda: client.terminate(waiting, reason),
+        lambda: client.restart(finished, reason=reason),
+    ):
+        with refused(InvalidInput, "reason", words):
+            call()
+    assert client.get_status(waiting).status == "running"
+
+
+def test_a_business_key_that_cannot_be_stored_is_refused(client):
+    with refused(InvalidInput, "business key", "NUL"):
+        client.start("t_chain", 1, business_key="EXP\x00-7")
+    with refused(InvalidInput, "business key", "201 characters"):
+        client.start("t_chain", 1, business_key="k" * 201)
+
+
+@pytest.mark.parametrize("cursor", ["abc", "-1", "9" * 30, "1.5"])
+def test_a_bad_cursor_is_refused_saying_what_to_pass(client, cursor):
+    with refused(InvalidInput, "next_cursor"):
+        client.query(cursor=cursor)

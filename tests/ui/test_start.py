@@ -72,3 +72,36 @@ def test_starting_needs_the_start_permission(viewer, client):
     assert viewer.post("/start/", {"name": "t_chain", "input": "1"}).status_code == 403
     assert client.get("/start/").status_code == 302
     assert not Instance.objects.exists()
+
+
+def test_a_taken_id_is_409_like_the_api_and_the_running_instance_is_kept(operator, running):
+    busy = running("busy-1")
+
+    response = operator.post(
+        "/start/", {"name": "ui_expense", "input": '{"amount": 5}', "instance_id": "busy-1"}
+    )
+
+    assert response.status_code == 409  # the API's InstanceExists status, not 400
+    assert "already exists and is running" in text(response)
+    kept = Instance.objects.get(instance_id="busy-1")
+    assert (kept.pk, kept.name, kept.input) == (busy.pk, "t_chain", 3)
+
+
+def test_a_bad_id_is_a_field_error_naming_the_character(operator):
+    response = operator.post("/start/", {"name": "t_chain", "input": "1", "instance_id": "order/7"})
+
+    assert response.status_code == 400
+    html = text(response)
+    assert "Invalid instance id 'order/7': it contains '/' (character 6)" in html
+    assert 'class="field has-error"' in html  # shown at the field, not only on top
+    assert not Instance.objects.exists()
+
+
+def test_an_oversized_input_is_413_like_the_api(operator, settings):
+    settings.DURABLE_MAX_PAYLOAD_BYTES = 100
+
+    response = operator.post("/start/", {"name": "t_chain", "input": '"' + "x" * 200 + '"'})
+
+    assert response.status_code == 413
+    assert "over the limit of 100 bytes" in text(response)
+    assert not Instance.objects.exists()

@@ -1,4 +1,9 @@
-"""One JSON error shape for the API, and one table from error class to HTTP status.
+"""One JSON error shape for the API; statuses come from the project's one table.
+
+The table from error class to HTTP status is ``workflows.rules.ERROR_STATUSES``, shared
+with the UI so both answer a refusal alike. A view may extend or override it with its own
+``error_statuses`` (the events view maps InstanceFinished to 410 Gone; for operations it
+stays a 409 like every other InvalidState).
 
 Every error answer is ``{"error": "<code>", "detail": "<message>"}``, plus ``"fields"``
 (``{field: [messages]}``) when a request body or query string failed validation.
@@ -16,31 +21,18 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from ..engine.errors import (
-    ClientError,
-    InstanceExists,
-    InstanceNotFound,
-    InvalidInput,
-    InvalidState,
-    NotAllowed,
-    UnknownOrchestratorError,
-)
+from ..rules import ERROR_STATUSES, http_status
 
 log = logging.getLogger("workflows.api")
 
-# Most specific class wins (looked up along the exception's MRO). A view may extend or
-# override this with its own ``error_statuses`` (the events view maps InstanceFinished to
-# 410 Gone; for operations it stays a 409 like every other InvalidState).
-ERROR_STATUSES: dict[type[Exception], int] = {
-    ClientError: status.HTTP_400_BAD_REQUEST,
-    InvalidInput: status.HTTP_400_BAD_REQUEST,
-    UnknownOrchestratorError: status.HTTP_400_BAD_REQUEST,
-    InstanceNotFound: status.HTTP_404_NOT_FOUND,
-    InstanceExists: status.HTTP_409_CONFLICT,
-    InvalidState: status.HTTP_409_CONFLICT,
-    NotAllowed: status.HTTP_403_FORBIDDEN,
-}
-
+__all__ = [
+    "ERROR_STATUSES",
+    "RequestTooLarge",
+    "error_body",
+    "error_code",
+    "exception_handler",
+    "status_for",
+]
 
 # DRF's own codes, where ours says more.
 _RENAMED = {"parse_error": "malformed_json"}
@@ -67,13 +59,13 @@ def error_code(exc_class: type[Exception]) -> str:
 
 
 def status_for(exc: Exception, overrides: dict[type[Exception], int] | None = None) -> int | None:
-    overrides = overrides or {}
-    for cls in type(exc).__mro__:
-        if cls in overrides:
-            return overrides[cls]
-        if cls in ERROR_STATUSES:
-            return ERROR_STATUSES[cls]
-    return None
+    """The status of ``exc`` for a view with ``overrides`` (see ``rules.http_status``).
+
+    Example::
+
+        status_for(InstanceFinished("x", "completed", "deliver"), {InstanceFinished: 410})
+    """
+    return http_status(exc, overrides)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

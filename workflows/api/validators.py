@@ -1,27 +1,44 @@
-"""Checks on ids, names and JSON payloads made before anything reaches DurableClient.
+"""The API's side of the shared input rules (``workflows.rules``): checks made before
+anything reaches DurableClient, as DRF validators and path-parameter checks.
 
-The patterns repeat the client's rules so that the OpenAPI schema can state them; they
-match the whole value (a trailing newline is not allowed).
+The patterns and messages live in ``workflows.rules``; this module only adapts them to
+DRF (a ValidationError names the field, a too-large payload is a 413) and re-exports the
+patterns so the OpenAPI schema states exactly what the client enforces.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 
+from .. import rules
+from ..conf import conf
 from ..engine.errors import InvalidInput
+from ..rules import (
+    EVENT_NAME_PATTERN,
+    ID_PATTERN,
+    ID_RULE,
+    MAX_PAYLOAD_DEPTH,
+    RECORD_ID_PATTERN,
+)
 from .errors import RequestTooLarge
 
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$"
-EVENT_NAME_PATTERN = r"^[A-Za-z0-9_.:-]{1,200}$"
-# Approval and compensation ids: database keys (at most 18 digits, so they fit a bigint).
-RECORD_ID_PATTERN = r"^[1-9][0-9]{0,17}$"
-MAX_PAYLOAD_DEPTH = 100
+__all__ = [
+    "EVENT_NAME_PATTERN",
+    "ID_PATTERN",
+    "ID_RULE",
+    "MAX_PAYLOAD_DEPTH",
+    "RECORD_ID_PATTERN",
+    "FullMatch",
+    "IdValidator",
+    "check_event_name",
+    "check_path_id",
+    "check_payload",
+    "check_record_id",
+    "valid_id",
+]
 
 
 class FullMatch(RegexValidator):
@@ -33,68 +50,53 @@ class FullMatch(RegexValidator):
             raise ValidationError(self.message, code=self.code)
 
 
-ID_RULE = "use 1-200 letters, digits and _ . : @ -, starting with a letter or digit"
-valid_id = FullMatch(ID_PATTERN, f"Not a valid id: {ID_RULE}.")
+class IdValidator(FullMatch):
+    """The id rule for a body or query field, saying what is wrong with the value.
+
+    Example::
+
+        instance_id = Text(required=False, validators=[valid_id])
+    """
+
+    def __init__(self) -> None:
+        super().__init__(ID_PATTERN, f"Not a valid id: {ID_RULE}.")
+
+    def __call__(self, value: Any) -> None:
+        problem = rules.id_problem(value)
+        if problem is not None:
+            raise ValidationError(f"Not a valid id: {problem}; {ID_RULE}.", code=self.code)
+
+
+valid_id = IdValidator()
 
 
 def check_path_id(value: str, what: str = "instance id") -> str:
-    if not re.fullmatch(ID_PATTERN, value):
-        raise InvalidInput(f"Invalid {what} {value!r}: {ID_RULE}.")
-    return value
+    """An id taken from the URL path; InvalidInput (400) when malformed."""
+    return rules.check_instance_id(value, what)
 
 
 def check_record_id(value: str, what: str) -> int:
-    if not re.fullmatch(RECORD_ID_PATTERN, value):
-        raise InvalidInput(f"Invalid {what} {value!r}: use a positive whole number.")
-    return int(value)
+    """An approval or compensation id from the URL path, as an int; else InvalidInput."""
+    return rules.check_record_id(value, what)
 
 
 def check_event_name(value: str) -> str:
-    if not re.fullmatch(EVENT_NAME_PATTERN, value):
-        raise InvalidInput(f"Invalid event name {value!r}: use 1-200 letters, digits and _ . : -.")
-    return value
+    """An event name from the URL path; InvalidInput (400) when malformed or reserved."""
+    return rules.check_event_name(value)
 
 
 def check_payload(value: Any, what: str) -> Any:
-    """Reject what the database cannot store (NUL, unpaired surrogates, absurd nesting) with
-    a 400, and what is over DURABLE_MAX_PAYLOAD_BYTES with a 413."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > MAX_PAYLOAD_DEPTH:
-            raise ValidationError(f"The {what} is nested deeper than {MAX_PAYLOAD_DEPTH} levels.")
-        if isinstance(item, str):
-            _check_text(item, what)
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                _check_text(key, what)
-                stack.append((child, depth + 1))
-        elif isinstance(item, list):
-            stack.extend((child, depth + 1) for child in item)
+    """``value`` if it may enter history: a 400 for what the database cannot store (NUL,
+    unpaired surrogates, absurd nesting), a 413 for what is over DURABLE_MAX_PAYLOAD_BYTES.
+
+    Example::
+
+        data = Payload("event data")  # a serializer field that calls this
+    """
     try:
-        size = len(
-            json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-        )
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"The {what} is not valid JSON data ({exc}).") from None
-    limit = int(settings.DURABLE_MAX_PAYLOAD_BYTES)
-    if size > limit:
-        raise RequestTooLarge(
-            f"The {what} is {size} bytes, over the limit of {limit} bytes "
-            "(DURABLE_MAX_PAYLOAD_BYTES). Store large data elsewhere and pass a reference."
-        )
+        rules.check_payload(value, what, conf.MAX_PAYLOAD_BYTES)
+    except rules.InputTooLarge as exc:
+        raise RequestTooLarge(str(exc)) from None
+    except InvalidInput as exc:
+        raise ValidationError(str(exc)) from None
     return value
-
-
-def _check_text(text: str, what: str) -> None:
-    if "\x00" in text:
-        raise ValidationError(
-            f"The {what} contains a NUL character (\\u0000), which cannot be stored."
-        )
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValidationError(
-            f"The {what} contains an unpaired surrogate (\\ud800-\\udfff), which is not valid "
-            "Unicode text."
-        ) from None

@@ -1,4 +1,4 @@
-"""Printing results for humans or, with --json, for scripts."""
+"""Printing results for humans or, with --json, for scripts; reading JSON options."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import dataclasses
 import json
 from datetime import datetime
 from typing import Any
+
+from .. import rules
 
 
 def to_jsonable(value: Any) -> Any:
@@ -28,11 +30,11 @@ def emit(stdout: Any, options: dict[str, Any], value: Any, human: str) -> None:
 
 
 def parse_json(text: str | None, what: str) -> Any:
-    from ..engine.errors import InvalidInput
+    """An option's JSON text (absent or empty: None) by the shared rule, which says where
+    the text broke; InvalidInput otherwise.
 
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"The {what} is not valid JSON: {exc}.") from None
+    Example::
+
+        parse_json(options["data"], "--data")
+    """
+    return rules.parse_json(text, what)

@@ -1,4 +1,105 @@
-"""Django looks for tag libraries in an app's templatetags package; the UI's live in
-workflows/ui/templatetags/durable_ui.py."""
+"""Template tags and filters of the UI (``{% load durable_ui %}``).
 
-from workflows.ui.templatetags.durable_ui import register  # noqa: F401
+Here, in the ``workflows`` app, because Django finds tag libraries only in the
+``templatetags`` package of an installed app (``workflows.ui`` is not one).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django import template
+from django.utils import timezone
+
+from workflows import retention
+from workflows.ui import display
+from workflows.ui.access import Capabilities
+
+register = template.Library()
+
+
+@register.filter
+def duration(value: timedelta | None) -> str:
+    return display.human_duration(value)
+
+
+@register.filter
+def since(value: datetime | None) -> str:
+    """Age of a timestamp: ``"3 min"``."""
+    return display.human_duration(timezone.now() - value) if value else ""
+
+
+@register.filter
+def deadline(value: datetime | None) -> display.Deadline:
+    return display.time_left(value, timezone.now())
+
+
+@register.filter
+def progress(value: Any) -> display.Progress | None:
+    return display.progress_of(value)
+
+
+@register.filter
+def failure_summary(value: Any) -> str:
+    return display.failure_summary(value)
+
+
+@register.filter
+def pretty_json(value: Any) -> str:
+    return display.pretty_json(value)
+
+
+@register.filter
+def fields(value: Any) -> list[tuple[str, str]] | None:
+    return display.fields_of(value)
+
+
+@register.filter
+def history_warning(instance: Any) -> str | None:
+    """The long-history warning of an instance (``workflows.retention``), or None."""
+    return retention.history_warning(instance)
+
+
+@register.filter
+def label(value: str) -> str:
+    """``"resolved_manually"`` -> ``"resolved manually"``."""
+    return str(value).replace("_", " ")
+
+
+@register.simple_tag(takes_context=True)
+def capabilities(context: template.Context) -> Capabilities:
+    return Capabilities.of(context["request"].user)
+
+
+@register.inclusion_tag("workflows/partials/_status.html")
+def status_badge(status: str) -> dict[str, str]:
+    return {"status": status}
+
+
+@register.simple_tag(takes_context=True)
+def pending_approvals(context: template.Context) -> int:
+    """How many requests wait for the signed-in user's groups (the nav's badge)."""
+    from workflows.client import DurableClient
+    from workflows.statuses import ApprovalStatus
+
+    user = context["request"].user
+    if not user.is_authenticated:
+        return 0
+    return DurableClient().approvals(user=user, status=ApprovalStatus.PENDING).count()
+
+
+_SECTIONS = {
+    "approvals": "approvals",
+    "console": "console",
+    "dashboard": "dashboard",
+    "instance": "console",
+    "start": "start",
+}
+
+
+@register.simple_tag(takes_context=True)
+def nav_section(context: template.Context) -> str:
+    match = getattr(context["request"], "resolver_match", None)
+    name = (match.url_name or "") if match else ""
+    return _SECTIONS.get(name.split("-")[0], "")

@@ -1,31 +1,63 @@
-"""Forms of the UI: they check input shape; DurableClient checks the rest."""
+"""Forms of the UI: they check input with the shared rules (``workflows.rules``), so a
+field shows the message the API and the client would give; DurableClient checks the rest
+(payload size, state)."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
 
+from workflows import rules
+from workflows.engine.errors import InvalidInput
 from workflows.statuses import InstanceStatus
 
 
 def parse_json(text: str, what: str) -> Any:
-    """``text`` as JSON (empty -> None), or a ValidationError saying where it broke."""
-    if not text.strip():
-        return None
+    """``text`` as JSON (empty -> None), or a ValidationError saying where it broke.
+
+    Example::
+
+        def clean_input(self):
+            return parse_json(self.cleaned_data["input"], "input")
+    """
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise forms.ValidationError(
-            f"The {what} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}). "
-            'Write e.g. {"order_id": 17} or "text" in double quotes, or leave it empty for null.'
-        ) from None
+        return rules.parse_json(text, what)
+    except InvalidInput as exc:
+        raise forms.ValidationError(str(exc)) from None
+
+
+def rule(check: Callable[[Any], Any]) -> Callable[[Any], None]:
+    """A form-field validator from a rule of ``workflows.rules``: its InvalidInput message
+    becomes the field's error.
+
+    Example::
+
+        instance_id = forms.CharField(validators=[rule(rules.check_instance_id)])
+    """
+
+    def validate(value: Any) -> None:
+        try:
+            check(value)
+        except InvalidInput as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+    return validate
+
+
+def _text_input(max_length: int) -> forms.TextInput:
+    # The rule checks the length (one message, the rule's); the attribute only stops typing.
+    return forms.TextInput(attrs={"maxlength": max_length})
 
 
 class DecisionForm(forms.Form):
     decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
-    comment = forms.CharField(required=False, max_length=4000, widget=forms.Textarea)
+    comment = forms.CharField(
+        required=False,
+        max_length=rules.MAX_NOTE_LENGTH,
+        widget=forms.Textarea,
+    )
 
 
 class StartForm(forms.Form):
@@ -37,13 +69,14 @@ class StartForm(forms.Form):
     )
     instance_id = forms.CharField(
         required=False,
-        max_length=200,
         label="Instance id",
         help_text="Optional; a random id is made when empty.",
+        widget=_text_input(rules.MAX_ID_LENGTH),
+        validators=[rule(rules.check_instance_id)],
     )
     business_key = forms.CharField(
         required=False,
-        max_length=200,
+        max_length=rules.MAX_BUSINESS_KEY_LENGTH,
         label="Business key",
         help_text="Optional; e.g. an order number, to find the instance later.",
     )
@@ -63,7 +96,11 @@ class StartForm(forms.Form):
 
 
 class RaiseEventForm(forms.Form):
-    name = forms.CharField(max_length=200, label="Event name")
+    name = forms.CharField(
+        label="Event name",
+        widget=_text_input(rules.MAX_EVENT_NAME_LENGTH),
+        validators=[rule(rules.check_event_name)],
+    )
     data = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "class": "mono"}),
@@ -71,9 +108,10 @@ class RaiseEventForm(forms.Form):
     )
     event_id = forms.CharField(
         required=False,
-        max_length=200,
         label="Event id",
         help_text="Optional; sending the same id twice delivers once.",
+        widget=_text_input(rules.MAX_ID_LENGTH),
+        validators=[rule(lambda value: rules.check_instance_id(value, "event id"))],
     )
 
     def clean_data(self) -> Any:
@@ -84,12 +122,12 @@ class RaiseEventForm(forms.Form):
 
 
 class ReasonForm(forms.Form):
-    reason = forms.CharField(required=False, max_length=1000)
+    reason = forms.CharField(required=False, max_length=rules.MAX_REASON_LENGTH)
 
 
 class CompensationDecisionForm(forms.Form):
     note = forms.CharField(
-        max_length=4000,
+        max_length=rules.MAX_NOTE_LENGTH,
         error_messages={"required": "Write a note: what was done by hand, or why."},
     )
 
@@ -100,6 +138,8 @@ class ConsoleFilterForm(forms.Form):
         required=False, choices=[("", "Any status"), *InstanceStatus.choices]
     )
     name = forms.CharField(required=False, max_length=200, label="Workflow")
-    business_key = forms.CharField(required=False, max_length=200, label="Business key")
+    business_key = forms.CharField(
+        required=False, max_length=rules.MAX_BUSINESS_KEY_LENGTH, label="Business key"
+    )
     attention = forms.BooleanField(required=False, label="Needs attention")
     cursor = forms.CharField(required=False, max_length=40)

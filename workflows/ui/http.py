@@ -21,7 +21,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
 from workflows.engine import DurableError
-from workflows.engine.errors import InstanceNotFound, InvalidState, NotAllowed
+from workflows.rules import http_status
 
 FLASH = "workflows/partials/_flash.html"
 ERROR_PAGE = "workflows/error.html"
@@ -74,14 +74,17 @@ def refused(request: HttpRequest, message: str, status: int, title: str) -> Http
 
 
 def status_of(exc: DurableError) -> int:
-    """The HTTP status of a client error: what the REST API answers too."""
-    if isinstance(exc, NotAllowed):
-        return 403
-    if isinstance(exc, InstanceNotFound):
-        return 404
-    if isinstance(exc, InvalidState):
-        return 409
-    return 400
+    """The HTTP status of a refusal: the REST API's, from the shared table in
+    ``workflows.rules`` (e.g. 409 for InstanceExists).
+
+    Pages catch every DurableError to show its message; for one the table does not list
+    they answer 400, so the person still reads the message instead of a server error page.
+
+    Example::
+
+        return message_response(request, str(exc), status_of(exc))
+    """
+    return http_status(exc) or 400
 
 
 def message_response(

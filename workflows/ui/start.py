@@ -14,7 +14,7 @@ from workflows.engine import DurableError
 
 from . import access
 from .forms import StartForm
-from .http import require
+from .http import require, status_of
 
 NO_START = "Starting workflows needs the permission workflows.start_instance."
 
@@ -32,6 +32,7 @@ def _described(client: DurableClient, names: list[str]) -> list[tuple[str, str]]
 def start_page(request: HttpRequest) -> HttpResponse:
     client = DurableClient()
     names = client.orchestrator_names()
+    status = 200
     if request.method == "POST":
         form = StartForm(request.POST, names=names)
         if form.is_valid():
@@ -45,6 +46,7 @@ def start_page(request: HttpRequest) -> HttpResponse:
                 )
             except DurableError as exc:
                 form.add_error(None, str(exc))
+                status = status_of(exc)  # what the API answers: e.g. 409 for a taken id
             else:
                 messages.success(request, f"Started {f['name']} as {instance_id}.")
                 return HttpResponseRedirect(reverse("ui:instance", args=[instance_id]))
@@ -52,4 +54,6 @@ def start_page(request: HttpRequest) -> HttpResponse:
         initial = {"name": request.GET.get("name", "")}
         form = StartForm(initial=initial, names=names)
     context = {"form": form, "workflows": _described(client, names)}
-    return render(request, "workflows/start.html", context, status=400 if form.errors else 200)
+    if form.errors and status == 200:
+        status = 400  # the form's own checks refused it
+    return render(request, "workflows/start.html", context, status=status)

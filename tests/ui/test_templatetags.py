@@ -1,0 +1,38 @@
+"""The UI's tag library: one package, the one Django can load, with everything in use."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+from django.conf import settings
+from django.template import engines
+
+TEMPLATES = Path(settings.BASE_DIR) / "templates"
+BUILTIN = {"capfirst", "date", "default", "join", "length", "pluralize", "urlencode"}
+
+
+def test_durable_ui_is_the_installed_apps_library():
+    from workflows.templatetags import durable_ui
+
+    engine = engines["django"].engine
+    assert engine.template_libraries["durable_ui"] is durable_ui.register
+    # workflows.ui is not an installed app: a library there would never be loaded.
+    assert "workflows.ui" not in settings.INSTALLED_APPS
+    assert importlib.util.find_spec("workflows.ui.templatetags") is None
+
+
+def test_it_has_every_filter_and_tag_the_templates_use():
+    from workflows.templatetags.durable_ui import register
+
+    sources = [p.read_text() for p in TEMPLATES.rglob("*.html")]
+    used_filters = {f for s in sources for f in re.findall(r"\|([a-z_]+)", s)}
+    used_tags = {t for s in sources for t in re.findall(r"\{% ([a-z_]+)", s)}
+    builtin_tags = {t for lib in engines["django"].engine.template_builtins for t in lib.tags}
+    # Parts of block tags, and tags of the other libraries loaded (static, django_htmx).
+    other = {"else", "elif", "empty", "htmx_script", "static"}
+    used_tags = {t for t in used_tags if not t.startswith("end")} - builtin_tags - other
+
+    assert used_filters - BUILTIN <= set(register.filters)
+    assert used_tags <= set(register.tags)

@@ -105,24 +105,19 @@ class Episode:
             self._after()
 
 
-def run_episode(instance_pk: int, registry: Registry | None = None, hub: str | None = None) -> bool:
-    """Apply all pending inbox messages of one instance in one transaction.
-
-    Returns True when an episode ran. Wake-ups are idempotent: with nothing in the
-    inbox (or the instance suspended or finished, or not of ``hub``) this does nothing.
-    """
-    return run_episode_claiming(instance_pk, registry, hub, claim=False)[0]
-
-
-def run_episode_claiming(
+def run_episode(
     instance_pk: int,
     registry: Registry | None = None,
     hub: str | None = None,
     claim: bool = True,
     wait: bool = True,
 ) -> tuple[bool | None, ActivityTask | None]:
-    """Like :func:`run_episode`; with ``claim`` the first activity it schedules is claimed
-    for the calling thread (returned) instead of being sent through the broker.
+    """Apply all pending inbox messages of one instance in one transaction; returns
+    (ran, claimed task). Wake-ups are idempotent: with nothing in the inbox (or the
+    instance suspended or finished, or not of ``hub``) nothing runs.
+
+    With ``claim`` the first activity the episode schedules is claimed for the calling
+    thread (returned) instead of being sent through the broker.
 
     With ``wait=False`` a thread never queues behind another episode of the same
     instance: it returns ``(None, None)`` when the row is locked.

@@ -1,4 +1,5 @@
-"""The API sits above DurableClient (DESIGN.md §2): it never imports models, store or runtime."""
+"""The API sits above DurableClient (docs/architecture.md, "Layers"): it never imports
+models, episodes, runtime or recovery."""
 
 import ast
 from pathlib import Path

@@ -1,4 +1,5 @@
-"""Who may call what (DESIGN.md §7): the permission matrix, 401 for anonymous callers."""
+"""Who may call what (docs/architecture.md, "Who may do what"): the permission matrix,
+401 for anonymous callers."""
 
 import pytest
 

@@ -159,12 +159,12 @@ def replay_cost(steps: int, checkpoints: tuple[int, ...]) -> dict[str, list[floa
     right after clearing it (a miss: full replay of the k-step history). Results go
     through the inbox here (not the merged fast path) so each episode is timed alone.
     """
+    from tests.support.episodes import run_episode
+    from tests.support.outcomes import record_task_outcome
     from workflows.engine import default_registry
     from workflows.engine.activity import ActivityContext, run_activity
     from workflows.runtime.activities import claim_task
     from workflows.runtime.cache import sticky_cache
-    from tests.support.outcomes import record_task_outcome
-from workflows.episodes import run_episode
 
     cache = sticky_cache()
     iid = client.start("bench_chain", steps + 6)
@@ -197,7 +197,7 @@ def memory_flat(total: int, checkpoints: tuple[int, ...]) -> dict[int, float]:
     """Resident memory (MiB) of a worker holding ``total`` instances that wait on events."""
     import gc
 
-    from workflows.episodes import run_episode
+    from tests.support.episodes import run_episode
 
     rss: dict[int, float] = {}
     for n in range(1, total + 1):

@@ -14,7 +14,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.support.checks import instance, this_hub
-from workflows.episodes import run_episode, run_episode_claiming
+from tests.support.episodes import run_episode
+from workflows.episodes import run_episode as run_episode_claiming
 from workflows.limits import admission, config, report
 from workflows.metrics import DatabaseCollector
 from workflows.models import ActivityLimitState, ActivityTask

@@ -14,11 +14,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import workers
 from tests.support.checks import wait_until
+from tests.support.episodes import run_episode
 from tests.support.observed import row
 from tests.support.versioning_workflows import old_release
 from workflows.client import DurableClient
 from workflows.runtime.cache import sticky_cache
-from workflows.episodes import run_episode
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

@@ -9,12 +9,12 @@ from django.db import connection
 
 from tests.support.checks import assert_history_valid, instance, snapshot
 from tests.support.driver import drive
+from tests.support.episodes import run_episode
+from tests.support.outcomes import record_task_outcome
 from workflows.engine import FailureDetails
 from workflows.models import ActivityTask, HistoryEvent, InboxMessage
 from workflows.runtime import actors
 from workflows.runtime.activities import claim_task, execute_task
-from tests.support.outcomes import record_task_outcome
-from workflows.episodes import run_episode
 
 pytestmark = pytest.mark.integration
 

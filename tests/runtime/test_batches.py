@@ -12,16 +12,16 @@ from django.utils import timezone
 
 from tests.support.checks import assert_history_valid, instance, snapshot, wait_until
 from tests.support.driver import drive
+from tests.support.episodes import run_episode
+from tests.support.outcomes import record_task_outcome
 from workflows.engine.activity import ActivityOutcome
 from workflows.models import ActivityTask, InboxMessage
+from workflows.recovery import terminate_instance
 from workflows.runtime.activities import claim_tasks
 from workflows.runtime.batches import execute_batch, record_outcomes
 from workflows.runtime.cache import sticky_cache
 from workflows.runtime.dispatch import batch_size
 from workflows.runtime.sweeper import sweep_once
-from tests.support.outcomes import record_task_outcome
-from workflows.episodes import run_episode
-from workflows.recovery import terminate_instance
 
 pytestmark = pytest.mark.integration
 
@@ -200,8 +200,8 @@ def test_a_result_does_not_wait_for_an_instance_it_knows_nothing_about(client):
 
     if connection.vendor == "sqlite":
         pytest.skip("row locks: SQLite serializes whole transactions instead")
-    from workflows.runtime.activities import claim_task, run_claimed
     from workflows.episodes import lock_instance
+    from workflows.runtime.activities import claim_task, run_claimed
 
     iid = client.start("t_chain", 3)
     pk = instance(iid).pk

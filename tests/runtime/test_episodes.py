@@ -9,14 +9,14 @@ from django.utils import timezone
 
 from tests.support.checks import assert_history_valid, history, instance, kinds, snapshot
 from tests.support.driver import drive
+from tests.support.episodes import run_episode
 from workflows.engine import events as ev
+from workflows.inbox import deliver
 from workflows.models import ActivityTask, ExternalEvent, InboxMessage, Timer
 from workflows.runtime import actors
 from workflows.runtime.activities import execute_task
 from workflows.runtime.cache import sticky_cache
 from workflows.runtime.sweeper import fire_due_timers
-from workflows.episodes import run_episode
-from workflows.inbox import deliver
 
 pytestmark = pytest.mark.integration
 
@@ -100,7 +100,8 @@ def test_a_late_result_for_an_old_execution_changes_nothing(client):
 
 @pytest.mark.parametrize("cache_size", [0, 1000])
 def test_history_is_the_same_with_and_without_the_sticky_cache(client, cache_size):
-    """DESIGN §5: a cache hit applies only new events; a miss replays. Same result."""
+    """docs/architecture.md, "The sticky cache": a cache hit applies only new events; a miss
+    replays. Same result."""
     cache = sticky_cache()
     size, cache.size = cache.size, cache_size
     try:
@@ -174,8 +175,8 @@ def test_the_state_of_an_episode_that_rolled_back_is_never_used(client, monkeypa
     """Even when another process then commits a history of the same length."""
     from django.db import transaction
 
-    from workflows.runtime import cache as cache_module
     from workflows.episodes import episode_locked, lock_instance
+    from workflows.runtime import cache as cache_module
 
     cache = sticky_cache()
     cache.clear()

@@ -7,10 +7,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tests.support.checks import instance
+from workflows.episodes import run_episode as run_episode_claiming
 from workflows.models import ActivityTask
 from workflows.runtime.activities import run_claimed
 from workflows.runtime.cache import sticky_cache
-from workflows.episodes import run_episode_claiming
 
 pytestmark = pytest.mark.integration
 

@@ -18,6 +18,7 @@ from tests.support.checks import (
     wait_until,
 )
 from tests.support.driver import drive
+from tests.support.episodes import run_episode
 from workflows.client import DurableClient
 from workflows.models import ActivityTask, Instance, Timer
 from workflows.runtime.activities import claim_task, execute_task
@@ -28,7 +29,6 @@ from workflows.runtime.sweeper import (
     resend_lost_wakeups,
     sweep_once,
 )
-from workflows.episodes import run_episode
 
 pytestmark = pytest.mark.integration
 

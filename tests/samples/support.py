@@ -163,8 +163,8 @@ def drive(instance_id: str, *, twice: bool = False, max_rounds: int = 200) -> In
     Timers fire at once (they are retry back-offs here). With ``twice`` every activity
     attempt runs twice, the first run lost in a crash (see crash_after_side_effect).
     """
+    from tests.support.episodes import run_episode
     from workflows.runtime.sweeper import fire_due_timers
-    from workflows.episodes import run_episode
 
     inst = instance(instance_id)
     for _ in range(max_rounds):

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from tests.support.episodes import run_episode
 from workflows.conf import conf
 from workflows.models import ActivityTask, InboxMessage, Timer
 from workflows.runtime.activities import execute_task
 from workflows.runtime.sweeper import fire_due_timers
-from workflows.episodes import run_episode
 
 
 def step(hub: str | None = None) -> bool:

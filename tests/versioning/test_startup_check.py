@@ -10,12 +10,12 @@ from django.core.management import CommandError, call_command
 
 from tests.support import workers
 from tests.support.checks import wait_until
+from tests.support.episodes import run_episode
 from tests.support.observed import kinds, row
 from tests.support.versioning_workflows import old_release, registry_with, tv_checkout_reordered
 from workflows.client import DurableClient
 from workflows.engine import IncompatibleCode
 from workflows.runtime.worker import Worker
-from workflows.episodes import run_episode
 from workflows.versioning import missing_code, verify_deployment
 
 

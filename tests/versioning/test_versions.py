@@ -6,13 +6,13 @@ import pytest
 
 from tests.support import versioning_workflows as vw
 from tests.support.checks import wait_until
+from tests.support.episodes import run_episode
 from tests.support.observed import kinds
 from tests.support.observed import row as instance
 from workflows.client import DurableClient
 from workflows.engine import Registry
 from workflows.models import HistoryEvent
 from workflows.runtime.cache import sticky_cache
-from workflows.episodes import run_episode
 from workflows.versioning import VersionDrain, version_drain_report
 
 

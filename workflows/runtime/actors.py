@@ -12,7 +12,7 @@ import threading
 import dramatiq
 
 from ..conf import conf
-from ..episodes import run_episode_claiming
+from ..episodes import run_episode
 from .activities import execute_task, run_claimed
 from .batches import execute_batch
 from .dispatch import send_later
@@ -28,7 +28,7 @@ BUSY_RETRY_MS = 50
 def run_orchestration(instance_pk: int) -> None:
     # A wake-up never blocks a thread behind another episode of the same instance (a
     # fan-in sends many): it comes back shortly, when that episode has committed.
-    ran, task = run_episode_claiming(instance_pk, hub=HUB, wait=False)
+    ran, task = run_episode(instance_pk, hub=HUB, wait=False)
     if ran is None:
         send_later(ORCHESTRATION, instance_pk, HUB, BUSY_RETRY_MS)
         return

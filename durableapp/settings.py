@@ -1,4 +1,5 @@
-"""Django settings for durableapp, read from the environment (DESIGN.md §6).
+"""Django settings for durableapp, read from the environment (docs/architecture.md,
+"Settings").
 
 With no environment at all this is the one-machine default: DEBUG on, SQLite in
 WAL mode, the embedded (in-process) Dramatiq worker and the in-memory channel
@@ -144,17 +145,18 @@ DATABASES = {
     "default": dj_database_url.parse(
         env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
         # Workers keep their connection between messages: opening one per message costs
-        # more than the whole durable step. Health checks drop broken ones (DESIGN §4a).
+        # more than the whole durable step. Health checks drop broken ones
+        # (docs/architecture.md, "Processes, databases and brokers").
         conn_max_age=env_number("DATABASE_CONN_MAX_AGE", 600),
         conn_health_checks=True,
     )
 }
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Web and worker threads write concurrently (DESIGN.md §4a): WAL lets readers run beside
-    # the writer, IMMEDIATE takes the write lock at BEGIN so no transaction fails half-way
-    # when it upgrades, and the busy timeout makes writers queue instead of failing with
-    # "database is locked".
+    # Web and worker threads write concurrently (docs/architecture.md, "Processes, databases
+    # and brokers"): WAL lets readers run beside the writer, IMMEDIATE takes the write lock
+    # at BEGIN so no transaction fails half-way when it upgrades, and the busy timeout makes
+    # writers queue instead of failing with "database is locked".
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
@@ -166,7 +168,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # and the busy timeout, so worker threads in integration tests would hit table locks.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}
 
-# --- REST API (DESIGN.md §6a, §7) -----------------------------------------------------------
+# --- REST API (docs/architecture.md, "REST API" and "Who may do what") ----------------------
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -182,7 +184,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Start, observe and operate durable workflow instances.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
-    # The schema and docs are behind login like every other endpoint (DESIGN.md §7).
+    # The schema and docs are behind login like every other endpoint (docs/architecture.md,
+    # "Who may do what").
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     # Swagger UI and ReDoc are served from our own static files, never a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -231,7 +234,7 @@ def dramatiq_broker(url: str) -> dict:
         "BROKER": broker,
         "OPTIONS": options,
         # Dramatiq's Retries middleware is left out on purpose: the engine retries,
-        # durably and by error class (DESIGN.md §4a).
+        # durably and by error class (docs/architecture.md, "Processes, databases and brokers").
         "MIDDLEWARE": [
             "dramatiq.middleware.AgeLimit",
             "dramatiq.middleware.TimeLimit",
@@ -259,7 +262,8 @@ if CHANNEL_LAYER_URL:
         }
     }
 else:
-    # Only the committing process can push; pages fall back to HTMX polling (DESIGN.md §4a).
+    # Only the committing process can push; pages fall back to HTMX polling
+    # (docs/architecture.md, "Live updates").
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # --- Logging --------------------------------------------------------------------------------

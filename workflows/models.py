@@ -1,4 +1,5 @@
-"""The durable state (DESIGN §3). The database is the truth; the broker only wakes."""
+"""The durable state (docs/architecture.md, "Data model"). The database is the truth; the
+broker only wakes."""
 
 from __future__ import annotations
 

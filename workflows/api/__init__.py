@@ -1,4 +1,5 @@
-"""REST API for integrations (DESIGN.md §6a): DRF views on top of DurableClient only.
+"""REST API for integrations (docs/architecture.md, "REST API"): DRF views on top of
+DurableClient only.
 
 Where things live: ``urls`` routes; ``views`` handle requests; ``serializers`` (with the
 strict ``fields``) define the JSON shapes and so the OpenAPI schema, which ``schema``

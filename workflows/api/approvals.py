@@ -1,8 +1,10 @@
-"""/api/v1/approvals/: the caller's approval requests, and deciding them (DESIGN.md §6a).
+"""/api/v1/approvals/: the caller's approval requests, and deciding them
+(docs/architecture.md, "REST API").
 
-Approvals are decided only by their assignees (DESIGN.md §7): members of the Django group
-named in ``assignees``, and superusers. No other permission is needed, and none lets
-anybody else decide. Like the rest of the API this goes through DurableClient only.
+Approvals are decided only by their assignees (docs/architecture.md, "Who may do what"):
+members of the Django group named in ``assignees``, and superusers. No other permission
+is needed, and none lets anybody else decide. Like the rest of the API this goes through
+DurableClient only.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
-"""/api/v1/compensations/: saga compensations, and deciding failed ones (DESIGN.md §6a).
+"""/api/v1/compensations/: saga compensations, and deciding failed ones
+(docs/architecture.md, "REST API").
 
-An operators' tool: every call needs ``workflows.operate_instance`` (DESIGN.md §7 puts
-"resolve" under operate); ``input`` and ``last_error`` appear only with
-``workflows.view_payloads``. Decisions are recorded under the calling user.
+An operators' tool: every call needs ``workflows.operate_instance`` (docs/architecture.md,
+"Who may do what", puts compensation decisions under operate); ``input`` and
+``last_error`` appear only with ``workflows.view_payloads``. Decisions are recorded under
+the calling user.
 """
 
 from __future__ import annotations

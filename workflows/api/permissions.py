@@ -1,4 +1,5 @@
-"""Who may do what (DESIGN.md §7), as Django permissions of the ``workflows`` app.
+"""Who may do what (docs/architecture.md, "Who may do what"), as Django permissions of
+the ``workflows`` app.
 
 The codenames are declared on the Instance model (``Meta.permissions``); grant them to
 users or groups in the admin. Superusers have all of them. Reading status (without

@@ -1,6 +1,7 @@
 """HTTP endpoints under /api/v1/. Each handler validates, calls DurableClient, shapes JSON.
 
-Nothing here touches models: DurableClient is the only way in (DESIGN.md §2).
+Nothing here touches models: DurableClient is the only way in (docs/architecture.md,
+"Layers").
 """
 
 from __future__ import annotations
@@ -134,7 +135,8 @@ class InstancesView(DurableAPIView):
 
     def refuse_replacing(self, instance_id: str) -> None:
         """Starting under a finished instance's id deletes it and its history: that is a
-        purge, so it needs operate_instance like one (DESIGN.md §7)."""
+        purge, so it needs operate_instance like one (docs/architecture.md, "Who may do
+        what")."""
         try:
             existing = self.client.get_status(instance_id)
         except InstanceNotFound:

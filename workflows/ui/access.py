@@ -1,4 +1,5 @@
-"""Who may use what in the UI (DESIGN §7). One place, used by views, templates and sockets.
+"""Who may use what in the UI (docs/architecture.md, "Who may do what"). One place, used
+by views, templates and sockets.
 
 Rules:
 

@@ -3,7 +3,7 @@
 Imported by ``WorkflowsConfig.ready()`` so every process that commits state changes
 (web and workers) pushes them. With Redis (``CHANNEL_LAYER_URL``) every web process
 hears every change; with the in-memory layer only consumers in the committing process
-do, and pages fall back to polling (DESIGN §4a).
+do, and pages fall back to polling (docs/architecture.md, "Live updates").
 
 The receiver never blocks the committing thread and never raises into it: sends are
 scheduled on an event loop and failures are logged.

@@ -163,7 +163,7 @@ class DurableClient:
         self._check_id(instance_id)
         qs = Instance.objects.filter(task_hub=self.hub, instance_id=instance_id)
         if lock:
-            qs = qs.select_for_update(of=("self",), no_key=True)  # as episodes (store.py)
+            qs = qs.select_for_update(of=("self",), no_key=True)  # as episodes take it
         instance = qs.select_related("parent").first()
         if instance is None:
             raise InstanceNotFound(instance_id)

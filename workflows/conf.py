@@ -178,8 +178,8 @@ class DurableSettings:
         "DURABLE_HISTORY_WARNING_EVENTS",
         10000,
         _integer,
-        "an event count of at least 1",
-        _at_least(1),
+        "an event count, 0 or more (0 turns the warning off)",
+        _at_least(0),
     )
     # Retention (workflows/retention.py): the sweeper purges instances finished more than
     # this many days ago, at most every RETENTION_INTERVAL_SECONDS. 0 keeps everything.

@@ -109,10 +109,15 @@ def hub_figures(hub: str) -> HubFigures:
         compensations_failed=_counts(
             compensations.filter(status=CompensationStatus.FAILED), "activity"
         ),
-        over_history_warning=instances.filter(
-            status__in=ACTIVE, history_length__gte=conf.HISTORY_WARNING_EVENTS
-        ).count(),
+        over_history_warning=_over_history_warning(instances),
     )
+
+
+def _over_history_warning(instances: QuerySet[Instance]) -> int:
+    threshold = conf.HISTORY_WARNING_EVENTS
+    if threshold <= 0:  # the warning is off
+        return 0
+    return instances.filter(status__in=ACTIVE, history_length__gte=threshold).count()
 
 
 def _counts(rows: QuerySet, field: str) -> dict[str, int]:

@@ -183,7 +183,7 @@ class ActivityTask(models.Model):
 
 
 class ActivityLimitState(models.Model):
-    """Per task hub and limited activity: the row each start locks (workflows/limits.py).
+    """Per task hub and limited activity: the row each start locks (workflows/limits/admission.py).
 
     Slots are not stored: they are the activity's running tasks with a live lease, so a
     crashed worker's slot comes back when its lease expires.

@@ -117,7 +117,7 @@ def decide_compensation(
 
 def _locked_instance(instance_id: str, hub: str) -> Instance:
     instance = (
-        Instance.objects.select_for_update(no_key=True)  # as episodes take it (store.py)
+        Instance.objects.select_for_update(no_key=True)  # as episodes take it (episodes.py)
         .filter(task_hub=hub, instance_id=instance_id)
         .first()
     )

@@ -1,4 +1,7 @@
-"""The engine stays pure: standard library only (DESIGN §2), checked on its source."""
+"""The engine stays pure: standard library only, checked on its source.
+
+See docs/architecture.md, "Layers".
+"""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 A large fan-out sends several tasks a message (dispatch.batch_size). The receiving thread
 claims them all in one UPDATE, runs them one after another and records the outcomes in
-batches: one commit per DURABLE_ACTIVITY_BATCH_FLUSH_SECONDS of results instead of one
+batches: one commit per FLUSH_SECONDS (50 ms) of results instead of one
 per task. A batch is for trivial, quick activities: when it has run longer than
 DURABLE_ACTIVITY_BATCH_SECONDS, the tasks it has not started are given back (scheduled
 again, one message each), so slow activities still spread over every worker thread.

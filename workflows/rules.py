@@ -18,14 +18,18 @@ Example::
     rules.check_instance_id("order-42")          # -> "order-42"
     rules.check_instance_id("order 42")          # InvalidInput: ... contains ' ' ...
     rules.check_payload({"n": 1}, "input", limit=1000)  # -> 7 (bytes as stored)
+    rules.parse_json('{"n": 1}', "input")                # -> {"n": 1}
+    rules.parse_json("[" * 5000, "input")  # InvalidInput: ... nested deeper than 100 levels ...
     rules.http_status(InstanceExists("order-42", "running"))  # -> 409
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
+from functools import partial
 from http import HTTPStatus
 from types import MappingProxyType
 from typing import Any, Final
@@ -68,6 +72,18 @@ MAX_NOTE_LENGTH: Final = 4000  # approval comments and compensation notes
 # Deeper JSON is almost surely a mistake, and recursive encoders (json, DRF, psycopg) would
 # hit Python's recursion limit long before PostgreSQL's jsonb does.
 MAX_PAYLOAD_DEPTH: Final = 100
+
+# Python will not turn longer digit strings into an int (``sys.get_int_max_str_digits()``,
+# 4300 by default, because int() of long text takes quadratic time), so json.loads and
+# json.dumps fail with a bare ValueError past it. No quantity needs more digits: such a value
+# is an identifier or a blob and travels as text. Held as a rule of its own, so the answer does
+# not change with an interpreter setting.
+MAX_NUMBER_DIGITS: Final = 4300
+_FIRST_TOO_LONG_INT: Final = 10**MAX_NUMBER_DIGITS  # the smallest int with more digits
+
+# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators: a business
+# key holding one could start a new line in a text log or move a terminal's cursor.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 _ID = re.compile(ID_PATTERN)
 _EVENT_NAME = re.compile(EVENT_NAME_PATTERN)
@@ -239,13 +255,38 @@ def check_text(value: Any, what: str, max_length: int) -> str:
     return value
 
 
+def check_business_key(value: Any) -> str:
+    """``value`` if it can be a business key: storable text of at most
+    :data:`MAX_BUSINESS_KEY_LENGTH` characters on one line, without control characters.
+
+    The key is written into every log line about its instance; a newline in it would forge a
+    line in a text log, an escape sequence would drive the terminal of whoever reads it.
+
+    Example::
+
+        check_business_key("SO-1001")          # -> "SO-1001"
+        check_business_key("SO-1\\nERROR ...")
+        # InvalidInput: The business key contains '\\n' (character 5), a control character ...
+    """
+    check_text(value, "business key", MAX_BUSINESS_KEY_LENGTH)
+    found = _CONTROL.search(value)
+    if found is not None:
+        raise InvalidInput(
+            f"The business key contains {found.group()!r} (character {found.start() + 1}), "
+            "a control character; a business key is one line of text: use letters, digits, "
+            "spaces and punctuation."
+        )
+    return value
+
+
 def check_payload(value: Any, what: str, limit: int | None) -> int:
     """Check that ``value`` can enter history as JSON; return its stored size in bytes.
 
     Refused with InvalidInput: values that are not plain JSON data, NaN and infinities,
-    text the database cannot store (NUL, unpaired surrogates, also in keys) and nesting
-    deeper than :data:`MAX_PAYLOAD_DEPTH`; with :class:`InputTooLarge` (HTTP 413): more
-    than ``limit`` bytes (None: no limit). ``what`` names the value in the message.
+    whole numbers of more than :data:`MAX_NUMBER_DIGITS` digits, text the database cannot
+    store (NUL, unpaired surrogates, also in keys) and nesting deeper than
+    :data:`MAX_PAYLOAD_DEPTH`; with :class:`InputTooLarge` (HTTP 413): more than ``limit``
+    bytes (None: no limit). ``what`` names the value in the message.
 
     Example::
 
@@ -257,12 +298,16 @@ def check_payload(value: Any, what: str, limit: int | None) -> int:
     while stack:  # a loop, not recursion: the depth is what is being checked
         item, depth = stack.pop()
         if depth > MAX_PAYLOAD_DEPTH:
-            raise InvalidInput(
-                f"The {what} is nested deeper than {MAX_PAYLOAD_DEPTH} levels. Flatten it, "
-                "or store it elsewhere and pass a reference."
-            )
+            raise InvalidInput(_too_deep(what))
         if isinstance(item, str):
             _check_payload_text(item, what)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise InvalidInput(_not_finite(what, nan=math.isnan(item)))
+        elif isinstance(item, int) and abs(item) >= _FIRST_TOO_LONG_INT:
+            raise InvalidInput(
+                f"The {what} contains a whole number of more than {MAX_NUMBER_DIGITS} digits, "
+                "which JSON readers cannot take as a number; send it as text."
+            )
         elif isinstance(item, dict):
             for key, child in item.items():
                 if isinstance(key, str):
@@ -288,10 +333,89 @@ def _check_payload_text(text: str, what: str) -> None:
         )
 
 
+def _too_deep(what: str) -> str:
+    return (
+        f"The {what} is nested deeper than {MAX_PAYLOAD_DEPTH} levels. Flatten it, "
+        "or store it elsewhere and pass a reference."
+    )
+
+
+def _not_finite(what: str, nan: bool) -> str:
+    kind = "NaN" if nan else "an infinite number"
+    return (
+        f"The {what} contains {kind}, which JSON cannot carry; use a finite number "
+        "(at most about 1.8e308), or send it as text."
+    )
+
+
+# -- reading JSON text ----------------------------------------------------------------------
+
+_TYPED_JSON_HINT: Final = (
+    'Write e.g. {"order_id": 17} or "text" in double quotes, or leave it empty for null.'
+)
+
+
+def _whole_number(what: str, digits: str) -> int:
+    """json's ``parse_int``: refuse before int() would (it raises a bare ValueError)."""
+    length = len(digits.lstrip("-"))
+    if length > MAX_NUMBER_DIGITS:
+        raise InvalidInput(
+            f"The {what} contains a number of {length} digits; at most {MAX_NUMBER_DIGITS} "
+            "are allowed in a number. Send it as text (in double quotes)."
+        )
+    return int(digits)
+
+
+def _no_constant(what: str, name: str) -> Any:
+    """json's ``parse_constant``: Python's json reads NaN and Infinity; JSON has neither."""
+    raise InvalidInput(
+        f"The {what} contains {name}, which is not JSON; use a finite number, null, "
+        "or text (in double quotes)."
+    )
+
+
+def load_json(text: str, what: str, hint: str = "") -> Any:
+    """Parse JSON ``text``; whatever is wrong with it is an InvalidInput naming ``what``.
+
+    ``json.loads`` alone lets a few inputs crash a caller instead of being refused: deep
+    nesting raises RecursionError, a number of more than :data:`MAX_NUMBER_DIGITS` digits a
+    bare ValueError, and NaN or Infinity parse as if they were JSON. This checks only what
+    is needed to read the text; :func:`check_payload` judges the value (depth, storable text,
+    size), so that a request body can be read first and its fields judged one by one.
+    ``hint`` follows the message of a syntax error (how valid JSON looks).
+
+    Example::
+
+        load_json('{"a": [1, 2]}', "request body")  # -> {"a": [1, 2]}
+        load_json("1" * 5000, "request body")
+        # InvalidInput: The request body contains a number of 5000 digits; at most 4300 ...
+    """
+    try:
+        return json.loads(
+            text,
+            parse_int=partial(_whole_number, what),
+            parse_constant=partial(_no_constant, what),
+        )
+    except InvalidInput:
+        raise
+    except json.JSONDecodeError as exc:
+        where = f"{exc.msg} (line {exc.lineno}, column {exc.colno})"
+        raise InvalidInput(f"The {what} is not valid JSON: {where}. {hint}".rstrip()) from None
+    except RecursionError:
+        # json's decoder recurses per level and stops at the interpreter's recursion limit
+        # (about 1000), far deeper than MAX_PAYLOAD_DEPTH, so the rule's message is true.
+        raise InvalidInput(_too_deep(what)) from None
+    except ValueError as exc:  # any other refusal of json or int(): still the input's fault
+        raise InvalidInput(f"The {what} is not valid JSON: {exc}. {hint}".rstrip()) from None
+
+
 def parse_json(text: str | None, what: str) -> Any:
     """JSON typed by a person (a form field, a command-line option); empty means None.
 
-    The message says where the text broke and how valid JSON looks.
+    Read with :func:`load_json` and held to the payload rules (:func:`check_payload`
+    without a size limit: the caller's DurableClient checks the size, HTTP 413), so a form
+    or an option refuses what the API refuses, with a message instead of a crash: where the
+    text broke and how valid JSON looks, too deep, too long a number, NaN, NUL, ...
 
     Example::
 
@@ -300,16 +424,14 @@ def parse_json(text: str | None, what: str) -> Any:
         parse_json("{'a': 1}", "input")
         # InvalidInput: The input is not valid JSON: Expecting property name enclosed in
         # double quotes (line 1, column 2). Write e.g. {"order_id": 17} or ...
+        parse_json("[" * 5000 + "]" * 5000, "input")
+        # InvalidInput: The input is nested deeper than 100 levels. Flatten it, ...
     """
     if text is None or not text.strip():
         return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(
-            f"The {what} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}). "
-            'Write e.g. {"order_id": 17} or "text" in double quotes, or leave it empty for null.'
-        ) from None
+    value = load_json(text, what, hint=_TYPED_JSON_HINT)
+    check_payload(value, what, limit=None)
+    return value
 
 
 # -- HTTP statuses ------------------------------------------------------------------------------

@@ -162,6 +162,32 @@ def test_text_that_cannot_be_stored_is_refused(value, words):
     assert words in message
 
 
+def test_a_business_key_is_one_line_of_text():
+    assert rules.check_business_key("SO 1001 / Müller") == "SO 1001 / Müller"
+    assert rules.check_business_key("") == ""
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("SO-1\nERROR forged line", "contains '\\n' (character 5), a control character"),
+        ("SO-1\r", "contains '\\r' (character 5)"),
+        ("a\tb", "'\\t'"),
+        ("\x1b[31mred", "'\\x1b' (character 1)"),
+        ("a\x85b", "'\\x85'"),
+        ("a\u2028b", "'\\u2028'"),
+        ("x" * 201, "is 201 characters long; use at most 200"),
+        ("a\x00b", "NUL character"),
+        (7, "must be text, not int"),
+    ],
+)
+def test_a_business_key_with_a_control_character_is_refused(value, words):
+    message = refusal(rules.check_business_key, value)
+
+    assert message.startswith("The business key ")
+    assert words in message
+
+
 # -- payloads ---------------------------------------------------------------------------------
 
 
@@ -189,8 +215,8 @@ def test_a_payload_returns_its_stored_size():
         (nested(101), "nested deeper than 100 levels"),
         ({1, 2}, "not JSON-serializable"),
         (datetime(2026, 1, 1), "not JSON-serializable"),
-        (math.nan, "not JSON-serializable"),
-        ({"x": math.inf}, "not JSON-serializable"),
+        (math.nan, "NaN, which JSON cannot carry"),
+        ({"x": math.inf}, "an infinite number"),
         (object(), "not JSON-serializable"),
     ],
 )
@@ -199,6 +225,25 @@ def test_a_payload_that_cannot_be_stored_is_refused(value, words):
 
     assert message.startswith("The event data ")
     assert words in message
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        (10**4300, "a whole number of more than 4300 digits"),
+        ({"n": -(10**5000)}, "a whole number of more than 4300 digits"),
+        (math.inf, "an infinite number"),
+        ([-math.inf], "an infinite number"),
+        ({"x": math.nan}, "NaN"),
+    ],
+    ids=["4301-digits", "5001-digits-nested", "inf", "minus-inf", "nan"],  # str() would fail
+)
+def test_numbers_json_cannot_carry_are_refused_naming_what_to_do(value, words):
+    message = refusal(rules.check_payload, value, "input", None)
+
+    assert message.startswith("The input contains ")
+    assert words in message
+    assert "send it as text" in message
 
 
 def test_a_payload_that_contains_itself_is_refused_not_a_recursion_error():
@@ -240,6 +285,55 @@ def test_typed_json_that_is_broken_says_where_and_how_it_should_look():
     assert message.startswith("The --data is not valid JSON")
     assert "line 1, column 2" in message
     assert 'Write e.g. {"order_id": 17}' in message
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("[" * 5000 + "]" * 5000, "nested deeper than 100 levels"),  # RecursionError before
+        (str(nested(150)), "nested deeper than 100 levels"),  # parses, but deeper than allowed
+        ("1" * 5000, "a number of 5000 digits; at most 4300"),  # ValueError before
+        ('{"n": -' + "9" * 4301 + "}", "a number of 4301 digits; at most 4300"),
+        ("NaN", "NaN, which is not JSON"),
+        ('{"x": -Infinity}', "-Infinity, which is not JSON"),
+        ("1e400", "infinite number"),
+        ('"\\ud800"', "unpaired surrogate"),
+        ('{"a": "\\u0000"}', "NUL character"),
+    ],
+    ids=[
+        "5000-deep",
+        "150-deep",
+        "5000-digits",
+        "4301-digits",
+        "nan",
+        "infinity",
+        "1e400",
+        "surrogate",
+        "nul",
+    ],
+)
+def test_typed_json_is_held_to_the_payload_rules_with_a_message_not_a_crash(text, words):
+    message = refusal(rules.parse_json, text, "input")
+
+    assert message.startswith("The input ")
+    assert words in message
+
+
+def test_typed_json_at_the_limits_passes():
+    assert rules.parse_json(str(nested(100)), "input") == nested(100)
+    assert rules.parse_json("-" + "9" * 4300, "input") == -(10**4300 - 1)
+    assert rules.parse_json("1e308", "input") == 1e308
+
+
+def test_loading_json_refuses_what_python_cannot_read_and_leaves_the_rest_to_check_payload():
+    """The API parses a whole body with load_json; its fields are checked one by one later,
+    so a NUL or a depth of 150 inside a field is not the parser's business."""
+    assert rules.load_json('{"a": "\\u0000"}', "request body") == {"a": "\x00"}
+    assert rules.load_json(str(nested(150)), "request body") == nested(150)
+    assert "nested deeper than 100" in refusal(rules.load_json, "[" * 5000, "request body")
+    assert "5000 digits" in refusal(rules.load_json, "1" * 5000, "request body")
+    assert "NaN" in refusal(rules.load_json, "NaN", "request body")
+    assert "line 1, column 9" in refusal(rules.load_json, '{"a": 1,}', "request body")
 
 
 # -- HTTP statuses ------------------------------------------------------------------------------

@@ -105,3 +105,41 @@ def test_an_oversized_input_is_413_like_the_api(operator, settings):
     assert response.status_code == 413
     assert "over the limit of 100 bytes" in text(response)
     assert not Instance.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("typed", "words"),
+    [
+        ("[" * 5000 + "]" * 5000, "The input is nested deeper than 100 levels"),
+        ("[" * 150 + "]" * 150, "The input is nested deeper than 100 levels"),
+        ('{"amount": ' + "1" * 5000 + "}", "a number of 5000 digits; at most 4300"),
+        ('{"amount": NaN}', "The input contains NaN, which is not JSON"),
+        ('{"amount": 1e400}', "The input contains an infinite number"),
+        ('{"memo": "\\u0000"}', "The input contains a NUL character"),
+    ],
+    ids=["5000-deep", "150-deep", "5000-digits", "nan", "1e400", "nul"],
+)
+def test_json_the_api_refuses_is_a_field_error_not_a_500(operator, typed, words):
+    """Deep nesting raised RecursionError and a 5000-digit number ValueError (both a 500):
+    the form reads the input with the API's rules and shows why at the field."""
+    response = operator.post("/start/", {"name": "t_chain", "input": typed})
+
+    assert response.status_code == 400
+    html = text(response)
+    assert words in html
+    assert 'class="field has-error"' in html  # next to the input, not only on top
+    assert not Instance.objects.exists()
+
+
+def test_a_business_key_with_a_newline_is_a_field_error(operator):
+    """A newline in the key would forge a line in every text log line about the instance."""
+    response = operator.post(
+        "/start/",
+        {"name": "t_chain", "input": "1", "business_key": "EXP-7\nERROR forged"},
+    )
+
+    assert response.status_code == 400
+    html = text(response)
+    assert "The business key contains '\\n' (character 6), a control character" in html
+    assert 'class="field has-error"' in html
+    assert not Instance.objects.exists()

@@ -1,6 +1,10 @@
 """Forms of the UI: they check input with the shared rules (``workflows.rules``), so a
 field shows the message the API and the client would give; DurableClient checks the rest
-(payload size, state)."""
+(payload size, state).
+
+JSON fields are read with ``rules.parse_json``, the API's rules (nesting depth, number
+length, NaN, storable text): whatever is wrong with typed JSON is a field error (HTTP 400),
+never a RecursionError or ValueError escaping as a 500."""
 
 from __future__ import annotations
 
@@ -15,7 +19,8 @@ from workflows.statuses import InstanceStatus
 
 
 def parse_json(text: str, what: str) -> Any:
-    """``text`` as JSON (empty -> None), or a ValidationError saying where it broke.
+    """``text`` as JSON (empty -> None), or a ValidationError saying what is wrong: where
+    the text broke, or which payload rule it breaks (too deep, too long a number, ...).
 
     Example::
 
@@ -76,9 +81,11 @@ class StartForm(forms.Form):
     )
     business_key = forms.CharField(
         required=False,
-        max_length=rules.MAX_BUSINESS_KEY_LENGTH,
         label="Business key",
         help_text="Optional; e.g. an order number, to find the instance later.",
+        widget=_text_input(rules.MAX_BUSINESS_KEY_LENGTH),
+        # One line of text: the key is written into every log line about the instance.
+        validators=[rule(rules.check_business_key)],
     )
 
     def __init__(self, *args: Any, names: list[str], **kwargs: Any) -> None:

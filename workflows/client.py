@@ -22,6 +22,7 @@ from .engine.errors import (
     InstanceNotFound,
     InvalidInput,
     InvalidState,
+    NotAllowed,
 )
 from .engine.registry import Registry
 from .inbox import create_instance, deliver
@@ -69,6 +70,46 @@ def _reason(reason: Any, what: str = "reason", limit: int = MAX_REASON_LENGTH) -
     into the audit log and history, where NUL or a lone surrogate would be a database error.
     None means none."""
     return check_text("" if reason is None else reason, what, limit)
+
+
+# -- who may do what (README, "Who may do what") -------------------------------------------
+# Django permissions of the workflows app; superusers hold them all.
+VIEW = "view_instance"
+PAYLOADS = "view_payloads"
+OPERATE = "operate_instance"
+
+
+def _has(user: Any, codename: str) -> bool:
+    return bool(
+        user is not None
+        and getattr(user, "is_authenticated", False)
+        and user.has_perm(f"workflows.{codename}")
+    )
+
+
+def may_operate(by: Any) -> bool:
+    """May ``by`` replace a finished instance? A user needs workflows.operate_instance;
+    None and text actors ("cli", "system") are code in this process, which holds the
+    database anyway."""
+    if by is None or isinstance(by, str):
+        return True
+    return _has(by, OPERATE)
+
+
+class FinishedInstanceExists(InstanceExists):
+    """The id belongs to a finished instance; starting under it would replace that one."""
+
+    def __init__(self, instance_id: str, status: str):
+        self.instance_id = instance_id
+        self.status = status
+        ClientError.__init__(
+            self,
+            f"Instance {instance_id!r} already exists and finished ({status}). Starting under "
+            "its id replaces it: its input, history and business key are deleted. To do "
+            'that, pass replace (API "replace": true, CLI --replace, the start page\'s '
+            "Replace box), which needs workflows.operate_instance; otherwise ask an "
+            "operator, or choose another instance id.",
+        )
 
 
 @dataclass(frozen=True)
@@ -192,24 +233,76 @@ class DurableClient:
         instance_id: str | None = None,
         version: int | None = None,
         business_key: str | None = None,
+        *,
+        by: Any = None,
+        replace: bool = False,
     ) -> str:
-        """Start an orchestration; returns its instance id (generated when not given)."""
+        """Start an orchestration; returns its instance id (generated when not given).
+
+        ``by`` is who starts it: a user (API, UI), a text actor such as ``"cli"``, or None
+        for code in this process. A start by someone is audited (``start``).
+
+        The id of an active instance is refused (InstanceExists). The id of a finished one
+        is refused too (FinishedInstanceExists): starting under it deletes that instance,
+        its input, history and business key. Only ``replace=True`` does that, and only
+        when ``by`` may operate instances (``workflows.operate_instance``; None and text
+        actors are code here, trusted). The rule is checked under the row lock, so an
+        instance finishing meanwhile cannot slip through; each replacement is audited
+        (``replace``, with the replaced execution id).
+
+        Example::
+
+            client.start("order", {"sku": "A-1"}, instance_id="order-7", by=request.user)
+            client.start("order", {"sku": "A-1"}, instance_id="order-7", by=operator,
+                         replace=True)  # order-7 had finished
+        """
+        return self._start(name, input, instance_id, version, business_key, by, replace)
+
+    def _start(
+        self,
+        name: str,
+        input: Any,
+        instance_id: str | None,
+        version: int | None,
+        business_key: str | None,
+        by: Any,
+        replace: bool,
+        action: str = "",
+        note: str = "",
+    ) -> str:
+        """``start``; ``action`` names the audit entry of a replacement ("restart", whose
+        callers checked the operate permission already)."""
         definition = self.registry.get_orchestrator(name, version)
         self._check_payload(input, "input")
         instance_id = self._check_id(instance_id) if instance_id is not None else _new_id()
         business_key = check_text(business_key or "", "business key", MAX_BUSINESS_KEY_LENGTH)
+        if not isinstance(replace, bool):
+            raise InvalidInput("replace must be true or false.")
         with transaction.atomic():
             existing = (
                 Instance.objects.select_for_update()
                 .filter(task_hub=self.hub, instance_id=instance_id)
                 .first()
             )
+            replaced: dict[str, Any] = {}
             if existing is not None:
                 if existing.status not in TERMINAL:
                     raise InstanceExists(instance_id, existing.status)
-                existing.delete()  # a finished instance's id may be reused
+                if not replace:
+                    raise FinishedInstanceExists(instance_id, existing.status)
+                if not action and not may_operate(by):
+                    raise NotAllowed(
+                        f"Replacing the finished instance {instance_id!r} deletes it and its "
+                        f"history: that needs the permission workflows.{OPERATE}. Ask an "
+                        "operator, or start under another id."
+                    )
+                replaced = {
+                    "replaced_execution_id": existing.execution_id,
+                    "replaced_status": existing.status,
+                }
+                existing.delete()
             try:
-                create_instance(
+                created = create_instance(
                     hub=self.hub,
                     instance_id=instance_id,
                     name=definition.name,
@@ -219,6 +312,11 @@ class DurableClient:
                 )
             except IntegrityError:
                 raise InstanceExists(instance_id, "pending") from None
+            if replaced:  # always audited: the old instance's data is gone
+                self._audit(created, action or "replace", by, note, **replaced)
+            elif by is not None:  # code in this process starts unaudited (no one to name)
+                started = {"name": definition.name, "version": definition.version}
+                self._audit(created, "start", by, note, **started)
         return instance_id
 
     # -- read ---------------------------------------------------------------------
@@ -390,18 +488,29 @@ class DurableClient:
         )
 
     def restart(self, instance_id: str, by: Any = None, reason: str = "") -> str:
-        """Start a finished instance again from the beginning with its original input."""
+        """Start a finished instance again from the beginning with its original input.
+
+        An operator action like terminate: callers check workflows.operate_instance (the
+        API, UI and admin do) and nothing about the instance changes that rule, so there is
+        no race to close here. Audited as ``restart`` with the replaced execution id.
+        """
         reason = _reason(reason)
         instance = self._get(instance_id)
         if instance.status not in TERMINAL:
             raise InvalidState(
                 f"Instance {instance_id!r} is {instance.status}; terminate it before restarting."
             )
-        new_id = self.start(
-            instance.name, instance.input, instance_id, instance.version, instance.business_key
+        return self._start(
+            instance.name,
+            instance.input,
+            instance_id,
+            instance.version,
+            instance.business_key,
+            by,
+            replace=True,
+            action="restart",
+            note=reason,
         )
-        self._audit(self._get(new_id), "restart", by, reason)
-        return new_id
 
     def purge(
         self,
@@ -520,12 +629,14 @@ __all__ = [
     "DurableClient",
     "EventResult",
     "FailureDetails",
+    "FinishedInstanceExists",
     "InstanceExists",
     "InstanceFinished",
     "InstanceNotFound",
     "InstanceState",
     "InvalidInput",
     "InvalidState",
+    "NotAllowed",
     "Page",
     "UnknownOrchestratorError",
 ]

@@ -61,25 +61,139 @@ def test_start_with_an_active_id_is_409_and_changes_nothing(api, waiting):
     assert instance_count() == 1
 
 
-def test_reusing_a_finished_id_replaces_it(api, durable, finished):
+def audit(action: str) -> list[tuple[str, dict]]:
+    from workflows.models import AuditEntry
+
+    return list(AuditEntry.objects.filter(action=action).values_list("actor", "detail"))
+
+
+def test_a_finished_id_is_409_without_replace_even_for_an_operator(api, durable, finished):
+    before = durable.get_status(finished)
+
     response = api.post(START, {"name": "t_chain", "instance_id": finished}, format="json")
 
-    assert response.status_code == 202
-    assert durable.get_status(finished).status == "pending"
+    assert response.status_code == 409
+    assert response.json()["error"] == "finished_instance_exists"
+    detail = response.json()["detail"]
+    assert finished in detail and "finished (terminated)" in detail
+    assert '"replace": true' in detail and "operator" in detail
+    assert durable.get_status(finished).execution_id == before.execution_id
 
 
-def test_reusing_a_finished_id_needs_operate_instance_as_it_purges(make_api, durable, finished):
+def test_replacing_a_finished_id_needs_operate_instance(make_api, durable, finished):
     starter = make_api("start_instance")
+    before = durable.get_status(finished)
 
-    response = starter.post(START, {"name": "t_chain", "instance_id": finished}, format="json")
+    plain = starter.post(START, {"name": "t_chain", "instance_id": finished}, format="json")
+    replacing = starter.post(
+        START, {"name": "t_chain", "instance_id": finished, "replace": True}, format="json"
+    )
 
-    assert response.status_code == 403
-    assert "workflows.operate_instance" in response.json()["detail"]
-    assert durable.get_status(finished).status == "terminated"
+    assert plain.status_code == 409  # the same refusal as the UI's and the CLI's
+    assert replacing.status_code == 403
+    assert replacing.json()["error"] == "not_allowed"
+    assert "workflows.operate_instance" in replacing.json()["detail"]
+    after = durable.get_status(finished)
+    assert (after.status, after.execution_id, after.input) == ("terminated", before.execution_id, 3)
+    assert audit("replace") == []
     assert (
         starter.post(START, {"name": "t_chain", "instance_id": "new-1"}, format="json").status_code
         == 202
     )
+
+
+def test_an_operator_replaces_with_replace_and_it_is_audited(api, durable, finished):
+    old = durable.get_status(finished).execution_id
+
+    response = api.post(
+        START, {"name": "t_chain", "instance_id": finished, "replace": True}, format="json"
+    )
+
+    assert response.status_code == 202
+    assert durable.get_status(finished).status == "pending"
+    [(actor, detail)] = audit("replace")
+    assert (actor, detail["replaced_execution_id"]) == ("operator", old)
+
+
+def test_every_start_is_audited_with_its_user(api):
+    iid = api.post(START, {"name": "t_chain"}, format="json").json()["id"]
+
+    from workflows.models import AuditEntry
+
+    entry = AuditEntry.objects.get(instance_ref=iid)
+    assert (entry.action, entry.user, entry.detail["name"]) == ("start", api.user, "t_chain")
+
+
+def test_replace_must_be_a_boolean(api, finished):
+    response = api.post(
+        START, {"name": "t_chain", "instance_id": finished, "replace": "yes"}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("replace")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_instance_finishing_during_a_start_is_not_replaced(make_api, durable):
+    """The race the old API check lost: it read "running" before client.start locked the
+    row; the instance finished meanwhile and a mere starter replaced it. The rule now runs
+    under the row lock, so the start sees the finished instance and refuses."""
+    import threading
+
+    from django.db import connection, transaction
+
+    from workflows.models import Instance
+
+    iid = durable.start("t_wait_event", None, instance_id="race-1")
+    Instance.objects.filter(instance_id=iid).update(status="running")
+    old = durable.get_status(iid).execution_id
+    starter = make_api("start_instance")
+    answers = []
+
+    def start() -> None:
+        try:
+            body = {"name": "t_chain", "instance_id": iid}
+            answers.append(starter.post(START, body, format="json"))
+        finally:
+            connection.close()
+
+    with transaction.atomic():  # an episode finishing the instance holds its row
+        Instance.objects.select_for_update().get(instance_id=iid)
+        thread = threading.Thread(target=start)
+        thread.start()
+        wait_for_a_blocked_backend()
+        Instance.objects.filter(instance_id=iid).update(status="completed")
+    thread.join(timeout=30)
+
+    [response] = answers
+    assert response.status_code == 409, response.content
+    assert response.json()["error"] == "finished_instance_exists"
+    state = durable.get_status(iid)
+    assert (state.status, state.execution_id) == ("completed", old)
+
+
+def wait_for_a_blocked_backend(timeout: float = 10.0) -> None:
+    """Until another connection waits for a row lock (the start, at its SELECT ... FOR
+    UPDATE); the old code had read the status by then."""
+    import time
+
+    from django.db import connections
+
+    deadline = time.monotonic() + timeout
+    with connections["default"].cursor() as cursor:
+        while time.monotonic() < deadline:
+            # Within a transaction the activity view is a snapshot: refresh it each time.
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid() "
+                "AND datname = current_database()"
+            )
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.02)
+    raise AssertionError("the start never waited for the instance row")
 
 
 def test_unknown_orchestrator_is_400_naming_it(api):

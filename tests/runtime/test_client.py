@@ -10,11 +10,13 @@ import pytest
 from tests.support.checks import instance, snapshot
 from tests.support.driver import drive
 from workflows.client import (
+    FinishedInstanceExists,
     InstanceExists,
     InstanceFinished,
     InstanceNotFound,
     InvalidInput,
     InvalidState,
+    NotAllowed,
     UnknownOrchestratorError,
 )
 from workflows.models import (
@@ -115,12 +117,92 @@ def test_starting_an_id_that_is_running_is_refused(client, waiting):
     )
 
 
-def test_a_finished_instance_id_may_be_started_again(client, finished):
+@pytest.fixture
+def people(django_user_model):
+    """``people["starter"]`` holds start_instance only; ``people["operator"]`` also
+    operate_instance."""
+    from django.contrib.auth.models import Permission
+
+    def person(username: str, *codenames: str):
+        user = django_user_model.objects.create_user(username)
+        user.user_permissions.add(
+            *Permission.objects.filter(content_type__app_label="workflows", codename__in=codenames)
+        )
+        return django_user_model.objects.get(pk=user.pk)  # a fresh permission cache
+
+    return {
+        "starter": person("stella", "start_instance"),
+        "operator": person("otis", "start_instance", "operate_instance"),
+    }
+
+
+def test_a_finished_instance_id_is_not_replaced_without_replace(client, finished, people):
+    """Reusing the id would delete the finished instance, its input and history: the client
+    refuses unless told to replace, whoever asks."""
+    for by in (None, "cli", people["starter"], people["operator"]):
+        with refused(FinishedInstanceExists, finished, "completed", "replace", "operator"):
+            client.start("t_chain", 3, instance_id=finished, by=by)
+    assert instance(finished).input == 2
+
+
+def test_replacing_needs_the_operate_permission(client, finished, people):
+    with refused(NotAllowed, finished, "workflows.operate_instance"):
+        client.start("t_chain", 3, instance_id=finished, by=people["starter"], replace=True)
+    assert instance(finished).status == "completed"
+
+
+def test_a_replacement_starts_afresh_and_is_audited_with_the_old_execution(
+    client, finished, people
+):
     old = instance(finished)
-    assert client.start("t_chain", 3, instance_id=finished) == finished
+
+    assert (
+        client.start("t_chain", 3, instance_id=finished, by=people["operator"], replace=True)
+        == finished
+    )
+
     new = instance(finished)
     assert new.pk != old.pk and new.status == "pending" and new.input == 3
     assert not HistoryEvent.objects.filter(instance_id=old.pk).exists()
+    entry = AuditEntry.objects.get(instance=new)
+    assert (entry.action, entry.user, entry.actor) == ("replace", people["operator"], "otis")
+    assert entry.detail["replaced_execution_id"] == old.execution_id
+    assert entry.detail["replaced_status"] == "completed"
+    assert entry.created_at is not None
+
+
+def test_code_in_this_process_may_replace(client, finished):
+    """by=None (or a text actor like "cli") is code running here, not a web user."""
+    old = instance(finished)
+    assert client.start("t_chain", 4, instance_id=finished, replace=True) == finished
+    entry = AuditEntry.objects.get(action="replace")
+    assert (entry.actor, entry.detail["replaced_execution_id"]) == ("system", old.execution_id)
+
+
+def test_replace_with_an_unused_id_just_starts(client, people):
+    assert client.start("t_chain", 1, instance_id="fresh-1", by=people["starter"], replace=True)
+    assert AuditEntry.objects.get(instance_ref="fresh-1").action == "start"
+
+
+def test_a_start_by_someone_is_audited_with_who_started_it(client, people):
+    iid = client.start("t_chain", 1, business_key="po-1", by=people["starter"])
+    client.start("t_chain", 1, instance_id="by-cli", by="cli")
+
+    entry = AuditEntry.objects.get(instance_ref=iid)
+    assert (entry.action, entry.user, entry.actor) == ("start", people["starter"], "stella")
+    assert entry.detail == {"name": "t_chain", "version": 1}
+    assert AuditEntry.objects.get(instance_ref="by-cli").actor == "cli"
+
+
+def test_restart_is_audited_with_the_execution_it_replaced(client, finished, people):
+    old = instance(finished)
+
+    client.restart(finished, by=people["operator"], reason="after the fix")
+
+    entry = AuditEntry.objects.get(action="restart")
+    assert entry.note == "after the fix"
+    assert entry.detail["replaced_execution_id"] == old.execution_id
+    assert list(AuditEntry.objects.values_list("action", flat=True)) == ["restart"]
 
 
 def test_an_event_to_a_finished_instance_is_refused(client, finished):
@@ -224,3 +306,20 @@ def test_a_business_key_that_cannot_be_stored_is_refused(client):
 def test_a_bad_cursor_is_refused_saying_what_to_pass(client, cursor):
     with refused(InvalidInput, "next_cursor"):
         client.query(cursor=cursor)
+
+
+def test_the_cli_refuses_a_finished_id_alike_and_replaces_only_with_replace(client, finished):
+    """`durable start --id` gives the client's refusal; --replace replaces, audited as cli."""
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    old = instance(finished)
+    with refused(CommandError, finished, "finished", "--replace"):
+        call_command("durable", "start", "t_chain", "--id", finished, stdout=StringIO())
+
+    call_command("durable", "start", "t_chain", "--id", finished, "--replace", stdout=StringIO())
+
+    entry = AuditEntry.objects.get(action="replace")
+    assert (entry.actor, entry.detail["replaced_execution_id"]) == ("cli", old.execution_id)
+    assert instance(finished).execution_id != old.execution_id

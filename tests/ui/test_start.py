@@ -143,3 +143,77 @@ def test_a_business_key_with_a_newline_is_a_field_error(operator):
     assert "The business key contains '\\n' (character 6), a control character" in html
     assert 'class="field has-error"' in html
     assert not Instance.objects.exists()
+
+
+def _signed_in(user):  # noqa: ANN001, ANN202 - a test client
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(user)
+    return browser
+
+
+def test_a_starter_cannot_replace_a_finished_instance(make_user, running):
+    """The id of a finished instance is refused like in the API and the CLI: its input,
+    history and business key stay, and nothing is audited."""
+    from workflows.models import AuditEntry
+
+    done = running("done-1", status="completed", key="EXP-1")
+    starter = _signed_in(make_user("sid", ("start_instance",)))
+    body = {"name": "ui_expense", "input": '{"amount": 5}', "instance_id": "done-1"}
+
+    plain = starter.post("/start/", body)
+    ticked = starter.post("/start/", {**body, "replace": "on"})
+
+    assert plain.status_code == 409
+    assert "already exists and finished (completed)" in text(plain)
+    assert "ask an operator" in text(plain)
+    assert ticked.status_code == 403
+    assert "workflows.operate_instance" in text(ticked)
+    kept = Instance.objects.get(instance_id="done-1")
+    assert (kept.pk, kept.name, kept.input, kept.business_key) == (done.pk, "t_chain", 3, "EXP-1")
+    assert not AuditEntry.objects.exists()
+    assert 'name="replace"' not in text(starter.get("/start/"))  # not offered either
+
+
+def test_an_operator_replaces_only_with_the_replace_box_and_it_is_audited(operator, running):
+    from workflows.models import AuditEntry
+
+    done = running("done-1", status="completed")
+    body = {"name": "ui_expense", "input": '{"amount": 5}', "instance_id": "done-1"}
+
+    assert 'name="replace"' in text(operator.get("/start/"))
+    assert operator.post("/start/", body).status_code == 409
+
+    response = operator.post("/start/", {**body, "replace": "on"})
+
+    assert response["Location"] == "/instances/done-1/"
+    new = Instance.objects.get(instance_id="done-1")
+    assert (new.name, new.input) == ("ui_expense", {"amount": 5})
+    entry = AuditEntry.objects.get(action="replace")
+    assert (entry.user, entry.instance, entry.detail["replaced_execution_id"]) == (
+        operator.user,
+        new,
+        done.execution_id,
+    )
+
+
+def test_a_start_from_the_page_is_audited_with_its_user(operator):
+    from workflows.models import AuditEntry
+
+    operator.post("/start/", {"name": "t_chain", "input": "1", "instance_id": "mine-1"})
+
+    entry = AuditEntry.objects.get(instance_ref="mine-1")
+    assert (entry.action, entry.user) == ("start", operator.user)
+
+
+def test_a_replace_value_that_is_no_checkbox_is_400(operator, running):
+    running("done-1", status="completed")
+
+    response = operator.post(
+        "/start/", {"name": "t_chain", "input": "1", "instance_id": "done-1", "replace": "maybe"}
+    )
+
+    assert response.status_code == 400
+    assert "Replace is a checkbox" in text(response)
+    assert Instance.objects.get(instance_id="done-1").status == "completed"

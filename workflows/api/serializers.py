@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ..statuses import EventOutcome, InstanceStatus
-from .fields import Payload, QueryFlag, StrictSerializer, Text, WholeNumber
+from .fields import Payload, QueryFlag, StrictBoolean, StrictSerializer, Text, WholeNumber
 from .links import instance_links
 from .validators import FullMatch, valid_id
 
@@ -27,8 +27,16 @@ class StartRequest(StrictSerializer):
         required=False,
         validators=[valid_id],
         help_text=(
-            "Your own id; generated when omitted. 409 while an active instance has it; "
-            "a finished one with that id is replaced."
+            "Your own id; generated when omitted. 409 while any instance has it, unless it "
+            "finished and `replace` is true."
+        ),
+    )
+    replace = StrictBoolean(
+        required=False,
+        default=False,
+        help_text=(
+            "Replace a finished instance with this id (its input, history and business key "
+            "are deleted; audited). Needs `workflows.operate_instance`."
         ),
     )
     business_key = Text(

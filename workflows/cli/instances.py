@@ -24,6 +24,11 @@ def _start_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--id", dest="instance_id", help="instance id (default: generated)")
     p.add_argument("--version", type=int, help="orchestrator version (default: latest)")
     p.add_argument("--business-key", default="", help="correlation key, e.g. an order number")
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace a finished instance with this --id (deletes its input and history)",
+    )
     p.add_argument("--wait", type=float, metavar="SECONDS", help="wait for the result")
     _json_flag(p)
 
@@ -36,6 +41,8 @@ def _start(o: dict[str, Any], out: Any, err: Any) -> None:
         instance_id=o["instance_id"],
         version=o["version"],
         business_key=o["business_key"],
+        by="cli",
+        replace=o["replace"],
     )
     if o["wait"]:
         try:

@@ -28,6 +28,15 @@ def _described(client: DurableClient, names: list[str]) -> list[tuple[str, str]]
     return rows
 
 
+_TICKED = {"on": True, "true": True, "1": True, "": False, "off": False, "false": False, "0": False}
+
+
+def _replace(request: HttpRequest) -> bool | None:
+    """The Replace box (a checkbox: "on" when ticked, absent otherwise); None when the
+    value is neither. Whether it may replace is DurableClient.start's rule, not the page's."""
+    return _TICKED.get(request.POST.get("replace", "").strip().lower())
+
+
 @require(access.can_start, NO_START)
 def start_page(request: HttpRequest) -> HttpResponse:
     client = DurableClient()
@@ -35,7 +44,10 @@ def start_page(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST":
         form = StartForm(request.POST, names=names)
-        if form.is_valid():
+        replace = _replace(request)
+        if replace is None:
+            form.add_error(None, "Replace is a checkbox: tick it or leave it empty.")
+        elif form.is_valid():
             f = form.cleaned_data
             try:
                 instance_id = client.start(
@@ -43,6 +55,8 @@ def start_page(request: HttpRequest) -> HttpResponse:
                     f["input"],
                     instance_id=f["instance_id"],
                     business_key=f["business_key"],
+                    by=request.user,
+                    replace=replace,
                 )
             except DurableError as exc:
                 form.add_error(None, str(exc))

@@ -73,6 +73,81 @@ def test_json_lines_carry_the_fields():
     assert "ValueError: boom" in data["exception"]
 
 
+# -- log injection: one record is one line, whatever the input held ------------------------
+
+FORGED = "charged\n2026-01-05 10:00:00 ERROR workflows.runtime: forged\r\x1b[2K"
+
+
+def test_text_lines_escape_line_breaks_and_control_characters_in_the_message():
+    """A business key or input with a newline forged a second log line."""
+    line = render(StructuredFormatter("{levelname} {message}", style="{"), FORGED)
+
+    assert line == (
+        "ERROR charged\\n2026-01-05 10:00:00 ERROR workflows.runtime: forged\\r\\x1b[2K\n"
+    )
+
+
+def test_text_lines_escape_what_arguments_and_extra_fields_bring():
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(StructuredFormatter("{levelname} {message}", style="{"))
+    handler.addFilter(ContextFilter())
+    logger = logging.getLogger("tests.observability.args")
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        logger.warning(
+            "started %s", "SO-1\u2028next", extra={"business_key": "SO-1\nx", "who": "a\x85\x7fb"}
+        )
+    finally:
+        logger.removeHandler(handler)
+
+    assert out.getvalue() == (
+        'WARNING started SO-1\\u2028next business_key="SO-1\\nx" who="a\\x85\\x7fb"\n'
+    )
+
+
+def test_text_lines_write_a_lone_surrogate_as_an_escape_not_a_logging_error():
+    """Unencodable text made the handler print "--- Logging error ---" instead of the line."""
+    line = render(StructuredFormatter("{message}", style="{"), "key \udc80 end")
+
+    assert line == "key \\udc80 end\n"
+    line.encode("utf-8")  # what the stream will do
+
+
+def test_text_lines_still_put_a_traceback_below_the_escaped_line():
+    text = render(StructuredFormatter("{message}", style="{"), "exc a\nb", **log_context(ORDER))
+
+    first, *rest = text.splitlines()
+    assert first == 'exc a\\nb instance_id=order-7 execution_id=e1 business_key="SO 1001"'
+    assert rest[0].startswith("Traceback") and rest[-1] == "ValueError: boom"
+
+
+def test_json_lines_stay_one_valid_line_holding_the_exact_message():
+    message = FORGED + " \u2028 \x85 \udc80"
+    text = render(JsonFormatter(), message, key="v\u2029", ratio=float("nan"), big=float("inf"))
+
+    assert text.count("\n") == 1 and text.endswith("\n")
+    assert len(text.splitlines()) == 1  # no U+2028, U+0085, ... that splitlines() splits at
+    text.encode("utf-8")
+    data = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+    assert data["message"] == message  # escaped in the line, exact once read
+    assert (data["key"], data["ratio"], data["big"]) == ("v\u2029", "nan", "inf")
+
+
+def test_the_installed_formatter_keeps_a_request_path_with_a_newline_on_one_line():
+    """Django logs a 404 with the decoded path: /nope%0AERROR... holds a real newline."""
+    formatter = logging.getLogger("django").handlers[0].formatter
+    record = logging.LogRecord(
+        "django.request", logging.WARNING, __file__, 1, "Not Found: %s", ("/nope\nERROR x",), None
+    )
+
+    line = formatter.format(record)
+
+    assert "\n" not in line
+    assert "/nope\\nERROR x" in line
+
+
 def test_settings_install_the_formatter_and_the_filter():
     handler = logging.getLogger("workflows").handlers[0]
 

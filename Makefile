@@ -27,9 +27,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -e '.[dev]'
 	touch $@
 
+# The one-machine demo: DJANGO_DEBUG=1 (debug pages, a generated secret key, plain HTTP).
 run: $(VENV)
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py durable serve
+	DJANGO_DEBUG=1 $(PY) manage.py migrate --noinput
+	DJANGO_DEBUG=1 $(PY) manage.py durable serve
 
 lint: $(VENV)
 	$(RUFF) check .

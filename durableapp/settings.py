@@ -1,16 +1,23 @@
 """Django settings for durableapp, read from the environment (docs/architecture.md,
 "Settings").
 
-With no environment at all this is the one-machine default: DEBUG on, SQLite in
-WAL mode, the embedded (in-process) Dramatiq worker and the in-memory channel
-layer. Production sets DJANGO_DEBUG=0, DJANGO_SECRET_KEY, DATABASE_URL,
-DURABLE_BROKER_URL and CHANNEL_LAYER_URL.
+With no environment at all this is production-safe: DEBUG off, HTTPS-only cookies,
+HTTPS redirect, HSTS, login lockout and API throttling, and it refuses to start without
+DJANGO_SECRET_KEY (README, "Running in production"). Services default to one machine:
+SQLite in WAL mode, the embedded (in-process) Dramatiq worker and the in-memory channel
+layer; production also sets DATABASE_URL, DURABLE_BROKER_URL and CHANNEL_LAYER_URL.
+
+`make run` sets DJANGO_DEBUG=1 for the one-machine demo: a generated secret key, plain
+HTTP. Test runs (pytest) get the same development defaults, see TESTING below.
 """
 
 import os
+import re
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 
@@ -30,42 +37,63 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name}={value!r} is not a boolean; use 1 or 0.")
 
 
-def env_number(name: str, default: int | float, kind: type = int) -> int | float:
+def env_number(
+    name: str, default: int | float, kind: type = int, minimum: int | float | None = None
+) -> int | float:
     value = env(name, str(default))
     try:
-        return kind(value)
+        number = kind(value)
     except ValueError:
         raise ImproperlyConfigured(f"{name}={value!r} is not a valid {kind.__name__}.") from None
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name}={value!r} is too small: use {minimum} or more.")
+    return number
 
 
 # --- Core -----------------------------------------------------------------------------------
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
+# Off unless asked for: Django's debug pages show settings and code to whoever gets one.
+DEBUG = env_bool("DJANGO_DEBUG", False)
+# A test run: pytest sets PYTEST_VERSION for its whole session, and the servers and workers
+# the tests start (tests/support/workers.py, tests/ui/server.py) inherit it. Like DEBUG it
+# allows the generated secret key and makes the production defaults below (HTTPS
+# redirect, secure cookies, HSTS, the proxy header) off, since tests speak plain HTTP;
+# it also leaves the API unthrottled. Every DJANGO_* variable still wins.
+TESTING = "PYTEST_VERSION" in os.environ
+# Neither the demo (DJANGO_DEBUG=1) nor a test run: the safe defaults apply.
+PRODUCTION = not DEBUG and not TESTING
 
 
 def _dev_secret_key() -> str:
     """A random key kept in the git-ignored BASE_DIR/.secret_key, made on first use.
 
-    Stable across restarts (sessions survive), different on every machine.
+    Stable across restarts (sessions survive), different on every machine. Published
+    whole (written aside, then linked in place), so a process starting meanwhile never
+    reads half a key.
     """
     path = BASE_DIR / ".secret_key"
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    key = get_random_secret_key()
-    with os.fdopen(fd, "w") as f:
-        f.write(key + "\n")
-    return key
+    if not path.exists():
+        draft = path.with_name(f".secret_key.{os.getpid()}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(get_random_secret_key() + "\n")
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another process was first: use its key
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
 
 
 SECRET_KEY = env("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG:
+    if PRODUCTION:
         raise ImproperlyConfigured(
             "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off. Generate one with: "
             "python -c 'from django.core.management.utils import get_random_secret_key; "
-            "print(get_random_secret_key())'"
+            "print(get_random_secret_key())' (on a development machine, DJANGO_DEBUG=1 "
+            "uses a generated one instead; `make run` does that)."
         )
     SECRET_KEY = _dev_secret_key()
 
@@ -74,6 +102,10 @@ ALLOWED_HOSTS = [
     for host in env("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",")
     if host.strip()
 ]
+# Reverse proxies in front that append the client's address to X-Forwarded-For: with N,
+# the login lockout and the API throttle count the address the outermost one saw; with 0
+# (no proxy), REMOTE_ADDR, since a client can write X-Forwarded-For itself.
+PROXY_COUNT = env_number("DJANGO_PROXY_COUNT", 0, minimum=0)
 
 INSTALLED_APPS = [
     "daphne",  # first: its runserver replaces Django's with the ASGI one
@@ -84,18 +116,22 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
     "channels",
     "django_dramatiq",
+    "axes",  # login lockout (see "Security" below)
+    "csp",
     "workflows",
     "workflows.samples",  # the sample workflows and their fake services (label "samples")
+    "workflows.security",  # hashed, expiring API tokens (label "security")
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # before any middleware that may answer by itself
+    "workflows.api.limits.BodyLimitMiddleware",  # /api/ bodies over the limit: JSON 413
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -103,6 +139,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "durableapp.urls"
@@ -168,14 +206,155 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # and the busy timeout, so worker threads in integration tests would hit table locks.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}
 
+# --- Security (README, "Running in production") --------------------------------------------
+
+# HTTPS: in production every plain-HTTP request is redirected (except the probes'
+# /healthz and /metrics), cookies travel over HTTPS only, and browsers are told to
+# use HTTPS for a year (HSTS). A TLS-terminating proxy in front says "this was HTTPS"
+# with X-Forwarded-Proto; only a proxy that sets (or strips) that header may be trusted.
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", PRODUCTION)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", PRODUCTION)
+# Scripts never read either cookie (the CSRF token travels in the page: hx-headers).
+SESSION_COOKIE_HTTPONLY = CSRF_COOKIE_HTTPONLY = True
+SECURE_HSTS_SECONDS = env_number(
+    "DJANGO_SECURE_HSTS_SECONDS", 31536000 if PRODUCTION else 0, minimum=0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
+
+
+def proxy_ssl_header(name: str, value: str) -> tuple[str, str] | None:
+    """SECURE_PROXY_SSL_HEADER for a header name (``X-Forwarded-Proto``); empty: none."""
+    if not value:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9-]+", value):
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a header name: use e.g. X-Forwarded-Proto, or empty "
+            "when no proxy sits in front."
+        )
+    return ("HTTP_" + value.upper().replace("-", "_"), "https")
+
+
+SECURE_PROXY_SSL_HEADER = proxy_ssl_header(
+    "DJANGO_SECURE_PROXY_SSL_HEADER",
+    env("DJANGO_SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto" if PRODUCTION else ""),
+)
+CSRF_TRUSTED_ORIGINS = [
+    origin.strip() for origin in env("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if origin.strip()
+]
+for _origin in CSRF_TRUSTED_ORIGINS:
+    if not re.match(r"https?://", _origin):
+        raise ImproperlyConfigured(
+            f"DJANGO_CSRF_TRUSTED_ORIGINS: {_origin!r} needs its scheme, e.g. https://{_origin}"
+        )
+
+# Content-Security-Policy on every response (django-csp): scripts and everything else come
+# from this site only (htmx, live.js, the admin's and Swagger UI's files are all static
+# files), no plugins, no framing, forms post here only. Inline styles stay allowed: htmx
+# adds its indicator <style>, progress bars set their width, Swagger UI has a <style>;
+# images are limited to this site and data: URLs, so a style cannot send data away.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],  # includes this site's websockets (/ws/instances/)
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    },
+}
+
+
+def lockout_parameters(name: str, value: str) -> list[str | list[str]]:
+    """AXES_LOCKOUT_PARAMETERS from ``username+ip_address,ip_address``: each comma-separated
+    entry is counted on its own, ``+`` joins what must match together."""
+    known = {"username", "ip_address", "user_agent"}
+    entries: list[str | list[str]] = []
+    for entry in value.split(","):
+        parts = [part.strip() for part in entry.split("+") if part.strip()]
+        if not parts or not set(parts) <= known:
+            raise ImproperlyConfigured(
+                f"{name}={value!r}: use {', '.join(sorted(known))}, joined by + (together) "
+                "or , (each alone), e.g. username+ip_address"
+            )
+        entries.append(parts if len(parts) > 1 else parts[0])
+    return entries
+
+
+# Login lockout (django-axes), for the UI's and the admin's login alike: after
+# DJANGO_LOGIN_FAILURE_LIMIT wrong passwords for one username from one address, that
+# pair is refused (429) for DJANGO_LOGIN_COOLOFF_MINUTES, restarted by each further
+# try; a success clears the count. Unlock early in the admin (Axes: access attempts)
+# or with `manage.py axes_reset_username <name>`.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_number("DJANGO_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(
+    minutes=env_number("DJANGO_LOGIN_COOLOFF_MINUTES", 15, kind=float, minimum=0.01)
+)
+AXES_LOCKOUT_PARAMETERS = lockout_parameters(
+    "DJANGO_LOGIN_LOCKOUT_BY", env("DJANGO_LOGIN_LOCKOUT_BY", "username+ip_address")
+)
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # failures are kept; successful logins are not logged
+AXES_CLIENT_IP_CALLABLE = "workflows.security.throttling.client_address"
+AXES_LOCKOUT_CALLABLE = "workflows.security.lockout.locked_out"
+
+
+def throttle_rate(name: str, value: str) -> str:
+    """A DRF rate (``20/second``, ``1000/hour``); ``off``, ``0`` or empty: none (``""``)."""
+    if value.lower() in {"", "off", "0"}:
+        return ""
+    match = re.fullmatch(r"(\d+)/(s|sec|second|m|min|minute|h|hour|d|day)", value.lower())
+    if not match or int(match[1]) < 1:
+        raise ImproperlyConfigured(
+            f"{name}={value!r}: use requests per second, minute, hour or day, e.g. "
+            "20/second, or off."
+        )
+    return value.lower()
+
+
+# API requests a user may make (workflows/security/throttling.py); test runs are not
+# throttled unless the variable is set.
+API_THROTTLE_RATE = throttle_rate(
+    "DJANGO_API_THROTTLE_RATE", env("DJANGO_API_THROTTLE_RATE", "off" if TESTING else "20/second")
+)
+# How long a new API token works (`durable token create --days` overrides it).
+API_TOKEN_DAYS = env_number("DJANGO_API_TOKEN_DAYS", 90, minimum=1)
+
+# The cache holds the API throttle's counts: per process by default; a shared Redis makes
+# the limit hold across processes.
+CACHE_URL = env("DJANGO_CACHE_URL", "")
+if CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    }
+elif CACHE_URL:
+    raise ImproperlyConfigured(
+        f"DJANGO_CACHE_URL={CACHE_URL!r}: use redis://host:6379/1, or leave it empty for a "
+        "cache in each process."
+    )
+
 # --- REST API (docs/architecture.md, "REST API" and "Who may do what") ----------------------
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # `Authorization: Token <key>`, keys stored hashed and expiring (workflows/security).
+        "workflows.security.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # At most API_THROTTLE_RATE requests per user; 429 with Retry-After beyond.
+    "DEFAULT_THROTTLE_CLASSES": ["workflows.security.throttling.ApiRateThrottle"],
+    # X-Forwarded-For is believed only from the DJANGO_PROXY_COUNT proxies in front.
+    "NUM_PROXIES": PROXY_COUNT,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 

@@ -50,11 +50,11 @@ class Http:
 
 @pytest.fixture
 def http(live_server, django_user_model, worker) -> Http:
-    from rest_framework.authtoken.models import Token
+    from tests.support.tokens import token_for
 
     user = django_user_model.objects.create_user("integration", password=None)
     grant(user, *CODENAMES)
-    return Http(live_server.url, Token.objects.create(user=user).key)
+    return Http(live_server.url, token_for(user))
 
 
 def test_start_poll_event_poll_until_200(http):

@@ -123,3 +123,53 @@ def os_environ_durable() -> set[str]:
     import os
 
     return {name for name in os.environ if name.startswith("DURABLE_")}
+
+
+def test_debug_is_off_unless_asked_for():
+    from tests.security.support import production_env, settings_in
+
+    assert settings_in(production_env(), "DEBUG") == {"DEBUG": False}
+    assert settings_in(production_env(DJANGO_DEBUG="1"), "DEBUG") == {"DEBUG": True}
+
+
+def test_without_debug_a_secret_key_is_required_and_named():
+    from tests.security.support import production_env, startup_error
+
+    error = startup_error(production_env(DJANGO_SECRET_KEY=None))
+
+    assert "DJANGO_SECRET_KEY must be set" in error
+    assert "DJANGO_DEBUG=1" in error  # the way out on a development machine
+
+
+def test_debug_on_works_without_a_secret_key():
+    from tests.security.support import production_env, settings_in
+
+    env = production_env(DJANGO_SECRET_KEY=None, DJANGO_DEBUG="1")
+
+    values = settings_in(env, "DEBUG", "SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE")
+    assert values == {"DEBUG": True, "SECURE_SSL_REDIRECT": False, "SESSION_COOKIE_SECURE": False}
+
+
+def test_only_make_run_turns_debug_on():
+    import subprocess
+
+    dry_run = subprocess.run(
+        ["make", "-n", "run", "test-sqlite", "lint"],
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    run_lines = [line for line in dry_run if "manage.py" in line]
+
+    assert run_lines and all(line.startswith("DJANGO_DEBUG=1 ") for line in run_lines)
+    assert sum("DJANGO_DEBUG" in line for line in dry_run) == len(run_lines)
+
+
+def test_a_test_run_gets_the_development_defaults():
+    # pytest's PYTEST_VERSION: a key of this machine, plain HTTP, no throttle (the servers
+    # and workers that tests start inherit the same).
+    assert settings.TESTING and not settings.DEBUG
+    assert settings.SECRET_KEY
+    assert not settings.SECURE_SSL_REDIRECT and not settings.SESSION_COOKIE_SECURE
+    assert settings.API_THROTTLE_RATE == ""

@@ -144,14 +144,30 @@ class DurableSettings:
     MAX_PAYLOAD_BYTES = Setting(
         "DURABLE_MAX_PAYLOAD_BYTES", 256 * 1024, _integer, "a byte count above 0", _positive
     )
+    # A running task's lease; a live worker renews it every third of this (so a task may
+    # run for hours), a dead one stops, and its tasks run again once it lapses.
     ACTIVITY_LEASE_SECONDS = Setting(
-        "DURABLE_ACTIVITY_LEASE_SECONDS", 300.0, _number, "seconds above 0", _positive
+        "DURABLE_ACTIVITY_LEASE_SECONDS", 30.0, _number, "seconds above 0", _positive
     )
     SWEEP_INTERVAL_SECONDS = Setting(
         "DURABLE_SWEEP_INTERVAL_SECONDS", 1.0, _number, "seconds above 0", _positive
     )
+    # Threads of a worker process running activities, and (separately, so episodes never
+    # wait behind long activities) threads running orchestration episodes.
     WORKER_THREADS = Setting(
         "DURABLE_WORKER_THREADS", 4, _integer, "a whole number of at least 1", _at_least(1)
+    )
+    ORCHESTRATION_THREADS = Setting(
+        "DURABLE_ORCHESTRATION_THREADS",
+        2,
+        _integer,
+        "a whole number of at least 1",
+        _at_least(1),
+    )
+    # On SIGTERM a worker stops taking work and lets running activities finish this long;
+    # then it releases the leases of what still runs (others take it over at once).
+    SHUTDOWN_GRACE_SECONDS = Setting(
+        "DURABLE_SHUTDOWN_GRACE_SECONDS", 30.0, _number, "seconds, 0 or more", _at_least(0)
     )
     # Tasks of a large fan-out sent to one worker thread per message (1: one a message);
     # a batch running longer than ACTIVITY_BATCH_SECONDS gives the rest back.

@@ -80,7 +80,9 @@ def test_raise_event_terminate_suspend_resume_and_purge(client):
         (("raise-event", "missing", "go"), ["No instance 'missing'"]),
         (("terminate", "missing"), ["No instance 'missing'"]),
         (("purge", "--finished-before", "yesterday"), ["--finished-before", "ISO"]),
-        (("worker", "--threads", "0"), ["--threads"]),
+        (("worker", "--threads", "0"), ["--activity-threads", "got 0"]),
+        (("worker", "--orchestration-threads", "-1"), ["--orchestration-threads"]),
+        (("serve", "--activity-threads", "0"), ["--activity-threads"]),
     ],
 )
 def test_mistakes_are_one_clear_command_error(client, args, words):

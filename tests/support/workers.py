@@ -53,6 +53,8 @@ class WorkerProcess:
             "DURABLE_TASK_HUB": conf.TASK_HUB,
             "DURABLE_WORKFLOW_MODULES": TEST_WORKFLOW_MODULES,
             "DURABLE_SWEEP_INTERVAL_SECONDS": "0.2",
+            # A test's teardown need not wait out the production grace (30 s).
+            "DURABLE_SHUTDOWN_GRACE_SECONDS": "3",
             "DURABLE_REDELIVER_AFTER_SECONDS": "2",
             "PYTHONPATH": str(ROOT),
             **self.extra_env,
@@ -115,6 +117,8 @@ class DurableWorkerCommand:
             "DURABLE_TASK_HUB": conf.TASK_HUB,
             "DURABLE_WORKFLOW_MODULES": modules,
             "DURABLE_SWEEP_INTERVAL_SECONDS": "0.2",
+            # A test's teardown need not wait out the production grace (30 s).
+            "DURABLE_SHUTDOWN_GRACE_SECONDS": "3",
             "DURABLE_REDELIVER_AFTER_SECONDS": "1",
             "PYTHONPATH": str(ROOT),
         }

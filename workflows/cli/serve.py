@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from ..runtime.worker import Worker
+from .pools import add_thread_arguments, thread_options
 
 HELP = "run the app on one machine: ASGI web server, embedded worker and timer poller"
 
@@ -13,7 +14,7 @@ HELP = "run the app on one machine: ASGI web server, embedded worker and timer p
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--threads", type=int, default=None, help="worker threads (default 4)")
+    add_thread_arguments(parser)
     parser.add_argument("--no-demo", action="store_true", help="do not seed demo data")
     parser.add_argument(
         "--force",
@@ -23,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(options: dict[str, Any], stdout: Any, stderr: Any) -> None:
+    threads = thread_options(options)  # refused before anything changes
     # Only `durable serve` needs the web server: other subcommands do not load Twisted,
     # and building the ASGI application (durableapp.asgi) waits until it is used.
     from daphne.endpoints import build_endpoint_description_strings
@@ -35,7 +37,7 @@ def run(options: dict[str, Any], stdout: Any, stderr: Any) -> None:
         seed = _demo_seeder()
         if seed is not None:
             seed(stdout)
-    worker = Worker(threads=options["threads"], force=options["force"])
+    worker = Worker(**threads, force=options["force"])
     worker.start()
     stdout.write(f"durableapp on http://{options['host']}:{options['port']}/  (Ctrl-C to stop)")
     stdout.flush()

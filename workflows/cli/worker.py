@@ -7,15 +7,15 @@ import signal
 import threading
 from typing import Any
 
-from ..engine.errors import InvalidInput
 from ..metrics import serve_worker_metrics
 from ..runtime.worker import Worker
+from .pools import add_thread_arguments, thread_options
 
 HELP = "run a worker process: activity/orchestration threads plus the timer poller"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--threads", type=int, default=None, help="worker threads (default 4)")
+    add_thread_arguments(parser)
     parser.add_argument(
         "--force",
         action="store_true",
@@ -32,11 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(options: dict[str, Any], stdout: Any, stderr: Any) -> None:
-    if options["threads"] is not None and options["threads"] < 1:
-        raise InvalidInput("--threads must be at least 1.")
     queues = options.get("queues")
     worker = Worker(
-        threads=options["threads"],
+        **thread_options(options),
         force=options["force"],
         queues=queues.split(",") if queues is not None else None,
     )

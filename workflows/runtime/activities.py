@@ -20,10 +20,11 @@ from ..limits.config import has_slots, limited_names
 from ..logging import log_context
 from ..models import ActivityTask
 from ..statuses import TERMINAL, TaskStatus
-from . import outcomes
+from . import outcomes, shutdown
 from .cache import sticky_cache
 from .dispatch import wake_orchestration
 from .leases import claim, worker_name
+from .renewal import give_back
 
 log = logging.getLogger("workflows.runtime")
 
@@ -124,8 +125,20 @@ def execute_task(
         task = claim_task(task_pk, hub)
         if task is None and limited_names():
             task = claim_limited(task_pk, hub)  # a plain message for a limited task
+    return run_chain(task, registry)
+
+
+def run_chain(task: ActivityTask | None, registry: Registry | None = None) -> bool:
+    """Run a claimed task, then each next one its instance's episode claims for this
+    thread (a chain runs without broker hops); True if any outcome was recorded here.
+
+    While the process shuts down, the next task is given back instead of started.
+    """
     recorded = False
     while task is not None:
+        if shutdown.stopping():
+            give_back([task.pk])
+            break
         done, task = run_claimed(task, registry)
         recorded = recorded or done
     return recorded

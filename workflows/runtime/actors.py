@@ -13,7 +13,7 @@ import dramatiq
 
 from ..conf import conf
 from ..episodes import run_episode
-from .activities import execute_task, run_claimed
+from .activities import execute_task
 from .batches import execute_batch
 from .dispatch import send_later
 from .queues import ACTIVITY, ORCHESTRATION, actor_name, queue_name
@@ -27,14 +27,12 @@ BUSY_RETRY_MS = 50
 )
 def run_orchestration(instance_pk: int) -> None:
     # A wake-up never blocks a thread behind another episode of the same instance (a
-    # fan-in sends many): it comes back shortly, when that episode has committed.
-    ran, task = run_episode(instance_pk, hub=HUB, wait=False)
+    # fan-in sends many): it comes back shortly, when that episode has committed. Nor
+    # does an orchestration thread run activities: the episode's tasks go to the
+    # activity threads, so a long activity never holds up another instance's episode.
+    ran, _task = run_episode(instance_pk, hub=HUB, claim=False, wait=False)
     if ran is None:
         send_later(ORCHESTRATION, instance_pk, HUB, BUSY_RETRY_MS)
-        return
-    # The first activity the episode schedules runs in this thread (no broker hop).
-    while task is not None:
-        _done, task = run_claimed(task)
 
 
 @dramatiq.actor(queue_name=queue_name(ACTIVITY, HUB), actor_name=actor_name(ACTIVITY, HUB))

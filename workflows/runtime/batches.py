@@ -18,8 +18,6 @@ import time
 from collections import defaultdict
 
 from django.db import transaction
-from django.db.models import F
-from django.utils import timezone
 
 from ..conf import conf
 from ..engine import default_registry
@@ -27,12 +25,11 @@ from ..engine.activity import ActivityOutcome
 from ..engine.registry import Registry
 from ..episodes import Episode, episode_locked, lock_instance
 from ..models import ActivityTask
-from ..statuses import TaskStatus
-from . import outcomes
-from .activities import attempt, claim_tasks, finish_task, run_claimed
+from . import outcomes, shutdown
+from .activities import attempt, claim_tasks, finish_task, run_chain
 from .cache import sticky_cache
-from .dispatch import start_activity, wake_orchestration
-from .leases import worker_name
+from .dispatch import wake_orchestration
+from .renewal import give_back
 
 log = logging.getLogger("workflows.runtime")
 
@@ -58,8 +55,9 @@ def execute_batch(
     try:
         while position < len(tasks):
             now = time.monotonic()
-            if position and now - started > budget:
-                give_back(tasks[position:])
+            if position and (now - started > budget or shutdown.stopping()):
+                returned = give_back(task.pk for task in tasks[position:])
+                log.info("activity batch ran long: gave %d tasks back", returned)
                 position = len(tasks)
                 break
             # Results do not wait behind a task that may be slow: flush them first.
@@ -82,9 +80,7 @@ def execute_batch(
         raise
     # Episodes run here may have claimed their instance's next activity for this thread.
     for task in follow_ups:
-        next_task: ActivityTask | None = task
-        while next_task is not None:
-            _done, next_task = run_claimed(next_task, registry)
+        run_chain(task, registry)
     return recorded
 
 
@@ -92,7 +88,7 @@ def _give_back_quietly(tasks: list[ActivityTask]) -> None:
     if not tasks:
         return
     try:
-        give_back(tasks)
+        give_back(task.pk for task in tasks)
     except Exception:  # noqa: BLE001 - the database may be the failure: leases cover it
         log.warning("could not give %d claimed tasks back; their leases will", len(tasks))
 
@@ -144,26 +140,3 @@ def record_outcomes(
                 continue
             episodes.append(episode_locked(instance, registry, claim=True))
     return len(recorded), episodes
-
-
-def give_back(tasks: list[ActivityTask]) -> None:
-    """Return claimed tasks not started yet: scheduled again, one message each."""
-    now = timezone.now()
-    pks = [task.pk for task in tasks]
-    with transaction.atomic():
-        returned = list(
-            ActivityTask.objects.filter(
-                pk__in=pks, status=TaskStatus.RUNNING, worker=worker_name()
-            ).values_list("pk", "task_hub")
-        )
-        ActivityTask.objects.filter(pk__in=[pk for pk, _ in returned]).update(
-            status=TaskStatus.SCHEDULED,
-            runs=F("runs") - 1,
-            lease_expires_at=None,
-            started_at=None,
-            worker="",
-            enqueued_at=now,
-        )
-        for pk, hub in returned:
-            start_activity(pk, hub)
-    log.info("activity batch ran long: gave %d tasks back to run one a message", len(returned))

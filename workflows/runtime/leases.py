@@ -20,9 +20,14 @@ from ..models import ActivityTask
 from ..statuses import TaskStatus
 
 
+def process_prefix() -> str:
+    """The start of every lease holder's name in this process: host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}:"
+
+
 def worker_name() -> str:
     """Who holds a lease: host, process and thread."""
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.current_thread().name}"
+    return process_prefix() + threading.current_thread().name
 
 
 def lease_expiry(now: datetime) -> datetime:

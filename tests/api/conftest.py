@@ -17,7 +17,7 @@ def make_api(db) -> Callable[..., APIClient]:
     """``make_api("start_instance", ...)``: an APIClient authenticated by token as a new
     user holding exactly those permissions (``superuser=True`` for a superuser)."""
     from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
+    from tests.support.tokens import token_for
 
     count = 0
 
@@ -32,7 +32,7 @@ def make_api(db) -> Callable[..., APIClient]:
             user = model.objects.create_user(username, f"{username}@example.com", None)
         grant(user, *codenames)
         api = APIClient()
-        api.token = Token.objects.create(user=user).key
+        api.token = token_for(user)
         api.credentials(HTTP_AUTHORIZATION=f"Token {api.token}")
         api.user = user
         return api

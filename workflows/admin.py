@@ -1,7 +1,8 @@
 """Operator admin: read-only views of the durable state; actions call DurableClient.
 
 Nothing here adds, edits or deletes rows: history is append-only and every change goes
-through the client (which audits it). Payloads are shown only with view_payloads.
+through the client (which audits it). Payloads are shown only with view_payloads: the
+columns of ``client.PAYLOAD_COLUMNS``, the same rule as the API's and the UI's.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from .client import DurableClient
+from .client import PAYLOAD_COLUMNS, DurableClient, may_see_payloads
 from .engine import DurableError
 from .models import (
     ActivityTask,
@@ -29,14 +30,12 @@ from .models import (
     Timer,
 )
 
-PAYLOADS = "workflows.view_payloads"
 OPERATE = "workflows.operate_instance"
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """Browse and search only. ``payload_fields`` are hidden without view_payloads."""
+    """Browse and search only. The model's payload columns are hidden without view_payloads."""
 
-    payload_fields: tuple[str, ...] = ()
     list_per_page = 50
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -49,9 +48,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
     def get_exclude(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
-        if request.user.has_perm(PAYLOADS):
+        if may_see_payloads(request.user):
             return ()
-        return self.payload_fields
+        return PAYLOAD_COLUMNS.get(self.model, ())
 
     def has_operate_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(OPERATE)
@@ -99,7 +98,6 @@ class InstanceAdmin(ReadOnlyAdmin):
     search_fields = ("instance_id", "business_key", "name")
     date_hierarchy = "created_at"
     readonly_fields = ("page",)
-    payload_fields = ("input", "output", "failure")
     actions = ["terminate", "suspend", "resume", "rewind", "retry_episode"]
 
     @admin.display(description="UI")
@@ -143,7 +141,6 @@ class HistoryEventAdmin(ReadOnlyAdmin):
     list_filter = ("kind",)
     search_fields = ("instance__instance_id",)
     list_select_related = ("instance",)
-    payload_fields = ("payload",)
 
 
 @admin.register(ActivityTask)
@@ -161,7 +158,6 @@ class ActivityTaskAdmin(ReadOnlyAdmin):
     list_filter = ("status", "name")
     search_fields = ("instance__instance_id", "name", "idempotency_key")
     list_select_related = ("instance",)
-    payload_fields = ("input", "result", "failure")
 
 
 @admin.register(CompensationRecord)
@@ -170,7 +166,6 @@ class CompensationRecordAdmin(ReadOnlyAdmin):
     list_filter = ("status",)
     search_fields = ("instance__instance_id", "activity", "step")
     list_select_related = ("instance", "resolved_by")
-    payload_fields = ("input", "last_error")
 
 
 @admin.register(ApprovalRequest)
@@ -187,7 +182,6 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
     list_filter = ("status", "assignees")
     search_fields = ("instance__instance_id", "name")
     list_select_related = ("instance", "decided_by")
-    payload_fields = ("details",)
 
 
 @admin.register(AuditEntry)
@@ -204,7 +198,6 @@ class ExternalEventAdmin(ReadOnlyAdmin):
     list_filter = ("outcome",)
     search_fields = ("instance__instance_id", "name", "event_id")
     list_select_related = ("instance",)
-    payload_fields = ("data",)
 
 
 @admin.register(InboxMessage)
@@ -213,7 +206,6 @@ class InboxMessageAdmin(ReadOnlyAdmin):
     list_filter = ("kind",)
     search_fields = ("instance__instance_id",)
     list_select_related = ("instance",)
-    payload_fields = ("payload",)
 
 
 @admin.register(Timer)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ from . import approvals, recovery
 from .conf import conf
 from .engine import FailureDetails, UnknownOrchestratorError, default_registry
 from .engine import events as ev
+from .engine.approvals import APPROVAL_EVENT_PREFIX
 from .engine.errors import (
     ClientError,
     InstanceExists,
@@ -25,13 +26,16 @@ from .engine.errors import (
     NotAllowed,
 )
 from .engine.registry import Registry
+from .engine.saga import COMPENSATION_EVENT_PREFIX
 from .inbox import create_instance, deliver
 from .models import (
+    ActivityTask,
     ApprovalRequest,
     AuditEntry,
     CompensationRecord,
     ExternalEvent,
     HistoryEvent,
+    InboxMessage,
     Instance,
 )
 from .recovery import terminate_instance
@@ -87,6 +91,17 @@ def _has(user: Any, codename: str) -> bool:
     )
 
 
+def may_see_payloads(user: Any) -> bool:
+    """Inputs, outputs, failure text, custom status, event data: workflows.view_payloads."""
+    return _has(user, PAYLOADS)
+
+
+def may_see_every_instance(user: Any) -> bool:
+    """The console's rule: workflows.view_instance, or operate_instance (an operator sees
+    what they act on). Others see only instances that ask one of their groups to decide."""
+    return _has(user, VIEW) or _has(user, OPERATE)
+
+
 def may_operate(by: Any) -> bool:
     """May ``by`` replace a finished instance? A user needs workflows.operate_instance;
     None and text actors ("cli", "system") are code in this process, which holds the
@@ -134,6 +149,7 @@ class InstanceState:
     parent_id: str | None
     history_length: int
     history: list[dict[str, Any]] | None = None
+    redacted: bool = False  # payloads removed by ``redacted()``: "hidden", not "null"
 
     @property
     def is_finished(self) -> bool:
@@ -174,6 +190,79 @@ def _state(instance: Instance, history: list[dict[str, Any]] | None = None) -> I
         parent_id=instance.parent.instance_id if instance.parent_id else None,
         history_length=instance.history_length,
         history=history,
+    )
+
+
+# -- what a user without view_payloads sees (README, "Who may do what") -------------------
+# Columns holding workflow data, per model. Every surface hides them without
+# view_payloads: the API and UI through redacted(), the admin by this table.
+PAYLOAD_COLUMNS: dict[type, tuple[str, ...]] = {
+    Instance: ("input", "output", "failure", "custom_status", "attention_reason"),
+    HistoryEvent: ("payload",),
+    InboxMessage: ("payload",),
+    ActivityTask: ("input", "result", "failure"),
+    CompensationRecord: ("input", "last_error"),
+    ApprovalRequest: ("details",),
+    ExternalEvent: ("data", "reason"),
+}
+# History payload keys that tell the run's shape (names, ids, times), never its data. An
+# allow-list: a value field added to an event later stays hidden.
+_SHAPE_KEYS = frozenset(
+    {"name", "version", "parent_instance_id", "parent_task_id", "task_id", "attempt"}
+    | {"call_id", "idempotency_key", "fire_at", "purpose", "instance_id", "event_id"}
+    | {"step", "order", "assignees", "deadline", "timestamp"}
+)
+# People's decisions arrive as internal events; who decided what is no workflow data (the
+# approvals and compensations lists show it), their comments and notes are left out.
+_DECISION_KEYS = frozenset({"decision", "approved", "by", "action"})
+_DECISIONS = (APPROVAL_EVENT_PREFIX, COMPENSATION_EVENT_PREFIX)
+
+
+def _attention_summary(reason: str) -> str:
+    """The reason without its failure text (which may quote inputs)."""
+    if not reason:
+        return ""
+    if reason.startswith("compensation"):
+        what = "A compensation failed for good: retry, resolve or skip it."
+    elif reason.startswith("replay:"):
+        what = "Replaying its history failed with the deployed code: fix, then retry the episode."
+    else:
+        what = "It waits for a person."
+    return f"{what} The error text needs workflows.{PAYLOADS}."
+
+
+def _shape_of(row: dict[str, Any]) -> dict[str, Any]:
+    payload = row.get("payload") or {}
+    kept = {key: value for key, value in payload.items() if key in _SHAPE_KEYS}
+    data = payload.get("data")
+    if str(payload.get("name", "")).startswith(_DECISIONS) and isinstance(data, dict):
+        kept["data"] = {key: value for key, value in data.items() if key in _DECISION_KEYS}
+    return {**row, "payload": kept}
+
+
+def redacted(state: InstanceState, user: Any) -> InstanceState:
+    """``state`` as ``user`` may see it: the one payload rule of the API, UI and sockets.
+
+    Without workflows.view_payloads: no input, output, failure or custom status, the
+    attention reason without its error text, and history rows keeping only their shape
+    (kinds, names, ids, times; who decided an approval). Anyone else gets ``state`` as is.
+
+    Example::
+
+        state = redacted(client.get_status("order-7", history=True), request.user)
+        state.input, state.redacted  # (None, True) without view_payloads
+    """
+    if may_see_payloads(user):
+        return state
+    return replace(
+        state,
+        input=None,
+        output=None,
+        failure=None,
+        custom_status=None,
+        attention_reason=_attention_summary(state.attention_reason),
+        history=None if state.history is None else [_shape_of(row) for row in state.history],
+        redacted=True,
     )
 
 
@@ -320,7 +409,38 @@ class DurableClient:
         return instance_id
 
     # -- read ---------------------------------------------------------------------
-    def get_status(self, instance_id: str, history: bool = False) -> InstanceState:
+    # ``user`` is who reads (a web user): the instance must be theirs to see, and what
+    # they see is redacted(). None is code in this process: everything, unchecked.
+    def may_view(self, user: Any, instance_id: str) -> bool:
+        """Console viewers see every instance; other signed-in users those that ask one of
+        their groups for a decision (to see what they decide)."""
+        if may_see_every_instance(user):
+            return True
+        if not getattr(user, "is_authenticated", False):
+            return False
+        try:
+            return self.approvals(user=user, instance_id=instance_id).exists()
+        except ClientError:  # a malformed id: nothing to see
+            return False
+
+    def _check_view(self, user: Any, instance_id: str) -> None:
+        """Before looking the id up, so the refusal does not tell whether it exists."""
+        if user is not None and not self.may_view(user, instance_id):
+            raise NotAllowed(
+                f"You may not see instance {instance_id!r}: that needs the permission "
+                f"workflows.{VIEW}, or an approval request of it for one of your groups."
+            )
+
+    def get_status(
+        self, instance_id: str, history: bool = False, *, user: Any = None
+    ) -> InstanceState:
+        """One instance; with ``history`` its current execution's events.
+
+        Example::
+
+            client.get_status("order-7", user=request.user)  # NotAllowed, or redacted
+        """
+        self._check_view(user, instance_id)
         instance = self._get(instance_id)
         rows = None
         if history:
@@ -329,7 +449,8 @@ class DurableClient:
                 .order_by("seq")
                 .values("seq", "kind", "payload", "timestamp")
             )
-        return _state(instance, rows)
+        state = _state(instance, rows)
+        return state if user is None else redacted(state, user)
 
     def query(
         self,
@@ -343,9 +464,16 @@ class DurableClient:
         search: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        user: Any = None,
     ) -> Page:
-        """Instances matching the filters, newest first, ``limit`` per page."""
+        """Instances matching the filters, newest first, ``limit`` per page; with ``user``
+        only those they may see, redacted()."""
         qs = Instance.objects.filter(task_hub=self.hub).select_related("parent")
+        if user is not None and not may_see_every_instance(user):
+            if getattr(user, "is_authenticated", False):
+                qs = qs.filter(pk__in=self.approvals(user=user).values("instance_id"))
+            else:
+                qs = qs.none()
         if name:
             qs = qs.filter(name=name)
         if status:
@@ -376,7 +504,10 @@ class DurableClient:
             qs = qs.filter(pk__lt=check_cursor(cursor))
         rows = list(qs.order_by("-pk")[: limit + 1])
         next_cursor = str(rows[limit - 1].pk) if len(rows) > limit else None
-        return Page([_state(i) for i in rows[:limit]], next_cursor)
+        states = [_state(i) for i in rows[:limit]]
+        if user is not None:
+            states = [redacted(state, user) for state in states]
+        return Page(states, next_cursor)
 
     def wait_for_completion(
         self, instance_id: str, timeout: float = 30.0, poll: float = 0.05
@@ -625,6 +756,7 @@ def _new_id() -> str:
 
 
 __all__ = [
+    "PAYLOAD_COLUMNS",
     "ClientError",
     "DurableClient",
     "EventResult",
@@ -639,4 +771,8 @@ __all__ = [
     "NotAllowed",
     "Page",
     "UnknownOrchestratorError",
+    "may_operate",
+    "may_see_every_instance",
+    "may_see_payloads",
+    "redacted",
 ]

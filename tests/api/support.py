@@ -8,8 +8,9 @@ CODENAMES = ("start_instance", "view_payloads", "raise_event", "operate_instance
 
 
 def grant(user: Any, *codenames: str) -> None:
-    """Give ``user`` our permissions. get_or_create: keeps working once the Instance model
-    declares them in Meta.permissions (then the rows already exist)."""
+    """Give ``user`` our permissions (and Django's own ``view_instance``). get_or_create:
+    keeps working once the Instance model declares them in Meta.permissions (then the rows
+    already exist)."""
     from django.contrib.auth.models import Permission
     from django.contrib.contenttypes.models import ContentType
 
@@ -19,7 +20,9 @@ def grant(user: Any, *codenames: str) -> None:
     content_type = ContentType.objects.get_for_model(Instance)
     for codename in codenames:
         permission, _ = Permission.objects.get_or_create(
-            content_type=content_type, codename=codename, defaults={"name": PERMISSIONS[codename]}
+            content_type=content_type,
+            codename=codename,
+            defaults={"name": PERMISSIONS.get(codename, codename)},
         )
         user.user_permissions.add(permission)
 

@@ -159,16 +159,25 @@ def test_an_assignee_reads_a_request_with_its_details(manager, request_for):
     assert response.json()["details"]["purpose"] == "train tickets"
 
 
-def test_operators_read_any_request_but_details_need_view_payloads(make_api, request_for):
+def test_viewers_read_any_request_but_details_need_view_payloads(make_api, request_for):
     approval = request_for()
 
     operator = make_api("operate_instance").get(url(approval.pk))
-    payloads = make_api("view_payloads").get(url(approval.pk))
+    viewer = make_api("view_instance").get(url(approval.pk))
+    payloads = make_api("view_instance", "view_payloads").get(url(approval.pk))
 
-    assert operator.status_code == 200
-    assert "details" not in operator.json()
+    assert operator.status_code == viewer.status_code == 200
+    assert "details" not in operator.json() and "details" not in viewer.json()
     assert operator.json()["assigned_to_you"] is False
     assert payloads.json()["details"]["amount"] == 120
+
+
+def test_view_payloads_alone_does_not_show_other_groups_requests(make_api, request_for):
+    """A request names its instance and business key: seeing it is seeing the instance."""
+    response = make_api("view_payloads").get(url(request_for().pk))
+
+    assert response.status_code == 403
+    assert "workflows.view_instance" in response.json()["detail"]
 
 
 def test_others_may_not_read_a_request(outsider, request_for):

@@ -7,6 +7,13 @@ from django.utils import timezone
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture
+def viewer(make_api):
+    """May see every instance (workflows.view_instance), not their payloads."""
+    return make_api("view_instance", username="victor")
+
+
 LIST = "/api/v1/instances/"
 
 
@@ -27,8 +34,8 @@ def ids(response) -> list[str]:
     return [item["id"] for item in response.json()["results"]]
 
 
-def test_newest_first_without_payloads(reader, several):
-    response = reader.get(LIST)
+def test_newest_first_without_payloads(viewer, several):
+    response = viewer.get(LIST)
 
     assert ids(response) == ["b-1", "a-2", "a-1"]
     item = response.json()["results"][0]
@@ -49,30 +56,30 @@ def test_newest_first_without_payloads(reader, several):
         ({"name": "t_chain", "status": "pending"}, ["a-1"]),
     ],
 )
-def test_filters(reader, several, query, expected):
-    assert ids(reader.get(LIST, query)) == expected
+def test_filters(viewer, several, query, expected):
+    assert ids(viewer.get(LIST, query)) == expected
 
 
-def test_created_after_and_before(reader, several):
+def test_created_after_and_before(viewer, several):
     now = timezone.now()
     hour_ago = (now - timedelta(hours=1)).isoformat()
     in_an_hour = (now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    assert len(ids(reader.get(LIST, {"created_after": hour_ago}))) == 3
-    assert ids(reader.get(LIST, {"created_after": in_an_hour})) == []
-    assert ids(reader.get(LIST, {"created_before": hour_ago})) == []
-    assert len(ids(reader.get(LIST, {"created_before": in_an_hour}))) == 3
+    assert len(ids(viewer.get(LIST, {"created_after": hour_ago}))) == 3
+    assert ids(viewer.get(LIST, {"created_after": in_an_hour})) == []
+    assert ids(viewer.get(LIST, {"created_before": hour_ago})) == []
+    assert len(ids(viewer.get(LIST, {"created_before": in_an_hour}))) == 3
 
 
-def test_cursor_pages_walk_everything_once(reader, several):
+def test_cursor_pages_walk_everything_once(viewer, several):
     seen = []
-    response = reader.get(LIST, {"limit": 2})
+    response = viewer.get(LIST, {"limit": 2})
     seen += ids(response)
     body = response.json()
     assert body["next_cursor"] is not None
     assert body["next"].startswith("http://testserver/api/v1/instances/?")
 
-    response = reader.get(body["next"])
+    response = viewer.get(body["next"])
     seen += ids(response)
 
     assert seen == ["b-1", "a-2", "a-1"]
@@ -95,8 +102,8 @@ def test_cursor_pages_walk_everything_once(reader, several):
         ({"name": "nul\x00"}, "name"),
     ],
 )
-def test_bad_filter_values_are_400_naming_the_parameter(reader, query, param):
-    response = reader.get(LIST, query)
+def test_bad_filter_values_are_400_naming_the_parameter(viewer, query, param):
+    response = viewer.get(LIST, query)
 
     assert response.status_code == 400, response.content
     body = response.json()

@@ -6,6 +6,13 @@ from .support import url
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture
+def viewer(make_api):
+    """May see every instance (workflows.view_instance), not their payloads."""
+    return make_api("view_instance", username="victor")
+
+
 PAYLOADS = {"input", "output", "custom_status", "failure"}
 
 
@@ -47,17 +54,17 @@ def test_a_finished_instance_answers_200_without_retry_after(api, finished):
     assert body["payloads_visible"] is True
 
 
-def test_payloads_are_hidden_without_view_payloads(reader, finished):
-    body = reader.get(url(finished)).json()
+def test_payloads_are_hidden_without_view_payloads(viewer, finished):
+    body = viewer.get(url(finished)).json()
 
     assert body["status"] == "terminated"
     assert body["payloads_visible"] is False
     assert not PAYLOADS & set(body)
 
 
-def test_history_on_request(api, reader, finished):
+def test_history_on_request(api, viewer, finished):
     with_history = api.get(url(finished), {"history": "1"}).json()
-    hidden = reader.get(url(finished), {"history": "true"}).json()
+    hidden = viewer.get(url(finished), {"history": "true"}).json()
 
     assert [e["kind"] for e in with_history["history"]][-1] == "execution_terminated"
     assert "payload" in with_history["history"][-1]
@@ -92,14 +99,14 @@ def test_a_bad_history_flag_is_400(api, waiting, flag):
     assert response.json()["detail"].startswith("history:")
 
 
-def test_history_endpoint_is_a_page(api, reader, finished):
+def test_history_endpoint_is_a_page(api, viewer, finished):
     body = api.get(url(finished, "history/")).json()
 
     assert body["next_cursor"] is None
     assert body["next"] is None
     assert body["results"][-1]["kind"] == "execution_terminated"
     assert "payload" in body["results"][-1]
-    assert "payload" not in reader.get(url(finished, "history/")).json()["results"][-1]
+    assert "payload" not in viewer.get(url(finished, "history/")).json()["results"][-1]
 
 
 @pytest.mark.parametrize(

@@ -76,13 +76,15 @@ def test_failure_details_are_payloads_too(operator, viewer, running):
     assert "secret detail" not in viewer.get("/instances/order-1/").content.decode()
 
 
-def test_custom_status_with_completed_of_total_is_a_progress_bar(viewer, running):
+def test_custom_status_with_completed_of_total_is_a_progress_bar(operator, viewer, running):
     running("batch-1", custom_status={"processed": 3, "total": 12})
 
-    html = viewer.get("/instances/batch-1/").content.decode()
+    html = operator.get("/instances/batch-1/").content.decode()
 
     assert 'role="progressbar"' in html and "width: 25%" in html
     assert "3 of 12 (25%)" in html
+    # The custom status is workflow data: without view_payloads no bar either.
+    assert 'role="progressbar"' not in viewer.get("/instances/batch-1/").content.decode()
 
 
 def test_an_approver_may_open_the_instance_they_decide_on_but_no_other(

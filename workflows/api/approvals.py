@@ -22,12 +22,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
+from ..client import may_see_every_instance
 from ..statuses import ApprovalStatus
 from . import schema as doc
 from .fields import StrictBoolean, StrictSerializer, Text
 from .links import status_url
 from .pagination import page, queryset_page
-from .permissions import OPERATE, VIEW_PAYLOADS, can
 from .serializers import valid_cursor
 from .validators import check_payload, check_record_id, valid_id
 from .views import DurableAPIView
@@ -224,26 +224,24 @@ class ApprovalView(ApprovalAPIView):
         summary="One approval request",
         tags=["approvals"],
         description=(
-            "For its assignees, and for holders of `workflows.operate_instance` or "
-            "`workflows.view_payloads` (`details` need an assignee or view_payloads)."
+            "For its assignees, and for those who may see every instance "
+            "(`workflows.view_instance` or `workflows.operate_instance`); `details` need an "
+            "assignee or `workflows.view_payloads`."
         ),
         parameters=[APPROVAL_ID],
         responses={
             200: ApprovalSerializer,
-            **doc.errors(400, 404, texts={**_TEXTS, 403: "Not an assignee nor an operator."}),
+            **doc.errors(400, 404, texts={**_TEXTS, 403: "Not an assignee nor a viewer."}),
         },
     )
     def get(self, request: Request, approval_id: str) -> Response:
         approval = self.approval(approval_id)
         context = self.context()
-        if not (
-            assigned(context, approval)
-            or can(request.user, OPERATE)
-            or can(request.user, VIEW_PAYLOADS)
-        ):
+        # Seeing a request shows its instance (id, business key): the instances' rule.
+        if not (assigned(context, approval) or may_see_every_instance(request.user)):
             raise PermissionDenied(
                 f"Approval request {approval.pk} is for group {approval.assignees!r}, "
-                "which you are not in."
+                "which you are not in; others need workflows.view_instance."
             )
         return Response(ApprovalSerializer(approval, context=context).data)
 

@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..client import DurableClient, InstanceState
+from ..client import DurableClient, InstanceState, may_see_payloads
 from ..engine.errors import InstanceFinished
 from ..statuses import EventOutcome
 from . import schema as doc
@@ -31,9 +31,7 @@ from .permissions import (
     OPERATE,
     RAISE_EVENT,
     START,
-    VIEW_PAYLOADS,
     DurablePermission,
-    can,
 )
 from .responses import accepted, still_running
 from .serializers import (
@@ -79,7 +77,7 @@ class DurableAPIView(APIView):
         return DurableClient()
 
     def context(self) -> dict[str, Any]:
-        return {"request": self.request, "show_payloads": can(self.request.user, VIEW_PAYLOADS)}
+        return {"request": self.request, "show_payloads": may_see_payloads(self.request.user)}
 
     def valid(self, serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
         serializer = serializer_class(data=data)
@@ -103,13 +101,17 @@ class InstancesView(DurableAPIView):
     @extend_schema(
         operation_id="instances_list",
         summary="List instances",
-        description="Newest first, filtered; follow `next` for the next page.",
+        description=(
+            "Newest first, filtered; follow `next` for the next page. Every instance with "
+            "`workflows.view_instance` (or `operate_instance`); otherwise only those with an "
+            "approval request for one of your groups."
+        ),
         parameters=[InstanceFilter],
         responses={200: InstancePageSerializer, **doc.errors(400)},
     )
     def get(self, request: Request) -> Response:
         filters = self.valid_query(InstanceFilter)
-        found = self.client.query(**filters)
+        found = self.client.query(**filters, user=request.user)  # only what they may see
         results = InstanceSummarySerializer(found.items, many=True, context=self.context()).data
         return Response(page(request, results, found.next_cursor))
 
@@ -140,8 +142,11 @@ class InstanceView(DurableAPIView):
         summary="Status of an instance",
         description=(
             "202 with `Retry-After` while pending, running or suspended; 200 once completed, "
-            "failed or terminated. Input, output, custom status and failure details appear "
-            "only with `workflows.view_payloads`."
+            "failed or terminated. Needs `workflows.view_instance` (or `operate_instance`), "
+            "or an approval request of it for one of your groups (403 otherwise, whether it "
+            "exists or not). Input, output, custom status and failure details appear only "
+            "with `workflows.view_payloads`; without it `attention_reason` leaves out the "
+            "error text."
         ),
         parameters=[doc.INSTANCE_ID, StatusQuery, doc.RETRY_AFTER],
         responses={
@@ -152,7 +157,7 @@ class InstanceView(DurableAPIView):
     )
     def get(self, request: Request, instance_id: str) -> Response:
         query = self.valid_query(StatusQuery)
-        state = self.client.get_status(instance_id, history=query["history"])
+        state = self.client.get_status(instance_id, history=query["history"], user=request.user)
         if state.is_finished:
             return Response(self.instance(state))
         return still_running(self.instance(state))
@@ -173,14 +178,14 @@ class HistoryView(DurableAPIView):
     @extend_schema(
         operation_id="instance_history",
         summary="History of an instance",
-        description="Events of the current execution in order; payloads only with "
-        "`workflows.view_payloads`.",
+        description="Events of the current execution in order. Who may read it as for the "
+        "status; payloads only with `workflows.view_payloads`.",
         parameters=[doc.INSTANCE_ID, HistoryQuery],
         responses={200: HistoryPageSerializer, **doc.errors(400, 404)},
     )
     def get(self, request: Request, instance_id: str) -> Response:
         query = self.valid_query(HistoryQuery)
-        rows = self.client.get_status(instance_id, history=True).history or []
+        rows = self.client.get_status(instance_id, history=True, user=request.user).history or []
         chunk, next_cursor = slice_after(rows, "seq", query.get("cursor"), query["limit"])
         results = HistoryEventSerializer(chunk, many=True, context=self.context()).data
         return Response(page(request, results, next_cursor))
@@ -235,7 +240,7 @@ class OperationView(DurableAPIView):
     def post(self, request: Request, instance_id: str) -> Response:
         body = self.valid(ReasonRequest, request.data)
         getattr(self.client, self.operation)(instance_id, body["reason"], by=request.user)
-        return Response(self.instance(self.client.get_status(instance_id)))
+        return Response(self.instance(self.client.get_status(instance_id, user=request.user)))
 
 
 def _operation_schema(operation: str, summary: str, description: str) -> Callable:

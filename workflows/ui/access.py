@@ -9,8 +9,10 @@ Rules:
 - Console and any instance page: ``workflows.view_instance`` or
   ``workflows.operate_instance``. An approver may also open the page of an instance
   that has a request for one of their groups, to see what they are deciding.
-- Inputs, outputs, failure details, event data and history payloads:
-  ``workflows.view_payloads`` (an approver always sees the details of their own request).
+- Inputs, outputs, failure text (also in the attention reason), custom status, event data
+  and history payloads: ``workflows.view_payloads``; without it pages get
+  ``DurableClient``'s redacted view (an approver always sees the details of their own
+  request: what they are asked to decide).
 - Start a workflow: ``workflows.start_instance``.
 - Raise an event: ``workflows.raise_event``.
 - Terminate, suspend, resume, rewind, retry an episode, restart, and retry / resolve /
@@ -22,8 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from workflows.client import DurableClient
-from workflows.engine.errors import ClientError
+from workflows.client import DurableClient, may_see_every_instance, may_see_payloads
 
 VIEW = "workflows.view_instance"
 OPERATE = "workflows.operate_instance"
@@ -32,24 +33,19 @@ START = "workflows.start_instance"
 RAISE_EVENT = "workflows.raise_event"
 
 
+# Who sees which instance, and whose payloads, is DurableClient's rule (workflows/client.py,
+# "who may do what"), shared with the API and the admin; these only name it for the pages.
 def can_view_console(user: Any) -> bool:
-    return bool(user.is_authenticated and (user.has_perm(VIEW) or user.has_perm(OPERATE)))
+    return may_see_every_instance(user)
 
 
 def can_view_instance(user: Any, instance_id: str, client: DurableClient | None = None) -> bool:
     """Console viewers see every instance; approvers the ones that ask their groups."""
-    if can_view_console(user):
-        return True
-    if not user.is_authenticated:
-        return False
-    try:
-        return (client or DurableClient()).approvals(user=user, instance_id=instance_id).exists()
-    except ClientError:  # a malformed id: nothing to see
-        return False
+    return (client or DurableClient()).may_view(user, instance_id)
 
 
 def can_see_payloads(user: Any) -> bool:
-    return bool(user.is_authenticated and user.has_perm(PAYLOADS))
+    return may_see_payloads(user)
 
 
 def can_operate(user: Any) -> bool:

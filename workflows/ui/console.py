@@ -23,21 +23,21 @@ PAGE_SIZE = 25
 NEEDS_VIEW = "The console is for operators: it needs the permission to view instances."
 
 
-def _overview(client: DurableClient) -> dict[str, Any]:
+def _overview(client: DurableClient, user: Any) -> dict[str, Any]:
     counts = queries.counts_by_status(client.hub)
     failed_compensations = list(client.compensations(status=CompensationStatus.FAILED)[:20])
     return {
         "counts": [(status, counts[status]) for status in InstanceStatus.values],
         "total": sum(counts.values()),
-        "attention": client.query(needs_attention=True, limit=20).items,
+        "attention": client.query(needs_attention=True, limit=20, user=user).items,
         "attention_count": queries.attention_count(client.hub),
         "failed_compensations": failed_compensations,
-        "failed": client.query(status=InstanceStatus.FAILED, limit=10).items,
+        "failed": client.query(status=InstanceStatus.FAILED, limit=10, user=user).items,
         "waiting": queries.longest_waiting(client.hub, limit=10),
     }
 
 
-def _listing(client: DurableClient, params: QueryDict) -> dict[str, Any]:
+def _listing(client: DurableClient, params: QueryDict, user: Any) -> dict[str, Any]:
     form = ConsoleFilterForm(params)
     context: dict[str, Any] = {
         "form": form,
@@ -58,6 +58,7 @@ def _listing(client: DurableClient, params: QueryDict) -> dict[str, Any]:
             needs_attention=True if f["attention"] else None,
             cursor=f["cursor"] or None,
             limit=PAGE_SIZE,
+            user=user,
         )
     except ClientError as exc:
         context["error"] = str(exc)
@@ -82,8 +83,8 @@ def _listing(client: DurableClient, params: QueryDict) -> dict[str, Any]:
 def console_page(request: HttpRequest) -> HttpResponse:
     client = DurableClient()
     context = {
-        **_overview(client),
-        **_listing(client, request.GET),
+        **_overview(client, request.user),
+        **_listing(client, request.GET, request.user),
         "names": client.orchestrator_names(),
         "poll_seconds": poll_seconds(),
     }
@@ -93,14 +94,14 @@ def console_page(request: HttpRequest) -> HttpResponse:
 @require_GET
 @require(access.can_view_console, NEEDS_VIEW)
 def console_overview(request: HttpRequest) -> HttpResponse:
-    context = _overview(DurableClient())
+    context = _overview(DurableClient(), request.user)
     return fragment(request, "workflows/partials/_console_overview.html", context)
 
 
 @require_GET
 @require(access.can_view_console, NEEDS_VIEW)
 def console_instances(request: HttpRequest) -> HttpResponse:
-    context = _listing(DurableClient(), request.GET)
+    context = _listing(DurableClient(), request.GET, request.user)
     response = fragment(request, "workflows/partials/_instance_list.html", context)
     if request.htmx and request.htmx.trigger != "instance-list":  # filters or paging, not a refresh
         query = request.GET.urlencode()

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from workflows.approvals import may_decide
 from workflows.client import DurableClient, InstanceState
 from workflows.engine import DurableError
-from workflows.engine.errors import ClientError
+from workflows.engine.errors import ClientError, NotAllowed
 from workflows.statuses import ACTIVE, TERMINAL, CompensationStatus, InstanceStatus
 
 from . import access, queries, timeline
@@ -154,10 +154,10 @@ def _load(
     request: HttpRequest, instance_id: str
 ) -> tuple[DurableClient, InstanceState | HttpResponse]:
     client = DurableClient()
-    if not access.can_view_instance(request.user, instance_id, client):
+    try:  # the client checks the user may see it, and hides what they may not
+        return client, client.get_status(instance_id, history=True, user=request.user)
+    except NotAllowed:
         return client, forbidden(request, NO_VIEW)
-    try:
-        return client, client.get_status(instance_id, history=True)
     except ClientError:
         return client, not_found(request, f"No instance {instance_id!r} exists.")
 

@@ -32,6 +32,7 @@ class Entry:
     payload: Any = None  # input / result / event data: shown only with view_payloads
     has_payload: bool = False
     failure: dict[str, Any] | None = None  # also payload: shown only with view_payloads
+    failed: bool = False  # a failure entry: says its details are hidden when they are
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,7 @@ _CLOSES = {
     "sub_orchestration_failed": "took",
 }
 _ENDINGS = {"execution_completed", "execution_failed", "execution_terminated", "continued_as_new"}
+_FAILURES = {"activity_failed", "sub_orchestration_failed", "execution_failed"}
 
 
 def build(rows: Iterable[dict[str, Any]]) -> Timeline:
@@ -222,6 +224,7 @@ def build(rows: Iterable[dict[str, Any]]) -> Timeline:
                 payload=payload.get(text.payload_key) if text.payload_key else None,
                 has_payload=bool(text.payload_key) and payload.get(text.payload_key) is not None,
                 failure=payload.get("failure"),
+                failed=kind in _FAILURES,
             )
         )
     return Timeline(entries, episodes)

@@ -9,8 +9,10 @@ Two sources end up there:
 * **Gauges of the durable state**, from :func:`workflows.figures.hub_figures` at each
   scrape, plus the activity limits' report. Any web process answers them the same.
 
-``/metrics`` answers staff users (session) or ``Authorization: Bearer <token>``
-with ``DURABLE_METRICS_TOKEN``; anyone else gets 401 (403 for non-staff users).
+``/metrics`` answers users who may see every instance (session with
+``workflows.view_instance`` or ``operate_instance``: the console's rule, as the dashboard
+shows the same figures) or ``Authorization: Bearer <token>`` with
+``DURABLE_METRICS_TOKEN``; anyone else gets 401 (403 for other signed-in users).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from .client import may_see_every_instance
 from .conf import conf
 from .figures import HubFigures, hub_figures
 from .limits.config import limits_for
@@ -225,10 +228,17 @@ def _denied(request: HttpRequest) -> HttpResponse | None:
         return _unauthorized("invalid metrics token")
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
-        if user.is_staff:
+        # Counts of every instance: the console's rule, whatever the user's staff flag.
+        if may_see_every_instance(user):
             return None
-        return HttpResponse("metrics are for staff users\n", status=403, content_type="text/plain")
-    return _unauthorized("log in as a staff user or send Authorization: Bearer <token>")
+        return HttpResponse(
+            "metrics need the permission workflows.view_instance\n",
+            status=403,
+            content_type="text/plain",
+        )
+    return _unauthorized(
+        "log in with workflows.view_instance, or send Authorization: Bearer <token>"
+    )
 
 
 def _unauthorized(message: str) -> HttpResponse:
@@ -238,7 +248,7 @@ def _unauthorized(message: str) -> HttpResponse:
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    """GET /metrics: Prometheus text format (staff session or bearer token)."""
+    """GET /metrics: Prometheus text format (a viewer's session or the bearer token)."""
     denied = _denied(request)
     if denied is not None:
         return denied

@@ -1,4 +1,5 @@
-"""/metrics: Prometheus text, staff or bearer token only; counters, histograms and gauges."""
+"""/metrics: Prometheus text, for workflows.view_instance or the bearer token; counters,
+histograms and gauges."""
 
 from __future__ import annotations
 
@@ -37,14 +38,23 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-def test_metrics_need_a_staff_user_or_the_token(client, django_user_model, settings):
+def test_metrics_need_view_instance_or_the_token(client, django_user_model, settings):
+    """Being staff is not enough: /metrics counts every instance, so it follows the
+    console's rule (workflows.view_instance, or operate_instance)."""
+    from django.contrib.auth.models import Permission
+
+    def allow(user, codename: str):  # noqa: ANN001, ANN202 - a fresh user, permissions reread
+        user.user_permissions.add(Permission.objects.get(codename=codename))
+        return django_user_model.objects.get(pk=user.pk)
+
     anonymous = client.get("/metrics")
-    user = django_user_model.objects.create_user("viewer", password="pw")
+    user = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
     client.force_login(user)
-    not_staff = client.get("/metrics")
-    user.is_staff = True
-    user.save()
-    staff = client.get("/metrics")
+    staff_only = client.get("/metrics")
+    client.force_login(allow(django_user_model.objects.create_user("vic"), "view_instance"))
+    viewer = client.get("/metrics")
+    client.force_login(allow(django_user_model.objects.create_user("op"), "operate_instance"))
+    operator = client.get("/metrics")
     client.logout()
     settings.DURABLE_METRICS_TOKEN = "s3cret-token"
     with_token = client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token")
@@ -54,10 +64,11 @@ def test_metrics_need_a_staff_user_or_the_token(client, django_user_model, setti
 
     assert anonymous.status_code == 401
     assert anonymous["WWW-Authenticate"].startswith("Bearer")
-    assert not_staff.status_code == 403
-    assert staff.status_code == 200
-    assert staff["Content-Type"].startswith("text/plain")
-    assert b'durable_instances{status="running"}' in staff.content
+    assert staff_only.status_code == 403
+    assert b"workflows.view_instance" in staff_only.content
+    assert viewer.status_code == operator.status_code == 200
+    assert viewer["Content-Type"].startswith("text/plain")
+    assert b'durable_instances{status="running"}' in viewer.content
     assert with_token.status_code == 200
     assert b"durable_queue_depth" in with_token.content
     assert wrong_token.status_code == 401

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -12,10 +11,18 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 
 from . import approvals, recovery
+from .access import (
+    OPERATE,
+    PAYLOAD_COLUMNS,
+    VIEW,
+    may_operate,
+    may_see_every_instance,
+    may_see_payloads,
+    redacted,
+)
 from .conf import conf
 from .engine import FailureDetails, UnknownOrchestratorError, default_registry
 from .engine import events as ev
-from .engine.approvals import APPROVAL_EVENT_PREFIX
 from .engine.errors import (
     ClientError,
     InstanceExists,
@@ -26,23 +33,20 @@ from .engine.errors import (
     NotAllowed,
 )
 from .engine.registry import Registry
-from .engine.saga import COMPENSATION_EVENT_PREFIX
 from .inbox import create_instance, deliver
 from .models import (
-    ActivityTask,
     ApprovalRequest,
     AuditEntry,
     CompensationRecord,
     ExternalEvent,
     HistoryEvent,
-    InboxMessage,
     Instance,
 )
 from .recovery import terminate_instance
 from .rules import (
-    MAX_BUSINESS_KEY_LENGTH,
     MAX_NOTE_LENGTH,
     MAX_REASON_LENGTH,
+    check_business_key,
     check_cursor,
     check_event_name,
     check_instance_id,
@@ -51,6 +55,7 @@ from .rules import (
 )
 from .runtime.dispatch import wake_orchestration
 from .signals import notify_changed
+from .states import EventResult, InstanceState, Page, state_of
 from .statuses import (
     TERMINAL,
     ApprovalStatus,
@@ -76,41 +81,6 @@ def _reason(reason: Any, what: str = "reason", limit: int = MAX_REASON_LENGTH) -
     return check_text("" if reason is None else reason, what, limit)
 
 
-# -- who may do what (README, "Who may do what") -------------------------------------------
-# Django permissions of the workflows app; superusers hold them all.
-VIEW = "view_instance"
-PAYLOADS = "view_payloads"
-OPERATE = "operate_instance"
-
-
-def _has(user: Any, codename: str) -> bool:
-    return bool(
-        user is not None
-        and getattr(user, "is_authenticated", False)
-        and user.has_perm(f"workflows.{codename}")
-    )
-
-
-def may_see_payloads(user: Any) -> bool:
-    """Inputs, outputs, failure text, custom status, event data: workflows.view_payloads."""
-    return _has(user, PAYLOADS)
-
-
-def may_see_every_instance(user: Any) -> bool:
-    """The console's rule: workflows.view_instance, or operate_instance (an operator sees
-    what they act on). Others see only instances that ask one of their groups to decide."""
-    return _has(user, VIEW) or _has(user, OPERATE)
-
-
-def may_operate(by: Any) -> bool:
-    """May ``by`` replace a finished instance? A user needs workflows.operate_instance;
-    None and text actors ("cli", "system") are code in this process, which holds the
-    database anyway."""
-    if by is None or isinstance(by, str):
-        return True
-    return _has(by, OPERATE)
-
-
 class FinishedInstanceExists(InstanceExists):
     """The id belongs to a finished instance; starting under it would replace that one."""
 
@@ -125,145 +95,6 @@ class FinishedInstanceExists(InstanceExists):
             "Replace box), which needs workflows.operate_instance; otherwise ask an "
             "operator, or choose another instance id.",
         )
-
-
-@dataclass(frozen=True)
-class InstanceState:
-    """A snapshot of one instance as clients see it."""
-
-    instance_id: str
-    name: str
-    version: int
-    status: str
-    execution_id: str
-    created_at: datetime
-    updated_at: datetime
-    completed_at: datetime | None
-    input: Any
-    output: Any
-    failure: dict[str, Any] | None
-    custom_status: Any
-    business_key: str
-    needs_attention: bool
-    attention_reason: str
-    parent_id: str | None
-    history_length: int
-    history: list[dict[str, Any]] | None = None
-    redacted: bool = False  # payloads removed by ``redacted()``: "hidden", not "null"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in TERMINAL
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[InstanceState]
-    next_cursor: str | None = None
-
-
-@dataclass(frozen=True)
-class EventResult:
-    outcome: str  # delivered | duplicate
-    event_id: str | None
-    first_outcome: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-def _state(instance: Instance, history: list[dict[str, Any]] | None = None) -> InstanceState:
-    return InstanceState(
-        instance_id=instance.instance_id,
-        name=instance.name,
-        version=instance.version,
-        status=instance.status,
-        execution_id=instance.execution_id,
-        created_at=instance.created_at,
-        updated_at=instance.updated_at,
-        completed_at=instance.completed_at,
-        input=instance.input,
-        output=instance.output,
-        failure=instance.failure,
-        custom_status=instance.custom_status,
-        business_key=instance.business_key,
-        needs_attention=instance.needs_attention,
-        attention_reason=instance.attention_reason,
-        parent_id=instance.parent.instance_id if instance.parent_id else None,
-        history_length=instance.history_length,
-        history=history,
-    )
-
-
-# -- what a user without view_payloads sees (README, "Who may do what") -------------------
-# Columns holding workflow data, per model. Every surface hides them without
-# view_payloads: the API and UI through redacted(), the admin by this table.
-PAYLOAD_COLUMNS: dict[type, tuple[str, ...]] = {
-    Instance: ("input", "output", "failure", "custom_status", "attention_reason"),
-    HistoryEvent: ("payload",),
-    InboxMessage: ("payload",),
-    ActivityTask: ("input", "result", "failure"),
-    CompensationRecord: ("input", "last_error"),
-    ApprovalRequest: ("details",),
-    ExternalEvent: ("data", "reason"),
-}
-# History payload keys that tell the run's shape (names, ids, times), never its data. An
-# allow-list: a value field added to an event later stays hidden.
-_SHAPE_KEYS = frozenset(
-    {"name", "version", "parent_instance_id", "parent_task_id", "task_id", "attempt"}
-    | {"call_id", "idempotency_key", "fire_at", "purpose", "instance_id", "event_id"}
-    | {"step", "order", "assignees", "deadline", "timestamp"}
-)
-# People's decisions arrive as internal events; who decided what is no workflow data (the
-# approvals and compensations lists show it), their comments and notes are left out.
-_DECISION_KEYS = frozenset({"decision", "approved", "by", "action"})
-_DECISIONS = (APPROVAL_EVENT_PREFIX, COMPENSATION_EVENT_PREFIX)
-
-
-def _attention_summary(reason: str) -> str:
-    """The reason without its failure text (which may quote inputs)."""
-    if not reason:
-        return ""
-    if reason.startswith("compensation"):
-        what = "A compensation failed for good: retry, resolve or skip it."
-    elif reason.startswith("replay:"):
-        what = "Replaying its history failed with the deployed code: fix, then retry the episode."
-    else:
-        what = "It waits for a person."
-    return f"{what} The error text needs workflows.{PAYLOADS}."
-
-
-def _shape_of(row: dict[str, Any]) -> dict[str, Any]:
-    payload = row.get("payload") or {}
-    kept = {key: value for key, value in payload.items() if key in _SHAPE_KEYS}
-    data = payload.get("data")
-    if str(payload.get("name", "")).startswith(_DECISIONS) and isinstance(data, dict):
-        kept["data"] = {key: value for key, value in data.items() if key in _DECISION_KEYS}
-    return {**row, "payload": kept}
-
-
-def redacted(state: InstanceState, user: Any) -> InstanceState:
-    """``state`` as ``user`` may see it: the one payload rule of the API, UI and sockets.
-
-    Without workflows.view_payloads: no input, output, failure or custom status, the
-    attention reason without its error text, and history rows keeping only their shape
-    (kinds, names, ids, times; who decided an approval). Anyone else gets ``state`` as is.
-
-    Example::
-
-        state = redacted(client.get_status("order-7", history=True), request.user)
-        state.input, state.redacted  # (None, True) without view_payloads
-    """
-    if may_see_payloads(user):
-        return state
-    return replace(
-        state,
-        input=None,
-        output=None,
-        failure=None,
-        custom_status=None,
-        attention_reason=_attention_summary(state.attention_reason),
-        history=None if state.history is None else [_shape_of(row) for row in state.history],
-        redacted=True,
-    )
 
 
 class DurableClient:
@@ -364,7 +195,7 @@ class DurableClient:
         definition = self.registry.get_orchestrator(name, version)
         self._check_payload(input, "input")
         instance_id = self._check_id(instance_id) if instance_id is not None else _new_id()
-        business_key = check_text(business_key or "", "business key", MAX_BUSINESS_KEY_LENGTH)
+        business_key = check_business_key(business_key or "")
         if not isinstance(replace, bool):
             raise InvalidInput("replace must be true or false.")
         with transaction.atomic():
@@ -449,7 +280,7 @@ class DurableClient:
                 .order_by("seq")
                 .values("seq", "kind", "payload", "timestamp")
             )
-        state = _state(instance, rows)
+        state = state_of(instance, rows)
         return state if user is None else redacted(state, user)
 
     def query(
@@ -504,7 +335,7 @@ class DurableClient:
             qs = qs.filter(pk__lt=check_cursor(cursor))
         rows = list(qs.order_by("-pk")[: limit + 1])
         next_cursor = str(rows[limit - 1].pk) if len(rows) > limit else None
-        states = [_state(i) for i in rows[:limit]]
+        states = [state_of(i) for i in rows[:limit]]
         if user is not None:
             states = [redacted(state, user) for state in states]
         return Page(states, next_cursor)

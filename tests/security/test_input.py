@@ -245,20 +245,13 @@ def test_known_websocket_paths_still_reach_their_consumer():
 
 # -- 12. business keys cannot forge log lines -----------------------------------------------
 
-CLIENT_LINE = (
-    "workflows/client.py, DurableClient.start: the business key is checked with check_text, "
-    "not rules.check_business_key"
-)
 
-
-@pytest.mark.xfail(strict=True, reason=CLIENT_LINE)
 def test_the_client_refuses_a_business_key_with_a_newline(db):
     with pytest.raises(InvalidInput, match="a control character"):
         DurableClient().start("t_chain", 1, business_key="SO-1\nERROR forged")
     assert not Instance.objects.exists()
 
 
-@pytest.mark.xfail(strict=True, reason=CLIENT_LINE)
 def test_the_api_refuses_a_business_key_with_a_newline(browser):
     body = json.dumps({"name": "t_chain", "business_key": "SO-1\r\nERROR forged"}).encode()
 

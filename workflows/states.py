@@ -1,0 +1,77 @@
+"""What DurableClient returns: snapshots of instances, pages of them, event outcomes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .models import Instance
+from .statuses import TERMINAL
+
+
+@dataclass(frozen=True)
+class InstanceState:
+    """A snapshot of one instance as clients see it."""
+
+    instance_id: str
+    name: str
+    version: int
+    status: str
+    execution_id: str
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    input: Any
+    output: Any
+    failure: dict[str, Any] | None
+    custom_status: Any
+    business_key: str
+    needs_attention: bool
+    attention_reason: str
+    parent_id: str | None
+    history_length: int
+    history: list[dict[str, Any]] | None = None
+    redacted: bool = False  # payloads removed by ``redacted()``: "hidden", not "null"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in TERMINAL
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[InstanceState]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class EventResult:
+    outcome: str  # delivered | duplicate
+    event_id: str | None
+    first_outcome: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def state_of(instance: Instance, history: list[dict[str, Any]] | None = None) -> InstanceState:
+    """The client's snapshot of an Instance row (with ``history`` rows when given)."""
+    return InstanceState(
+        instance_id=instance.instance_id,
+        name=instance.name,
+        version=instance.version,
+        status=instance.status,
+        execution_id=instance.execution_id,
+        created_at=instance.created_at,
+        updated_at=instance.updated_at,
+        completed_at=instance.completed_at,
+        input=instance.input,
+        output=instance.output,
+        failure=instance.failure,
+        custom_status=instance.custom_status,
+        business_key=instance.business_key,
+        needs_attention=instance.needs_attention,
+        attention_reason=instance.attention_reason,
+        parent_id=instance.parent.instance_id if instance.parent_id else None,
+        history_length=instance.history_length,
+        history=history,
+    )

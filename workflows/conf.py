@@ -152,6 +152,16 @@ class DurableSettings:
     SWEEP_INTERVAL_SECONDS = Setting(
         "DURABLE_SWEEP_INTERVAL_SECONDS", 1.0, _number, "seconds above 0", _positive
     )
+    # ctx.heartbeat() in an activity writes at most this often (or every third of the
+    # activity's heartbeat_timeout when that is shorter); beats in between keep only their
+    # details for the next write. 0 writes every beat.
+    HEARTBEAT_INTERVAL_SECONDS = Setting(
+        "DURABLE_HEARTBEAT_INTERVAL_SECONDS", 3.0, _number, "seconds, 0 or more", _at_least(0)
+    )
+    # Largest heartbeat details (JSON bytes); MAX_PAYLOAD_BYTES when that is smaller.
+    HEARTBEAT_MAX_BYTES = Setting(
+        "DURABLE_HEARTBEAT_MAX_BYTES", 16 * 1024, _integer, "a byte count above 0", _positive
+    )
     # Threads of a worker process running activities, and (separately, so episodes never
     # wait behind long activities) threads running orchestration episodes.
     WORKER_THREADS = Setting(
@@ -222,7 +232,8 @@ class DurableSettings:
         'a JSON object of objects, e.g. {"call_partner": {"max_concurrency": 5, '
         '"rate_limit": "20/s", "queue": "partner"}}',
     )
-    # /metrics (workflows/metrics.py): staff users, or `Authorization: Bearer <token>`.
+    # /metrics (workflows/metrics.py): users with workflows.view_instance, or
+    # `Authorization: Bearer <token>`.
     METRICS_TOKEN = Setting("DURABLE_METRICS_TOKEN", "", _text, "a string")
     # Largest request body the API parses; unset: twice MAX_PAYLOAD_BYTES plus room for
     # the JSON envelope (workflows/api/parsers.py).

@@ -17,6 +17,7 @@ def make_api(db) -> Callable[..., APIClient]:
     """``make_api("start_instance", ...)``: an APIClient authenticated by token as a new
     user holding exactly those permissions (``superuser=True`` for a superuser)."""
     from django.contrib.auth import get_user_model
+
     from tests.support.tokens import token_for
 
     count = 0

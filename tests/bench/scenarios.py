@@ -152,6 +152,23 @@ def latency(samples: int) -> tuple[float, float]:
     return statistics.median(values), values[int(len(values) * 0.95) - 1]
 
 
+def recovery_after_kill(workers: list, count: int = 16) -> float:
+    """Seconds from a SIGKILL of one of two workers, in the middle of running activities,
+    until every instance has finished (default lease and sweeper timings)."""
+    ids = [client.start("bench_slow_chain", {"steps": 4, "sleep": 0.5}) for _ in range(count)]
+    victim = workers[0]
+    tag = f":{victim.proc.pid}:"
+    deadline = time.monotonic() + 60
+    while not ActivityTask.objects.filter(status="running", worker__contains=tag).exists():
+        if time.monotonic() > deadline:
+            raise SystemExit("recovery: the worker to kill never ran an activity")
+        time.sleep(0.01)
+    victim.kill()
+    killed = time.monotonic()
+    elapsed_of(ids, timeout=300)
+    return time.monotonic() - killed
+
+
 def replay_cost(steps: int, checkpoints: tuple[int, ...]) -> dict[str, list[float]]:
     """Episode time (ms) around given steps of a chain driven in-process.
 
@@ -298,6 +315,13 @@ def main() -> None:
             )
             figures["latency_p95_ms"] = summary(
                 "start-to-finish, 1 activity: p95 ms", [r[1] for r in runs], per_s=False
+            )
+        if want("recovery") and CONFIG["workers"] == 2:
+            # Last: one worker is gone afterwards. One run (it waits out a lease).
+            figures["recovery_seconds"] = summary(
+                "all instances finished, s after SIGKILL of 1 of 2 workers",
+                [recovery_after_kill(workers)],
+                per_s=False,
             )
     finally:
         for w in workers:

@@ -34,3 +34,18 @@ def bench_wait(ctx, _):
 def bench_bounded(ctx, spec):
     results = yield from ctx.bounded_fan_out("bench_noop", range(spec["count"]), spec["parallel"])
     return len(results)
+
+
+@activity(name="bench_sleep")
+def bench_sleep(ctx, seconds):
+    import time
+
+    time.sleep(seconds)
+    return seconds
+
+
+@orchestrator(name="bench_slow_chain")
+def bench_slow_chain(ctx, spec):
+    for _ in range(spec["steps"]):
+        yield ctx.call_activity("bench_sleep", spec["sleep"])
+    return spec["steps"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -84,6 +84,8 @@ class EpisodeEffects:
             idempotency_key=action.idempotency_key
             or f"{inst.instance_id}:{inst.execution_id}:{call_id}",
             enqueued_at=self.now,
+            start_to_close=_duration(action.start_to_close),
+            heartbeat_timeout=_duration(action.heartbeat_timeout),
         )
         if self.claim and self.claimed is None and runs_inline(action.name):
             # The calling worker thread runs this one right after commit: no broker hop.
@@ -96,9 +98,31 @@ class EpisodeEffects:
         """Write the episode's new activity tasks in one statement and enqueue them."""
         if not self._new_tasks:
             return
+        self._carry_heartbeats()
         ActivityTask.objects.bulk_create(self._new_tasks)
         start_tasks((t for t in self._new_tasks if t is not self.claimed), self.instance.task_hub)
         self._new_tasks = []
+
+    def _carry_heartbeats(self) -> None:
+        """A retry's attempt starts from the last heartbeat of its call's earlier attempts
+        (``ctx.last_heartbeat``): one query, only when the episode schedules retries."""
+        retries = {task.call_id: task for task in self._new_tasks if task.attempt > 1}
+        if not retries:
+            return
+        beats = (
+            ActivityTask.objects.filter(
+                instance=self.instance,
+                execution_id=self.instance.execution_id,
+                call_id__in=list(retries),
+                heartbeat_at__isnull=False,
+            )
+            .order_by("call_id", "attempt")
+            .values_list("call_id", "attempt", "heartbeat_at", "heartbeat_details")
+        )
+        for call_id, attempt, beat_at, details in beats:  # the latest attempt's last
+            task = retries[call_id]
+            if attempt < task.attempt:
+                task.heartbeat_at, task.heartbeat_details = beat_at, details
 
     def _create_timer(self, action: act.CreateTimer) -> None:
         inst = self.instance
@@ -246,6 +270,10 @@ class EpisodeEffects:
         self.continued = True
 
 
+def _duration(seconds: float | None) -> timedelta | None:
+    return None if seconds is None else timedelta(seconds=seconds)
+
+
 def notify_parent(instance: Instance, action: act.Action) -> None:
     """Tell the parent (if any) how its sub-orchestration ended."""
     if instance.parent_id is None or instance.parent_task_id is None:
@@ -265,7 +293,13 @@ def notify_parent(instance: Instance, action: act.Action) -> None:
 
 
 def cancel_outstanding(instance: Instance) -> None:
-    """Outstanding tasks are not started; pending timers never fire."""
+    """Outstanding tasks are not started; pending timers never fire.
+
+    Running tasks are cancelled too: their activity learns it at its next heartbeat
+    write (``ctx.heartbeat()`` raises ActivityCancelled, ``ctx.is_cancelled``), and its
+    result, if it still returns one, is ignored (outcomes are recorded only for RUNNING
+    tasks). See docs/architecture.md, "Heartbeats, timeouts and cancellation".
+    """
     ActivityTask.objects.filter(instance=instance).open().update(
         status=TaskStatus.CANCELLED, lease_expires_at=None
     )

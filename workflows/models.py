@@ -160,6 +160,15 @@ class ActivityTask(models.Model):
     resends = models.PositiveIntegerField(default=0, db_default=0)  # older workers omit it
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # This attempt's timeouts (the call's, else the decorator's; None: none): the sweeper
+    # fails a run past either with ActivityTimedOut. Older workers insert NULL.
+    start_to_close = models.DurationField(null=True, blank=True)
+    heartbeat_timeout = models.DurationField(null=True, blank=True)
+    # The last heartbeat (ctx.heartbeat) of this call: when and its details. Written only
+    # while the task runs; a later run of this row, or the next attempt's row (copied when
+    # it is scheduled), starts from them (ctx.last_heartbeat).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_details = models.JSONField(null=True, blank=True)
 
     class Meta:
         constraints = [

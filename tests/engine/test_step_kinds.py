@@ -19,7 +19,7 @@ REF = InstanceRef("steps-1")
 
 # One sample of every kind of step, with every field set (so a dropped field shows).
 SAMPLES: list[act.StepAction] = [
-    act.ScheduleActivity(1, "echo", {"x": 1}, 2, 1, "key"),
+    act.ScheduleActivity(1, "echo", {"x": 1}, 2, 1, "key", 30.0, 5.0),
     act.CreateTimer(2, T0 + timedelta(seconds=5), "retry"),
     act.StartSubOrchestration(3, "child", "parent:1:3", 2, [1]),
     act.RecordMarker(4, "patch-1"),

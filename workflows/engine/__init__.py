@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from .activity import ActivityContext
 from .errors import (
+    ActivityCancelled,
     ActivityFailed,
+    ActivityTimedOut,
     ApprovalTimeout,
     DurableError,
     EventTimeout,
@@ -35,8 +37,10 @@ from .saga import CompensationOutcome, Saga, retry_failed
 from .tasks import Outcome, Task
 
 __all__ = [
+    "ActivityCancelled",
     "ActivityContext",
     "ActivityFailed",
+    "ActivityTimedOut",
     "ApprovalTimeout",
     "CompensationOutcome",
     "DurableError",

@@ -32,6 +32,10 @@ class ScheduleActivity(StepAction):
     attempt: int = 1
     call_id: int = 0  # task id of the first attempt; the idempotency key uses it
     idempotency_key: str | None = None  # set for compensations: their compensation id
+    # Seconds (engine/timeouts.py), call's over decorator's; None: no limit. Not compared on
+    # replay (histories recorded before they existed have none).
+    start_to_close: float | None = None
+    heartbeat_timeout: float | None = None
 
 
 @dataclass(frozen=True)

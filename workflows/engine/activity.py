@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import ActivityCancelled
 from .failures import FailureDetails
+from .heartbeat import Heartbeats
 from .payloads import round_trip
 from .registry import Registry
 
@@ -22,6 +24,17 @@ class ActivityContext:
         @activity(name="charge_payment")
         def charge_payment(ctx, order):
             return payments.charge(order["amount"], idempotency_key=ctx.idempotency_key)
+
+    A long activity reports progress with :meth:`heartbeat` and resumes from
+    ``last_heartbeat``, the details of the last heartbeat an earlier run or attempt of
+    this call recorded (None at first)::
+
+        @activity(name="import_rows", heartbeat_timeout=60)
+        def import_rows(ctx, rows):
+            start = (ctx.last_heartbeat or {}).get("done", 0)
+            for i in range(start, len(rows)):
+                store(rows[i])
+                ctx.heartbeat({"done": i + 1})  # raises ActivityCancelled when unwanted
     """
 
     instance_id: str
@@ -30,6 +43,28 @@ class ActivityContext:
     idempotency_key: str
     task_id: int = 0
     execution_id: str = "1"
+    last_heartbeat: Any = None
+    # Injected by the runtime (throttle clock, the durable write); a plain one otherwise.
+    heartbeats: Heartbeats = field(default_factory=Heartbeats, compare=False, repr=False)
+
+    def heartbeat(self, details: Any = None) -> None:
+        """Say the activity is alive, with optional progress ``details`` (JSON).
+
+        Written durably at most every few seconds (DURABLE_HEARTBEAT_INTERVAL_SECONDS);
+        calls in between only keep the latest details, written by the next beat that is
+        allowed (or when the attempt fails). ``None`` leaves the stored details as they
+        were. Details over DURABLE_HEARTBEAT_MAX_BYTES raise PayloadTooLarge.
+
+        Raises :class:`ActivityCancelled` once a write finds the task no longer running
+        for this run: its instance was terminated or continued as new, or the attempt
+        timed out. Whatever the activity returns after that is ignored.
+        """
+        self.heartbeats.beat(details)
+
+    @property
+    def is_cancelled(self) -> bool:
+        """True once a heartbeat's write found the task no longer wanted (see heartbeat)."""
+        return self.heartbeats.cancelled
 
 
 def idempotency_key(instance_id: str, execution_id: str, task_id: int) -> str:
@@ -47,11 +82,14 @@ def run_activity(registry: Registry, ctx: ActivityContext, input: Any) -> Activi
     """Call the registered activity; any exception becomes failure details.
 
     The result goes through a JSON round trip so the orchestrator sees exactly
-    what storage will give back on replay.
+    what storage will give back on replay. A failed attempt writes the heartbeat
+    details the throttle held back, so the next attempt resumes from the latest.
     """
     try:
         definition = registry.get_activity(ctx.name)
         value = definition.fn(ctx, input)
         return ActivityOutcome(True, round_trip(value, f"result of activity {ctx.name!r}"))
     except Exception as exc:  # noqa: BLE001 - every activity error is reported, not raised
+        if not isinstance(exc, ActivityCancelled):
+            ctx.heartbeats.flush()
         return ActivityOutcome(False, failure=FailureDetails.from_exception(exc))

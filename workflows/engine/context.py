@@ -22,6 +22,7 @@ from .retry import RetryPolicy, next_retry_delay
 from .saga import Saga
 from .state import ExecutionState
 from .tasks import CompletableTask, Outcome, Task, TimerTask, WhenAll, WhenAny
+from .timeouts import NO_TIMEOUTS, ActivityTimeouts
 
 _UUID_NAMESPACE = uuid.UUID("9e7c1f2a-5b1d-4b8e-9d8a-2f1c0e6b7a31")
 
@@ -72,8 +73,8 @@ class _RetryingTask(Task):
         elapsed = now - self._first_at
         delay = next_retry_delay(self._policy, self.attempt, failure, elapsed)
         if delay is None:
-            if isinstance(error, ActivityFailed):
-                error = ActivityFailed(error.name, failure, self.attempt)
+            if isinstance(error, ActivityFailed):  # or ActivityTimedOut: keep the type
+                error = type(error)(error.name, failure, self.attempt)
             self.fail(error)
             return
         timer = self._state.create_timer(now + delay, purpose="retry")
@@ -109,6 +110,7 @@ class OrchestrationContext:
         logger_name: str = "workflows.orchestrator",
         *,
         state: ExecutionState | None = None,
+        activity_timeouts: Callable[[str], ActivityTimeouts] | None = None,
     ) -> None:
         self.instance_id = instance_id
         self.execution_id = execution_id
@@ -117,6 +119,8 @@ class OrchestrationContext:
         self.logger = ReplaySafeLogger(logging.getLogger(logger_name), self)
         # Owned by the executor, which shares it: orchestrator code only reads it here.
         self._state = state if state is not None else ExecutionState()
+        # The timeouts @activity(...) declared, by activity name (Registry.activity_timeouts).
+        self._activity_timeouts = activity_timeouts or (lambda _name: NO_TIMEOUTS)
 
     # -- identity, time, ids -------------------------------------------------
     @property
@@ -147,14 +151,32 @@ class OrchestrationContext:
         input: Any = None,
         *,
         retry: RetryPolicy | None = None,
+        start_to_close: float | timedelta | None = None,
+        heartbeat_timeout: float | timedelta | None = None,
         _idempotency_key: str | None = None,
     ) -> Task:
         """Schedule an activity; ``yield`` the task for its result.
 
-        Raises :class:`ActivityFailed` (at the ``yield``) once the retry policy gives up.
+        Raises :class:`ActivityFailed` (at the ``yield``) once the retry policy gives up;
+        :class:`ActivityTimedOut` (a subclass) when the last attempt timed out.
+
+        ``start_to_close`` (one run's time) and ``heartbeat_timeout`` (longest time
+        without ``ctx.heartbeat()``), in seconds or as timedeltas, win over the
+        activity's ``@activity(...)`` options; every attempt gets them.
+
+        Example::
+
+            result = yield ctx.call_activity(
+                "call_partner", order, start_to_close=30, retry=RetryPolicy(max_attempts=3)
+            )
         """
         name = name_of(activity)
         value = round_trip(input, f"input of activity {name!r}")
+        try:
+            given = ActivityTimeouts.of(start_to_close, heartbeat_timeout)
+        except ValueError as exc:
+            raise WorkflowCodeError(f"call_activity({name!r}): {exc}") from None
+        timeouts = given.over(self._activity_timeouts(name))
 
         first_id: list[int] = []
 
@@ -165,7 +187,14 @@ class OrchestrationContext:
             # Every attempt of one call shares the first attempt's id: the activity's
             # idempotency key stays the same across retries.
             action = act.ScheduleActivity(
-                task_id, name, value, attempt, first_id[0], _idempotency_key
+                task_id,
+                name,
+                value,
+                attempt,
+                first_id[0],
+                _idempotency_key,
+                timeouts.start_to_close,
+                timeouts.heartbeat_timeout,
             )
             self._state.schedule(action, task)
             return task

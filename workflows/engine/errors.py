@@ -80,13 +80,15 @@ class NonRetryableError(Exception):
 class PayloadTooLarge(PayloadError, NonRetryableError):
     """A value entering history is over the payload size limit (never retried)."""
 
-    def __init__(self, what: str, size: int, limit: int):
+    def __init__(
+        self, what: str, size: int, limit: int, setting: str = "DURABLE_MAX_PAYLOAD_BYTES"
+    ):
         self.what = what
         self.size = size
         self.limit = limit
         super().__init__(
             f"The {what} is {size} bytes, over the limit of {limit} bytes "
-            "(DURABLE_MAX_PAYLOAD_BYTES). Store the artifact elsewhere (object storage, a "
+            f"({setting}). Store the artifact elsewhere (object storage, a "
             "file or a table) and pass a reference to it (a key or URL) instead."
         )
 
@@ -107,6 +109,38 @@ class ActivityFailed(TaskFailed):
         self.attempts = attempts
         tries = f" after {attempts} attempts" if attempts > 1 else ""
         super().__init__(f"Activity {name!r} failed{tries}: {failure.summary()}", failure)
+
+
+class ActivityTimedOut(ActivityFailed):
+    """An activity attempt ran past its ``start_to_close``, or sent no heartbeat within its
+    ``heartbeat_timeout`` (a hung call), and no retry is left. Catchable in orchestrator
+    code; ``except ActivityFailed`` catches it too.
+
+    The sweeper records the attempt as failed with this type, so a retry policy retries
+    it like any transient failure unless it lists it in ``non_retryable``.
+
+    Example::
+
+        try:
+            yield ctx.call_activity("call_partner", order, start_to_close=30)
+        except ActivityTimedOut:
+            yield ctx.call_activity("notify_ops", order)
+    """
+
+    def __init__(self, name: str, failure: FailureDetails, attempts: int = 1):
+        self.name = name
+        self.attempts = attempts
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        TaskFailed.__init__(self, f"Activity {name!r} timed out{tries}: {failure.message}", failure)
+
+
+class ActivityCancelled(DurableError):
+    """Raised by ``ctx.heartbeat()`` in an activity whose result is no longer wanted.
+
+    Its instance was terminated or continued as new, the attempt timed out, or another
+    run took the task over. Clean up and return (or let it propagate): whatever the
+    activity returns now is ignored.
+    """
 
 
 class SubOrchestrationFailed(TaskFailed):

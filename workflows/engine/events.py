@@ -92,6 +92,8 @@ class ActivityScheduled(HistoryEvent):
     attempt: int = 1
     call_id: int = 0
     idempotency_key: str | None = None
+    start_to_close: float | None = None  # seconds; absent from histories before timeouts
+    heartbeat_timeout: float | None = None
 
 
 @dataclass(frozen=True)

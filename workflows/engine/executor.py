@@ -441,6 +441,7 @@ class Orchestration:
             event.name,
             definition.version,
             state=self._state,
+            activity_timeouts=self.registry.activity_timeouts,
         )
         self.status = OrchestrationStatus.RUNNING
         self._start_generator(definition.fn, round_trip(event.input, "orchestrator input"))

@@ -41,6 +41,18 @@ class FailureDetails:
             type_names=tuple(qualified_name(k) for k in mro),
         )
 
+    @classmethod
+    def of_type(cls, error_type: type[BaseException], message: str) -> FailureDetails:
+        """Details of an error of ``error_type`` that was never raised (no traceback), e.g.
+        a timeout the runtime detected from outside the activity."""
+        mro = [k for k in error_type.__mro__ if k not in (object, BaseException)]
+        return cls(
+            type=qualified_name(error_type),
+            message=message,
+            non_retryable=issubclass(error_type, NonRetryableError),
+            type_names=tuple(qualified_name(k) for k in mro),
+        )
+
     def is_instance_of(self, error_type: type | str) -> bool:
         """True when the failed error was (a subclass of) ``error_type``."""
         name = error_type if isinstance(error_type, str) else qualified_name(error_type)

@@ -29,7 +29,9 @@ def round_trip(value: Any, what: str = "value") -> Any:
     return json.loads(encode(value, what))
 
 
-def check_size(value: Any, what: str, limit: int | None) -> None:
+def check_size(
+    value: Any, what: str, limit: int | None, setting: str = "DURABLE_MAX_PAYLOAD_BYTES"
+) -> None:
     """Raise :class:`PayloadTooLarge` when ``value`` stored as JSON exceeds ``limit`` bytes.
 
     Small scalars are not encoded at all (a str is, only when it could be too large).
@@ -40,4 +42,4 @@ def check_size(value: Any, what: str, limit: int | None) -> None:
         return  # even at 4 bytes per character it fits
     size = len(encode(value, what).encode())
     if size > limit:
-        raise PayloadTooLarge(what, size, limit)
+        raise PayloadTooLarge(what, size, limit, setting)

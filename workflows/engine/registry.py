@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import RegistrationError, UnknownActivityError, UnknownOrchestratorError
+from .timeouts import NO_TIMEOUTS, TIMEOUT_OPTIONS, ActivityTimeouts
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,8 @@ class OrchestratorDef:
 class ActivityDef:
     name: str
     fn: Callable[..., Any]
-    options: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)  # limits (workflows/limits)
+    timeouts: ActivityTimeouts = NO_TIMEOUTS  # defaults of every call (engine/timeouts.py)
 
 
 def _check_name(kind: str, name: Any) -> str:
@@ -67,8 +69,9 @@ def check_activity_options(name: str, options: dict[str, Any]) -> dict[str, Any]
     if unknown:
         raise RegistrationError(
             f"Activity {name!r}: unknown option(s) {', '.join(unknown)}. Activities take "
-            "max_concurrency=N, rate_limit='N/s|m|h' and queue='name'; retrying is set where "
-            "the activity is called: ctx.call_activity(..., retry=RetryPolicy(...))."
+            "max_concurrency=N, rate_limit='N/s|m|h', queue='name', start_to_close=seconds and "
+            "heartbeat_timeout=seconds; retrying is set where the activity is called: "
+            "ctx.call_activity(..., retry=RetryPolicy(...))."
         )
     limit = options.get("max_concurrency")
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
@@ -153,6 +156,14 @@ class Registry:
         ``max_concurrency``: at most N running at once; ``rate_limit``: at most N starts
         per second/minute/hour ("N/s", "N/m", "N/h"); ``queue``: its own broker queue,
         served by ``durable worker --queues partner-api``. DURABLE_ACTIVITY_LIMITS wins.
+
+        Timeouts, in seconds or as a timedelta, for every call (a call's own win):
+        ``start_to_close``: one run may take at most this long; ``heartbeat_timeout``:
+        a run that calls ``ctx.heartbeat()`` less often is treated as hung. Either fails
+        the attempt with ActivityTimedOut (retried by the call's policy)::
+
+            @activity(name="import_rows", start_to_close=3600, heartbeat_timeout=60)
+            def import_rows(ctx, rows): ...
         """
 
         def register(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -185,6 +196,11 @@ class Registry:
 
     def add_activity(self, fn: Callable[..., Any], name: str, **options: Any) -> None:
         _check_name("Activity", name)
+        timeouts = {key: options.pop(key) for key in TIMEOUT_OPTIONS if key in options}
+        try:
+            declared = ActivityTimeouts.of(**timeouts)
+        except ValueError as exc:
+            raise RegistrationError(f"Activity {name!r}: {exc}") from None
         check_activity_options(name, options)
         if inspect.isgeneratorfunction(fn):
             raise RegistrationError(
@@ -197,7 +213,7 @@ class Registry:
                 f"Activity {name!r} is already registered by "
                 f"{existing.fn.__module__}.{existing.fn.__qualname__}. Choose another name."
             )
-        self._activities[name] = ActivityDef(name, fn, dict(options))
+        self._activities[name] = ActivityDef(name, fn, dict(options), declared)
         self.changes += 1
         fn.__durable_name__ = name  # type: ignore[attr-defined]
 
@@ -222,6 +238,11 @@ class Registry:
             return self._activities[name]
         except KeyError:
             raise UnknownActivityError(name) from None
+
+    def activity_timeouts(self, name: str) -> ActivityTimeouts:
+        """The timeouts ``@activity(...)`` declared for ``name`` (none if not registered here)."""
+        definition = self._activities.get(name)
+        return definition.timeouts if definition is not None else NO_TIMEOUTS
 
     def orchestrator_names(self) -> list[str]:
         return sorted(self._orchestrators)

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from . import actions as act
-from .errors import ActivityFailed, SubOrchestrationFailed, TaskFailed
+from .errors import ActivityFailed, ActivityTimedOut, SubOrchestrationFailed, TaskFailed
 from .events import EventRaised, HistoryEvent
 from .failures import FailureDetails
 from .payloads import round_trip
@@ -34,6 +34,8 @@ def failure_for(task: CompletableTask, failure: FailureDetails) -> TaskFailed:
     """The error raised in orchestrator code when ``task`` failed with ``failure``."""
     if task.kind == "sub_orchestration":
         return SubOrchestrationFailed(task.name, task.child_instance_id or "", failure)
+    if failure.is_instance_of(ActivityTimedOut):
+        return ActivityTimedOut(task.name, failure)
     return ActivityFailed(task.name, failure)
 
 

@@ -27,6 +27,7 @@ from .approvals import approval_event_name
 from .errors import DurableError
 from .executor import TERMINAL_STATUSES, InstanceRef, OrchestrationStatus, execute
 from .failures import FailureDetails
+from .heartbeat import Beat, Heartbeats
 from .payloads import round_trip
 from .registry import Registry, default_registry, name_of
 from .saga import compensation_event_name
@@ -80,6 +81,9 @@ class WorkflowTestRunner:
         self._activities: deque[tuple[str, int, act.ScheduleActivity]] = deque()
         self._timers: list[tuple[datetime, str, int, int]] = []
         self._calls: dict[str, list[Any]] = {}
+        # Last heartbeat details per call (instance, execution, call id): every beat is
+        # kept (no throttle), and the next attempt of the call reads them.
+        self._heartbeats: dict[tuple[str, int, int], Any] = {}
         self._counter = 0
         self._action_handlers: dict[type, Callable[[_Instance, Any], None]] = {
             act.ScheduleActivity: self._on_schedule_activity,
@@ -254,7 +258,23 @@ class WorkflowTestRunner:
         key = action.idempotency_key or idempotency_key(
             iid, str(execution), action.call_id or action.task_id
         )
-        ctx = ActivityContext(iid, action.name, action.attempt, key, action.task_id, str(execution))
+        call = (iid, execution, action.call_id or action.task_id)
+
+        def keep(beat: Beat) -> bool:
+            if beat.has_details:
+                self._heartbeats[call] = beat.details
+            return True
+
+        ctx = ActivityContext(
+            iid,
+            action.name,
+            action.attempt,
+            key,
+            action.task_id,
+            str(execution),
+            last_heartbeat=self._heartbeats.get(call),
+            heartbeats=Heartbeats(keep),
+        )
         self._calls.setdefault(action.name, []).append(action.input)
         fake = self.fakes.get(action.name)
         if fake is not None:

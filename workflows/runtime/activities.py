@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import time
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from ..conf import conf
 from ..counters import observe_activity, observe_payload_rejected
 from ..engine import ActivityContext, FailureDetails, PayloadTooLarge, default_registry
 from ..engine.activity import ActivityOutcome, run_activity
+from ..engine.heartbeat import Beat, Heartbeats, HeartbeatWriter
 from ..engine.payloads import check_size
 from ..engine.registry import Registry
 from ..episodes import episode_locked, lock_instance
@@ -166,6 +167,8 @@ def attempt(task: ActivityTask, registry: Registry) -> ActivityOutcome:
         idempotency_key=task.idempotency_key,
         task_id=task.task_id,
         execution_id=task.execution_id,
+        last_heartbeat=task.heartbeat_details,
+        heartbeats=heartbeats_of(task),
     )
     started = time.perf_counter()
     outcome = limit_result(task.name, run_activity(registry, ctx, task.input))
@@ -181,6 +184,51 @@ def attempt(task: ActivityTask, registry: Registry) -> ActivityOutcome:
             extra=log_context(task.instance, activity=task.name, task_id=task.task_id),
         )
     return outcome
+
+
+def heartbeats_of(task: ActivityTask) -> Heartbeats:
+    """``ctx.heartbeat()`` of a claimed task: throttled (DURABLE_HEARTBEAT_INTERVAL_SECONDS,
+    or a third of its heartbeat_timeout when shorter), size-limited, written durably."""
+    interval = conf.HEARTBEAT_INTERVAL_SECONDS
+    if task.heartbeat_timeout is not None:
+        interval = min(interval, task.heartbeat_timeout.total_seconds() / 3)
+    limit, setting = conf.HEARTBEAT_MAX_BYTES, "DURABLE_HEARTBEAT_MAX_BYTES"
+    if limit > conf.MAX_PAYLOAD_BYTES:
+        limit, setting = conf.MAX_PAYLOAD_BYTES, "DURABLE_MAX_PAYLOAD_BYTES"
+    return Heartbeats(
+        heartbeat_writer(task),
+        interval=interval,
+        clock=time.monotonic,
+        max_bytes=limit,
+        limit_setting=setting,
+    )
+
+
+def heartbeat_writer(task: ActivityTask) -> HeartbeatWriter:
+    """The durable write of one heartbeat of ``task``: one UPDATE of its row (the time and,
+    when given, the details), only while it is RUNNING for this run (``runs`` counts
+    claims: a run whose lease lapsed and was taken over writes nothing).
+
+    Returns whether it still is: False tells the activity it was cancelled (terminate,
+    continue-as-new), timed out or taken over; None when the write failed (kept for the
+    next beat; the activity is not stopped by a database hiccup).
+    """
+
+    def write(beat: Beat) -> bool | None:
+        fields = {"heartbeat_at": timezone.now()}
+        if beat.has_details:
+            fields["heartbeat_details"] = beat.details
+        try:
+            return bool(
+                ActivityTask.objects.filter(
+                    pk=task.pk, status=TaskStatus.RUNNING, runs=task.runs
+                ).update(**fields)
+            )
+        except DatabaseError:
+            log.warning("could not record a heartbeat of task %s", task.pk, exc_info=True)
+            return None
+
+    return write
 
 
 def finish_task(

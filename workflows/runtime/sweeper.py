@@ -1,4 +1,5 @@
-"""Timer poller and sweeper: fire due timers, re-send lost wake-ups, expire leases.
+"""Timer poller and sweeper: fire due timers, time out activities, expire leases, re-send
+lost wake-ups.
 
 Runs in every worker process; on PostgreSQL rows are taken with SKIP LOCKED so
 several workers share the work without stepping on each other.
@@ -12,11 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import close_old_connections, connection, transaction
-from django.db.models import Min, Q
+from django.db.models import F, Min, Q
 from django.utils import timezone
 
 from ..conf import conf
 from ..engine import events as ev
+from ..engine.activity import ActivityOutcome
+from ..engine.timeouts import ActivityTimeouts, timed_out, which_timed_out
 from ..inbox import deliver
 from ..limits import admission
 from ..limits.config import limited_names
@@ -24,6 +27,7 @@ from ..logging import log_context
 from ..models import ActivityTask, InboxMessage, Instance, Timer
 from ..retention import purge_if_due
 from ..statuses import TERMINAL, InstanceStatus, TaskStatus
+from . import outcomes
 from .dispatch import start_activity, wake_orchestration
 
 log = logging.getLogger("workflows.runtime")
@@ -43,6 +47,7 @@ def redeliver_after() -> timedelta:
 @dataclass
 class SweepReport:
     timers_fired: int = 0
+    activities_timed_out: int = 0  # running past start_to_close or heartbeat_timeout
     tasks_resent: int = 0
     leases_expired: int = 0
     wakeups_resent: int = 0
@@ -116,6 +121,60 @@ def _unclaimed_for_long(now: datetime) -> Q:
     return condition | Q(resends__gte=resends, enqueued_at__lt=now - wait * factor)
 
 
+def _overdue(now: datetime) -> Q:
+    """Running tasks past a deadline: ``started_at + start_to_close``, or the later of
+    ``started_at`` and ``heartbeat_at`` plus ``heartbeat_timeout`` (engine/timeouts.py)."""
+    past_start_to_close = Q(start_to_close__isnull=False, started_at__lt=now - F("start_to_close"))
+    silent = Q(heartbeat_timeout__isnull=False, started_at__lt=now - F("heartbeat_timeout")) & (
+        Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=now - F("heartbeat_timeout"))
+    )
+    return past_start_to_close | silent
+
+
+def _seconds(duration: timedelta | None) -> float | None:
+    return None if duration is None else duration.total_seconds()
+
+
+def time_out_activities(hub: str, now: datetime, batch: int = 200) -> int:
+    """Running tasks past their ``start_to_close`` or ``heartbeat_timeout`` (hung, though
+    their worker is alive and renews the lease) fail with ActivityTimedOut: one query
+    finds them, runtime/outcomes records the failures (only of tasks still RUNNING) and
+    their instances are woken; the retry policy decides what follows. A late result or
+    heartbeat of such a run finds the task no longer RUNNING: ignored, and cancelled."""
+    with transaction.atomic():
+        tasks = list(
+            _locked(
+                ActivityTask.objects.filter(task_hub=hub, status=TaskStatus.RUNNING)
+                .filter(_overdue(now))
+                .select_related("instance")
+                .order_by("pk")
+            )[:batch]
+        )
+        results = []
+        for task in tasks:
+            limits = ActivityTimeouts(
+                _seconds(task.start_to_close), _seconds(task.heartbeat_timeout)
+            )
+            which = which_timed_out(limits, now, task.started_at, task.heartbeat_at)
+            if which is None:  # the database's arithmetic and ours disagree: next round
+                continue
+            log.warning(
+                "activity %s (task %s) timed out: %s passed; the attempt fails",
+                task.name,
+                task.pk,
+                which,
+                extra=log_context(task.instance, activity=task.name, task_id=task.task_id),
+            )
+            failure = timed_out(task.name, which, limits)
+            results.append((task, ActivityOutcome(False, failure=failure)))
+        recorded = outcomes.record(results) if results else []
+        if recorded:
+            outcomes.to_inbox(recorded)
+            for instance_pk in sorted({task.instance_id for task, _outcome in recorded}):
+                wake_orchestration(instance_pk, hub)
+    return len(recorded)
+
+
 def expire_leases(hub: str, now: datetime, batch: int = 500) -> int:
     """A running task whose worker died is put back to be run again (at-least-once)."""
     with transaction.atomic():
@@ -169,11 +228,14 @@ def resend_lost_wakeups(hub: str, now: datetime, batch: int = 500) -> int:
     return len(instances)
 
 
-def sweep_once(hub: str | None = None) -> SweepReport:
+def sweep_once(hub: str | None = None, now: datetime | None = None) -> SweepReport:
+    """One round of every sweep, in order; ``now`` (tests) defaults to the current time."""
     hub = hub or conf.TASK_HUB
-    now = timezone.now()
+    now = now or timezone.now()
     return SweepReport(
         timers_fired=fire_due_timers(hub, now),
+        # before lease expiry: a task past its deadline fails rather than running again
+        activities_timed_out=time_out_activities(hub, now),
         leases_expired=expire_leases(hub, now),
         tasks_resent=resend_lost_tasks(hub, now),
         wakeups_resent=resend_lost_wakeups(hub, now),

@@ -9,9 +9,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.db.models import F
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 from tests.support import reliability_workflows  # noqa: F401 - registers the workflows
@@ -158,3 +161,30 @@ def test_the_smaller_of_the_two_limits_applies(client, settings):
     status = client.get_status(iid)
     assert status.status == "failed"
     assert "DURABLE_MAX_PAYLOAD_BYTES" in status.failure["message"]
+
+
+def test_the_instance_page_shows_the_last_heartbeat_and_details_only_to_payload_readers(
+    client, django_user_model
+):
+    iid = client.start("r_import", {"rows": 1})
+    task = claim_task(first_task(iid).pk)
+    assert heartbeat_writer(task)(Beat({"done": "row-7-of-9"}))
+
+    def user(name: str, *codenames: str):
+        person = django_user_model.objects.create_user(name, password="x")
+        person.user_permissions.set(
+            Permission.objects.filter(content_type__app_label="workflows", codename__in=codenames)
+        )
+        return person
+
+    reader = user("reader", "view_instance", "view_payloads")
+    viewer = user("viewer", "view_instance")
+    for person, shown in ((reader, True), (viewer, False)):
+        browser = Client()
+        browser.force_login(person)
+        page = browser.get(reverse("ui:instance-body", args=[iid]))
+        html = page.content.decode()
+        assert page.status_code == 200
+        assert "Last heartbeat" in html and "ago</span>" in html
+        assert ("row-7-of-9" in html) is shown
+        assert ("details hidden" in html) is not shown

@@ -10,7 +10,10 @@ class WorkflowsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import conf  # noqa: F401 - registers the settings' system check
+        from . import (
+            bulk_actor,  # noqa: F401 - every worker of the hub runs bulk chunks
+            conf,  # noqa: F401 - registers the settings' system check
+        )
         from .ui import live  # noqa: F401 - pushes instance_changed to websockets
 
         # Orchestrators and activities register themselves on import: the samples, then

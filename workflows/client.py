@@ -20,6 +20,7 @@ from .access import (
     may_see_payloads,
     redacted,
 )
+from .bulk_client import BulkOperations
 from .conf import conf
 from .engine import FailureDetails, UnknownOrchestratorError, default_registry
 from .engine import events as ev
@@ -97,7 +98,7 @@ class FinishedInstanceExists(InstanceExists):
         )
 
 
-class DurableClient:
+class DurableClient(BulkOperations):
     """Start, inspect and manage orchestration instances of one task hub.
 
     Example::

@@ -337,3 +337,86 @@ class AuditEntry(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["instance", "created_at"], name="audit_instance_idx")]
+
+
+# -- bulk operations (docs/architecture.md, "Bulk operations") ---------------------------------
+
+
+class BulkStatus(models.TextChoices):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class BulkItemStatus(models.TextChoices):
+    PENDING = "pending"
+    DONE = "done"
+    SKIPPED = "skipped"  # the target did not allow the action: the reason says why
+    FAILED = "failed"  # an unexpected error: the reason holds it
+    CANCELLED = "cancelled"  # the operation was cancelled before reaching it
+
+
+class BulkOperation(models.Model):
+    """One operator action over many instances (or failed compensations), done by workers
+    chunk by chunk (workflows/bulk.py). Its targets are fixed when it is created: one
+    BulkItem each."""
+
+    task_hub = models.CharField(max_length=64, default="default")
+    action = models.CharField(max_length=32)
+    # What was asked for: the filter, or None when an explicit id list was given.
+    filter = models.JSONField(null=True, blank=True)
+    # Extra arguments of the action (raise_event: the event's name and data).
+    parameters = models.JSONField(default=dict, blank=True)
+    reason = models.TextField()  # why (the shared note of compensation decisions)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor = models.CharField(max_length=200)  # who: the user name, or "cli", ...
+    status = models.CharField(max_length=16, choices=BulkStatus.choices, default=BulkStatus.RUNNING)
+    matched = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    cancelled = models.PositiveIntegerField(default=0)
+    chunk_size = models.PositiveIntegerField(default=100)  # targets per transaction
+    chunks = models.PositiveIntegerField(default=0)  # chunk transactions committed
+    longest_chunk_ms = models.PositiveIntegerField(default=0)
+    cancelled_by = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Last chunk or wake-up: the sweeper wakes a running operation again when this is old.
+    woken_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["task_hub", "created_at"], name="bulk_created_idx"),
+            # the sweeper: running operations whose wake-up may have been lost
+            models.Index(fields=["task_hub", "status", "woken_at"], name="bulk_running_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"bulk {self.action} #{self.pk} ({self.status})"
+
+
+class BulkItem(models.Model):
+    """One target of a bulk operation and what became of it. Not a foreign key to the
+    instance: a purge deletes it, and the outcome must stay."""
+
+    operation = models.ForeignKey(BulkOperation, on_delete=models.CASCADE, related_name="items")
+    target = models.CharField(max_length=200)  # the instance id, or the compensation record id
+    instance_ref = models.CharField(max_length=200)  # the instance id (of the record)
+    status = models.CharField(
+        max_length=16, choices=BulkItemStatus.choices, default=BulkItemStatus.PENDING
+    )
+    reason = models.TextField(blank=True, default="")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["operation", "target"], name="uniq_bulk_target")
+        ]
+        indexes = [
+            # the next chunk (pending, in order) and the outcome lists by status
+            models.Index(fields=["operation", "status", "id"], name="bulk_item_status_idx"),
+        ]

@@ -28,6 +28,7 @@ from ..models import ActivityTask, InboxMessage, Instance, Timer
 from ..retention import purge_if_due
 from ..statuses import TERMINAL, InstanceStatus, TaskStatus
 from . import outcomes
+from .bulk_wakeups import resend_stalled as resend_stalled_bulk
 from .dispatch import start_activity, wake_orchestration
 
 log = logging.getLogger("workflows.runtime")
@@ -53,6 +54,7 @@ class SweepReport:
     wakeups_resent: int = 0
     limits_woken: int = 0  # limited activities with room whose wake-up was lost
     purged: int = 0  # finished instances deleted by the retention policy
+    bulk_woken: int = 0  # running bulk operations whose wake-up was lost
 
 
 def fire_due_timers(hub: str, now: datetime, batch: int = 200) -> int:
@@ -241,6 +243,7 @@ def sweep_once(hub: str | None = None, now: datetime | None = None) -> SweepRepo
         wakeups_resent=resend_lost_wakeups(hub, now),
         limits_woken=admission.sweep(hub, now),
         purged=purge_if_due(hub, now),
+        bulk_woken=resend_stalled_bulk(hub, now),
     )
 
 

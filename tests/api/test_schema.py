@@ -31,6 +31,11 @@ OPERATIONS = {
     ("/api/v1/compensations/{record_id}/retry/", "post"),
     ("/api/v1/compensations/{record_id}/resolve/", "post"),
     ("/api/v1/compensations/{record_id}/skip/", "post"),
+    ("/api/v1/bulk-operations/", "get"),
+    ("/api/v1/bulk-operations/", "post"),
+    ("/api/v1/bulk-operations/{operation_id}/", "get"),
+    ("/api/v1/bulk-operations/{operation_id}/outcomes/", "get"),
+    ("/api/v1/bulk-operations/{operation_id}/cancel/", "post"),
 }
 
 

@@ -108,3 +108,27 @@ def audit_of(instance_id: str) -> list[tuple[str, Any, str]]:
         (e.action, (e.detail or {}).get("bulk_operation"), e.note)
         for e in AuditEntry.objects.filter(instance_ref=instance_id).order_by("pk")
     ]
+
+
+@pytest.fixture
+def api_as(make_user) -> Callable[..., Any]:
+    """``api_as("olga", "operate_instance")``: an APIClient with a token of a new user
+    holding those permissions (none: signed in only)."""
+    from rest_framework.test import APIClient
+
+    from tests.support.tokens import token_for
+
+    def make(username: str, *codenames: str) -> APIClient:
+        user = make_user(username, *codenames)
+        api = APIClient()
+        api.credentials(HTTP_AUTHORIZATION=f"Token {token_for(user)}")
+        api.user = user
+        return api
+
+    return make
+
+
+@pytest.fixture
+def api(api_as) -> Any:
+    """An operator's API client."""
+    return api_as("olga", *OPERATOR)

@@ -2,13 +2,14 @@
 
 from django.urls import path, re_path
 
-from . import approvals, compensations, views
+from . import approvals, bulk, compensations, views
 
 app_name = "durable-api"
 
 _instance = "instances/<str:instance_id>/"
 _approval = "approvals/<str:approval_id>/"
 _compensation = "compensations/<str:record_id>/"
+_bulk = "bulk-operations/<str:operation_id>/"
 
 urlpatterns = [
     path("instances/", views.InstancesView.as_view(), name="instances"),
@@ -30,5 +31,9 @@ urlpatterns = [
         f"{_compensation}resolve/", compensations.ResolveView.as_view(), name="compensation-resolve"
     ),
     path(f"{_compensation}skip/", compensations.SkipView.as_view(), name="compensation-skip"),
+    path("bulk-operations/", bulk.BulkOperationsView.as_view(), name="bulk-operations"),
+    path(_bulk, bulk.BulkOperationView.as_view(), name="bulk-operation"),
+    path(f"{_bulk}outcomes/", bulk.BulkOutcomesView.as_view(), name="bulk-outcomes"),
+    path(f"{_bulk}cancel/", bulk.BulkCancelView.as_view(), name="bulk-cancel"),
     re_path(r"^(?P<unmatched>.*)$", views.not_found),
 ]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import check_replay, instances, serve, token, worker
+from . import bulk, check_replay, instances, serve, token, worker
 
 SUBCOMMANDS: dict[str, ModuleType] = {
     "serve": serve,
     "worker": worker,
     "token": token,
     "check-replay": check_replay,
+    "bulk": bulk,
     **instances.SUBCOMMANDS,
 }

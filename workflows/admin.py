@@ -11,8 +11,10 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -104,10 +106,60 @@ class InstanceAdmin(ReadOnlyAdmin):
     def page(self, obj: Instance) -> str:
         return format_html('<a href="{}">open</a>', reverse("ui:instance", args=[obj.instance_id]))
 
-    @admin.action(description="Terminate selected instances", permissions=["operate"])
-    def terminate(self, request: HttpRequest, queryset: QuerySet[Instance]) -> None:
-        _each("Terminated", lambda c, iid, by: c.terminate(iid, "from the admin", by=by))(
-            self, request, queryset
+    @admin.action(description="Terminate selected instances…", permissions=["operate"])
+    def terminate(
+        self, request: HttpRequest, queryset: QuerySet[Instance]
+    ) -> TemplateResponse | None:
+        """A confirmation page (the count, a sample, a required reason), then one bulk
+        operation that workers carry out (workflows/bulk): audited per instance, with
+        its outcomes on the operation's page."""
+        client = DurableClient()
+        ids = list(queryset.order_by("pk").values_list("instance_id", flat=True))
+        error = ""
+        if request.POST.get("confirm") == "yes":
+            try:
+                state = client.start_bulk(
+                    "terminate",
+                    instance_ids=ids,
+                    reason=request.POST.get("reason", ""),
+                    by=request.user,
+                    expected_count=int(request.POST.get("expected") or -1),
+                )
+            except (DurableError, ValueError) as exc:
+                error = str(exc)
+            else:
+                page = reverse("ui:bulk-operation", args=[state.id])
+                self.message_user(
+                    request,
+                    format_html(
+                        'Terminating {} instance(s): bulk operation <a href="{}">#{}</a>.',
+                        state.matched,
+                        page,
+                        state.id,
+                    ),
+                    messages.SUCCESS,
+                )
+                return None
+        try:
+            preview = client.preview_bulk("terminate", instance_ids=ids, user=request.user)
+        except DurableError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Terminate instances",
+            "opts": self.model._meta,
+            "preview": preview,
+            "skipped": preview.matched - preview.allowed,
+            "error": error,
+            "reason": request.POST.get("reason", ""),
+            "select_across": request.POST.get("select_across") == "1",
+            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        status = 400 if error else 200
+        return TemplateResponse(
+            request, "workflows/bulk_admin_confirm.html", context, status=status
         )
 
     @admin.action(description="Suspend selected instances", permissions=["operate"])

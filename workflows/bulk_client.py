@@ -28,6 +28,7 @@ from .bulk.actions import (
     BulkAction,
     BulkOperationNotFound,
     action_of,
+    check_filter,
     check_parameters,
     check_reason,
     check_request,
@@ -139,6 +140,20 @@ class BulkOperations:
         request = check_request(action, filter, instance_ids, compensation_ids)
         check_allowed(user, request.action)
         return service.preview(self.hub, request)
+
+    def count_bulk_targets(self, target: str, filter: dict[str, Any], *, user: Any = None) -> int:
+        """How many instances (``target="instances"``) or failed compensations
+        (``"compensations"``) a bulk filter matches now: the console's "select all N".
+
+        Example::
+
+            client.count_bulk_targets("instances", {"status": ["failed"]}, user=request.user)
+        """
+        check_allowed(user)
+        kinds = {a.target: a for a in reversed(ACTIONS.values())}
+        if target not in kinds:
+            raise InvalidInput(f"Unknown bulk target {target!r}; use instances or compensations.")
+        return service.count(self.hub, target, check_filter(kinds[target], filter))
 
     def start_bulk(
         self,

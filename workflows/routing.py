@@ -13,6 +13,7 @@ from typing import Any
 
 from django.urls import path, re_path
 
+from .ui.bulk_live import BulkProgress
 from .ui.consumers import InstanceUpdates
 
 # Application close codes are 4000-4999 (RFC 6455); the consumer uses 4401 and 4403 alike.
@@ -42,5 +43,6 @@ websocket_urlpatterns: list = [
         r"^ws/instances/(?P<instance_id>[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199})/$",
         InstanceUpdates.as_asgi(),
     ),
+    path("ws/bulk-operations/<int:pk>/", BulkProgress.as_asgi()),
     re_path(r"", no_route),  # last: everything no pattern above takes
 ]

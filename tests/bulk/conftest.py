@@ -132,3 +132,26 @@ def api_as(make_user) -> Callable[..., Any]:
 def api(api_as) -> Any:
     """An operator's API client."""
     return api_as("olga", *OPERATOR)
+
+
+@pytest.fixture
+def web(make_user) -> Callable[..., Any]:
+    """``web("olga", *perms)``: Django's test client signed in as a new user holding them."""
+    from django.test import Client
+
+    def make(username: str, *codenames: str, **extra: Any) -> Client:
+        user = make_user(username, *codenames)
+        if extra:
+            type(user).objects.filter(pk=user.pk).update(**extra)
+        browser = Client()
+        browser.force_login(user)
+        browser.user = user
+        return browser
+
+    return make
+
+
+@pytest.fixture
+def console(web) -> Any:
+    """An operator's browser."""
+    return web("olga", *OPERATOR)

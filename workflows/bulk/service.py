@@ -121,6 +121,13 @@ def preview(hub: str, request: Request) -> BulkPreview:
     return BulkPreview(action.name, matched, allowed, counts, unknown, sample)
 
 
+def count(hub: str, target: str, spec: dict[str, Any]) -> int:
+    """How many instances (or failed compensations) a checked filter matches now."""
+    if target == INSTANCES:
+        return instances_matching(hub, spec).count()
+    return compensations_matching(hub, spec).count()
+
+
 def create(
     hub: str,
     request: Request,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
@@ -15,6 +16,7 @@ from workflows.engine.errors import ClientError
 from workflows.statuses import CompensationStatus, InstanceStatus
 
 from . import access, queries
+from .bulk import offered
 from .forms import ConsoleFilterForm
 from .http import fragment, require
 from .live import poll_seconds
@@ -23,17 +25,73 @@ PAGE_SIZE = 25
 NEEDS_VIEW = "The console is for operators: it needs the permission to view instances."
 
 
+ACTIVE = [InstanceStatus.PENDING, InstanceStatus.RUNNING, InstanceStatus.SUSPENDED]
+
+
+def bulk_bar(
+    user: Any, form_id: str, target: str, hidden: list[tuple[str, str]], total: int, what: str
+) -> dict[str, Any] | None:
+    """The bulk action menu of one list (partials/_bulk_bar.html), for operators only:
+    ``hidden`` holds the list's filter, ``total`` how many match it."""
+    if not access.can_operate(user):
+        return None
+    return {
+        "form_id": form_id,
+        "target": target,
+        "hidden": hidden,
+        "signature": urlencode(hidden),  # bulk.js drops "all matching" when it changes
+        "total": total,
+        "what": what,
+        "actions": offered(target, user),
+    }
+
+
 def _overview(client: DurableClient, user: Any) -> dict[str, Any]:
     counts = queries.counts_by_status(client.hub)
-    failed_compensations = list(client.compensations(status=CompensationStatus.FAILED)[:20])
+    failed_records = client.compensations(status=CompensationStatus.FAILED)
+    failed_compensations = list(failed_records[:20])
+    attention_count = queries.attention_count(client.hub)
+    active = sum(counts[status] for status in ACTIVE)
     return {
         "counts": [(status, counts[status]) for status in InstanceStatus.values],
         "total": sum(counts.values()),
         "attention": client.query(needs_attention=True, limit=20, user=user).items,
-        "attention_count": queries.attention_count(client.hub),
+        "attention_count": attention_count,
         "failed_compensations": failed_compensations,
         "failed": client.query(status=InstanceStatus.FAILED, limit=10, user=user).items,
         "waiting": queries.longest_waiting(client.hub, limit=10),
+        "bulk_attention": bulk_bar(
+            user,
+            "bulk-attention",
+            "instances",
+            [("attention", "on")],
+            attention_count,
+            "needing attention",
+        ),
+        "bulk_failed": bulk_bar(
+            user,
+            "bulk-failed",
+            "instances",
+            [("status", "failed")],
+            counts[InstanceStatus.FAILED],
+            "failed",
+        ),
+        "bulk_waiting": bulk_bar(
+            user,
+            "bulk-waiting",
+            "instances",
+            [("status", s) for s in ACTIVE],
+            active,
+            "active (pending, running, suspended)",
+        ),
+        "bulk_compensations": bulk_bar(
+            user,
+            "bulk-compensations",
+            "compensations",
+            [],
+            failed_records.count() if failed_compensations else 0,
+            "failed compensations",
+        ),
     }
 
 
@@ -75,7 +133,24 @@ def _listing(client: DurableClient, params: QueryDict, user: Any) -> dict[str, A
     if page.next_cursor:
         filters["cursor"] = page.next_cursor
         context["next_query"] = filters.urlencode()
+    if access.can_operate(user):  # "select all N matching this filter" needs N
+        hidden = [(key, f[key].strip()) for key in ("q", "name", "business_key") if f[key].strip()]
+        hidden += [("status", f["status"])] if f["status"] else []
+        hidden += [("attention", "on")] if f["attention"] else []
+        matching = client.count_bulk_targets("instances", _bulk_filter(f), user=user)
+        context["bulk"] = bulk_bar(user, "bulk-list", "instances", hidden, matching, "matching")
     return context
+
+
+def _bulk_filter(f: dict[str, Any]) -> dict[str, Any]:
+    """The console filter as a bulk filter: the same rows as client.query shows."""
+    return {
+        "search": f["q"].strip(),
+        "status": [f["status"]] if f["status"] else [],
+        "name": f["name"].strip(),
+        "business_key": f["business_key"].strip(),
+        "needs_attention": True if f["attention"] else None,
+    }
 
 
 @require_GET

@@ -3,7 +3,7 @@
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 
-from . import access, approvals, console, dashboard, instances, start
+from . import access, approvals, bulk, console, dashboard, instances, start
 from .http import login_required
 
 app_name = "ui"
@@ -24,6 +24,13 @@ urlpatterns = [
     path("console/", console.console_page, name="console"),
     path("console/overview/", console.console_overview, name="console-overview"),
     path("console/instances/", console.console_instances, name="console-instances"),
+    path("console/bulk/", bulk.operations_page, name="bulk-operations"),
+    path("console/bulk/review/", bulk.review, name="bulk-review"),
+    path("console/bulk/start/", bulk.start, name="bulk-start"),
+    path("console/bulk/<int:pk>/", bulk.operation_page, name="bulk-operation"),
+    path("console/bulk/<int:pk>/progress/", bulk.progress, name="bulk-progress"),
+    path("console/bulk/<int:pk>/outcomes/", bulk.outcomes, name="bulk-outcomes"),
+    path("console/bulk/<int:pk>/cancel/", bulk.cancel, name="bulk-cancel"),
     path("console/dashboard/", dashboard.dashboard_page, name="dashboard"),
     path("console/dashboard/body/", dashboard.dashboard_body, name="dashboard-body"),
     path("start/", start.start_page, name="start"),

@@ -143,7 +143,7 @@ def _review(
         "skipped": preview.matched - preview.allowed,
         "by_status": sorted(preview.by_status.items()),
         "hidden": selection.hidden(),
-        "chosen": describe(targets["filter"]) if "filter" in targets else "",
+        "chosen": _described(targets.get("filter")),
         "picked": len(targets.get("instance_ids") or targets.get("compensation_ids") or []),
         "error": error,
         "values": request.POST,
@@ -151,6 +151,13 @@ def _review(
         "back": reverse("ui:console"),
     }
     return render(request, "workflows/bulk_review.html", context, status=status)
+
+
+def _described(spec: dict[str, Any] | None) -> str:
+    """A list's filter in words, its empty fields left out ("" for picked rows)."""
+    if spec is None:
+        return ""
+    return describe({key: value for key, value in spec.items() if value not in (None, "", [])})
 
 
 def _selection(request: HttpRequest) -> SelectionForm | HttpResponse:

@@ -1,0 +1,163 @@
+"""The bulk flow in a real browser (Playwright + Debian's chromium) against `durable serve`
+(daphne + embedded worker) on the test database: select all matching -> review and
+confirm -> live progress over the websocket -> outcomes. Screenshots land in
+artifacts/screenshots/bulk-*.png."""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connections
+
+from tests.bulk.conftest import OPERATOR
+from tests.support.brokers import purge_queues
+from tests.support.checks import wait_until
+from tests.ui.server import ServeProcess
+from workflows.conf import conf
+from workflows.models import AuditEntry, BulkOperation, Instance
+
+pytestmark = pytest.mark.browser
+
+SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+COUNT = 240  # three chunks of 100
+
+
+@pytest.fixture(scope="module")
+def serving(django_db_setup, django_db_blocker) -> Iterator[ServeProcess]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no chromium at {CHROMIUM}")
+    with django_db_blocker.unblock():
+        serving = ServeProcess("tests.support.workflows").start()
+    yield serving
+    serving.stop()
+
+
+@pytest.fixture(scope="module")
+def chromium(serving) -> Iterator[Any]:
+    from playwright.sync_api import expect, sync_playwright
+
+    unsafe = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's loop; our ORM calls are plain
+    expect.set_options(timeout=15_000)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
+    if unsafe is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = unsafe
+
+
+@pytest.fixture
+def server(transactional_db, serving) -> Iterator[ServeProcess]:
+    purge_queues(conf.TASK_HUB)
+    yield serving
+    connections.close_all()
+
+
+@functools.cache
+def _hashed(password: str) -> str:
+    from django.contrib.auth.hashers import make_password
+
+    return make_password(password)
+
+
+@pytest.fixture
+def operator_page(server, chromium, make_user) -> Iterator[Any]:
+    user = make_user("olga", *OPERATOR)
+    user.password = _hashed("olga-pass-1")
+    user.save(update_fields=["password"])
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto(f"{server.url}/login/")
+    page.fill("#id_username", "olga")
+    page.fill("#id_password", "olga-pass-1")
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    yield page
+    context.close()
+
+
+def _shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"bulk-{name}.png"), full_page=True)
+
+
+def test_select_all_matching_confirm_follow_live_and_read_the_outcomes(
+    server, operator_page, client
+):
+    from playwright.sync_api import expect
+
+    page = operator_page
+    for n in range(COUNT):
+        client.start("t_wait_event", None, instance_id=f"claim-{n:04d}", business_key="EU")
+    client.start("t_wait_event", None, instance_id="other-1", business_key="US")
+    running = lambda: Instance.objects.filter(status="running").count() == COUNT + 1  # noqa: E731
+    wait_until(running, timeout=60, what="every instance running (the server's worker)")
+
+    page.goto(f"{server.url}/console/?business_key=EU&status=running")
+    bar = page.locator("#bulk-list")
+    expect(bar).to_contain_text(f"Select all {COUNT} matching")
+    page.locator("#instance-list input[data-bulk-pick]").nth(0).check()
+    page.locator("#instance-list input[data-bulk-pick]").nth(1).check()
+    expect(bar.locator("[data-bulk-count]")).to_have_text("2 selected")
+    bar.locator("[data-bulk-all]").check()
+    expect(bar.locator("[data-bulk-count]")).to_have_text(f"All {COUNT} selected")
+    # A live refresh redraws the list: the selection stays.
+    page.evaluate("htmx.trigger(document.body, 'live')")
+    page.wait_for_timeout(1500)
+    expect(page.locator("#bulk-list [data-bulk-all]")).to_be_checked()
+    page.select_option("#bulk-list-action", "terminate")
+    _shot(page, "console-selection")
+
+    page.click("#bulk-list [data-bulk-go]")
+    page.wait_for_url("**/console/bulk/review/")
+    review = page.locator("#bulk-review")
+    expect(review).to_contain_text(f"Terminate: {COUNT} instances")
+    expect(review).to_contain_text("Everything matching status running; business key EU now")
+    expect(review.locator("[data-bulk-will]")).to_have_text(str(COUNT))
+    expect(review.locator("table.bulk-sample tbody tr")).to_have_count(10)
+    assert not BulkOperation.objects.exists(), "the review changed nothing"
+    page.fill("#id_reason", "INC-77: the EU claims were created twice")
+    _shot(page, "review")
+
+    frames: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(str(f))))
+    page.click("[data-bulk-run]")
+    page.wait_for_url("**/console/bulk/*/")
+    page.evaluate("window.__stillTheSamePage = true")
+    expect(page.locator("#live-state")).to_have_text("Live")
+    progress = page.locator("#bulk-progress")
+    expect(progress.locator("[data-bulk-processed]")).to_have_text(f"{COUNT} of {COUNT} (100%)")
+    expect(progress.locator("[data-bulk-status]")).to_have_text("completed")
+    assert page.evaluate("window.__stillTheSamePage === true"), "the page reloaded"
+    assert any('"processed"' in frame for frame in frames), f"no push; frames: {frames}"
+    outcomes = page.locator("#bulk-outcomes")
+    expect(outcomes.locator("tbody tr").first).to_contain_text("done")
+    expect(outcomes).to_contain_text("claim-0000")
+    _shot(page, "progress-done")
+
+    operation = BulkOperation.objects.get()
+    assert (operation.done, operation.skipped, operation.failed) == (COUNT, 0, 0)
+    assert Instance.objects.filter(status="terminated").count() == COUNT
+    assert Instance.objects.get(instance_id="other-1").status == "running"
+    assert AuditEntry.objects.filter(action="terminate", actor="olga").count() == COUNT
+
+    page.click("#bulk-outcomes a.mono >> nth=0")
+    page.wait_for_url("**/instances/claim-0000/")
+    expect(page.locator("#instance-body")).to_contain_text(f"bulk operation #{operation.pk}")
+    started = time.monotonic()
+    page.click(f"#instance-body a[href='/console/bulk/{operation.pk}/']")
+    page.wait_for_url(f"**/console/bulk/{operation.pk}/")
+    assert time.monotonic() - started < 15

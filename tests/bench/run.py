@@ -115,6 +115,8 @@ TARGETS = {
     ("latency_median_ms", 2): ("<=", 20.0),
     # Reliability: a worker killed with SIGKILL, default lease (30 s) and sweeper timings.
     ("recovery_seconds", 2): ("<=", 45.0),
+    # Bulk operations: traffic keeps flowing while one worker terminates and purges 10,000.
+    ("bulk_latency_median_ms", 1): ("<=", 50.0),
 }
 
 
@@ -146,6 +148,14 @@ def check_targets(report: dict) -> list[str]:
                 f"{names[workers]}: cached episode at step 1000 {a:.3g} ms <= 2 x step 10 "
                 f"({b:.3g} ms)",
                 a <= 2 * b,
+            )
+        start, most = figures.get("bulk_rss_mib_start"), figures.get("bulk_rss_mib_max")
+        if start and most:
+            a, b = start["median"], most["median"]
+            verdict(
+                f"{names[workers]}: worker RSS flat during the bulk runs ({a:.0f} -> {b:.0f} "
+                "MiB, within 25%)",
+                b <= a * 1.25,
             )
         rss = [f["median"] for k, f in figures.items() if k.startswith("rss_mib_")]
         if len(rss) > 1:

@@ -169,6 +169,84 @@ def recovery_after_kill(workers: list, count: int = 16) -> float:
     return time.monotonic() - killed
 
 
+def _rss_mib(pid: int) -> float:
+    """Resident memory of another process (a worker), MiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _bulk(action: str, spec: dict, worker_pid: int) -> tuple[dict, list[float], list[float]]:
+    """Run one bulk operation to its end while starting 1-activity instances one after
+    another: (the operation's figures, their start-to-finish ms, the worker's RSS MiB)."""
+    op = client.start_bulk(action, filter=spec, reason=f"bench {action}", by="bench")
+    started = time.monotonic()
+    latencies, rss = [], [_rss_mib(worker_pid)]
+    while True:
+        state = client.bulk_operation(op.id)
+        if state.is_finished:
+            break
+        iid = client.start("bench_chain", 1)
+        latencies.append(elapsed_of([iid]) * 1000)
+        rss.append(_rss_mib(worker_pid))
+        if time.monotonic() - started > 1800:
+            raise SystemExit(f"bulk {action} did not finish in 30 minutes")
+    seconds = (state.finished_at - state.created_at).total_seconds()
+    if (state.done, state.failed) != (state.matched, 0):
+        raise SystemExit(f"bulk {action}: {state}")
+    figures = {
+        "seconds": seconds,
+        "per_s": state.matched / seconds,
+        "chunks": state.chunks,
+        "longest_chunk_ms": state.longest_chunk_ms,
+    }
+    return figures, latencies, rss
+
+
+def bulk_at_scale(count: int, worker_pid: int) -> dict[str, dict]:
+    """Terminate, then purge, ``count`` waiting instances with one operation each, while
+    1-activity instances keep running through the same worker."""
+    ids = [client.start("bench_wait", None, instance_id=f"bulk-{n:06d}") for n in range(count)]
+    waiting = Instance.objects.filter(instance_id__startswith="bulk-", status="running")
+    deadline = time.monotonic() + 600
+    while waiting.count() < len(ids):  # each waits for an event: the worker started them
+        if time.monotonic() > deadline:
+            raise SystemExit("bulk: the instances to terminate never all started")
+        time.sleep(0.2)
+    figures: dict[str, dict] = {}
+    terminate, lat_t, rss_t = _bulk("terminate", {"search": "bulk-"}, worker_pid)
+    purge, lat_p, rss_p = _bulk("purge", {"search": "bulk-", "status": ["terminated"]}, worker_pid)
+    latencies = sorted(lat_t + lat_p)
+    for label, run in (("terminate", terminate), ("purge", purge)):
+        figures[f"bulk_{label}_seconds"] = summary(
+            f"bulk {label} of {count}: seconds", [run["seconds"]], per_s=False
+        )
+        figures[f"bulk_{label}_per_s"] = summary(
+            f"bulk {label} of {count}: instances/s", [run["per_s"]]
+        )
+        figures[f"bulk_{label}_longest_chunk_ms"] = summary(
+            f"bulk {label}: longest chunk transaction ms ({run['chunks']} chunks of 100)",
+            [run["longest_chunk_ms"]],
+            per_s=False,
+        )
+    figures["bulk_latency_median_ms"] = summary(
+        "start-to-finish, 1 activity, during the bulk runs: median ms",
+        [statistics.median(latencies)],
+        per_s=False,
+    )
+    figures["bulk_latency_p95_ms"] = summary(
+        "start-to-finish, 1 activity, during the bulk runs: p95 ms",
+        [latencies[max(0, int(len(latencies) * 0.95) - 1)]],
+        per_s=False,
+    )
+    rss = rss_t + rss_p
+    figures["bulk_rss_mib_start"] = summary("worker RSS MiB before the bulk runs", [rss[0]], False)
+    figures["bulk_rss_mib_max"] = summary("worker RSS MiB, most during them", [max(rss)], False)
+    return figures
+
+
 def replay_cost(steps: int, checkpoints: tuple[int, ...]) -> dict[str, list[float]]:
     """Episode time (ms) around given steps of a chain driven in-process.
 
@@ -316,6 +394,10 @@ def main() -> None:
             figures["latency_p95_ms"] = summary(
                 "start-to-finish, 1 activity: p95 ms", [r[1] for r in runs], per_s=False
             )
+        if want("bulk") and CONFIG["workers"] == 1:
+            # 10,000 instances terminated then purged, each by one operation, while
+            # 1-activity instances keep going through the same (only) worker.
+            figures.update(bulk_at_scale(2000 if QUICK else 10_000, workers[0].proc.pid))
         if want("recovery") and CONFIG["workers"] == 2:
             # Last: one worker is gone afterwards. One run (it waits out a lease).
             figures["recovery_seconds"] = summary(

@@ -62,7 +62,7 @@ PAYLOAD_COLUMNS: dict[type, tuple[str, ...]] = {
     Instance: ("input", "output", "failure", "custom_status", "attention_reason"),
     HistoryEvent: ("payload",),
     InboxMessage: ("payload",),
-    ActivityTask: ("input", "result", "failure"),
+    ActivityTask: ("input", "result", "failure", "heartbeat_details"),
     CompensationRecord: ("input", "last_error"),
     ApprovalRequest: ("details",),
     ExternalEvent: ("data", "reason"),

@@ -204,14 +204,26 @@ class BulkOperations:
 
     # -- reading -----------------------------------------------------------------------------
     def bulk_operation(self, operation_id: int, *, user: Any = None) -> BulkState:
-        """One operation: what, who, why, status and counts."""
+        """One operation: what, who, why, status and counts.
+
+        Example::
+
+            state = client.bulk_operation(17, user=request.user)
+            state.done, state.skipped, state.pending, state.is_finished
+        """
         check_allowed(user)
         return state_of(service.get(self.hub, operation_id))
 
     def bulk_operations(
         self, *, limit: int = 50, cursor: str | None = None, user: Any = None
     ) -> BulkPage:
-        """Operations of this hub, newest first, ``limit`` per page."""
+        """Operations of this hub, newest first, ``limit`` per page.
+
+        Example::
+
+            page = client.bulk_operations(limit=20)
+            older = client.bulk_operations(limit=20, cursor=page.next_cursor)
+        """
         check_allowed(user)
         before = check_cursor(cursor) if cursor else None
         found, next_id = service.recent(self.hub, before, _limit(limit))
@@ -227,7 +239,13 @@ class BulkOperations:
         user: Any = None,
     ) -> OutcomePage:
         """Per-target outcomes in processing order: done, skipped or failed with the
-        reason, cancelled, or still pending; ``status`` keeps one kind."""
+        reason, cancelled, or still pending; ``status`` keeps one kind.
+
+        Example::
+
+            for outcome in client.bulk_outcomes(17, status="skipped").items:
+                print(outcome.target, outcome.reason)
+        """
         check_allowed(user)
         operation = service.get(self.hub, operation_id)
         if status is not None and status not in BulkItemStatus.values:
@@ -246,7 +264,12 @@ class BulkOperations:
         progress: Callable[[BulkState], None] | None = None,
     ) -> BulkState:
         """Poll until the operation finished; ``progress`` hears each change of counts.
-        TimeoutError after ``timeout`` seconds (the operation goes on)."""
+        TimeoutError after ``timeout`` seconds (the operation goes on).
+
+        Example::
+
+            client.wait_for_bulk(op.id, progress=lambda s: print(s.processed, s.matched))
+        """
         deadline = time.monotonic() + timeout
         seen = None
         while True:
@@ -266,13 +289,24 @@ class BulkOperations:
     # -- changing ------------------------------------------------------------------------
     def cancel_bulk(self, operation_id: int, *, by: Any = None, reason: str = "") -> BulkState:
         """Stop a running operation: targets not reached yet are cancelled; a chunk in
-        progress finishes first. InvalidState once it finished."""
+        progress finishes first. InvalidState once it finished.
+
+        Example::
+
+            client.cancel_bulk(17, by=request.user, reason="wrong filter").cancelled
+        """
         check_allowed(by)
         note = check_text("" if reason is None else reason, "reason", 1000)
         return state_of(service.cancel(self.hub, operation_id, by, note))
 
     def run_bulk_chunk(self, operation_id: int) -> ChunkResult:
-        """Carry out the operation's next chunk (what a worker's bulk message does)."""
+        """Carry out the operation's next chunk (what a worker's bulk message does).
+
+        Example::
+
+            while client.run_bulk_chunk(op.id).more:  # tests and scripts without workers
+                pass
+        """
         return chunks.run_chunk(operation_id, self._apply_bulk, _refusal)
 
     def _apply_bulk(self, operation: BulkOperation, item: BulkItem) -> None:

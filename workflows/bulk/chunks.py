@@ -57,6 +57,11 @@ def run_chunk(
     ``refuse(operation)`` may say why the operation must stop (its creator lost the
     permission): it is then cancelled. A deadlock or lock timeout rolls the chunk back
     and runs it again shortly.
+
+    Example::
+
+        result = run_chunk(operation.pk, lambda op, item: client.terminate(item.target))
+        result.processed, result.more  # -> (100, True)
     """
     try:
         return _run_chunk(pk, apply, refuse)

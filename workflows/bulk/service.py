@@ -143,6 +143,11 @@ def create(
     ``by`` is a user or a text actor ("cli"); the caller checked permissions and
     ``reason``. ``expected``: refuse (InvalidState, nothing recorded) unless the filter
     still matches exactly that many, e.g. the count the operator confirmed.
+
+    Example::
+
+        request = check_request("purge", filter={"status": ["terminated"]})
+        create("default", request, reason="INC-42 clean-up", by="cli").matched  # -> 10000
     """
     action = request.action
     size = CHUNK_SIZE if chunk_size is None else chunk_size

@@ -1,17 +1,87 @@
-"""Fixtures shared by the whole suite. tests/engine uses none of the database ones."""
+"""Fixtures shared by the whole suite. tests/engine uses none of the database ones.
+
+Imports of test workflow modules (tests.support.workflows, ...) go inside the fixtures that
+need them, never at the top of this file: a test sees the registrations of the modules it
+and its fixtures import, and the top of this file is imported for every test
+(tests/support/registry.py).
+"""
 
 import pytest
+
+# Fixtures that run workers (threads in this process or `durable worker` processes): a test
+# using one is an integration test (`-m integration`, the suite run again on Redis).
+WORKER_FIXTURES = frozenset(
+    {
+        "worker",
+        "worker_process_factory",
+        "running_workers",
+        "start_worker",
+        "workers",
+        "process_workers",
+        "local_worker",
+        "limit_workers",
+    }
+)
+
+
+# Tests sharing a costly fixture of wider scope stay in one pytest-xdist worker (`--dist
+# loadgroup`, scripts/run_tests.py), which then starts it once: those of a module with a
+# module-scoped fixture (a server and a browser), and these packages, whose pool of worker
+# processes (package scope) is asked for from inside another fixture.
+SHARED_SETUP = {"tests/samples/": "samples", "tests/recovery/": "recovery"}
+
+
+def _shared_setup(item: pytest.Item) -> str | None:
+    where = item.nodeid.split("::")[0]
+    for path, group in SHARED_SETUP.items():
+        if where.startswith(path):
+            return group
+    definitions = getattr(item, "_fixtureinfo", None)
+    for name in getattr(item, "fixturenames", ()):
+        for fixturedef in definitions.name2fixturedefs.get(name, ()) if definitions else ():
+            if fixturedef.scope == "module":
+                return where
+    return None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     from django.db import connection
 
+    grouping = config.pluginmanager.hasplugin("xdist")
+    for item in items:
+        if WORKER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+        group = _shared_setup(item) if grouping else None
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
     if connection.vendor == "postgresql":
         return
     skip = pytest.mark.skip(reason=f"needs PostgreSQL (DATABASE_URL is {connection.vendor})")
     for item in items:
         if item.get_closest_marker("postgres"):
             item.add_marker(skip)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):  # noqa: ANN201
+    """Captured output is shown with lone surrogates escaped: a test of the log formatters
+    logs one on purpose, and a pytest-xdist worker cannot send such text to the main process
+    (the run stopped with an INTERNALERROR)."""
+    report = yield
+    report.sections = [
+        (title, text.encode("utf-8", "backslashreplace").decode("utf-8"))
+        for title, text in report.sections
+    ]
+    return report
+
+
+@pytest.fixture(autouse=True)
+def _isolated_registry(request):
+    """The registrations of the modules this test imports, and its own until it ends."""
+    from tests.support.registry import isolated
+
+    with isolated(request.node):
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -72,3 +142,45 @@ def worker_process_factory(transactional_db):
     yield start
     for process in started:
         process.stop()
+
+
+@pytest.fixture(autouse=True)
+def _empty_queues(request):
+    """A test using the database or workers starts with empty queues of its task hubs:
+    messages left by an earlier test (a killed worker's, those of a test that drove its
+    instances by hand) must not leak in."""
+    from tests.support.brokers import purge_test_queues
+
+    names = set(getattr(request.node, "fixturenames", ()))
+    if (
+        names & {"db", "transactional_db"}
+        or request.node.get_closest_marker("django_db")
+        or request.node.get_closest_marker("integration")
+    ):
+        purge_test_queues()
+
+
+@pytest.fixture
+def durable_client(transactional_db):
+    """A client whose instances worker threads and processes see (committed at once)."""
+    from workflows.client import DurableClient
+
+    return DurableClient()
+
+
+@pytest.fixture
+def fast_sweeps(settings):
+    """Sweeps and re-sends as often as the worker processes of the tests do them."""
+    from tests.support.workers import FAST_SWEEPS
+
+    for name, value in FAST_SWEEPS.items():
+        setattr(settings, name, float(value))
+    return settings
+
+
+@pytest.fixture
+def real_broker():
+    from tests.support.workers import uses_real_broker
+
+    if not uses_real_broker():
+        pytest.skip("needs a real broker and worker processes (DURABLE_BROKER_URL=amqp/redis)")

@@ -11,8 +11,6 @@ import pytest
 
 from .support import CODENAMES, grant
 
-pytestmark = pytest.mark.integration
-
 
 class Http:
     """Plain urllib with a token, as an integration outside Python's world would do it."""

@@ -1,4 +1,4 @@
-"""Fixtures of the observability tests: a client, clean queues, collected log records."""
+"""Fixtures of the observability tests: collected log records (the rest: tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,21 +7,6 @@ import logging
 import pytest
 
 from tests.support import versioning_workflows  # noqa: F401 - registers the test workflows
-from tests.support.brokers import purge_queues
-from workflows.conf import conf
-
-
-@pytest.fixture(autouse=True)
-def _empty_queues(settings):
-    """Messages left by an earlier test must not leak in."""
-    purge_queues(conf.TASK_HUB)
-
-
-@pytest.fixture
-def durable_client(transactional_db):
-    from workflows.client import DurableClient
-
-    return DurableClient()
 
 
 class Collect(logging.Handler):

@@ -1,4 +1,4 @@
-"""Runtime fixtures: a client, clean broker queues, and workers fitting the broker.
+"""Runtime fixtures: a client, and workers fitting the broker (empty queues: tests/conftest.py).
 
 On the embedded broker (SQLite default) the worker runs in this process; on a real
 broker (RabbitMQ, Redis) the scenarios run against real `durable worker` processes.
@@ -8,18 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.brokers import purge_queues
-from tests.support.checks import other_hub, this_hub
 from tests.support.workers import uses_real_broker
-
-# What worker processes get from tests/support/workers.py; the in-process worker the same.
-FAST_SWEEPS = {"DURABLE_SWEEP_INTERVAL_SECONDS": 0.2, "DURABLE_REDELIVER_AFTER_SECONDS": 2}
-
-
-@pytest.fixture(autouse=True)
-def _empty_queues():
-    """Messages left by an earlier test (e.g. of a killed worker) must not leak in."""
-    purge_queues(this_hub(), other_hub())
 
 
 @pytest.fixture
@@ -30,13 +19,6 @@ def client(db):
     from workflows.client import DurableClient
 
     return DurableClient()
-
-
-@pytest.fixture
-def fast_sweeps(settings):
-    for name, value in FAST_SWEEPS.items():
-        setattr(settings, name, value)
-    return settings
 
 
 @pytest.fixture
@@ -94,9 +76,3 @@ def start_worker(request, transactional_db, fast_sweeps):
     yield start
     for worker in started:
         worker.stop()
-
-
-@pytest.fixture
-def real_broker():
-    if not uses_real_broker():
-        pytest.skip("needs a real broker and worker processes (DURABLE_BROKER_URL=amqp/redis)")

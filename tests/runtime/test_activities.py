@@ -16,8 +16,6 @@ from workflows.models import ActivityTask, HistoryEvent, InboxMessage
 from workflows.runtime import actors
 from workflows.runtime.activities import claim_task, execute_task
 
-pytestmark = pytest.mark.integration
-
 
 def touches(path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []

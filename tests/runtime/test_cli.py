@@ -16,8 +16,6 @@ from tests.support.checks import instance, kinds
 from tests.support.driver import drive
 from workflows.models import Instance
 
-pytestmark = pytest.mark.integration
-
 
 def durable(*args: str) -> str:
     out = StringIO()

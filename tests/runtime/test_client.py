@@ -29,8 +29,6 @@ from workflows.models import (
     Timer,
 )
 
-pytestmark = pytest.mark.integration
-
 
 def database_state() -> dict:
     """Every row the runtime writes, as plain values."""

@@ -18,8 +18,6 @@ from workflows.runtime.activities import execute_task
 from workflows.runtime.cache import sticky_cache
 from workflows.runtime.sweeper import fire_due_timers
 
-pytestmark = pytest.mark.integration
-
 
 def test_a_repeated_wake_up_runs_no_second_episode(client):
     iid = client.start("t_chain", 2)

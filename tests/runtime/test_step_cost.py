@@ -12,8 +12,6 @@ from workflows.models import ActivityTask
 from workflows.runtime.activities import run_claimed
 from workflows.runtime.cache import sticky_cache
 
-pytestmark = pytest.mark.integration
-
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE", "ROLLBACK")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from django.utils import timezone
 
 from tests.support.brokers import purge_queues
@@ -29,8 +28,6 @@ from workflows.runtime.sweeper import (
     resend_lost_wakeups,
     sweep_once,
 )
-
-pytestmark = pytest.mark.integration
 
 LATER = timedelta(seconds=60)
 

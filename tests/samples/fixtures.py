@@ -6,9 +6,7 @@ import pytest
 
 from tests.samples import flows  # noqa: F401 - registers the test orchestrators
 from tests.samples.support import InProcessWorkers, ProcessWorkers, assert_all_finished_replay
-from tests.support.brokers import purge_queues
 from tests.support.workers import uses_real_broker
-from workflows.conf import conf
 from workflows.engine.testing import WorkflowTestRunner
 from workflows.samples.services import MemoryLedger, use_ledger
 
@@ -29,12 +27,10 @@ def runner(ledger):
 
 
 @pytest.fixture
-def fast_runtime(settings, transactional_db):
-    """Timers and lost messages are picked up within fractions of a second; no message
-    left in the queues by an earlier test leaks in."""
-    settings.DURABLE_SWEEP_INTERVAL_SECONDS = 0.2
-    settings.DURABLE_REDELIVER_AFTER_SECONDS = 2
-    purge_queues(conf.TASK_HUB)
+def fast_runtime(fast_sweeps, transactional_db):
+    """Timers and lost messages are picked up within fractions of a second (no message left
+    in the queues by an earlier test leaks in: tests/conftest.py empties them first)."""
+    return fast_sweeps
 
 
 @pytest.fixture(scope="package")

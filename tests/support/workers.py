@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 from django.conf import settings
 from django.db import connection
@@ -16,6 +17,9 @@ from workflows.conf import conf
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_WORKFLOW_MODULES = "tests.support.workflows"
+# Timers and lost messages are picked up within fractions of a second; the in-process worker
+# of a test gets the same as settings (fixture fast_sweeps).
+FAST_SWEEPS = {"DURABLE_SWEEP_INTERVAL_SECONDS": "0.2", "DURABLE_REDELIVER_AFTER_SECONDS": "2"}
 
 
 def test_database_url() -> str:
@@ -24,6 +28,8 @@ def test_database_url() -> str:
     if connection.vendor == "sqlite":
         return f"sqlite:///{s['NAME']}"
     host = s.get("HOST") or "127.0.0.1"
+    if host.startswith("/"):  # a Unix socket's folder (the embedded PostgreSQL's)
+        host = quote(host, safe="")
     port = s.get("PORT") or 5432
     auth = s.get("USER") or "postgres"
     if s.get("PASSWORD"):
@@ -52,10 +58,9 @@ class WorkerProcess:
             "DURABLE_BROKER_URL": settings.DURABLE_BROKER_URL,
             "DURABLE_TASK_HUB": conf.TASK_HUB,
             "DURABLE_WORKFLOW_MODULES": TEST_WORKFLOW_MODULES,
-            "DURABLE_SWEEP_INTERVAL_SECONDS": "0.2",
+            **FAST_SWEEPS,
             # A test's teardown need not wait out the production grace (30 s).
             "DURABLE_SHUTDOWN_GRACE_SECONDS": "3",
-            "DURABLE_REDELIVER_AFTER_SECONDS": "2",
             "PYTHONPATH": str(ROOT),
             **self.extra_env,
         }

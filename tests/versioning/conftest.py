@@ -1,25 +1,10 @@
-"""Fixtures of the versioning tests: a client, clean queues, and simulated deploys."""
+"""Fixtures of the versioning tests: simulated deploys (the rest: tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.support import versioning_workflows
-from tests.support.brokers import purge_queues
-from workflows.conf import conf
-
-
-@pytest.fixture(autouse=True)
-def _empty_queues(settings):
-    """Messages left by an earlier test must not leak in."""
-    purge_queues(conf.TASK_HUB)
-
-
-@pytest.fixture
-def durable_client(transactional_db):
-    from workflows.client import DurableClient
-
-    return DurableClient()
 
 
 @pytest.fixture

@@ -7,10 +7,11 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import workers
@@ -19,6 +20,7 @@ from tests.support.episodes import run_episode
 from tests.support.observed import row
 from tests.support.versioning_workflows import old_release
 from workflows.client import DurableClient
+from workflows.models import ApprovalRequest, Instance
 from workflows.runtime.cache import sticky_cache
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -95,7 +97,10 @@ def test_gauges_show_the_durable_state(admin_client):
     client.terminate(client.start("tv_wait", None), "not needed")
     retired = DurableClient(registry=old_release()).start("tv_retired", None)
     run_episode(row(retired).pk)  # refused: its version is gone -> needs attention
-    time.sleep(0.05)
+    # Everything began an hour ago, so the ages below are known without reading a clock.
+    hour_ago = timezone.now() - timedelta(hours=1)
+    Instance.objects.update(created_at=hour_ago, updated_at=hour_ago)
+    ApprovalRequest.objects.update(created_at=hour_ago)
 
     m = scrape(admin_client)
 
@@ -110,10 +115,10 @@ def test_gauges_show_the_durable_state(admin_client):
     assert value(m, "durable_fan_outs_in_flight") == 1
     assert value(m, "durable_fan_out_tasks", state="open") == 4
     assert value(m, "durable_fan_out_tasks", state="done") == 0
-    assert value(m, "durable_oldest_running_instance_age_seconds") > 0
-    assert value(m, "durable_oldest_wait_age_seconds", kind="approval") > 0
+    assert value(m, "durable_oldest_running_instance_age_seconds") >= 3600
+    assert value(m, "durable_oldest_wait_age_seconds", kind="approval") >= 3600
     # Only tv_wait waits with nothing scheduled; the others have tasks, a timer, an approval.
-    assert value(m, "durable_oldest_wait_age_seconds", kind="external_event") > 0
+    assert value(m, "durable_oldest_wait_age_seconds", kind="external_event") >= 3600
     client.raise_event(running["tv_wait"], "go", 1)
     run_episode(row(running["tv_wait"]).pk)
     after = scrape(admin_client)

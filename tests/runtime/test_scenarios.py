@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-import time
+from datetime import datetime, timedelta
 
 import pytest
+from django.utils import timezone
 
-from tests.support.checks import assert_history_valid, history, instance, kinds, wait_until
+from tests.support.checks import (
+    NOTHING,
+    assert_history_valid,
+    history,
+    instance,
+    kinds,
+    sweep_at,
+    this_hub,
+    wait_until,
+)
+from tests.support.driver import drive
 from workflows.models import ActivityTask, HistoryEvent, InboxMessage, Instance, Timer
+from workflows.runtime.activities import execute_task
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("running_workers")]
 
@@ -51,17 +63,22 @@ def test_durable_timer_fires_after_its_delay(client):
     rows = history(iid)
     created = next(r for r in rows if r.kind == "timer_created")
     fired = next(r for r in rows if r.kind == "timer_fired")
-    assert fired.timestamp >= created.timestamp
-    assert (fired.timestamp - created.timestamp).total_seconds() >= 0.5
+    # Due half a second after the episode that created it; fired in an episode after that.
+    fire_at = datetime.fromisoformat(created.payload["fire_at"])
+    assert fire_at == created.timestamp + timedelta(seconds=0.5)
+    assert fired.timestamp >= fire_at
     assert state.output == created.payload["fire_at"] == fired.payload["fire_at"]
     assert Timer.objects.filter(instance=instance(iid), fired=True).count() == 1
     assert_history_valid(iid)
 
 
-def test_external_event_raised_before_the_wait_is_buffered(client):
-    iid = client.start("t_event_after_step", 0.3)
+def test_external_event_raised_before_the_wait_is_buffered(client, tmp_path):
+    gate = tmp_path / "gate"  # the first step runs until the test creates it
+    iid = client.start("t_event_after_step", str(gate))
     result = client.raise_event(iid, "approve", {"ok": 1}, event_id="early")
     assert result.outcome == "delivered"
+    wait_until(lambda: "event_raised" in kinds(iid), what="the event in history")
+    gate.touch()
     state = client.wait_for_completion(iid, timeout=120)
     assert state.status == "completed", state.failure
     assert state.output == {"got": {"ok": 1}}
@@ -192,9 +209,12 @@ def test_terminate_ends_children_and_cancels_outstanding_tasks(client):
     assert child.status == "terminated"
     assert "parent" in child.failure["message"]
     before = history(iid)
-    # the queued task messages reach a worker meanwhile: they must all be dropped
     wait_until(lambda: not InboxMessage.objects.filter(instance=inst).exists(), timeout=10)
-    time.sleep(1.0)
+    # The queued task messages reach a worker (here: each of them, by hand): all dropped.
+    for pk in at_terminate:
+        assert not execute_task(pk)
+    # Nor does a sweeper pass, whenever it comes, send any of them again.
+    assert sweep_at(this_hub(), timezone.now() + timedelta(hours=1)) == NOTHING
     assert dict(tasks.values_list("pk", "status")) == at_terminate
     assert set(tasks.filter(runs=0).values_list("pk", flat=True)) == never_started
     assert [(r.seq, r.kind) for r in history(iid)] == [(r.seq, r.kind) for r in before]
@@ -210,7 +230,9 @@ def test_events_raised_while_suspended_are_applied_after_resume(client):
     assert client.get_status(iid).status == "suspended"
     client.raise_event(iid, "item", "a")
     client.raise_event(iid, "item", "b")
-    time.sleep(1.0)  # a running worker (and its sweeper) must leave them alone
+    # Their wake-ups run no episode, by hand or by any worker; a sweeper pass sends none.
+    assert drive() == 0
+    assert sweep_at(this_hub(), timezone.now() + timedelta(hours=1)) == NOTHING
     assert client.get_status(iid).status == "suspended"
     assert "event_raised" not in kinds(iid)
     assert InboxMessage.objects.filter(instance=instance(iid)).count() == 2

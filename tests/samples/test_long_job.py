@@ -64,5 +64,9 @@ def test_started_and_polled_over_the_rest_api(workers, django_user_model):
 
     assert body["status"] == "completed"
     assert body["output"]["rows"] == 15000 and body["output"]["steps"] == 5
-    assert progress == sorted(progress) and len(set(progress)) >= 3, progress
+    # What each poll saw is what the job had reported by then: its steps' progress, in order.
+    # (How many steps a poll catches depends on the machine's pace, so that is not asserted.)
+    assert progress and progress == sorted(progress), progress
+    assert set(progress) <= {0, 20, 40, 60, 80, 100}, progress
+    assert body["custom_status"] == {"progress": 100, "step": 5, "of": 5}
     assert_history_valid(body["id"])

@@ -61,6 +61,9 @@ def test_gives_up_at_the_deadline_carried_across_executions(runner):
 @pytest.mark.integration
 def test_end_to_end_history_stays_bounded(workers, client):
     spec = {**SPEC, "ready_after_checks": 12, "interval_seconds": 0.1, "max_attempts": 50}
+    # The deadline (by default interval x max_attempts: 5 s) is not what this test is
+    # about: 12 checks take longer than 5 s on a busy machine.
+    spec["timeout_seconds"] = 3600
     iid = client.start("deployment_monitor", spec)
     state = client.wait_for_completion(iid, timeout=60)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 from workflows.conf import conf
@@ -33,6 +35,19 @@ def wait_until(
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
         time.sleep(poll)
+
+
+# What a sweeper pass did when it did nothing (sweep_at lists only what it did).
+NOTHING: dict[str, int] = {}
+
+
+def sweep_at(hub: str, now: datetime) -> dict[str, int]:
+    """One sweeper pass of ``hub`` as if it ran at ``now`` (an hour ahead: every timer,
+    lease and lost message of the hub is due then): what a worker's sweeper would do,
+    decided at once instead of after waiting for its rounds. The counts that are not 0."""
+    from workflows.runtime.sweeper import sweep_once
+
+    return {name: n for name, n in asdict(sweep_once(hub, now)).items() if n}
 
 
 def this_hub() -> str:

@@ -128,10 +128,25 @@ def t_touch_twice(ctx, path):
     return first + second
 
 
+@activity(name="t_until_file")
+def t_until_file(ctx, path):
+    """Runs until the file ``path`` exists: the test decides when the step ends."""
+    import time
+    from pathlib import Path
+
+    deadline = time.monotonic() + 120  # only if the test failed before creating it
+    while not Path(path).exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{path} never appeared")
+        time.sleep(0.01)
+    return path
+
+
 @orchestrator(name="t_event_after_step")
-def t_event_after_step(ctx, seconds):
-    """An event raised while the first step still runs is buffered for the wait."""
-    yield ctx.call_activity("t_sleep", seconds)
+def t_event_after_step(ctx, gate):
+    """An event raised while the first step still runs (until the file ``gate`` exists)
+    is buffered for the wait."""
+    yield ctx.call_activity("t_until_file", gate)
     data = yield ctx.wait_for_external_event("approve")
     return {"got": data}
 

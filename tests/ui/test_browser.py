@@ -167,10 +167,9 @@ def test_an_approval_completes_the_workflow_live_on_the_operators_page(browser, 
     expect(approver.locator("#flash")).to_contain_text("You approved")
     expect(approver.locator("form.decide")).to_have_count(0)
     assert _same_page(approver), "the decision reloaded the page"
-    started = time.monotonic()
+    # Updated in place (pushed: test_pushes_arrive_over_the_websocket sees the frames).
     expect(operator.locator("#instance-body .instance-head .status")).to_have_text("completed")
     assert _same_page(operator), "the operator's page reloaded instead of updating"
-    assert time.monotonic() - started < 10
     expect(operator.locator(".timeline")).to_contain_text("Approval expense approved")
     expect(operator.locator("#instance-body")).to_contain_text("3 of 3 (100%)")
     operator.goto(f"{server.url}/instances/claim-1/")  # listen again from the start

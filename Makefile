@@ -4,17 +4,14 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 RUFF := $(VENV)/bin/ruff
-PYTEST := $(PY) -m pytest
 
 # Services used by the production-shaped test runs; override on the command line.
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672/
 REDIS_URL ?= redis://127.0.0.1:6379/0
+export POSTGRES_URL RABBITMQ_URL REDIS_URL
 
-# The one-machine default: no service URLs, whatever the calling shell exports.
-DEFAULT_ENV := env -u DATABASE_URL -u DURABLE_BROKER_URL -u CHANNEL_LAYER_URL
-
-.PHONY: venv run lint fmt test test-engine test-sqlite test-postgres test-redis bench bench-quick clean
+.PHONY: venv run lint fmt test test-engine test-sqlite test-postgres test-redis services bench bench-quick clean
 
 # `make .venv` (or `make venv`) creates the virtualenv if missing and re-installs
 # whenever pyproject.toml is newer than the stamp.
@@ -41,25 +38,21 @@ fmt: $(VENV)
 	$(RUFF) format .
 	$(RUFF) check --fix .
 
-test: lint test-engine test-sqlite test-postgres test-redis
+# The suites side by side (scripts/run_tests.py): it starts the services that are installed
+# and down, an embedded PostgreSQL where none is installed; a suite whose broker is not
+# installed is reported as not run, with the command that installs it.
+test: lint
+	$(PY) scripts/run_tests.py
 
-# The pure engine: no database, no broker.
-test-engine: $(VENV)
-	$(DEFAULT_ENV) $(PYTEST) tests/engine -q
+# One suite alone: test-engine (no database, no broker), test-sqlite (the one-machine
+# default: SQLite + embedded worker), test-postgres (PostgreSQL + RabbitMQ), test-redis
+# (PostgreSQL + Redis, the tests that run workers: the broker only changes transport).
+test-engine test-sqlite test-postgres test-redis: $(VENV)
+	$(PY) scripts/run_tests.py $(@:test-%=%)
 
-# The one-machine default: SQLite (WAL) + embedded worker.
-test-sqlite: $(VENV)
-	$(DEFAULT_ENV) $(PYTEST) tests -q --ignore tests/engine -m "not postgres"
-
-# Production shape: PostgreSQL + RabbitMQ.
-test-postgres: $(VENV)
-	DATABASE_URL=$(POSTGRES_URL) DURABLE_BROKER_URL=$(RABBITMQ_URL) \
-		$(PYTEST) tests -q --ignore tests/engine
-
-# The Redis broker only changes transport, so only the runtime tests run again.
-test-redis: $(VENV)
-	DATABASE_URL=$(POSTGRES_URL) DURABLE_BROKER_URL=$(REDIS_URL) \
-		$(PYTEST) -m integration tests -q --ignore tests/engine
+# Start the services the suites use, where installed and down (also done by `make test`).
+services: $(VENV)
+	$(PY) scripts/services.py
 
 # Overhead figures against a baseline measured in the same run (needs PostgreSQL +
 # RabbitMQ like test-postgres). Prints a table, writes bench-results/bench.json.

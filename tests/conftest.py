@@ -64,10 +64,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):  # noqa: ANN201
-    """Captured output is shown with lone surrogates escaped: a test of the log formatters
-    logs one on purpose, and a pytest-xdist worker cannot send such text to the main process
-    (the run stopped with an INTERNALERROR)."""
-    report = yield
+    """A test's report as pytest-xdist can send it: captured output with lone surrogates
+    escaped (a test of the log formatters logs one on purpose), and a traceback that
+    CPython fails to lay out given in its plain form. Either stopped the whole suite with
+    an INTERNALERROR."""
+    try:
+        report = yield
+    except SystemError:
+        # CPython 3.11.7 can fail to parse the source of a traceback it is shown ("AST
+        # constructor recursion depth mismatch", fixed in later 3.11 releases); a failing
+        # test must be reported, not stop the run with an INTERNALERROR. The plain form:
+        style = item.config.option.tbstyle
+        item.config.option.tbstyle = "native"
+        try:
+            report = pytest.TestReport.from_item_and_call(item, call)
+        finally:
+            item.config.option.tbstyle = style
     report.sections = [
         (title, text.encode("utf-8", "backslashreplace").decode("utf-8"))
         for title, text in report.sections

@@ -179,32 +179,77 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Database -------------------------------------------------------------------------------
 
-DATABASES = {
-    "default": dj_database_url.parse(
-        env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+
+def database(url: str, conn_max_age: int, pgbouncer: bool) -> dict:
+    """DATABASES["default"] for a DATABASE_URL; ``pgbouncer``: PostgreSQL is reached through
+    PgBouncer in transaction pooling (DATABASE_PGBOUNCER=1).
+
+    Behind such a pooler every transaction (every statement, in autocommit) may run on
+    another server connection, so nothing may live in a server session beyond one
+    transaction (docs/architecture.md, "Processes, databases and brokers"): no prepared
+    statements (Django's default, ``prepare_threshold`` None, kept and enforced), no
+    server-side cursors (``QuerySet.iterator()`` fetches everything at once instead of
+    a WITH HOLD cursor it reads from later), no ``SET ROLE``.
+    """
+    config = dj_database_url.parse(
+        url,
         # Workers keep their connection between messages: opening one per message costs
         # more than the whole durable step. Health checks drop broken ones
         # (docs/architecture.md, "Processes, databases and brokers").
-        conn_max_age=env_number("DATABASE_CONN_MAX_AGE", 600),
+        conn_max_age=conn_max_age,
         conn_health_checks=True,
     )
-}
+    options = config.setdefault("OPTIONS", {})
+    if "pgbouncer" in options:
+        raise ImproperlyConfigured(
+            "DATABASE_URL: ?pgbouncer=... is not a PostgreSQL connection option; remove it "
+            "and set DATABASE_PGBOUNCER=1 instead."
+        )
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        if pgbouncer:
+            raise ImproperlyConfigured(
+                "DATABASE_PGBOUNCER=1 needs a PostgreSQL DATABASE_URL (postgres://user@"
+                "pgbouncer-host:6432/name); DATABASE_URL is SQLite. Unset DATABASE_PGBOUNCER."
+            )
+        # Web and worker threads write concurrently (docs/architecture.md, "Processes,
+        # databases and brokers"): WAL lets readers run beside the writer, IMMEDIATE takes
+        # the write lock at BEGIN so no transaction fails half-way when it upgrades, and the
+        # busy timeout makes writers queue instead of failing with "database is locked".
+        config["OPTIONS"] = {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 30,
+            "init_command": (
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;"
+            ),
+        }
+        # Tests use a file, not Django's shared-cache in-memory database: that one ignores
+        # WAL and the busy timeout, so worker threads in integration tests would hit table
+        # locks.
+        config["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}
+    elif pgbouncer:
+        for option, why in (
+            ("prepare_threshold", "prepared statements live in one server session"),
+            ("assume_role", "SET ROLE lives in one server session"),
+        ):
+            if options.get(option) is not None:
+                raise ImproperlyConfigured(
+                    f"DATABASE_URL: ?{option}= cannot be used with DATABASE_PGBOUNCER=1 "
+                    f"({why}; PgBouncer in transaction pooling hands each transaction any "
+                    "server connection). Remove it, or unset DATABASE_PGBOUNCER if "
+                    "PostgreSQL is reached directly or in session pooling."
+                )
+        options["prepare_threshold"] = None
+        config["DISABLE_SERVER_SIDE_CURSORS"] = True
+    return config
 
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Web and worker threads write concurrently (docs/architecture.md, "Processes, databases
-    # and brokers"): WAL lets readers run beside the writer, IMMEDIATE takes the write lock
-    # at BEGIN so no transaction fails half-way when it upgrades, and the busy timeout makes
-    # writers queue instead of failing with "database is locked".
-    DATABASES["default"]["OPTIONS"] = {
-        "transaction_mode": "IMMEDIATE",
-        "timeout": 30,
-        "init_command": (
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;"
-        ),
-    }
-    # Tests use a file, not Django's shared-cache in-memory database: that one ignores WAL
-    # and the busy timeout, so worker threads in integration tests would hit table locks.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}
+
+DATABASES = {
+    "default": database(
+        env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        conn_max_age=env_number("DATABASE_CONN_MAX_AGE", 600),
+        pgbouncer=env_bool("DATABASE_PGBOUNCER", False),
+    )
+}
 
 # --- Security (README, "Running in production") --------------------------------------------
 

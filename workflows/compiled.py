@@ -4,6 +4,12 @@ Compiling a queryset costs more than running it on a warm connection (the instan
 of an episode: ~0.4 ms to compile, ~0.3 ms to run on PostgreSQL). The query is still
 written with the ORM, so it follows the models; only the compilation is remembered.
 
+"Compiled" is this process's SQL text, not a server-side prepared statement: both helpers
+run through Django's cursor (client-side binding, psycopg's ``prepare_threshold`` None),
+which leaves nothing in the server session. So they work unchanged behind PgBouncer in
+transaction pooling (docs/architecture.md, "Processes, databases and brokers"); a
+``prepare=True`` here would break there (tests/runtime/test_pgbouncer.py checks none is left).
+
 Example::
 
     lock = CompiledQuery(Instance, lambda pk: Instance.objects.filter(pk=pk)[:1])

@@ -46,7 +46,7 @@ def chromium(serving) -> Iterator[Any]:
 
     unsafe = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's loop; our ORM calls are plain
-    expect.set_options(timeout=15_000)
+    expect.set_options(timeout=60_000)  # a wait, not a timing: a loaded CI machine is slow
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         yield browser

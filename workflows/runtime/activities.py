@@ -133,15 +133,18 @@ def run_chain(task: ActivityTask | None, registry: Registry | None = None) -> bo
     """Run a claimed task, then each next one its instance's episode claims for this
     thread (a chain runs without broker hops); True if any outcome was recorded here.
 
-    While the process shuts down, the next task is given back instead of started.
+    The first task runs whatever happens (its message was taken and it is claimed: the
+    shutdown's grace covers it); while the process shuts down, each next one is given
+    back instead of started.
     """
     recorded = False
+    first = True
     while task is not None:
-        if shutdown.stopping():
+        if not first and shutdown.stopping():
             give_back([task.pk])
             break
         done, task = run_claimed(task, registry)
-        recorded = recorded or done
+        recorded, first = recorded or done, False
     return recorded
 
 

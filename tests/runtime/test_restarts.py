@@ -2,7 +2,7 @@
 
 These stop and start the machine's own services (the way `.ci/run` starts them), so
 they disturb anything else using them: they are marked ``disruptive`` and run only
-when DURABLE_TEST_DISRUPTIVE=1 (the test runner's last phase, alone).
+when DURABLEAPP_TEST_DISRUPTIVE=1 (the test runner's last phase, alone).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ pytestmark = [
     pytest.mark.disruptive,
     pytest.mark.usefixtures("real_broker"),
     pytest.mark.skipif(
-        os.environ.get("DURABLE_TEST_DISRUPTIVE") != "1",
-        reason="restarts the machine's PostgreSQL/RabbitMQ/Redis: set DURABLE_TEST_DISRUPTIVE=1 "
+        os.environ.get("DURABLEAPP_TEST_DISRUPTIVE") != "1",
+        reason="restarts the machine's PostgreSQL/RabbitMQ/Redis: set DURABLEAPP_TEST_DISRUPTIVE=1 "
         "and run alone",
     ),
 ]

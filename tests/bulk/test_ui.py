@@ -202,11 +202,11 @@ def test_the_socket_says_each_change_of_progress(in_memory_layer, console, clien
         )
         socket.scope["user"] = console.user
         assert (await socket.connect())[0]
-        heard = [await socket.receive_json_from(timeout=3)]
+        heard = [await socket.receive_json_from(timeout=30)]
         await sync_to_async(client.run_bulk_chunk)(op.id)
-        heard.append(await socket.receive_json_from(timeout=3))
+        heard.append(await socket.receive_json_from(timeout=30))
         await sync_to_async(client.run_bulk_chunk)(op.id)
-        heard.append(await socket.receive_json_from(timeout=3))
+        heard.append(await socket.receive_json_from(timeout=30))
         await socket.disconnect()
         return heard
 

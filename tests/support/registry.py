@@ -143,10 +143,23 @@ def _imported(tree: ast.AST, here: str | None, is_package: bool) -> set[str]:
     return {name for name in names if _is_test_module(name)}
 
 
+def _parse(path: Path) -> ast.Module:
+    """ast.parse, again on CPython 3.11.7's "AST constructor recursion depth mismatch"
+    SystemError: its AST recursion counter is not safe while another thread builds an AST
+    (fixed in later releases), which failed a test's set-up once under pytest-xdist."""
+    source = path.read_text()
+    for _ in range(4):
+        try:
+            return ast.parse(source, str(path))
+        except SystemError:
+            continue
+    return ast.parse(source, str(path))
+
+
 @cache
 def _imports_of_file(path: Path) -> frozenset[str]:
     here = _module_name(path)
-    tree = ast.parse(path.read_text(), str(path))
+    tree = _parse(path)
     return frozenset(_imported(tree, here, path.name == "__init__.py"))
 
 
@@ -154,7 +167,7 @@ def _imports_of_file(path: Path) -> frozenset[str]:
 def _top_level_imports_of_file(path: Path) -> frozenset[str]:
     """Only the module's own import statements (not those inside its functions)."""
     here = _module_name(path)
-    tree = ast.parse(path.read_text(), str(path))
+    tree = _parse(path)
     top = ast.Module(
         body=[n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)],
         type_ignores=[],

@@ -43,6 +43,8 @@ def issue(user: Any, name: str = "", days: int | None = None) -> tuple[ApiToken,
     if days < 1:
         raise ValueError(f"a token must live at least 1 day, not {days}")
     key = secrets.token_urlsafe(KEY_BYTES)
+    while key.startswith("-"):  # its prefix names it on the command line: not an option
+        key = secrets.token_urlsafe(KEY_BYTES)
     now = timezone.now()
     token = ApiToken.objects.create(
         user=user,

@@ -26,6 +26,7 @@ from .engine import FailureDetails, UnknownOrchestratorError, default_registry
 from .engine import events as ev
 from .engine.errors import (
     ClientError,
+    FinishedInstanceExists,
     InstanceExists,
     InstanceFinished,
     InstanceNotFound,
@@ -80,22 +81,6 @@ def _reason(reason: Any, what: str = "reason", limit: int = MAX_REASON_LENGTH) -
     into the audit log and history, where NUL or a lone surrogate would be a database error.
     None means none."""
     return check_text("" if reason is None else reason, what, limit)
-
-
-class FinishedInstanceExists(InstanceExists):
-    """The id belongs to a finished instance; starting under it would replace that one."""
-
-    def __init__(self, instance_id: str, status: str):
-        self.instance_id = instance_id
-        self.status = status
-        ClientError.__init__(
-            self,
-            f"Instance {instance_id!r} already exists and finished ({status}). Starting under "
-            "its id replaces it: its input, history and business key are deleted. To do "
-            'that, pass replace (API "replace": true, CLI --replace, the start page\'s '
-            "Replace box), which needs workflows.operate_instance; otherwise ask an "
-            "operator, or choose another instance id.",
-        )
 
 
 class DurableClient(BulkOperations):

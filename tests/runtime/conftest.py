@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.reliability_workflows import MODULES as RELIABILITY_MODULES
 from tests.support.workers import uses_real_broker
 
 
@@ -76,3 +77,19 @@ def start_worker(request, transactional_db, fast_sweeps):
     yield start
     for worker in started:
         worker.stop()
+
+
+@pytest.fixture
+def reliability_worker(request, transactional_db, fast_sweeps):
+    """A worker that knows tests/support/reliability_workflows.py: a `durable worker`
+    process on a real broker, the in-process worker on the embedded one."""
+
+    def start(**env: str):  # noqa: ANN202 - WorkerProcess or the in-process worker
+        if uses_real_broker():
+            factory = request.getfixturevalue("worker_process_factory")
+            return factory(DURABLE_WORKFLOW_MODULES=RELIABILITY_MODULES, **env)
+        for name, value in env.items():
+            setattr(fast_sweeps, name, float(value))
+        return request.getfixturevalue("worker")
+
+    return start

@@ -17,8 +17,6 @@ from django.utils import timezone
 from tests.support.checks import history, instance, kinds, snapshot, wait_until
 from tests.support.driver import drive
 from tests.support.episodes import run_episode
-from tests.support.reliability_workflows import MODULES
-from tests.support.workers import uses_real_broker
 from workflows.engine import FailureDetails
 from workflows.engine.activity import ActivityOutcome
 from workflows.engine.heartbeat import Beat
@@ -121,20 +119,6 @@ def test_a_loser_still_running_when_the_orchestration_ends_is_cancelled(client):
 
 
 # -- on a live worker ----------------------------------------------------------------------
-@pytest.fixture
-def reliability_worker(request, transactional_db, fast_sweeps):
-    """A worker that knows tests/support/reliability_workflows.py: a `durable worker`
-    process on a real broker, the in-process worker on the embedded one."""
-
-    def start(**env: str):  # noqa: ANN202 - WorkerProcess or the in-process worker
-        if uses_real_broker():
-            factory = request.getfixturevalue("worker_process_factory")
-            return factory(DURABLE_WORKFLOW_MODULES=MODULES, **env)
-        for name, value in env.items():
-            setattr(fast_sweeps, name, float(value))
-        return request.getfixturevalue("worker")
-
-    return start
 
 
 def test_terminate_while_running_on_a_worker(client, reliability_worker, tmp_path):

@@ -19,8 +19,6 @@ from django.utils import timezone
 from tests.support.checks import history, instance, wait_until
 from tests.support.driver import drive
 from tests.support.episodes import run_episode
-from tests.support.reliability_workflows import MODULES
-from tests.support.workers import uses_real_broker
 from workflows.engine.activity import ActivityOutcome
 from workflows.engine.heartbeat import Beat
 from workflows.models import ActivityTask
@@ -163,20 +161,6 @@ def test_one_query_finds_the_overdue_tasks(client):
 
 
 # -- a hung activity on a live worker --------------------------------------------------------
-@pytest.fixture
-def reliability_worker(request, transactional_db, fast_sweeps):
-    """A worker that knows tests/support/reliability_workflows.py: a `durable worker`
-    process on a real broker, the in-process worker on the embedded one."""
-
-    def start(**env: str):  # noqa: ANN202 - WorkerProcess or the in-process worker
-        if uses_real_broker():
-            factory = request.getfixturevalue("worker_process_factory")
-            return factory(DURABLE_WORKFLOW_MODULES=MODULES, **env)
-        for name, value in env.items():
-            setattr(fast_sweeps, name, float(value))
-        return request.getfixturevalue("worker")
-
-    return start
 
 
 def test_a_hung_activity_on_a_live_worker_times_out(client, reliability_worker, tmp_path):

@@ -240,6 +240,22 @@ class InstanceExists(ClientError):
         )
 
 
+class FinishedInstanceExists(InstanceExists):
+    """The id belongs to a finished instance; starting under it would replace that one."""
+
+    def __init__(self, instance_id: str, status: str):
+        self.instance_id = instance_id
+        self.status = status
+        ClientError.__init__(
+            self,
+            f"Instance {instance_id!r} already exists and finished ({status}). Starting under "
+            "its id replaces it: its input, history and business key are deleted. To do "
+            'that, pass replace (API "replace": true, CLI --replace, the start page\'s '
+            "Replace box), which needs workflows.operate_instance; otherwise ask an "
+            "operator, or choose another instance id.",
+        )
+
+
 class InvalidState(ClientError):
     """The instance's status does not allow the operation."""
 

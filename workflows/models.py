@@ -81,7 +81,11 @@ class Instance(models.Model):
 class HistoryEvent(models.Model):
     """Append-only, event-sourced history of one execution."""
 
-    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="history")
+    # No index of its own: the unique (instance, execution_id, seq) index leads with it
+    # (one index write per event saved, docs/architecture.md "Data model").
+    instance = models.ForeignKey(
+        Instance, on_delete=models.CASCADE, related_name="history", db_index=False
+    )
     execution_id = models.CharField(max_length=64)
     seq = models.PositiveIntegerField()
     kind = models.CharField(max_length=40)

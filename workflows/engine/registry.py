@@ -17,6 +17,9 @@ class OrchestratorDef:
     name: str
     version: int
     fn: Callable[..., Any]
+    # ``@orchestrator(schedule=...)`` as declared: a cron text or a dict of plain data,
+    # parsed and kept in the database by the schedules app (workflows/schedules).
+    schedule: str | dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -134,10 +137,25 @@ class Registry:
 
     # -- registration -------------------------------------------------------
     def orchestrator(
-        self, name: str | None = None, version: int = 1
+        self,
+        name: str | None = None,
+        version: int = 1,
+        *,
+        schedule: str | dict[str, Any] | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Register an orchestrator; ``schedule`` also starts it on a timetable.
+
+        Example::
+
+            @orchestrator(name="monitor", schedule="*/5 * * * *")
+            def monitor(ctx, scheduled_at): ...
+
+        ``schedule`` is a cron text or a dict (``{"cron": "30 2 * * *", "timezone":
+        "Europe/Berlin", "overlap": "skip"}``: docs/architecture.md, "Schedules").
+        """
+
         def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-            self.add_orchestrator(fn, name or fn.__name__, version)
+            self.add_orchestrator(fn, name or fn.__name__, version, schedule=schedule)
             return fn
 
         return register
@@ -172,8 +190,19 @@ class Registry:
 
         return register
 
-    def add_orchestrator(self, fn: Callable[..., Any], name: str, version: int = 1) -> None:
+    def add_orchestrator(
+        self,
+        fn: Callable[..., Any],
+        name: str,
+        version: int = 1,
+        schedule: str | dict[str, Any] | None = None,
+    ) -> None:
         _check_name("Orchestrator", name)
+        if schedule is not None and not isinstance(schedule, str | dict):
+            raise RegistrationError(
+                f"Orchestrator {name!r}: schedule must be a cron text such as '*/5 * * * *' "
+                f"or a dict of schedule fields, got {schedule!r}."
+            )
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
             raise RegistrationError(
                 f"Orchestrator {name!r}: version must be a positive integer, got {version!r}."
@@ -191,7 +220,7 @@ class Registry:
                 f"{existing.fn.__module__}.{existing.fn.__qualname__}. "
                 "Give the new code another version number or another name."
             )
-        versions[version] = OrchestratorDef(name, version, fn)
+        versions[version] = OrchestratorDef(name, version, fn, schedule)
         fn.__durable_name__ = name  # type: ignore[attr-defined]
 
     def add_activity(self, fn: Callable[..., Any], name: str, **options: Any) -> None:
@@ -246,6 +275,15 @@ class Registry:
 
     def orchestrator_names(self) -> list[str]:
         return sorted(self._orchestrators)
+
+    def declared_schedules(self) -> dict[str, str | dict[str, Any]]:
+        """``{orchestrator name: schedule}`` of the newest version declaring one."""
+        found: dict[str, str | dict[str, Any]] = {}
+        for name, versions in self._orchestrators.items():
+            for version in sorted(versions):
+                if versions[version].schedule is not None:
+                    found[name] = versions[version].schedule  # type: ignore[assignment]
+        return found
 
     def orchestrator_versions(self, name: str) -> list[int]:
         return sorted(self._orchestrators.get(name, {}))

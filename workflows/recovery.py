@@ -24,6 +24,9 @@ from .models import (
     InboxMessage,
     Instance,
 )
+
+# What is refused, and why, is decided in one place for the pages and here (offers.py).
+from .offers import NOT_AT_LAST_STEP, SCHEDULING, TASK_FAILURES, WAITS_FOR_DECISION, rewindable
 from .runtime.cache import sticky_cache
 from .runtime.dispatch import start_activity, wake_orchestration
 from .signals import notify_changed
@@ -34,16 +37,6 @@ DECISIONS = {
     "resolve": CompensationStatus.RESOLVED_MANUALLY,
     "skip": CompensationStatus.SKIPPED,
 }
-
-_SCHEDULING = {
-    "activity_scheduled",
-    "timer_created",
-    "sub_orchestration_created",
-    "marker_recorded",
-    "compensation_registered",
-    "approval_requested",
-}
-_TASK_FAILURES = {"activity_failed", "sub_orchestration_failed"}
 
 
 def _audit(instance: Instance, action: str, by: Any, note: str = "", **detail: Any) -> None:
@@ -140,14 +133,10 @@ def rewind(instance_id: str, hub: str, by: Any = None, reason: str = "") -> None
                 instance=instance, execution_id=instance.execution_id
             ).order_by("seq")
         )
-        last_scheduling = max((r.seq for r in rows if r.kind in _SCHEDULING), default=0)
-        failed = [r for r in rows if r.kind in _TASK_FAILURES and r.seq > last_scheduling]
-        if not failed:
-            raise InvalidState(
-                f"Instance {instance_id!r} did not fail on an activity or sub-orchestration "
-                "at its last step (the orchestrator code raised, or it went on to other work "
-                "such as compensations); rewind cannot resume it. Use restart instead."
-            )
+        if not rewindable([r.kind for r in rows]):
+            raise InvalidState(f"Instance {instance_id!r} cannot be rewound: {NOT_AT_LAST_STEP}.")
+        last_scheduling = max((r.seq for r in rows if r.kind in SCHEDULING), default=0)
+        failed = [r for r in rows if r.kind in TASK_FAILURES and r.seq > last_scheduling]
         drop = {r.pk for r in failed} | {r.pk for r in rows if r.kind == "execution_failed"}
         kept = [r for r in rows if r.pk not in drop]
         HistoryEvent.objects.filter(pk__in=drop).delete()
@@ -191,6 +180,12 @@ def retry_episode(instance_id: str, hub: str, by: Any = None, reason: str = "") 
             raise InvalidState(
                 f"Instance {instance_id!r} is {instance.status}; only a pending or running "
                 "instance has an episode to retry."
+            )
+        if CompensationRecord.objects.filter(
+            instance=instance, status=CompensationStatus.FAILED
+        ).exists():
+            raise InvalidState(
+                f"Instance {instance_id!r} has no episode to retry: {WAITS_FOR_DECISION}."
             )
         sticky_cache().discard(instance.pk)
         instance.woken_at = timezone.now()

@@ -11,7 +11,7 @@ RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672/
 REDIS_URL ?= redis://127.0.0.1:6379/0
 export POSTGRES_URL RABBITMQ_URL REDIS_URL
 
-.PHONY: venv run lint fmt test test-engine test-sqlite test-postgres test-redis services bench bench-quick clean
+.PHONY: venv run lint fmt test test-engine test-sqlite test-postgres test-redis services bench bench-quick bench-compare bench-scale clean
 
 # `make .venv` (or `make venv`) creates the virtualenv if missing and re-installs
 # whenever pyproject.toml is newer than the stamp.
@@ -61,6 +61,23 @@ bench: $(VENV)
 
 bench-quick: $(VENV)
 	$(PY) -m tests.bench.run --quick
+
+# durableapp side by side with DBOS Transact 3.4 on the same PostgreSQL (tests/bench/compare.py):
+# dbos lives in its own virtualenv, never the project's. Writes bench-results/compare.json.
+DBOS_VENV := .bench-venv/dbos
+$(DBOS_VENV)/.installed:
+	test -x $(DBOS_VENV)/bin/python || $(PYTHON) -m venv $(DBOS_VENV)
+	$(DBOS_VENV)/bin/pip install 'dbos==3.4.0'
+	touch $@
+
+bench-compare: $(VENV) $(DBOS_VENV)/.installed
+	$(PY) -m tests.bench.compare
+
+# Operator pages timed server-side at 10,000,000 instances (tests/bench/scale.py); the seeded
+# database is dropped afterwards unless SCALE_ARGS=--keep. Writes bench-results/scale.json.
+SCALE_ARGS ?=
+bench-scale: $(VENV)
+	$(PY) -m tests.bench.scale $(SCALE_ARGS)
 
 clean:
 	rm -rf .pytest_cache .ruff_cache staticfiles artifacts bench-results *.egg-info

@@ -118,6 +118,17 @@ def _flush_outlasts_worker_statements():
     connection_created.disconnect(dispatch_uid="tests.patient_flush")
 
 
+@pytest.fixture(autouse=True)
+def _no_listener_outlives_its_test():
+    """A LISTEN connection of wait_for_completion (runtime/completions.py) is closed after
+    its test: a session on the test database would keep it from being dropped."""
+    yield
+    from workflows.runtime import completions
+
+    if completions._listeners:
+        completions.stop_listening()
+
+
 @pytest.fixture
 def worker(transactional_db):
     """An in-process worker (threads + sweeper) on the configured broker."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import datetime
 from typing import Any
@@ -55,7 +54,9 @@ from .rules import (
     check_payload,
     check_text,
 )
+from .runtime import completions
 from .runtime.dispatch import wake_orchestration
+from .schedules.client import ScheduleOperations
 from .signals import notify_changed
 from .states import EventResult, InstanceState, Page, state_of
 from .statuses import (
@@ -83,7 +84,7 @@ def _reason(reason: Any, what: str = "reason", limit: int = MAX_REASON_LENGTH) -
     return check_text("" if reason is None else reason, what, limit)
 
 
-class DurableClient(BulkOperations):
+class DurableClient(BulkOperations, ScheduleOperations):
     """Start, inspect and manage orchestration instances of one task hub.
 
     Example::
@@ -327,19 +328,21 @@ class DurableClient(BulkOperations):
         return Page(states, next_cursor)
 
     def wait_for_completion(
-        self, instance_id: str, timeout: float = 30.0, poll: float = 0.05
+        self, instance_id: str, timeout: float = 30.0, poll: float = 0.05, *, user: Any = None
     ) -> InstanceState:
-        """Poll until the instance finishes; raises TimeoutError after ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        while True:
-            state = self.get_status(instance_id)
-            if state.is_finished:
-                return state
-            if time.monotonic() >= deadline:
-                raise TimeoutError(
-                    f"Instance {instance_id!r} is still {state.status} after {timeout} s."
-                )
-            time.sleep(poll)
+        """The state as soon as it finished (woken by completion notifications; polled every
+        ``poll`` s without: runtime/completions.py); TimeoutError after ``timeout`` s.
+
+        Example: ``client.wait_for_completion(client.start("order", {"id": 7}), timeout=10)``
+        """
+        read = lambda: self.get_status(instance_id, user=user)  # noqa: E731
+        done = lambda state: state.is_finished  # noqa: E731
+        state, finished = completions.wait_until(instance_id, self.hub, read, done, timeout, poll)
+        if not finished:
+            raise TimeoutError(
+                f"Instance {instance_id!r} is still {state.status} after {timeout} s."
+            )
+        return state
 
     # -- events -----------------------------------------------------------------------
     def raise_event(

@@ -34,6 +34,7 @@ from .inbox import deliver
 from .logging import log_context
 from .models import ActivityTask, HistoryEvent, InboxMessage, Instance
 from .retention import note_history_growth
+from .runtime import completions
 from .runtime.cache import sticky_cache
 from .signals import notify_changed
 from .statuses import TERMINAL, InstanceStatus
@@ -206,6 +207,8 @@ def episode_locked(
         instance.needs_attention, instance.attention_reason = False, ""
     instance.save(update_fields=_EPISODE_FIELDS + (_NEW_EXECUTION_FIELDS * effects.continued))
     notify_changed(instance)
+    if instance.status in TERMINAL:
+        completions.announce(instance)  # waiters (wait_for_completion, ?wait=) read it now
     running = instance.status == InstanceStatus.RUNNING and not effects.continued
     execution_id = instance.execution_id
     episode.ran, episode.claimed = True, effects.claimed

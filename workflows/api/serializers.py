@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -101,8 +102,27 @@ class InstanceFilter(serializers.Serializer):
     cursor = Text(required=False, validators=[valid_cursor], help_text="next_cursor of a page.")
 
 
+# The longest long-poll (?wait=): a request holds a server thread and a connection for it.
+MAX_WAIT_SECONDS = 30
+
+
 class StatusQuery(serializers.Serializer):
     history = QueryFlag(required=False, default=False, help_text="Include the history events.")
+    wait = serializers.FloatField(
+        required=False,
+        default=0,
+        min_value=0,
+        max_value=MAX_WAIT_SECONDS,
+        help_text=(
+            f"Long-poll: answer as soon as the instance finishes, or after this many seconds "
+            f"(0 to {MAX_WAIT_SECONDS}; 0, the default, answers at once)."
+        ),
+    )
+
+    def validate_wait(self, value: float) -> float:
+        if not math.isfinite(value):  # nan passes min_value and max_value
+            raise serializers.ValidationError(f"A number of seconds from 0 to {MAX_WAIT_SECONDS}.")
+        return value
 
 
 class HistoryQuery(serializers.Serializer):

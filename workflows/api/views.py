@@ -142,11 +142,13 @@ class InstanceView(DurableAPIView):
         summary="Status of an instance",
         description=(
             "202 with `Retry-After` while pending, running or suspended; 200 once completed, "
-            "failed or terminated. Needs `workflows.view_instance` (or `operate_instance`), "
-            "or an approval request of it for one of your groups (403 otherwise, whether it "
-            "exists or not). Input, output, custom status and failure details appear only "
-            "with `workflows.view_payloads`; without it `attention_reason` leaves out the "
-            "error text."
+            "failed or terminated. With `?wait=N` (seconds, at most 30) the answer waits until "
+            "the instance finishes or N seconds have passed, whichever is first: the "
+            "asynchronous pattern without polling. Needs `workflows.view_instance` (or "
+            "`operate_instance`), or an approval request of it for one of your groups (403 "
+            "otherwise, whether it exists or not). Input, output, custom status and failure "
+            "details appear only with `workflows.view_payloads`; without it "
+            "`attention_reason` leaves out the error text."
         ),
         parameters=[doc.INSTANCE_ID, StatusQuery, doc.RETRY_AFTER],
         responses={
@@ -158,6 +160,16 @@ class InstanceView(DurableAPIView):
     def get(self, request: Request, instance_id: str) -> Response:
         query = self.valid_query(StatusQuery)
         state = self.client.get_status(instance_id, history=query["history"], user=request.user)
+        if query["wait"] and not state.is_finished:
+            try:
+                state = self.client.wait_for_completion(
+                    instance_id, timeout=query["wait"], user=request.user
+                )
+            except TimeoutError:
+                pass  # answered as still running: the caller asks again
+            else:
+                if query["history"]:
+                    state = self.client.get_status(instance_id, history=True, user=request.user)
         if state.is_finished:
             return Response(self.instance(state))
         return still_running(self.instance(state))

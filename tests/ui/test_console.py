@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from tests.ui.support import text
 from workflows.models import Instance
 
 pytestmark = pytest.mark.django_db
@@ -146,3 +147,30 @@ def test_nav_shows_what_the_user_may_use(viewer, approver, operator):
     assert 'href="/console/"' in viewer_nav and 'href="/start/"' not in viewer_nav
     assert 'href="/start/"' in operator_nav
     assert Instance.objects.count() == 0
+
+
+def test_a_compensated_saga_is_shown_apart_from_unexpected_failures(operator, running):
+    from workflows.models import CompensationRecord
+
+    saga = running("saga-1", status="failed", name="ui_order", failure={"type": "OrderFailed"})
+    running("crash-1", status="failed", failure={"type": "ValueError", "message": "boom"})
+    CompensationRecord.objects.create(
+        instance=saga,
+        execution_id=saga.execution_id,
+        task_id=2,
+        compensation_id="saga-1:x:comp:2",
+        activity="release",
+        order=1,
+        status="compensated",
+    )
+
+    console = text(operator.get("/console/"))
+    listing = text(operator.get("/console/instances/?status=failed"))
+    page = text(operator.get("/instances/saga-1/"))
+    crash = text(operator.get("/instances/crash-1/"))
+
+    assert "1 compensated" in console  # the Failed tile
+    assert console.count("failed — compensated") == 2  # the Failed panel and the list
+    assert listing.count("failed — compensated") == 1
+    assert "failed — compensated" in page and "nothing to recover" in page
+    assert "failed — compensated" not in crash

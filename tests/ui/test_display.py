@@ -153,3 +153,14 @@ def test_an_empty_history_and_unknown_kinds():
     assert timeline.build([]) == timeline.Timeline([], 0)
     (entry,) = timeline.build(_rows(("something_new", {}, 0))).entries
     assert entry.title == "Something new"
+
+
+def test_a_failed_saga_whose_undo_ran_is_not_a_crash():
+    from workflows.ui.display import ending_of
+
+    assert ending_of("failed", ["compensated", "compensated"]).label == "failed — compensated"
+    by_hand = ending_of("failed", ["compensated", "resolved_manually"])
+    assert by_hand.label == "failed — compensation resolved by hand"
+    assert ending_of("failed", []) is None  # no saga: an unexpected failure
+    assert ending_of("failed", ["compensated", "registered"]) is None  # not undone
+    assert ending_of("completed", ["compensated"]) is None

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from tests.ui.support import text
-from workflows.models import AuditEntry, HistoryEvent, Instance
+from workflows.models import AuditEntry, CompensationRecord, HistoryEvent, Instance
 
 pytestmark = pytest.mark.django_db
 
@@ -135,13 +136,14 @@ def test_actions_are_offered_by_state_and_permission(operator, viewer, running):
     assert offered(viewer, "r-1") == set()
 
 
-def test_every_action_asks_for_confirmation(operator, running):
+def test_only_what_cannot_be_undone_asks_for_confirmation(operator, running):
     running("r-1")
 
     html = operator.get("/instances/r-1/").content.decode()
 
-    assert html.count("hx-confirm=") >= 4  # suspend, retry episode, terminate, raise event
+    assert html.count("hx-confirm=") == 2  # terminate, raise event; not suspend, retry
     assert 'hx-confirm="Terminate r-1? Outstanding work is cancelled' in html
+    assert 'data-action="suspend"' in html and 'data-action="resume"' not in html
 
 
 def test_suspend_then_resume_then_terminate_with_htmx(operator, running, htmx):
@@ -297,7 +299,11 @@ def test_a_failed_compensation_shows_its_error_and_a_form(operator, failed_compe
     assert "Needs attention." in html
     assert "the warehouse is down" in html
     assert 'class="compensation-form"' in html
-    assert 'hx-confirm="Mark ui_fail as done by hand?' in html
+    assert 'hx-confirm="Skip ui_fail?' in html  # only skip asks: the undo will not happen
+    assert "what you did by hand" in html and "why the undo is not needed" in html
+    # The instance waits for this decision, not for an episode: shown disabled, with why.
+    assert re.search(r'<button[^>]*disabled[^>]*data-action="retry-episode"', html)
+    assert "waits for a decision on a failed compensation" in html
 
 
 def test_resolving_a_compensation_needs_a_note(operator, failed_compensation, htmx):
@@ -306,7 +312,8 @@ def test_resolving_a_compensation_needs_a_note(operator, failed_compensation, ht
     response = operator.post(f"/compensations/{record.pk}/resolve/", {"note": "  "}, **htmx)
 
     assert response.status_code == 400
-    assert "Write a note" in response.content.decode()
+    assert "Write what you did by hand" in response.content.decode()
+    assert response["HX-Retarget"] == f"#note-{record.pk}-error"  # next to the field
     record.refresh_from_db()
     assert record.status == "failed"
 
@@ -340,6 +347,72 @@ def test_a_compensation_decided_twice_is_a_message(operator, failed_compensation
 
     assert again.status_code == 409
     assert "not failed" in again.content.decode()
+
+
+def test_a_retry_sent_twice_from_the_same_page_runs_once(operator, failed_compensation, htmx):
+    """A double click: the second identical decision in the same state is a message."""
+    record = failed_compensation("order-1")
+    seen = {"seen": "0", "note": ""}
+    first = operator.post(f"/compensations/{record.pk}/retry/", seen, **htmx)
+    # The retry ran and failed again before the second click arrived.
+    CompensationRecord.objects.filter(pk=record.pk).update(status="failed", attempts=2)
+
+    second = operator.post(f"/compensations/{record.pk}/retry/", seen, **htmx)
+
+    assert first.status_code == second.status_code == 200
+    assert "You already retried it at" in text(second)
+    assert AuditEntry.objects.filter(action="compensation_retry").count() == 1
+    assert CompensationRecord.objects.get(pk=record.pk).status == "failed"
+    # Drawn again (a live refresh) the form carries the new state: retrying works again.
+    seen["seen"] = str(AuditEntry.objects.get(action="compensation_retry").pk)
+    operator.post(f"/compensations/{record.pk}/retry/", seen, **htmx)
+    assert AuditEntry.objects.filter(action="compensation_retry").count() == 2
+
+
+def test_an_instance_action_sent_twice_is_done_once(operator, running, htmx):
+    running("r-2")
+    operator.post("/instances/r-2/retry-episode/", {"seen": "0"}, **htmx)
+
+    again = operator.post("/instances/r-2/retry-episode/", {"seen": "0"}, **htmx)
+    suspended = operator.post("/instances/r-2/suspend/", {"seen": "0"}, **htmx)
+    twice = operator.post("/instances/r-2/suspend/", {"seen": "0"}, **htmx)
+
+    assert again.status_code == suspended.status_code == twice.status_code == 200
+    assert "You already retried its episode" in text(again)
+    assert "You already suspended it" in text(twice)
+    actions = list(AuditEntry.objects.values_list("action", flat=True).order_by("pk"))
+    assert actions == ["start", "retry_episode", "suspend"] or actions == [
+        "retry_episode",
+        "suspend",
+    ]
+
+
+def test_rewind_of_a_compensated_saga_is_shown_disabled_with_the_reason(operator, running):
+    instance = running("saga-1", status="failed", name="ui_order")
+    _history(
+        instance,
+        ("execution_started", {"name": "ui_order"}, 0),
+        ("activity_scheduled", {"task_id": 1, "name": "reserve"}, 1),
+        ("activity_failed", {"task_id": 1}, 2),
+        ("activity_scheduled", {"task_id": 2, "name": "release"}, 3),
+        ("activity_completed", {"task_id": 2}, 4),
+        ("execution_failed", {}, 5),
+    )
+    CompensationRecord.objects.create(
+        instance=instance,
+        execution_id=instance.execution_id,
+        task_id=2,
+        compensation_id="saga-1:x:comp:2",
+        activity="release",
+        order=1,
+        status="compensated",
+    )
+
+    html = operator.get("/instances/saga-1/").content.decode()
+
+    assert re.search(r'<button[^>]*disabled[^>]*data-action="rewind"', html)
+    assert "restart it instead" in html
+    assert re.search(r'<button(?![^>]*disabled)[^>]*data-action="restart"', html)
 
 
 def test_compensation_decisions_need_the_operate_permission(viewer, failed_compensation, htmx):

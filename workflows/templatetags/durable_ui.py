@@ -62,6 +62,12 @@ def history_warning(instance: Any) -> str | None:
 
 
 @register.filter
+def format_id(template_text: str, instance_id: str) -> str:
+    """``"Rewind {id}?"|format_id:"order-1"`` -> ``"Rewind order-1?"``."""
+    return str(template_text).replace("{id}", str(instance_id))
+
+
+@register.filter
 def label(value: str) -> str:
     """``"resolved_manually"`` -> ``"resolved manually"``."""
     return str(value).replace("_", " ")
@@ -73,8 +79,15 @@ def capabilities(context: template.Context) -> Capabilities:
 
 
 @register.inclusion_tag("workflows/partials/_status.html")
-def status_badge(status: str) -> dict[str, str]:
-    return {"status": status}
+def status_badge(status: str, ending: display.Ending | None = None) -> dict[str, Any]:
+    """The status; a failed saga whose undo ran shows its ending instead (``endings``)."""
+    return {"status": status, "ending": ending}
+
+
+@register.filter
+def ending_for(endings: dict[str, display.Ending] | None, instance_id: str) -> Any:
+    """``endings|ending_for:item.instance_id``: the item's Ending or None."""
+    return (endings or {}).get(instance_id)
 
 
 @register.simple_tag(takes_context=True)

@@ -17,6 +17,7 @@ from workflows.statuses import CompensationStatus, InstanceStatus
 
 from . import access, queries
 from .bulk import offered
+from .endings import compensated_count, endings
 from .forms import ConsoleFilterForm
 from .http import fragment, require
 from .live import poll_seconds
@@ -52,13 +53,16 @@ def _overview(client: DurableClient, user: Any) -> dict[str, Any]:
     failed_compensations = list(failed_records[:20])
     attention_count = queries.attention_count(client.hub)
     active = sum(counts[status] for status in ACTIVE)
+    failed = client.query(status=InstanceStatus.FAILED, limit=10, user=user).items
     return {
         "counts": [(status, counts[status]) for status in InstanceStatus.values],
         "total": sum(counts.values()),
         "attention": client.query(needs_attention=True, limit=20, user=user).items,
         "attention_count": attention_count,
         "failed_compensations": failed_compensations,
-        "failed": client.query(status=InstanceStatus.FAILED, limit=10, user=user).items,
+        "failed": failed,
+        "failed_endings": endings(client, failed),
+        "failed_compensated": compensated_count(client) if counts[InstanceStatus.FAILED] else 0,
         "waiting": queries.longest_waiting(client.hub, limit=10),
         "bulk_attention": bulk_bar(
             user,
@@ -126,6 +130,7 @@ def _listing(client: DurableClient, params: QueryDict, user: Any) -> dict[str, A
     filters.pop("cursor", None)
     context.update(
         items=page.items,
+        endings=endings(client, page.items),
         filtered=any(f[k] for k in ("q", "status", "name", "business_key", "attention")),
         paged=bool(f["cursor"]),
         first_query=filters.urlencode(),

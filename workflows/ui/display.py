@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -101,3 +102,40 @@ def fields_of(value: Any) -> list[tuple[str, str]] | None:
             text = json.dumps(item, ensure_ascii=False, sort_keys=True, default=str)
         rows.append((str(key).replace("_", " "), text))
     return rows
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How a failed saga ended when that was planned for: its undo steps ran."""
+
+    key: str  # "compensated" | "resolved-by-hand": the CSS class status-failed-<key>
+    label: str
+    hint: str
+
+
+_BY_CODE = frozenset({"compensated"})
+_BY_HAND = frozenset({"resolved_manually", "skipped"})
+
+
+def ending_of(status: str, compensations: Iterable[str]) -> Ending | None:
+    """A failed instance whose every compensation is settled is not a crash.
+
+    ``ending_of("failed", ["compensated"]).label`` -> ``"failed — compensated"``; None for
+    anything else (not failed, no compensation, or one not settled: an unexpected failure).
+    """
+    statuses = set(compensations)
+    if status != "failed" or not statuses or not statuses <= _BY_CODE | _BY_HAND:
+        return None
+    if statuses <= _BY_CODE:
+        return Ending(
+            "compensated",
+            "failed — compensated",
+            "It failed as the workflow allows for, and every completed step was undone: "
+            "nothing to recover.",
+        )
+    return Ending(
+        "resolved-by-hand",
+        "failed — compensation resolved by hand",
+        "It failed and its undo steps were settled, some by an operator (resolved or "
+        "skipped): see Compensations.",
+    )

@@ -133,10 +133,8 @@ class ReasonForm(forms.Form):
 
 
 class CompensationDecisionForm(forms.Form):
-    note = forms.CharField(
-        max_length=rules.MAX_NOTE_LENGTH,
-        error_messages={"required": "Write a note: what was done by hand, or why."},
-    )
+    # Whether a note is required depends on the decision (instances.COMPENSATION_DECISIONS).
+    note = forms.CharField(required=False, max_length=rules.MAX_NOTE_LENGTH)
 
 
 class ConsoleFilterForm(forms.Form):

@@ -17,6 +17,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
@@ -95,6 +96,21 @@ def message_response(
     response = render(request, FLASH, {}, status=status)
     response["X-Durable-Message"] = "1"
     retarget(response, "#flash")
+    reswap(response, "innerHTML")
+    return response
+
+
+def field_error(request: HttpRequest, text: str, target_id: str, status: int = 400) -> HttpResponse:
+    """An HTMX answer that shows ``text`` next to the field (in ``#target_id``) instead of
+    at the top of the page; nothing else on the page changes.
+
+    Example::
+
+        return field_error(request, "Write what you did by hand.", f"note-{pk}-error")
+    """
+    response = HttpResponse(format_html('<span class="field-error">{}</span>', text), status=status)
+    response["X-Durable-Message"] = "1"
+    retarget(response, f"#{target_id}")
     reswap(response, "innerHTML")
     return response
 

@@ -13,16 +13,18 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from workflows import offers
 from workflows.approvals import may_decide
 from workflows.client import DurableClient, InstanceState
 from workflows.engine import DurableError
 from workflows.engine.errors import ClientError, NotAllowed
-from workflows.statuses import ACTIVE, TERMINAL, CompensationStatus, InstanceStatus
+from workflows.statuses import CompensationStatus, InstanceStatus
 
-from . import access, queries, timeline
+from . import access, display, queries, repeats, timeline
 from .forms import CompensationDecisionForm, RaiseEventForm, ReasonForm
 from .http import (
     back,
+    field_error,
     forbidden,
     fragment,
     login_required,
@@ -43,13 +45,16 @@ NO_EVENTS = "Raising events needs the permission workflows.raise_event."
 
 @dataclass(frozen=True)
 class Action:
-    """An operator action on an instance: label, when it is offered, what it calls."""
+    """An operator action on an instance: label, what it calls, what the page says.
+
+    Whether it is offered is ``workflows.offers``' answer (the same the service refuses
+    with); ``confirm`` is asked only before what cannot be undone."""
 
     label: str
-    statuses: frozenset[str]
     call: Callable[[DurableClient, str, str, Any], Any]
     done: str
-    confirm: str
+    past: str  # "suspended it": for the message when it was done already
+    confirm: str = ""
     tone: str = ""  # "" | "danger"
     hint: str = ""
 
@@ -57,68 +62,91 @@ class Action:
 ACTIONS: dict[str, Action] = {
     "suspend": Action(
         "Suspend",
-        frozenset({InstanceStatus.PENDING, InstanceStatus.RUNNING}),
         lambda c, iid, reason, by: c.suspend(iid, reason, by=by),
         "Suspended {id}: events are kept until you resume it.",
-        "Suspend {id}? It stops after the current step; events wait until it resumes.",
+        "suspended it",
         hint="Pause after the current step; events are buffered.",
     ),
     "resume": Action(
         "Resume",
-        frozenset({InstanceStatus.SUSPENDED}),
         lambda c, iid, reason, by: c.resume(iid, reason, by=by),
         "Resumed {id}.",
-        "Resume {id}?",
+        "resumed it",
     ),
     "rewind": Action(
         "Rewind",
-        frozenset({InstanceStatus.FAILED}),
         lambda c, iid, reason, by: c.rewind(iid, reason, by=by),
         "Rewound {id}: the failed steps run again.",
+        "rewound it",
         "Rewind {id}? The failed steps run again; completed results are kept.",
         hint="Re-run the failed steps; completed results are kept.",
     ),
     "retry-episode": Action(
         "Retry episode",
-        frozenset({InstanceStatus.PENDING, InstanceStatus.RUNNING}),
         lambda c, iid, reason, by: c.retry_episode(iid, reason, by=by),
         "The pending episode of {id} runs again.",
-        "Run the pending episode of {id} again (e.g. after deploying a fix)?",
+        "retried its episode",
         hint="Run the pending turn again, e.g. after deploying a fix.",
     ),
     "restart": Action(
         "Restart",
-        frozenset(TERMINAL),
         lambda c, iid, reason, by: c.restart(iid, by=by, reason=reason),
         "Restarted {id} from the beginning with its original input.",
+        "restarted it",
         "Restart {id} from the beginning with its original input? Its history is replaced.",
         hint="Start again from the beginning with the same input.",
     ),
     "terminate": Action(
         "Terminate",
-        frozenset(ACTIVE),
         lambda c, iid, reason, by: c.terminate(iid, reason, by=by),
         "Terminated {id}.",
+        "terminated it",
         "Terminate {id}? Outstanding work is cancelled; this cannot be undone.",
         tone="danger",
         hint="End it now; outstanding work is cancelled.",
     ),
 }
 
-COMPENSATION_DECISIONS: dict[str, tuple[Callable[..., None], str]] = {
-    "retry": (DurableClient.retry_compensation, "Compensation {name} runs again."),
-    "resolve": (DurableClient.resolve_compensation, "Compensation {name} marked as done by hand."),
-    "skip": (DurableClient.skip_compensation, "Compensation {name} skipped."),
+
+@dataclass(frozen=True)
+class Decision:
+    """A decision on a failed compensation: the call, what the note must say."""
+
+    call: Callable[..., None]
+    done: str
+    past: str
+    note_required: str = ""  # the field's error when the note is empty; "" = optional
+
+
+COMPENSATION_DECISIONS: dict[str, Decision] = {
+    "retry": Decision(
+        DurableClient.retry_compensation, "Compensation {name} runs again.", "retried it"
+    ),
+    "resolve": Decision(
+        DurableClient.resolve_compensation,
+        "Compensation {name} marked as done by hand.",
+        "marked it as done by hand",
+        "Write what you did by hand before marking it done.",
+    ),
+    "skip": Decision(
+        DurableClient.skip_compensation,
+        "Compensation {name} skipped.",
+        "skipped it",
+        "Write why its undo is not needed before skipping it.",
+    ),
 }
 
 
-def _offered(state: InstanceState) -> list[tuple[str, Action, str]]:
-    """(key, action, confirmation question) for what the status allows."""
-    return [
-        (key, a, a.confirm.format(id=state.instance_id))
-        for key, a in ACTIONS.items()
-        if state.status in a.statuses
-    ]
+def facts_of(state: InstanceState, compensations: list[Any]) -> offers.Facts:
+    kinds = [row["kind"] for row in state.history] if state.history is not None else None
+    return offers.Facts(state.status, kinds, tuple(r.status for r in compensations))
+
+
+def _offered(state: InstanceState, compensations: list[Any]) -> list[tuple[str, Action, Any]]:
+    """(key, action, offer) for every action the state makes meaningful; an offer not
+    allowed is shown disabled with its reason."""
+    answer = offers.offers(facts_of(state, compensations))
+    return [(key, ACTIONS[key], offer) for key, offer in answer.items() if offer.shown]
 
 
 def _context(request: HttpRequest, client: DurableClient, state: InstanceState) -> dict[str, Any]:
@@ -129,6 +157,7 @@ def _context(request: HttpRequest, client: DurableClient, state: InstanceState) 
     compensations = sorted(client.compensations(instance_id=iid), key=lambda r: (r.order, r.pk))
     line = timeline.build(state.history or [])
     decisive = state.status in (InstanceStatus.RUNNING, InstanceStatus.SUSPENDED)
+    audit = queries.audit_entries(client.hub, iid)
     return {
         "state": state,
         "caps": caps,
@@ -137,13 +166,15 @@ def _context(request: HttpRequest, client: DurableClient, state: InstanceState) 
         "earlier": max(0, len(line.entries) - TIMELINE_LIMIT),
         "in_flight": queries.activities_in_flight(client.hub, iid),
         "compensations": compensations,
+        "ending": display.ending_of(state.status, [r.status for r in compensations]),
         "can_decide_compensations": caps.operate and decisive,
         "compensation_failed": any(r.status == CompensationStatus.FAILED for r in compensations),
         "failed_status": CompensationStatus.FAILED,
         "approvals": [(a, may_decide(user, a)) for a in approvals],
         "children": queries.children(client.hub, iid),
-        "audit": queries.audit_entries(client.hub, iid),
-        "actions": _offered(state) if caps.operate else [],
+        "audit": audit,
+        "actions": _offered(state, compensations) if caps.operate else [],
+        "seen": repeats.seen_token(audit),
         "can_raise": caps.raise_event and not state.is_finished,
         # A finished instance rarely changes again (rewind, restart): poll it slowly.
         "poll_seconds": poll_seconds() * (6 if state.is_finished else 1),
@@ -206,6 +237,21 @@ def _refuse(
     return back(request, reverse("ui:instance", args=[instance_id]))
 
 
+def _repeat(request: HttpRequest, client: DurableClient, iid: str, audit_action: str) -> Any:
+    """The same person's same action since the page was drawn (see ``repeats``)."""
+    seen = repeats.parse_seen(request.POST.get("seen"))
+    if seen is None:
+        return None
+    return repeats.repeated(
+        queries.audit_entries(client.hub, iid, 20), request.user, audit_action, seen
+    )
+
+
+def _no_op(request: HttpRequest, iid: str, entry: Any, past: str) -> HttpResponse:
+    messages.info(request, repeats.already_done(entry, past))
+    return _answer(request, iid)
+
+
 @require_POST
 @require(access.can_operate, NO_OPERATE)
 def operate(request: HttpRequest, instance_id: str, action: str) -> HttpResponse:
@@ -214,9 +260,16 @@ def operate(request: HttpRequest, instance_id: str, action: str) -> HttpResponse
         return not_found(request, f"Unknown action {action!r}.")
     form = ReasonForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    client = DurableClient()
+    audit_action = action.replace("-", "_")
+    if done := _repeat(request, client, instance_id, audit_action):
+        return _no_op(request, instance_id, done, chosen.past)
     try:
-        chosen.call(DurableClient(), instance_id, reason, request.user)
+        chosen.call(client, instance_id, reason, request.user)
     except DurableError as exc:
+        # Two requests at once: the second waited for the first's lock, then was refused.
+        if done := _repeat(request, client, instance_id, audit_action):
+            return _no_op(request, instance_id, done, chosen.past)
         return _refuse(request, instance_id, exc)
     messages.success(request, chosen.done.format(id=instance_id))
     return _answer(request, instance_id)
@@ -252,16 +305,27 @@ def raise_event(request: HttpRequest, instance_id: str) -> HttpResponse:
 def decide_compensation(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
     client = DurableClient()
     record = client.compensations().filter(pk=pk).first()
-    if record is None or decision not in COMPENSATION_DECISIONS:
+    chosen = COMPENSATION_DECISIONS.get(decision)
+    if record is None or chosen is None:
         return not_found(request, f"No compensation record {pk} takes a {decision!r} decision.")
     instance_id = record.instance.instance_id
     form = CompensationDecisionForm(request.POST)
-    if not form.is_valid():
-        return _refuse(request, instance_id, form.errors["note"][0])
-    call, done = COMPENSATION_DECISIONS[decision]
+    note = form.cleaned_data["note"].strip() if form.is_valid() else ""
+    if not form.is_valid() or (chosen.note_required and not note):
+        problem = chosen.note_required or " ".join(form.errors.get("note", []))
+        return (
+            field_error(request, problem, f"note-{pk}-error")
+            if request.htmx
+            else (_refuse(request, instance_id, problem))
+        )
+    audit_action = f"compensation_{decision}"
+    if done := _repeat(request, client, instance_id, audit_action):
+        return _no_op(request, instance_id, done, chosen.past)
     try:
-        call(client, pk, by=request.user, note=form.cleaned_data["note"])
+        chosen.call(client, pk, by=request.user, note=note)
     except DurableError as exc:
+        if done := _repeat(request, client, instance_id, audit_action):
+            return _no_op(request, instance_id, done, chosen.past)
         return _refuse(request, instance_id, exc)
-    messages.success(request, done.format(name=record.step or record.activity))
+    messages.success(request, chosen.done.format(name=record.step or record.activity))
     return _answer(request, instance_id)

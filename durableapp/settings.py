@@ -126,6 +126,7 @@ INSTALLED_APPS = [
     "workflows",
     "workflows.samples",  # the sample workflows and their fake services (label "samples")
     "workflows.security",  # hashed, expiring API tokens (label "security")
+    "workflows.schedules",  # durable cron and interval starts (label "schedules")
 ]
 
 MIDDLEWARE = [

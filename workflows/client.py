@@ -56,6 +56,7 @@ from .rules import (
 )
 from .runtime import completions
 from .runtime.dispatch import wake_orchestration
+from .schedules.client import ScheduleOperations
 from .signals import notify_changed
 from .states import EventResult, InstanceState, Page, state_of
 from .statuses import (
@@ -83,7 +84,7 @@ def _reason(reason: Any, what: str = "reason", limit: int = MAX_REASON_LENGTH) -
     return check_text("" if reason is None else reason, what, limit)
 
 
-class DurableClient(BulkOperations):
+class DurableClient(BulkOperations, ScheduleOperations):
     """Start, inspect and manage orchestration instances of one task hub.
 
     Example::

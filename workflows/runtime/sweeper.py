@@ -26,6 +26,7 @@ from ..limits.config import limited_names
 from ..logging import log_context
 from ..models import ActivityTask, InboxMessage, Instance, Timer
 from ..retention import purge_if_due
+from ..schedules.wakeups import wake_due as wake_due_schedules
 from ..statuses import TERMINAL, InstanceStatus, TaskStatus
 from . import outcomes
 from .bulk_wakeups import resend_stalled as resend_stalled_bulk
@@ -55,6 +56,7 @@ class SweepReport:
     limits_woken: int = 0  # limited activities with room whose wake-up was lost
     purged: int = 0  # finished instances deleted by the retention policy
     bulk_woken: int = 0  # running bulk operations whose wake-up was lost
+    schedules_woken: int = 0  # 1 when a schedule was due: the driver was woken
 
 
 def fire_due_timers(hub: str, now: datetime, batch: int = 200) -> int:
@@ -244,6 +246,7 @@ def sweep_once(hub: str | None = None, now: datetime | None = None) -> SweepRepo
         limits_woken=admission.sweep(hub, now),
         purged=purge_if_due(hub, now),
         bulk_woken=resend_stalled_bulk(hub, now),
+        schedules_woken=wake_due_schedules(hub, now),
     )
 
 

@@ -36,6 +36,15 @@ OPERATIONS = {
     ("/api/v1/bulk-operations/{operation_id}/", "get"),
     ("/api/v1/bulk-operations/{operation_id}/outcomes/", "get"),
     ("/api/v1/bulk-operations/{operation_id}/cancel/", "post"),
+    ("/api/v1/schedules/", "get"),
+    ("/api/v1/schedules/", "post"),
+    ("/api/v1/schedules/{schedule_id}/", "get"),
+    ("/api/v1/schedules/{schedule_id}/", "patch"),
+    ("/api/v1/schedules/{schedule_id}/", "delete"),
+    ("/api/v1/schedules/{schedule_id}/pause/", "post"),
+    ("/api/v1/schedules/{schedule_id}/resume/", "post"),
+    ("/api/v1/schedules/{schedule_id}/trigger/", "post"),
+    ("/api/v1/schedules/{schedule_id}/backfill/", "post"),
 }
 
 

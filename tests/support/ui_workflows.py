@@ -56,3 +56,17 @@ def ui_order(ctx, order):
         outcomes = yield from saga.compensate()
         return {"charged": False, "compensations": [o.status for o in outcomes]}
     return {"charged": True}
+
+
+@orchestrator(name="ui_saga")
+def ui_saga(ctx, order):
+    """Reserve, then charge fails; the reservation is released and the order fails: a saga
+    that failed as planned ("failed — compensated"), not a crash."""
+    saga = ctx.saga()
+    yield ctx.call_activity("ui_record", {"reserved": order})
+    saga.add("ui_record", {"released": order}, step="release reservation")
+    try:
+        yield ctx.call_activity("ui_fail", "the payment service")
+    except ActivityFailed:
+        yield from saga.compensate()
+        raise

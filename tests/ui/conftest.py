@@ -51,10 +51,10 @@ def make_user(db) -> Callable[..., Any]:
 
 
 def _signed_in(user: Any) -> Client:
-    browser = Client()
-    browser.force_login(user)
-    browser.user = user
-    return browser
+    client = Client()
+    client.force_login(user)
+    client.user = user
+    return client
 
 
 @pytest.fixture
@@ -160,3 +160,7 @@ def failed_compensation(running) -> Callable[..., Any]:
         )
 
     return make
+
+
+# The browser fixtures (server, chromium, browser with its console check, people).
+from tests.ui.browsing import browser, chromium, people, server, serving  # noqa: E402, F401

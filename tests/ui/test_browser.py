@@ -6,117 +6,21 @@ get websocket pushes. Screenshots of the main pages land in artifacts/screenshot
 
 from __future__ import annotations
 
-import functools
-import os
 import re
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connections
 
-from tests.support.brokers import purge_queues
 from tests.support.checks import wait_until
-from tests.ui.conftest import OPERATOR_PERMS
+from tests.ui.browsing import shot, signed_in
 from tests.ui.server import ServeProcess
-from workflows.conf import conf
 from workflows.models import ApprovalRequest, Instance
 
 pytestmark = pytest.mark.browser
 
-SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
-
-@pytest.fixture(scope="module")
-def serving(django_db_setup, django_db_blocker) -> Iterator[ServeProcess]:
-    """One server for the module; each test still gets an emptied database."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no chromium at {CHROMIUM}")
-    with django_db_blocker.unblock():
-        serving = ServeProcess("tests.support.ui_workflows").start()
-    yield serving
-    serving.stop()
-
-
-@pytest.fixture(scope="module")
-def chromium(serving) -> Iterator[Any]:
-    from playwright.sync_api import expect, sync_playwright
-
-    # Playwright's sync API keeps an event loop open in this thread; the test's own ORM
-    # calls are plain sequential code, so Django's async guard may step aside.
-    unsafe = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    expect.set_options(timeout=10_000)  # a page updates within one polling period at worst
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        yield browser
-        browser.close()
-    if unsafe is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = unsafe
-
-
-@pytest.fixture
-def server(transactional_db, serving) -> Iterator[ServeProcess]:
-    purge_queues(conf.TASK_HUB)
-    yield serving
-    # Connections the test opened while Playwright ran belong to that context: close
-    # them, or PostgreSQL cannot empty (or finally drop) the test database.
-    connections.close_all()
-
-
-@pytest.fixture
-def browser(server, chromium) -> Iterator[Any]:
-    yield chromium
-    for context in chromium.contexts:
-        context.close()
-
-
-@pytest.fixture
-def people(make_user) -> dict[str, str]:
-    """Usernames -> passwords: an approver, an operator and someone in no group."""
-    passwords = {"mia": "mia-pass-1", "olga": "olga-pass-1", "otto": "otto-pass-1"}
-    for who, groups, perms in (
-        ("mia", ("managers",), ()),
-        ("olga", (), OPERATOR_PERMS),
-        ("otto", (), ()),
-    ):
-        user = make_user(who, perms, groups)
-        user.password = _hashed(passwords[who])  # hashing is slow on purpose: once a run
-        user.save(update_fields=["password"])
-    return passwords
-
-
-@functools.cache
-def _hashed(password: str) -> str:
-    from django.contrib.auth.hashers import make_password
-
-    return make_password(password)
-
-
-def _signed_in(browser: Any, server: ServeProcess, people: dict[str, str], who: str, **size: int):
-    context = browser.new_context(
-        viewport={"width": size.get("width", 1280), "height": size.get("height", 900)}
-    )
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    page.on("dialog", lambda dialog: dialog.accept())  # hx-confirm: the person says yes
-    page.goto(f"{server.url}/login/")
-    page.fill("#id_username", who)
-    page.fill("#id_password", people[who])
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
-    return page
-
-
-def _shot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+_signed_in = signed_in
+_shot = shot
 
 
 def _no_reload_marker(page: Any) -> None:
@@ -221,8 +125,12 @@ def test_an_operator_resolves_a_failed_compensation_and_the_instance_finishes(
     _shot(operator, "instance-needs-attention")
 
     _no_reload_marker(operator)
-    operator.click("button:text('Resolve')")  # no note yet: refused with a message
-    expect(operator.locator("#flash")).to_contain_text("Write a note")
+    browser.allow(r"status of 400")  # the refusal below answers 400
+    operator.click("button:text('Resolve')")  # no note yet: refused next to the field
+    expect(operator.locator(".compensation-form .field-error")).to_contain_text(
+        "Write what you did by hand"
+    )
+    assert operator.locator("#flash .msg").count() == 0  # not at the top of the page
     operator.fill("textarea[name=note]", "Released the reservation in the WMS by hand.")
     operator.click("button:text('Resolve')")
 
@@ -244,6 +152,7 @@ def test_someone_outside_the_group_cannot_decide(browser, server, people):
     DurableClient().start("ui_expense", {"amount": 999}, instance_id="claim-9")
     approval = wait_until(lambda: ApprovalRequest.objects.filter(status="pending").first())
 
+    browser.allow(r"status of 403")  # the refusals this test provokes
     outsider = _signed_in(browser, server, people, "otto")
     outsider.goto(f"{server.url}/approvals/")
     expect(outsider.locator(".empty")).to_contain_text("not in any group")
@@ -281,6 +190,7 @@ def test_screenshots_of_the_other_pages_on_laptop_and_phone(browser, server, peo
     operator = _signed_in(browser, server, people, "olga")
     operator.goto(f"{server.url}/start/")
     _shot(operator, "start")
+    browser.allow(r"/start/: Failed to load resource: .*status of 400")  # the form's answer
     operator.fill("#id_input", "{amount: 1}")
     operator.click("main form button[type=submit]")
     expect(operator.locator(".field.has-error")).to_contain_text("not valid JSON")

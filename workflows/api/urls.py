@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from . import approvals, bulk, compensations, views
+from . import approvals, bulk, compensations, schedules, views
 
 app_name = "durable-api"
 
@@ -10,6 +10,7 @@ _instance = "instances/<str:instance_id>/"
 _approval = "approvals/<str:approval_id>/"
 _compensation = "compensations/<str:record_id>/"
 _bulk = "bulk-operations/<str:operation_id>/"
+_schedule = "schedules/<str:schedule_id>/"
 
 urlpatterns = [
     path("instances/", views.InstancesView.as_view(), name="instances"),
@@ -35,5 +36,11 @@ urlpatterns = [
     path(_bulk, bulk.BulkOperationView.as_view(), name="bulk-operation"),
     path(f"{_bulk}outcomes/", bulk.BulkOutcomesView.as_view(), name="bulk-outcomes"),
     path(f"{_bulk}cancel/", bulk.BulkCancelView.as_view(), name="bulk-cancel"),
+    path("schedules/", schedules.SchedulesView.as_view(), name="schedules"),
+    path(_schedule, schedules.ScheduleView.as_view(), name="schedule"),
+    path(f"{_schedule}pause/", schedules.PauseView.as_view(), name="schedule-pause"),
+    path(f"{_schedule}resume/", schedules.ResumeView.as_view(), name="schedule-resume"),
+    path(f"{_schedule}trigger/", schedules.TriggerView.as_view(), name="schedule-trigger"),
+    path(f"{_schedule}backfill/", schedules.BackfillView.as_view(), name="schedule-backfill"),
     re_path(r"^(?P<unmatched>.*)$", views.not_found),
 ]

@@ -1,7 +1,9 @@
 """URLs of the web UI (mounted at the site root by workflows/urls.py)."""
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.templatetags.static import static
 from django.urls import path, reverse
+from django.views.generic import RedirectView
 
 from . import access, approvals, bulk, console, dashboard, instances, start
 from .http import login_required
@@ -18,6 +20,8 @@ def home(request: HttpRequest) -> HttpResponse:
 
 urlpatterns = [
     path("", home, name="home"),
+    # Browsers ask for it on every page (the admin and API docs too): no 404 in the console.
+    path("favicon.ico", RedirectView.as_view(url=static("workflows/favicon.svg"), permanent=True)),
     path("approvals/", approvals.approvals_page, name="approvals"),
     path("approvals/list/", approvals.approvals_list, name="approvals-list"),
     path("approvals/<int:pk>/decide/", approvals.decide, name="decide"),

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from . import approvals, recovery
 from .access import (
@@ -310,12 +310,8 @@ class DurableClient(BulkOperations, ScheduleOperations):
             qs = qs.filter(created_at__lt=created_before)
         if needs_attention is not None:
             qs = qs.filter(needs_attention=needs_attention)
-        if search:
-            qs = qs.filter(
-                Q(instance_id__icontains=search)
-                | Q(name__icontains=search)
-                | Q(business_key__icontains=search)
-            )
+        if search:  # a trigram index scan on PostgreSQL (models.SearchText)
+            qs = qs.search(search)
         if not isinstance(limit, int) or not 1 <= limit <= 500:
             raise InvalidInput("limit must be an integer from 1 to 500.")
         if cursor:

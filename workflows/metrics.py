@@ -57,7 +57,8 @@ def figure_families(f: HubFigures) -> list[GaugeMetricFamily]:
     return [
         _family(
             "durable_instances",
-            "Instances of this task hub by status.",
+            "Instances of this task hub by status (a status with more than 10,000: the "
+            "planner's estimate, workflows.figures.status_counts).",
             f.instances_by_status,
             "status",
         ),

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from ..conf import conf
@@ -233,13 +233,8 @@ def instances_matching(hub: str, spec: dict[str, Any]) -> QuerySet[Instance]:
         qs = qs.filter(created_at__lt=datetime.fromisoformat(spec["created_before"]))
     if spec.get("needs_attention") is not None:
         qs = qs.filter(needs_attention=spec["needs_attention"])
-    if spec.get("search"):
-        term = spec["search"]
-        qs = qs.filter(
-            Q(instance_id__icontains=term)
-            | Q(name__icontains=term)
-            | Q(business_key__icontains=term)
-        )
+    if spec.get("search"):  # DurableClient.query's search, the same index
+        qs = qs.search(spec["search"])
     return qs
 
 

@@ -122,10 +122,12 @@ def preview(hub: str, request: Request) -> BulkPreview:
 
 
 def count(hub: str, target: str, spec: dict[str, Any]) -> int:
-    """How many instances (or failed compensations) a checked filter matches now."""
+    """How many instances (or failed compensations) a checked filter matches now, counted
+    up to MAX_TARGETS + 1: more are refused anyway, and the console asks on every listing
+    (an unfiltered count(*) over millions of instances took seconds)."""
     if target == INSTANCES:
-        return instances_matching(hub, spec).count()
-    return compensations_matching(hub, spec).count()
+        return instances_matching(hub, spec)[: MAX_TARGETS + 1].count()
+    return compensations_matching(hub, spec)[: MAX_TARGETS + 1].count()
 
 
 def create(

@@ -14,7 +14,7 @@ from django.db.models import Count, Q
 from django.db.models.functions import Trunc
 from django.utils import timezone
 
-from workflows.figures import hub_figures
+from workflows.figures import hub_figures, status_counts
 from workflows.metrics import figure_families
 from workflows.models import ActivityTask, ApprovalRequest, AuditEntry, Instance, Timer
 from workflows.statuses import ACTIVE, ApprovalStatus, InstanceStatus
@@ -22,15 +22,29 @@ from workflows.statuses import ACTIVE, ApprovalStatus, InstanceStatus
 Gauges = dict[str, dict[tuple[str, ...], float]]
 
 
+class About(int):
+    """A count that is the planner's estimate (workflows.figures.status_counts): an int for
+    sums and comparisons, shown as "≈ 9,610,000" (three significant figures)."""
+
+    def __str__(self) -> str:
+        rounded = round(int(self), 3 - len(str(int(self))))
+        return f"≈ {rounded:,}"
+
+
 def counts_by_status(hub: str) -> dict[str, int]:
-    """Instances per status (every status present, zeros included)."""
-    rows = Instance.objects.filter(task_hub=hub).values("status").annotate(n=Count("pk"))
-    counts = {status: 0 for status in InstanceStatus.values}
-    counts.update({row["status"]: row["n"] for row in rows})
-    return counts
+    """Instances per status (every status present, zeros included); a status with more
+    than ``figures.EXACT_UP_TO`` instances is an :class:`About`, not counted row by row.
+
+    Example::
+
+        counts_by_status("default")  # {"running": 12, "completed": About(9612345), ...}
+    """
+    counts, estimated = status_counts(hub)
+    return {s: About(n) if s in estimated else n for s, n in counts.items()}
 
 
 def attention_count(hub: str) -> int:
+    """Instances needing attention (the partial index inst_attention_idx holds only them)."""
     return Instance.objects.filter(task_hub=hub, needs_attention=True).count()
 
 
@@ -50,9 +64,9 @@ class Waiting:
 def longest_waiting(hub: str, limit: int = 10) -> list[Waiting]:
     """Active instances, the one unchanged for the longest first."""
     rows = list(
-        Instance.objects.filter(task_hub=hub, status__in=ACTIVE).order_by("updated_at", "pk")[
-            :limit
-        ]
+        Instance.objects.filter(  # inst_active_updated_idx
+            task_hub=hub, status__in=ACTIVE
+        ).order_by("updated_at", "pk")[:limit]
     )
     on = _waiting_on([r.pk for r in rows])
     return [
@@ -174,7 +188,7 @@ def outcomes(hub: str, unit: Literal["hour", "day"], count: int) -> list[Outcome
     step = timedelta(days=1) if unit == "day" else timedelta(hours=1)
     starts = [last - step * i for i in reversed(range(count))]
     rows = (
-        Instance.objects.filter(  # inst_completed_idx (task_hub, completed_at)
+        Instance.objects.filter(  # inst_completed_idx (task_hub, completed_at, status): index only
             task_hub=hub,
             completed_at__gte=starts[0],
             status__in=[InstanceStatus.COMPLETED, InstanceStatus.FAILED],
@@ -200,7 +214,7 @@ def outcomes(hub: str, unit: Literal["hour", "day"], count: int) -> list[Outcome
 def largest_histories(hub: str, limit: int = 10) -> list[Instance]:
     """Active instances with the longest history of their current execution, longest first."""
     return list(
-        Instance.objects.filter(  # inst_status_idx, then a sort of the active ones
+        Instance.objects.filter(  # inst_active_history_idx, read backwards
             task_hub=hub, status__in=ACTIVE, history_length__gt=0
         )
         .order_by("-history_length", "pk")

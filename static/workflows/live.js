@@ -70,6 +70,32 @@
     });
   });
 
+  // -- tables read as stacked cards on phones: each cell carries its column's name --------
+  function labelCells(root) {
+    (root || document).querySelectorAll(".table-wrap table").forEach(function (table) {
+      var heads = [].map.call(table.querySelectorAll("thead th"), function (th) {
+        return th.textContent.trim();
+      });
+      table.querySelectorAll("tbody tr:not(.decide-row)").forEach(function (row) {
+        [].forEach.call(row.children, function (cell, i) {
+          if (heads[i] && !cell.hasAttribute("data-label")) cell.setAttribute("data-label", heads[i]);
+        });
+      });
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { labelCells(document); });
+  document.addEventListener("htmx:afterSettle", function (event) { labelCells(event.detail.target); });
+
+  // -- copy buttons: the whole id, however it is wrapped or cut on screen --------------
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy]");
+    if (!button || !navigator.clipboard) return;
+    navigator.clipboard.writeText(button.getAttribute("data-copy")).then(function () {
+      button.setAttribute("data-copied", "");
+      setTimeout(function () { button.removeAttribute("data-copied"); }, 1500);
+    }, function () { /* no permission: the id stays selectable by hand */ });
+  });
+
   // -- the websocket ---------------------------------------------------------------------
   var path = document.body.getAttribute("data-live-url");
   if (!path || !window.WebSocket) return;

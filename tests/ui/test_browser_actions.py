@@ -1,0 +1,105 @@
+"""Operator actions in a real browser (issue 19, points 1, 2, 3, 5): a double click acts
+once, what the state refuses is shown disabled with the reason, a failed saga whose undo
+ran reads "failed — compensated", and a missing note is explained next to its field
+without a confirm() first."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.checks import wait_until
+from tests.ui.browsing import signed_in
+from workflows.models import AuditEntry, CompensationRecord, Instance
+
+pytestmark = pytest.mark.browser
+
+
+def _waiting_on_compensation(instance_id: str) -> CompensationRecord:
+    from workflows.client import DurableClient
+
+    DurableClient().start("ui_order", {"id": 17, "total": 240}, instance_id=instance_id)
+    return wait_until(
+        lambda: CompensationRecord.objects.filter(
+            instance__instance_id=instance_id, status="failed"
+        ).first(),
+        what="the compensation to fail for good",
+    )
+
+
+def test_a_double_click_on_retry_retries_the_compensation_once(browser, server, people):
+    from playwright.sync_api import expect
+
+    record = _waiting_on_compensation("order-21")
+    operator = signed_in(browser, server, people, "olga")
+    operator.goto(f"{server.url}/instances/order-21/")
+    expect(operator.locator("#live-state")).to_have_text("Live")
+
+    operator.dblclick(".compensation-form button[data-decision=retry]")
+
+    expect(operator.locator("#flash")).to_contain_text("runs again")
+    # The retry runs ui_fail again, which fails again: the record is failed once more.
+    wait_until(
+        lambda: CompensationRecord.objects.filter(
+            pk=record.pk, status="failed", attempts=2
+        ).exists(),
+        what="the retried compensation to fail again",
+    )
+    expect(operator.locator(".compensation-form")).to_be_visible()
+    assert AuditEntry.objects.filter(action="compensation_retry").count() == 1
+    assert CompensationRecord.objects.get(pk=record.pk).attempts == 2  # not 3
+
+
+def test_refused_actions_are_shown_disabled_with_the_reason(browser, server, people):
+    from playwright.sync_api import expect
+
+    from workflows.client import DurableClient
+
+    _waiting_on_compensation("order-22")
+    DurableClient().start("ui_saga", {"id": 23}, instance_id="saga-23")
+    wait_until(lambda: Instance.objects.filter(instance_id="saga-23", status="failed").exists())
+    operator = signed_in(browser, server, people, "olga")
+
+    operator.goto(f"{server.url}/instances/order-22/")
+    retry = operator.locator("button[data-action=retry-episode]")
+    expect(retry).to_be_disabled()
+    expect(operator.locator("[data-why=retry-episode]")).to_contain_text(
+        "waits for a decision on a failed compensation"
+    )
+
+    operator.goto(f"{server.url}/instances/saga-23/")
+    expect(operator.locator(".instance-head .status")).to_have_text("failed — compensated")
+    expect(operator.locator("button[data-action=rewind]")).to_be_disabled()
+    expect(operator.locator("[data-why=rewind]")).to_contain_text("restart it instead")
+    expect(operator.locator("button[data-action=restart]")).to_be_enabled()
+
+    operator.goto(f"{server.url}/console/")
+    expect(operator.locator(".tile-failed small")).to_have_text("1 compensated")
+    expect(operator.locator("#overview [data-ending=compensated]").first).to_be_visible()
+
+
+def test_a_missing_note_is_explained_next_to_the_field(browser, server, people):
+    from playwright.sync_api import expect
+
+    record = _waiting_on_compensation("order-24")
+    browser.allow(r"status of 400")  # the refusals below answer 400
+    phone = signed_in(browser, server, people, "olga", width=390, height=844)
+    dialogs: list[str] = []
+    phone.on("dialog", lambda dialog: dialogs.append(dialog.message))
+    phone.goto(f"{server.url}/instances/order-24/")
+
+    phone.click(".compensation-form button[data-decision=resolve]")
+
+    error = phone.locator(f"#note-{record.pk}-error")
+    expect(error).to_contain_text("Write what you did by hand")
+    assert dialogs == [], "resolving asked for a confirm() first"
+    box = error.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+    note = phone.locator(f"#note-{record.pk}").bounding_box()
+    assert 0 <= box["y"] - (note["y"] + note["height"]) < 80, "the error is not by the field"
+    assert phone.locator("#flash .msg").count() == 0
+    record.refresh_from_db()
+    assert record.status == "failed"
+
+    phone.click(".compensation-form button[data-decision=skip]")  # destructive: confirmed
+    expect(error).to_contain_text("Write why its undo is not needed")
+    assert len(dialogs) == 1 and "Skip ui_fail?" in dialogs[0]

@@ -94,3 +94,20 @@ def test_every_page_fits_the_screen(browser, server, people, states, size):
         admin, f"{server.url}/admin/workflows/instance/{pk}/change/", f"layout-admin-one-{tag}"
     )
     assert not problems, "\n".join(problems)
+
+
+def test_filters_changed_quickly_leave_the_console_clean(browser, server, people, states):
+    """Each change sends a request while the last may still run: they queue instead of
+    aborting each other (htmx logs an aborted request as an error). The browser fixture
+    fails the test on any console error."""
+    from playwright.sync_api import expect
+
+    operator = signed_in(browser, server, people, "olga")
+    operator.goto(f"{server.url}/console/")
+    for status in ("failed", "running", "", "failed", "running"):
+        operator.select_option("#id_status", status)
+    operator.fill("#id_q", "claim")
+    operator.locator("#id_q").press("Enter")
+    expect(operator.locator("#instance-list tbody tr")).to_have_count(1)
+    expect(operator.locator("#instance-list")).to_contain_text(CLAIM)
+    operator.goto(f"{server.url}/approvals/")  # leave while the live refresh may run

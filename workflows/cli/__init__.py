@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import bulk, check_replay, instances, serve, token, worker
+from . import bulk, check_replay, instances, schedule, serve, token, worker
 
 SUBCOMMANDS: dict[str, ModuleType] = {
     "serve": serve,
@@ -12,5 +12,6 @@ SUBCOMMANDS: dict[str, ModuleType] = {
     "token": token,
     "check-replay": check_replay,
     "bulk": bulk,
+    "schedule": schedule,
     **instances.SUBCOMMANDS,
 }

@@ -95,9 +95,9 @@ class Instance(models.Model):
             models.Index(fields=["task_hub", "name", "created_at"], name="inst_name_idx"),
             models.Index(fields=["task_hub", "business_key"], name="inst_bkey_idx"),
             models.Index(fields=["task_hub", "created_at"], name="inst_created_idx"),
-            # the few needing attention (console, /metrics): a partial index, tiny at any size
+            # the few needing attention, newest first (console, /metrics): a partial index
             models.Index(
-                fields=["task_hub"],
+                fields=["task_hub", "id"],
                 name="inst_attention_idx",
                 condition=models.Q(needs_attention=True),
             ),
@@ -112,12 +112,12 @@ class Instance(models.Model):
             # (updated_at, history_length), so it is never a HOT update (docs/architecture.md,
             # "Data model").
             models.Index(
-                fields=["task_hub", "updated_at"],
+                fields=["task_hub", "updated_at", "id"],
                 name="inst_active_updated_idx",
                 condition=models.Q(status__in=ACTIVE_STATUSES),
             ),
             models.Index(
-                fields=["task_hub", "history_length"],
+                fields=["task_hub", "history_length", "id"],
                 name="inst_active_history_idx",
                 condition=models.Q(status__in=ACTIVE_STATUSES),
             ),

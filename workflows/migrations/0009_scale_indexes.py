@@ -49,7 +49,7 @@ class Migration(migrations.Migration):
             model_name="instance",
             index=models.Index(
                 condition=models.Q(("needs_attention", True)),
-                fields=["task_hub"],
+                fields=["task_hub", "id"],
                 name="inst_attention_idx",
             ),
         ),
@@ -63,7 +63,7 @@ class Migration(migrations.Migration):
             model_name="instance",
             index=models.Index(
                 condition=models.Q(("status__in", ["pending", "running", "suspended"])),
-                fields=["task_hub", "updated_at"],
+                fields=["task_hub", "updated_at", "id"],
                 name="inst_active_updated_idx",
             ),
         ),
@@ -71,7 +71,7 @@ class Migration(migrations.Migration):
             model_name="instance",
             index=models.Index(
                 condition=models.Q(("status__in", ["pending", "running", "suspended"])),
-                fields=["task_hub", "history_length"],
+                fields=["task_hub", "history_length", "id"],
                 name="inst_active_history_idx",
             ),
         ),

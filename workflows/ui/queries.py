@@ -135,7 +135,9 @@ def activities_in_flight(hub: str, instance_id: str) -> list[ActivityTask]:
 def children(hub: str, instance_id: str) -> list[Instance]:
     """Sub-orchestrations started by the instance."""
     return list(
-        Instance.objects.filter(task_hub=hub, parent__instance_id=instance_id).order_by("pk")
+        Instance.objects.filter(  # the parent through uniq_hub_instance: no scan of the table
+            task_hub=hub, parent__task_hub=hub, parent__instance_id=instance_id
+        ).order_by("pk")
     )
 
 
@@ -217,6 +219,6 @@ def largest_histories(hub: str, limit: int = 10) -> list[Instance]:
         Instance.objects.filter(  # inst_active_history_idx, read backwards
             task_hub=hub, status__in=ACTIVE, history_length__gt=0
         )
-        .order_by("-history_length", "pk")
+        .order_by("-history_length", "-pk")
         .only("instance_id", "name", "version", "status", "business_key", "history_length")[:limit]
     )

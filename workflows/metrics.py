@@ -40,6 +40,7 @@ from .conf import conf
 from .figures import HubFigures, hub_figures
 from .limits.config import limits_for
 from .limits.report import limits_report
+from .schedules.figures import schedule_families
 
 
 def _family(
@@ -144,6 +145,7 @@ class DatabaseCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         yield from figure_families(hub_figures(self.hub))
         yield from self._limits()
+        yield from schedule_families(self.hub)
 
     def _limits(self) -> Iterator[GaugeMetricFamily]:
         """Limited activities (workflows/limits/): slots in use, waiting tasks, oldest wait."""

@@ -13,5 +13,6 @@ urlpatterns = [
     path("api/v1/", include("workflows.api.urls")),
     path("healthz", healthz, name="healthz"),
     path("metrics", include("workflows.metrics")),  # Prometheus (workflows/metrics.py)
+    path("console/schedules/", include("workflows.schedules.urls")),  # schedules/views.py
     path("", include("workflows.ui.urls")),
 ]

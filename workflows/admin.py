@@ -12,6 +12,8 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
@@ -31,14 +33,39 @@ from .models import (
     Instance,
     Timer,
 )
+from .templatetags.durable_ui import when
 
 OPERATE = "workflows.operate_instance"
 
 
+def _timed(model: type[models.Model], name: Any) -> Any:
+    """A date-time column as the UI shows times (browser's zone, labelled; time.js)."""
+    try:
+        field = model._meta.get_field(name) if isinstance(name, str) else None
+    except FieldDoesNotExist:
+        return name
+    if not isinstance(field, models.DateTimeField):
+        return name
+
+    @admin.display(description=field.verbose_name, ordering=name)
+    def show(obj: Any) -> str:
+        return when(getattr(obj, name), "absolute")
+
+    show.__name__ = name
+    return show
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """Browse and search only. The model's payload columns are hidden without view_payloads."""
+    """Browse and search only. The model's payload columns are hidden without view_payloads.
+    Times read as everywhere in the UI: the browser's time zone with its label."""
 
     list_per_page = 50
+
+    class Media:
+        js = ("workflows/time.js",)
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        return tuple(_timed(self.model, name) for name in super().get_list_display(request))
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

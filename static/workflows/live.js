@@ -24,6 +24,10 @@
       event.detail.isError = false;
     }
   });
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var form = event.target.closest && event.target.closest("form");
+    if (form) form.querySelectorAll(".field-errors").forEach(function (el) { el.innerHTML = ""; });
+  });
   document.addEventListener("click", function (event) {
     var close = event.target.closest(".msg-close");
     if (close) close.closest(".msg").remove();
@@ -45,6 +49,11 @@
       if (el.tagName === "DETAILS") kept.open[key] = el.open;
       else kept.values[key] = el.value;
     });
+    // A refusal shown next to its field stays until the person acts again.
+    kept.errors = {};
+    target.querySelectorAll(".field-errors[id]").forEach(function (el) {
+      if (el.innerHTML.trim()) kept.errors[el.id] = el.innerHTML;
+    });
     var active = document.activeElement;
     if (active && target.contains(active) && active.hasAttribute("data-keep")) {
       kept.focus = active.getAttribute("data-keep");
@@ -56,6 +65,10 @@
     var state = kept;
     kept = null;
     var root = event.detail.target && event.detail.target.isConnected ? event.detail.target : document;
+    Object.keys(state.errors || {}).forEach(function (id) {
+      var el = document.getElementById(id);
+      if (el && !el.innerHTML.trim()) el.innerHTML = state.errors[id];
+    });
     root.querySelectorAll("[data-keep]").forEach(function (el) {
       var key = el.getAttribute("data-keep");
       if (el.tagName === "DETAILS") {

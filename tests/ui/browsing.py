@@ -149,11 +149,18 @@ def _hashed(password: str) -> str:
     return make_password(password)
 
 
-def signed_in(browser: Any, server: ServeProcess, people: dict[str, str], who: str, **size: int):
-    """A new page of ``who``, signed in, at ``size`` (width, height; 1280 x 900 if not given)."""
-    context = browser.new_context(
-        viewport={"width": size.get("width", 1280), "height": size.get("height", 900)}
-    )
+def signed_in(
+    browser: Any,
+    server: ServeProcess,
+    people: dict[str, str],
+    who: str,
+    width: int = 1280,
+    height: int = 900,
+    **options: Any,
+):
+    """A new page of ``who``, signed in, at width x height; ``options`` go to the browser
+    context (e.g. ``timezone_id="Europe/Berlin"``)."""
+    context = browser.new_context(viewport={"width": width, "height": height}, **options)
     context.set_default_timeout(20_000)
     page = context.new_page()
     page.on("dialog", lambda dialog: dialog.accept())  # hx-confirm: the person says yes

@@ -92,10 +92,23 @@ def test_a_missing_note_is_explained_next_to_the_field(browser, server, people):
     error = phone.locator(f"#note-{record.pk}-error")
     expect(error).to_contain_text("Write what you did by hand")
     assert dialogs == [], "resolving asked for a confirm() first"
-    box = error.bounding_box()
-    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
-    note = phone.locator(f"#note-{record.pk}").bounding_box()
-    assert 0 <= box["y"] - (note["y"] + note["height"]) < 80, "the error is not by the field"
+    measure = (  # measured while shown (a live refresh redraws it)
+        """(pk) => {
+            const error = document.getElementById(`note-${pk}-error`)?.getBoundingClientRect();
+            const note = document.getElementById(`note-${pk}`)?.getBoundingClientRect();
+            if (!error || !note || !error.height) return null;
+            return {left: error.left, right: error.right, gap: error.top - note.bottom};
+        }"""
+    )
+    placed = wait_until(lambda: phone.evaluate(measure, record.pk), what="the error's place")
+    assert placed["left"] >= 0 and placed["right"] <= 390, placed
+    assert 0 <= placed["gap"] < 80, f"the error is not by the field: {placed}"
+    phone.evaluate(
+        """() => { window.__refreshed = 0; document.addEventListener('htmx:afterSettle',
+            (e) => { if (e.detail.target.id === 'instance-body') window.__refreshed++; }); }"""
+    )
+    wait_until(lambda: phone.evaluate("window.__refreshed > 0"), what="a live refresh")
+    expect(error).to_contain_text("Write what you did by hand")
     assert phone.locator("#flash .msg").count() == 0
     record.refresh_from_db()
     assert record.status == "failed"

@@ -6,11 +6,12 @@ Here, in the ``workflows`` app, because Django finds tag libraries only in the
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django import template
 from django.utils import timezone
+from django.utils.html import format_html
 
 from workflows import retention
 from workflows.ui import display
@@ -28,6 +29,33 @@ def duration(value: timedelta | None) -> str:
 def since(value: datetime | None) -> str:
     """Age of a timestamp: ``"3 min"``."""
     return display.human_duration(timezone.now() - value) if value else ""
+
+
+@register.simple_tag
+def when(value: datetime | None, style: str = "relative") -> str:
+    """A time the browser shows in its own zone with the zone's label (static/workflows/
+    time.js; a UTC toggle in the top bar): ``relative`` ("3 min ago", absolute on hover),
+    ``absolute`` ("2026-12-06 17:43:38 CET", relative on hover) or ``clock`` (a history
+    row's "17:43:38.120"). Without script it reads in UTC, labelled so.
+
+    Example::
+
+        {% when state.created_at "absolute" %}
+    """
+    if value is None:
+        return "—"
+    utc = value.astimezone(UTC)
+    absolute = f"{utc:%Y-%m-%d %H:%M:%S} UTC"
+    ago = f"{display.human_duration(timezone.now() - value)} ago"
+    text = {"relative": ago, "absolute": absolute, "clock": f"{utc:%H:%M:%S}.{utc:%f}"[:12]}
+    hover = ago if style == "absolute" else absolute
+    return format_html(
+        '<time datetime="{}" data-when="{}" title="{}">{}</time>',
+        utc.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        style,
+        hover,
+        text.get(style, ago),
+    )
 
 
 @register.filter

@@ -6,7 +6,7 @@ from workflows.engine import orchestrator
 @orchestrator(name="s_wait")
 def s_wait(ctx, data):
     """Runs until it is sent "go" (so it is "still going" as long as a test wants)."""
-    yield ctx.wait_for_event("go")
+    yield ctx.wait_for_external_event("go")
     return data
 
 

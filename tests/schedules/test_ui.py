@@ -1,0 +1,113 @@
+"""The schedules console page: in a real browser (Playwright + chromium against `durable
+serve`, whose embedded worker runs the sweeper and the driver) create (a bad cron named,
+nothing created), pause with a note, resume, run now, follow the run to its instance page
+and back; with the Django test client: who may see and change. Screenshots land in
+artifacts/screenshots/schedules-*.png."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.test import Client
+
+from tests.support.checks import wait_until
+from tests.ui.browsing import _hashed, browser, chromium, server, shot, signed_in  # noqa: F401
+from tests.ui.server import ServeProcess
+from workflows.models import Instance
+from workflows.schedules.models import Schedule
+
+CHROMIUM = "/usr/bin/chromium"
+PASSWORD = "sam-pass-1"
+
+
+@pytest.fixture(scope="module")
+def serving(django_db_setup, django_db_blocker) -> Iterator[ServeProcess]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no chromium at {CHROMIUM}")
+    with django_db_blocker.unblock():
+        serving = ServeProcess("tests.schedules.workflows").start()
+    yield serving
+    serving.stop()
+
+
+@pytest.fixture
+def people(make_user) -> dict[str, str]:
+    sam = make_user("sam", "manage_schedule", "view_instance", "view_payloads")
+    sam.password = _hashed(PASSWORD)
+    sam.save(update_fields=["password"])
+    return {"sam": PASSWORD}
+
+
+@pytest.mark.browser
+def test_create_pause_resume_and_run_now_in_the_browser(browser, server, people):  # noqa: F811
+    browser.allow(r"status of 400")  # the bad cron, on purpose
+    page = signed_in(browser, server, people, "sam")
+    page.click("nav >> text=Schedules")
+    page.wait_for_selector("h1:has-text('Schedules')")
+
+    page.fill("#schedule-form input[name=id]", "probe")
+    page.select_option("#schedule-form select[name=orchestrator]", "s_wait")
+    page.fill("#schedule-form input[name=cron]", "61 * * * *")
+    page.click("#schedule-form button[type=submit]")
+    assert page.inner_text("#schedule-error").startswith("cron: invalid cron expression")
+    assert not Schedule.objects.filter(schedule_id="probe").exists()
+
+    page.fill("#schedule-form input[name=cron]", "*/5 * * * *")
+    page.fill("#schedule-form input[name=timezone]", "Europe/Berlin")
+    page.click("#schedule-form button[type=submit]")
+    row = page.locator("#schedule-probe")
+    row.wait_for()
+    assert "*/5 * * * *" in row.inner_text() and "Europe/Berlin" in row.inner_text()
+    assert row.locator(".next-runs").inner_text().strip()
+
+    row.locator("input[name=note]").fill("deploy freeze")
+    row.locator("button:has-text('Pause')").click()
+    page.wait_for_selector("#schedule-probe[data-paused=yes]")
+    assert "by sam: deploy freeze" in page.locator("#schedule-probe .next-runs").inner_text()
+    shot(page, "schedules-paused")
+    page.locator("#schedule-probe button:has-text('Resume')").click()
+    page.wait_for_selector("#schedule-probe[data-paused=no]")
+
+    page.locator("#schedule-probe button:has-text('Run now')").click()
+    page.wait_for_selector(".notice:has-text('Run of probe started: probe@')")
+    run = Instance.objects.get(instance_id__startswith="probe@")
+    # the embedded worker runs it: s_wait waits for its event
+    wait_until(lambda: Instance.objects.get(pk=run.pk).status == "running", timeout=60, what="run")
+    page.reload()
+    page.locator("#schedule-probe .last-runs a").click()
+    page.wait_for_selector("#started-by-schedule")
+    assert page.inner_text("#started-by-schedule") == "Started by schedule probe"
+    shot(page, "schedules-instance")
+    page.click("#started-by-schedule a")
+    page.wait_for_selector("#schedule-probe")
+
+
+@pytest.mark.django_db
+def test_who_may_see_and_change_the_page(make_user):
+    from workflows.client import DurableClient
+
+    client = Client()
+    DurableClient().create_schedule("s", {"orchestrator": "s_quick", "cron": "0 * * * *"})
+    viewer = make_user("vera", "view_instance")
+    client.force_login(viewer)
+    page = client.get("/console/schedules/")
+    assert page.status_code == 200 and b'id="schedule-s"' in page.content
+    assert b"schedule-form" not in page.content  # no manage_schedule: no create form
+    assert client.post("/console/schedules/s/pause/").status_code == 403
+    assert not Schedule.objects.get().paused
+
+    client.force_login(make_user("nobody"))
+    assert client.get("/console/schedules/").status_code == 403
+
+    manager = make_user("max", "view_instance", "manage_schedule")
+    client.force_login(manager)
+    assert client.post("/console/schedules/s/pause/", {"note": "n"}).status_code == 302
+    assert Schedule.objects.get().paused_by == "max"
+    bad = client.post(
+        "/console/schedules/create/",
+        {"id": "t", "orchestrator": "s_quick", "cron": "0 * * * *", "timezone": "Nowhere"},
+    )
+    assert bad.status_code == 400 and b"timezone: unknown time zone" in bad.content
+    assert Schedule.objects.count() == 1

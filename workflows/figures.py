@@ -71,7 +71,8 @@ def status_counts(hub: str) -> tuple[dict[str, int], frozenset[str]]:
     estimated = set()
     for status in InstanceStatus.values:
         rows = instances.filter(status=status)
-        counts[status] = rows[: EXACT_UP_TO + 1].count()
+        # values("status"): the bounded count reads inst_status_idx alone (index-only)
+        counts[status] = rows.values("status")[: EXACT_UP_TO + 1].count()
         if counts[status] > EXACT_UP_TO:
             counts[status] = max(EXACT_UP_TO + 1, _estimate(rows))
             estimated.add(status)
@@ -157,8 +158,18 @@ def _fan_outs(hub: str) -> list[tuple[int, int]]:
     current = ActivityTask.objects.filter(
         instance__status=InstanceStatus.RUNNING, execution_id=F("instance__execution_id")
     ).order_by()
+    # Instances with two or more open tasks, from the open tasks' partial index alone; only
+    # those are then joined to their instance (running, current execution).
+    candidates = (
+        ActivityTask.objects.filter(task_hub=hub, status__in=OPEN)
+        .order_by()
+        .values("instance_id")
+        .annotate(n=Count("pk"))
+        .filter(n__gte=2)
+        .values_list("instance_id", flat=True)
+    )
     open_by_instance = dict(
-        current.filter(task_hub=hub, status__in=OPEN)
+        current.filter(instance_id__in=list(candidates), status__in=OPEN)
         .values("instance_id")
         .annotate(n=Count("pk"))
         .filter(n__gte=2)

@@ -122,7 +122,7 @@ class Instance(models.Model):
                 condition=models.Q(status__in=ACTIVE_STATUSES),
             ),
             models.Index(
-                fields=["task_hub", "name", "version", "created_at"],
+                fields=["task_hub", "name", "version", "created_at", "id"],
                 name="inst_active_version_idx",
                 condition=models.Q(status__in=ACTIVE_STATUSES),
             ),

@@ -79,7 +79,7 @@ class Migration(migrations.Migration):
             model_name="instance",
             index=models.Index(
                 condition=models.Q(("status__in", ["pending", "running", "suspended"])),
-                fields=["task_hub", "name", "version", "created_at"],
+                fields=["task_hub", "name", "version", "created_at", "id"],
                 name="inst_active_version_idx",
             ),
         ),

@@ -16,6 +16,7 @@ from ..episodes import run_episode
 from .activities import execute_task
 from .batches import execute_batch
 from .dispatch import send_later
+from .leases import abandon_claims
 from .queues import ACTIVITY, ORCHESTRATION, actor_name, queue_name
 
 HUB = conf.TASK_HUB
@@ -37,11 +38,17 @@ def run_orchestration(instance_pk: int) -> None:
 
 @dramatiq.actor(queue_name=queue_name(ACTIVITY, HUB), actor_name=actor_name(ACTIVITY, HUB))
 def run_activity(task_pk: int, activity: str | None = None, batch: list[int] | None = None) -> None:
-    if batch:  # several tasks of a large fan-out (task_pk is the first of them)
-        execute_batch(batch, hub=HUB)
-        return
-    # ``activity``: a limited activity's wake-up (start its next waiting task, if allowed).
-    execute_task(task_pk, hub=HUB, activity=activity)
+    try:
+        if batch:  # several tasks of a large fan-out (task_pk is the first of them)
+            execute_batch(batch, hub=HUB)
+            return
+        # ``activity``: a limited activity's wake-up (start its next waiting task, if allowed).
+        execute_task(task_pk, hub=HUB, activity=activity)
+    except BaseException:
+        # What this thread claimed and could not record (or give back) is run by nobody:
+        # its leases must lapse so the sweeper schedules it again.
+        abandon_claims()
+        raise
 
 
 _own_queues: dict[str, dramatiq.Actor] = {}

@@ -25,9 +25,33 @@ def process_prefix() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:"
 
 
+_thread = threading.local()
+# Each thread's current holder name: the leases the lease keeper renews (renewal.py).
+_holders: dict[int, str] = {}
+
+
 def worker_name() -> str:
-    """Who holds a lease: host, process and thread."""
-    return process_prefix() + threading.current_thread().name
+    """Who holds a lease: host, process and thread (and the thread's generation, once it
+    has abandoned claims)."""
+    generation = getattr(_thread, "generation", 0)
+    name = process_prefix() + threading.current_thread().name
+    name = f"{name}#{generation}" if generation else name
+    _holders[threading.get_ident()] = name
+    return name
+
+
+def holder_names() -> list[str]:
+    """The names under which threads of this process hold leases now."""
+    return list(_holders.values())
+
+
+def abandon_claims() -> None:
+    """This thread stops holding what it claimed without being able to say so (the
+    database failed under it mid-way): its tasks keep the old holder name, which nothing
+    renews any more, so their leases lapse and the sweeper schedules them again. The
+    thread claims under a new name from now on."""
+    _thread.generation = getattr(_thread, "generation", 0) + 1
+    _holders[threading.get_ident()] = worker_name()
 
 
 def lease_expiry(now: datetime) -> datetime:

@@ -20,16 +20,21 @@ from ..conf import conf
 from ..models import ActivityTask
 from ..statuses import TaskStatus
 from .dispatch import start_activity
-from .leases import lease_expiry, process_prefix, worker_name
+from .leases import holder_names, lease_expiry, process_prefix, worker_name
 
 log = logging.getLogger("workflows.runtime")
 
 
 def renew_leases() -> int:
-    """Push back the lease of every task this process is running; one statement."""
-    return ActivityTask.objects.filter(
-        status=TaskStatus.RUNNING, worker__startswith=process_prefix()
-    ).update(lease_expires_at=lease_expiry(timezone.now()))
+    """Push back the lease of every task this process's threads hold; one statement.
+
+    Only current holders: a task whose thread abandoned it (its message failed, e.g. the
+    database went away under it) must lapse, or it would stay RUNNING while this process
+    lives, with nobody running it (a restart test showed it).
+    """
+    return ActivityTask.objects.filter(status=TaskStatus.RUNNING, worker__in=holder_names()).update(
+        lease_expires_at=lease_expiry(timezone.now())
+    )
 
 
 def give_back(task_pks: Iterable[int], *, this_thread: bool = True, ran: bool = False) -> int:

@@ -11,12 +11,21 @@ long_job           long_job                     async HTTP API with progress
 approval           expense_approval             human interaction, deadline, escalation
 monitor            deployment_monitor           monitor with timers and continue-as-new
 order_saga         order_saga                   compensation (saga)
+nightly_cleanup    nightly_cleanup              retention as a scheduled workflow
 =================  ===========================  ==========================================
 
 The modules import no models at import time, so this package can be imported while
 Django is still loading apps.
 """
 
-from . import approval, chaining, fan_out, long_job, monitor, order_saga
+from . import approval, chaining, fan_out, long_job, monitor, nightly_cleanup, order_saga
 
-__all__ = ["approval", "chaining", "fan_out", "long_job", "monitor", "order_saga"]
+__all__ = [
+    "approval",
+    "chaining",
+    "fan_out",
+    "long_job",
+    "monitor",
+    "nightly_cleanup",
+    "order_saga",
+]

@@ -6,6 +6,13 @@ Input ``{"deployment_id": "web-42", "ready_after_checks": 3, "interval_seconds":
 a restart loses nothing. It gives up after ``max_attempts`` checks or at the deadline.
 Every ``CHECKS_PER_EXECUTION`` checks it continues as new, carrying the attempt count
 and the deadline in its input, so its history stays small however long it runs.
+
+On a schedule (docs/architecture.md, "Schedules"), e.g. a probe every five minutes that
+never overlaps itself (a run still polling makes the next one skip)::
+
+    durable schedule create web-probe --orchestrator deployment_monitor \\
+        --cron "*/5 * * * *" --overlap skip --catchup none \\
+        --input '{"deployment_id": "web", "ready_after_checks": 1, "interval_seconds": 10}'
 """
 
 from __future__ import annotations

@@ -172,8 +172,8 @@ def backfill(
     ``overlap``). Times decided before (started or skipped) are left as they are."""
     now = now or timezone.now()
     start, end = _past("start", start, now), _past("end", end, now)
-    if end <= start:
-        raise ScheduleFieldError("end", "the end must be after the start.")
+    if end < start:
+        raise ScheduleFieldError("end", "the end must not be before the start.")
     if overlap is not None and overlap not in policies.OVERLAP:
         raise ScheduleFieldError(
             "overlap", f"one of {', '.join(policies.OVERLAP)}; got {overlap!r}."

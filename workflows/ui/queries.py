@@ -198,7 +198,7 @@ def outcomes(hub: str, unit: Literal["hour", "day"], count: int) -> list[Outcome
         .annotate(bucket=Trunc("completed_at", unit))
         .order_by()
         .values("bucket", "status")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("status"))  # not pk: the index holds status, not id
     )
     found: dict[tuple[datetime, str], int] = {
         (row["bucket"], row["status"]): row["n"] for row in rows

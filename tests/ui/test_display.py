@@ -164,3 +164,45 @@ def test_a_failed_saga_whose_undo_ran_is_not_a_crash():
     assert ending_of("failed", []) is None  # no saga: an unexpected failure
     assert ending_of("failed", ["compensated", "registered"]) is None  # not undone
     assert ending_of("completed", ["compensated"]) is None
+
+
+def test_the_history_viewer_folds_pairs_and_lays_out_a_waterfall():
+    line = timeline.build(
+        _rows(
+            ("execution_started", {"name": "order"}, 0),
+            ("activity_scheduled", {"task_id": 1, "name": "charge"}, 0),
+            ("activity_completed", {"task_id": 1, "result": 1}, 2),
+            ("sub_orchestration_created", {"task_id": 2, "name": "ship", "instance_id": "c-1"}, 2),
+            ("timer_created", {"task_id": 3, "purpose": "timer", "fire_at": "x"}, 4),
+        ),
+        now=T0 + timedelta(seconds=10),
+    )
+
+    folds = {e.kind: e.folds for e in line.entries}
+    assert folds == {
+        "execution_started": False,
+        "activity_scheduled": True,  # its completion follows and carries the duration
+        "activity_completed": False,
+        "sub_orchestration_created": False,  # still running: nothing to fold into
+        "timer_created": False,
+    }
+    child = next(e for e in line.entries if e.kind == "sub_orchestration_created")
+    assert child.child_id == "c-1" and child.name == "ship"
+    assert line.names == ["charge", "order", "ship", "timer"]
+    charge, ship, timer = line.spans
+    assert (charge.name, charge.tone, charge.open, charge.left, charge.width) == (
+        "charge",
+        "ok",
+        False,
+        0.0,
+        20.0,
+    )
+    assert (ship.kind, ship.open, ship.left, ship.width) == ("child", True, 20.0, 80.0)
+    assert (timer.kind, timer.tone, timer.left) == ("timer", "wait", 40.0)
+    assert line.entries[2].event == {
+        "seq": 3,
+        "kind": "activity_completed",
+        "timestamp": (T0 + timedelta(seconds=2)).isoformat(),
+        "task_id": 1,
+        "result": 1,
+    }

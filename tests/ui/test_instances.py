@@ -453,3 +453,23 @@ def test_a_long_history_shows_its_latest_entries(viewer, running):
 
     assert "20 earlier events not shown" in html
     assert "Activity step319 scheduled" in html and "Started t_chain" not in html
+
+
+def test_sub_orchestration_rows_link_their_child_and_the_history_downloads(
+    operator, viewer, running
+):
+    instance = running("parent-9")
+    _history(
+        instance,
+        ("execution_started", {"name": "t_chain", "input": {"secret": 1}}, 0),
+        ("sub_orchestration_created", {"task_id": 1, "name": "ship", "instance_id": "c-9"}, 1),
+    )
+
+    html = operator.get("/instances/parent-9/").content.decode()
+    mine = operator.get("/instances/parent-9/history.json")
+    theirs = viewer.get("/instances/parent-9/history.json")
+
+    assert re.search(r'<a class="mono small" href="/instances/c-9/" data-child>c-9</a>', html)
+    assert mine["Content-Disposition"] == 'attachment; filename="history-parent-9.json"'
+    assert mine.json()["events"][0]["input"] == {"secret": 1}
+    assert theirs.status_code == 200 and "input" not in theirs.json()["events"][0]  # redacted

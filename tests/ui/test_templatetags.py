@@ -10,7 +10,18 @@ from django.conf import settings
 from django.template import engines
 
 TEMPLATES = Path(settings.BASE_DIR) / "templates"
-BUILTIN = {"capfirst", "date", "default", "join", "length", "pluralize", "urlencode"}
+BUILTIN = {
+    "capfirst",
+    "date",
+    "default",
+    "join",
+    "length",
+    "pluralize",
+    "slice",
+    "slugify",
+    "urlencode",
+    "yesno",
+}
 
 
 def test_durable_ui_is_the_installed_apps_library():

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from workflows import offers
@@ -155,7 +156,7 @@ def _context(request: HttpRequest, client: DurableClient, state: InstanceState) 
     iid = state.instance_id
     approvals = list(client.approvals(instance_id=iid))
     compensations = sorted(client.compensations(instance_id=iid), key=lambda r: (r.order, r.pk))
-    line = timeline.build(state.history or [])
+    line = timeline.build(state.history or [], None if state.is_finished else timezone.now())
     decisive = state.status in (InstanceStatus.RUNNING, InstanceStatus.SUSPENDED)
     audit = queries.audit_entries(client.hub, iid)
     return {
@@ -210,6 +211,30 @@ def instance_body(request: HttpRequest, instance_id: str) -> HttpResponse:
     if isinstance(state, HttpResponse):
         return state
     return fragment(request, BODY, _context(request, client, state))
+
+
+@require_GET
+@login_required
+def history_json(request: HttpRequest, instance_id: str) -> HttpResponse:
+    """The current execution's whole history as a JSON download (redacted as the page is:
+    without view_payloads only the events' shape)."""
+    client, state = _load(request, instance_id)
+    if isinstance(state, HttpResponse):
+        return state
+    events = [
+        {
+            "seq": r["seq"],
+            "kind": r["kind"],
+            "timestamp": r["timestamp"].isoformat(),  # as the page's event JSON
+            **(r["payload"] or {}),
+        }
+        for r in state.history or []
+    ]
+    body = {"instance_id": instance_id, "execution_id": state.execution_id, "events": events}
+    response = JsonResponse(body, json_dumps_params={"indent": 2, "ensure_ascii": False})
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in instance_id)
+    response["Content-Disposition"] = f'attachment; filename="history-{safe}.json"'
+    return response
 
 
 def _answer(request: HttpRequest, instance_id: str) -> HttpResponse:

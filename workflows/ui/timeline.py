@@ -8,7 +8,7 @@ table, not an if/elif chain.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,12 +33,41 @@ class Entry:
     has_payload: bool = False
     failure: dict[str, Any] | None = None  # also payload: shown only with view_payloads
     failed: bool = False  # a failure entry: says its details are hidden when they are
+    name: str = ""  # the activity, timer purpose, sub-orchestration or approval it is about
+    child_id: str = ""  # a sub-orchestration row's child instance id (a link)
+    folds: bool = False  # an opening row whose closing row follows: hidden in compact view
+    event: dict[str, Any] | None = None  # the whole event as stored (already redacted)
+
+
+@dataclass(frozen=True)
+class Span:
+    """One bar of the waterfall: an activity, timer, sub-orchestration or approval wait,
+    placed in percent of the execution's span so far."""
+
+    name: str
+    kind: str  # activity | timer | child | approval
+    tone: str  # ok | bad | wait | info (a CSS class)
+    start: timedelta
+    duration: timedelta
+    open: bool  # still running or waiting
+    left: float  # percent
+    width: float  # percent, at least a sliver so a 1 ms step still shows
 
 
 @dataclass(frozen=True)
 class Timeline:
     entries: list[Entry]
     episodes: int  # orchestrator turns (orchestrator_started events)
+    spans: tuple[Span, ...] = ()
+
+    @property
+    def kinds(self) -> list[str]:
+        """The event kinds present, for the history filter."""
+        return sorted({e.kind for e in self.entries})
+
+    @property
+    def names(self) -> list[str]:
+        return sorted({e.name for e in self.entries if e.name})
 
 
 @dataclass(frozen=True)
@@ -180,13 +209,31 @@ _ENDINGS = {"execution_completed", "execution_failed", "execution_terminated", "
 _FAILURES = {"activity_failed", "sub_orchestration_failed", "execution_failed"}
 
 
-def build(rows: Iterable[dict[str, Any]]) -> Timeline:
-    """Entries for history rows (``seq``, ``kind``, ``payload``, ``timestamp``), in order."""
+_SPAN_KIND = {
+    "activity_scheduled": "activity",
+    "timer_created": "timer",
+    "sub_orchestration_created": "child",
+    "approval_requested": "approval",
+}
+_CLOSED_TONE = {"ok": "ok", "bad": "bad"}
+
+
+def _name(kind: str, payload: dict[str, Any], start: dict[str, Any] | None) -> str:
+    if kind in ("timer_created", "timer_fired"):
+        return str((start or payload).get("purpose") or "timer")
+    return str(payload.get("name") or (start or {}).get("name") or "")
+
+
+def build(rows: Iterable[dict[str, Any]], now: datetime | None = None) -> Timeline:
+    """Entries for history rows (``seq``, ``kind``, ``payload``, ``timestamp``), in order,
+    with the waterfall's spans (open ones end at ``now``, or at the last event)."""
     rows = list(rows)
     if not rows:
         return Timeline([], 0)
     began = rows[0]["timestamp"]
     opened: dict[int, tuple[dict[str, Any], datetime]] = {}
+    opener_at: dict[int, int] = {}  # task id -> index of its opening entry
+    closed: dict[int, tuple[str, datetime, str]] = {}  # opening index -> (kind, at, tone)
     started_at: datetime | None = None
     entries: list[Entry] = []
     episodes = 0
@@ -208,6 +255,13 @@ def build(rows: Iterable[dict[str, Any]]) -> Timeline:
         text = builder(payload, start) if builder else _Text(kind.replace("_", " ").capitalize())
         if kind in _OPENS and task_id is not None:
             opened[task_id] = (payload, at)
+            opener_at[task_id] = len(entries)
+        if start is not None and task_id in opener_at and (kind in _CLOSES):
+            closed[opener_at[task_id]] = (kind, at, text.tone)
+        elif kind == "event_raised" and start is not None:
+            closed_task = _approval_task(payload)
+            if closed_task in opener_at:
+                closed[opener_at[closed_task]] = (kind, at, text.tone)
         if kind == "execution_started":
             started_at = at
         entries.append(
@@ -225,9 +279,59 @@ def build(rows: Iterable[dict[str, Any]]) -> Timeline:
                 has_payload=bool(text.payload_key) and payload.get(text.payload_key) is not None,
                 failure=payload.get("failure"),
                 failed=kind in _FAILURES,
+                name=_name(kind, payload, start),
+                child_id=str(payload.get("instance_id") or "")
+                if kind == "sub_orchestration_created"
+                else "",
+                event={"seq": row["seq"], "kind": kind, "timestamp": at.isoformat(), **payload},
             )
         )
-    return Timeline(entries, episodes)
+    entries = [replace(e, folds=True) if i in closed else e for i, e in enumerate(entries)]
+    end = max(now or rows[-1]["timestamp"], rows[-1]["timestamp"])
+    return Timeline(entries, episodes, _spans(entries, opener_at, closed, began, end))
+
+
+def _spans(
+    entries: list[Entry],
+    opener_at: dict[int, int],
+    closed: dict[int, tuple[str, datetime, str]],
+    began: datetime,
+    end: datetime,
+) -> tuple[Span, ...]:
+    total = max((end - began).total_seconds(), 0.001)
+    spans = []
+    for index in sorted(opener_at.values()):
+        entry = entries[index]
+        finish = closed.get(index)
+        stop = finish[1] if finish else end
+        start, duration = entry.timestamp - began, stop - entry.timestamp
+        left = 100 * start.total_seconds() / total
+        width = max(0.4, 100 * duration.total_seconds() / total)
+        tone = _CLOSED_TONE.get(finish[2], "info") if finish else "wait"
+        kind = _SPAN_KIND[entry.kind]
+        spans.append(
+            Span(
+                entry.name or kind,
+                kind,
+                tone,
+                start,
+                duration,
+                finish is None,
+                round(min(left, 99.6), 2),
+                round(min(width, 100 - min(left, 99.6)), 2),
+            )
+        )
+    return tuple(spans)
+
+
+def _approval_task(payload: dict[str, Any]) -> int | None:
+    name = str(payload.get("name", ""))
+    if not name.startswith(APPROVAL_EVENT_PREFIX):
+        return None
+    try:
+        return int(name.removeprefix(APPROVAL_EVENT_PREFIX))
+    except ValueError:
+        return None
 
 
 def _decision_start(

@@ -40,6 +40,7 @@ urlpatterns = [
     path("start/", start.start_page, name="start"),
     path("instances/<str:instance_id>/", instances.instance_page, name="instance"),
     path("instances/<str:instance_id>/body/", instances.instance_body, name="instance-body"),
+    path("instances/<str:instance_id>/history.json", instances.history_json, name="history-json"),
     path("instances/<str:instance_id>/events/", instances.raise_event, name="raise-event"),
     path("instances/<str:instance_id>/<slug:action>/", instances.operate, name="operate"),
     path(

@@ -1,0 +1,71 @@
+"""The history viewer in a real browser (issue 19, point 8): filter by kind and name, the
+compact view, the waterfall, the whole history and one event downloaded as JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.support.checks import wait_until
+from tests.ui.browsing import shot, signed_in
+from workflows.models import CompensationRecord, Instance
+
+pytestmark = pytest.mark.browser
+
+
+def test_filter_fold_lay_out_and_download_the_history(browser, server, people):
+    from playwright.sync_api import expect
+
+    from workflows.client import DurableClient
+
+    DurableClient().start("ui_order", {"id": 31}, instance_id="order-31")
+    wait_until(lambda: CompensationRecord.objects.filter(status="failed").exists())
+    operator = signed_in(browser, server, people, "olga")
+    operator.goto(f"{server.url}/instances/order-31/")
+    events = operator.locator(".timeline > li")
+    expect(events.first).to_be_visible()
+    every = events.count()
+    expect(operator.locator("#history-shown")).to_have_text(f"{every} of {every} events")
+
+    operator.select_option("#history-view", "compact")
+    scheduled = operator.locator(".timeline > li[data-kind=activity_scheduled]")
+    expect(scheduled.first).to_be_hidden()  # folded into its completion or failure
+    expect(operator.locator(".timeline > li[data-kind=activity_completed]")).to_contain_text(
+        "took"
+    )
+    compact = operator.locator(".timeline > li:visible").count()
+    assert compact < every
+
+    operator.select_option("#history-view", "list")
+    operator.select_option("#history-kind", "activity_failed")
+    expect(operator.locator(".timeline > li:visible")).to_have_count(2)  # charge and its undo
+    operator.select_option("#history-kind", "")
+    operator.fill("#history-name", "ui_record")
+    expect(operator.locator(".timeline > li:visible")).to_have_count(2)  # scheduled, completed
+    operator.fill("#history-name", "")
+
+    operator.select_option("#history-view", "waterfall")
+    expect(operator.locator(".timeline")).to_be_hidden()
+    bars = operator.locator(".waterfall .wf-row")
+    expect(bars).to_have_count(3)  # ui_record, ui_fail, the undo (ui_fail)
+    expect(operator.locator(".wf-bar.wf-bad")).to_have_count(2)
+    shot(operator, "history-waterfall")
+
+    with operator.expect_download() as whole:
+        operator.click("[data-download-history]")
+    history = json.loads(Path(whole.value.path()).read_text())
+    instance = Instance.objects.get(instance_id="order-31")
+    assert len(history["events"]) == instance.history_length
+    assert [e["seq"] for e in history["events"]] == list(range(1, instance.history_length + 1))
+    assert "execution_started" in {e["kind"] for e in history["events"]}
+
+    operator.select_option("#history-view", "list")
+    first = operator.locator(".timeline > li").first
+    first.locator(".tl-json summary").click()
+    with operator.expect_download() as one:
+        first.locator("[data-download-from]").click()
+    event = json.loads(Path(one.value.path()).read_text())
+    assert event["kind"] == "execution_started"
+    assert event == next(e for e in history["events"] if e["seq"] == event["seq"])

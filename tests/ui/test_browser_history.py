@@ -32,9 +32,7 @@ def test_filter_fold_lay_out_and_download_the_history(browser, server, people):
     operator.select_option("#history-view", "compact")
     scheduled = operator.locator(".timeline > li[data-kind=activity_scheduled]")
     expect(scheduled.first).to_be_hidden()  # folded into its completion or failure
-    expect(operator.locator(".timeline > li[data-kind=activity_completed]")).to_contain_text(
-        "took"
-    )
+    expect(operator.locator(".timeline > li[data-kind=activity_completed]")).to_contain_text("took")
     compact = operator.locator(".timeline > li:visible").count()
     assert compact < every
 

@@ -17,11 +17,9 @@ import psycopg
 
 from tests.support.workers import WorkerProcess
 from workflows.client import DurableClient
-from workflows.models import Instance
 from workflows.statuses import InstanceStatus
 
 client = DurableClient()
-POLL = 0.002  # the client's poll while it waits for a result, seconds
 # Real deployment timings (not the tests' fast sweeper), as `make bench` uses.
 WORKER_ENV = {
     "DJANGO_DEBUG": "0",
@@ -46,24 +44,17 @@ def baseline_commits_per_s(url: str, seconds: float = 1.5) -> float:
 
 
 def wait_one(instance_id: str, timeout: float = 300) -> None:
-    state = client.wait_for_completion(instance_id, timeout=timeout, poll=POLL)
+    """The client's own wait, with its defaults (woken by completion notifications where
+    the database has them), like DBOS's ``handle.get_result()``."""
+    state = client.wait_for_completion(instance_id, timeout=timeout)
     if state.status != InstanceStatus.COMPLETED:
         raise SystemExit(f"bench-compare: {instance_id} ended {state.status}: {state.failure}")
 
 
-def wait_all(ids: list[str], timeout: float = 300) -> None:
-    """Until every instance is completed: one query per poll, like a client listing them."""
-    deadline = time.monotonic() + timeout
-    rows = Instance.objects.filter(instance_id__in=ids)
-    while True:
-        statuses = list(rows.values_list("status", flat=True))
-        if len(statuses) == len(ids) and all(s == InstanceStatus.COMPLETED for s in statuses):
-            return
-        if any(s in (InstanceStatus.FAILED, InstanceStatus.TERMINATED) for s in statuses):
-            raise SystemExit("bench-compare: an instance of the 200 x 5 workload did not complete")
-        if time.monotonic() > deadline:
-            raise SystemExit(f"bench-compare: the instances did not finish in {timeout} s")
-        time.sleep(POLL)
+def wait_all(ids: list[str]) -> None:
+    """Each result in turn, as the DBOS side reads its handles' results in turn."""
+    for instance_id in ids:
+        wait_one(instance_id)
 
 
 def timed(name: str, spec: object) -> float:

@@ -78,6 +78,11 @@ def decide(
                 f"The workflow {approval.instance.instance_id!r} already finished "
                 f"({approval.instance.status}); the decision was not recorded."
             )
+        if not approve and approval.reason_required and not comment.strip():
+            raise InvalidInput(
+                f"The workflow asks for a reason to reject {approval.name!r}: write it in "
+                "the comment."
+            )
         approval.status = ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED
         approval.decided_by = user
         approval.decided_at = now
@@ -107,6 +112,54 @@ def decide(
             detail={"approval": approval.pk, "name": approval.name, "decision": approval.status},
         )
         return _decision(approval, first=True)
+
+
+def claim(approval_id: int, user: Any, hub: str, release: bool = False) -> ApprovalRequest:
+    """ "I'm on it": mark a pending request as worked on by ``user`` (or ``release`` it),
+    so two approvers do not work the same one. Another's claim is not taken over; a
+    claim does not stop the others from deciding (it says who is on it, nothing more).
+    """
+    with transaction.atomic():
+        approval = (
+            ApprovalRequest.objects.select_for_update(of=("self",))
+            .select_related("instance", "claimed_by")
+            .filter(pk=approval_id, instance__task_hub=hub)
+            .first()
+        )
+        if approval is None:
+            raise InvalidInput(f"No approval request {approval_id} exists.")
+        if not may_decide(user, approval):
+            raise NotAllowed(
+                f"{getattr(user, 'username', user)} is not in group {approval.assignees!r}, "
+                f"which decides {approval.name!r}."
+            )
+        if approval.status != ApprovalStatus.PENDING:
+            raise InvalidState(f"The request {approval.name!r} is {approval.status} already.")
+        holder = approval.claimed_by
+        if release:
+            if holder is None or holder.pk != user.pk:
+                return approval  # nothing of this person's to release
+            approval.claimed_by, approval.claimed_at = None, None
+        elif holder is not None and holder.pk != user.pk:
+            raise InvalidState(
+                f"{holder.get_username()} is already on {approval.name!r} (since "
+                f"{approval.claimed_at:%H:%M:%S} UTC)."
+            )
+        elif holder is not None:
+            return approval  # already this person's: a second click changes nothing
+        else:
+            approval.claimed_by, approval.claimed_at = user, timezone.now()
+        approval.save(update_fields=["claimed_by", "claimed_at"])
+        notify_changed(approval.instance)
+        AuditEntry.objects.create(
+            instance=approval.instance,
+            instance_ref=approval.instance.instance_id,
+            user=user,
+            actor=user.get_username(),
+            action="release" if release else "claim",
+            detail={"approval": approval.pk, "name": approval.name},
+        )
+        return approval
 
 
 def _decision(approval: ApprovalRequest, first: bool) -> Decision:

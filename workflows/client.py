@@ -555,6 +555,10 @@ class DurableClient(BulkOperations, ScheduleOperations):
             qs = qs.filter(status=_known(status, ApprovalStatus, "approval"))
         return qs.order_by("deadline", "pk")
 
+    def claim_approval(self, approval_id: int, user: Any, release: bool = False) -> Any:
+        """Say "I'm on it" on a pending request, or release it: ``claim_approval(7, user)``."""
+        return approvals.claim(approval_id, user, self.hub, release)
+
     def decide(
         self, approval_id: int, user: Any, approve: bool, comment: str = ""
     ) -> approvals.Decision:

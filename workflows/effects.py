@@ -227,6 +227,9 @@ class EpisodeEffects:
             assignees=action.assignees,
             details=action.details,
             deadline=action.deadline,
+            title=action.title,
+            summary=action.summary,
+            reason_required=action.reason_required,
         )
         transaction.on_commit(
             lambda: approval_requested.send(ApprovalRequest, approval=approval, instance=inst)

@@ -378,6 +378,20 @@ class ApprovalRequest(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     comment = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
+    # What the approvers' card shows (request_approval(title=, summary=)), and whether
+    # rejecting needs a comment; all from the workflow's request.
+    title = models.CharField(max_length=200, blank=True, default="")
+    summary = models.JSONField(null=True, blank=True)
+    reason_required = models.BooleanField(default=False)
+    # "I'm on it": the approver working on it, so two do not (approvals.claim).
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="claimed_approvals",
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [

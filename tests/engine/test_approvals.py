@@ -133,3 +133,49 @@ def test_approval_replays_and_kept_alive_state_matches(expense, registry, runner
         if isinstance(a, act.UpdateApproval)
     ]
     assert [u.status for u in updates] == ["expired"]
+
+
+def test_a_request_carries_its_card_title_summary_and_reason_rule(registry, runner):
+    @registry.orchestrator(name="carded")
+    def carded(ctx, claim):
+        return (
+            yield ctx.request_approval(
+                "expense",
+                assignees="managers",
+                details=claim,
+                title=f"Expense of {claim['who']}",
+                summary={"Amount": claim["amount"], "Due": "2030-01-02"},
+                reason_required=True,
+            )
+        )
+
+    iid = runner.start("carded", {"who": "Ann", "amount": 120.5})
+    runner.run_until_idle()
+
+    [request] = runner.approvals(iid)
+    assert request["title"] == "Expense of Ann"
+    assert request["summary"] == {"Amount": 120.5, "Due": "2030-01-02"}
+    assert request["reason_required"] is True
+    older = {"task_id": 1, "name": "x", "assignees": "g"}  # recorded before these options
+    assert ev.event_from_payload("approval_requested", older).title == ""
+    event = ev.ApprovalRequested(1, "x", "g", title="T", summary={"A": 1}, reason_required=True)
+    assert ev.event_from_payload("approval_requested", ev.event_to_payload(event)) == event
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"title": 7}, "title must be text"),
+        ({"summary": ["Amount", 1]}, "summary must be a dict of labels"),
+        ({"reason_required": "yes"}, "reason_required must be True or False"),
+    ],
+)
+def test_a_bad_card_option_is_named(registry, runner, options, message):
+    @registry.orchestrator(name="bad_card")
+    def bad_card(ctx, _):
+        return (yield ctx.request_approval("x", assignees="g", **options))
+
+    iid = runner.start("bad_card", None)
+    runner.run_until_idle()
+
+    assert message in str(runner.status(iid).failure)

@@ -163,3 +163,51 @@ def test_a_decision_after_the_workflow_finished_is_refused(workers, client, peop
     assert (request.status, request.decided_by) == ("cancelled", None)
     assert client.get_status(iid).status == "terminated"
     assert decisions(iid) == []
+
+
+def test_one_approver_claims_a_request_and_the_other_sees_who(workers, client, people):
+    alice, bob, mallory = people
+    iid = client.start("expense_approval", {**CLAIM, "timeout_seconds": 60})
+    request = requested(iid)
+
+    client.claim_approval(request.pk, alice)
+    client.claim_approval(request.pk, alice)  # a second click changes nothing
+    with pytest.raises(InvalidState, match="alice is already on"):
+        client.claim_approval(request.pk, bob)
+    with pytest.raises(NotAllowed):
+        client.claim_approval(request.pk, mallory)
+    client.claim_approval(request.pk, bob, release=True)  # not his: nothing happens
+    assert ApprovalRequest.objects.get(pk=request.pk).claimed_by == alice
+    client.claim_approval(request.pk, alice, release=True)
+    client.claim_approval(request.pk, bob)
+
+    assert ApprovalRequest.objects.get(pk=request.pk).claimed_by == bob
+    actions = AuditEntry.objects.filter(instance__instance_id=iid).exclude(action="start")
+    assert list(actions.order_by("pk").values_list("actor", "action")) == [
+        ("alice", "claim"),
+        ("alice", "release"),
+        ("bob", "claim"),
+    ]
+
+
+def test_a_rejection_needs_a_reason_when_the_workflow_asks(db, client, people):
+    from workflows.engine.errors import InvalidInput
+    from workflows.models import Instance
+
+    alice, _, _ = people
+    iid = client.start("expense_approval", {**CLAIM, "timeout_seconds": 60})
+    instance = Instance.objects.get(instance_id=iid)
+    request = ApprovalRequest.objects.create(
+        instance=instance,
+        execution_id=instance.execution_id,
+        task_id=9,
+        request_id=f"{iid}:x:9",
+        name="expense",
+        assignees="approvers",
+        reason_required=True,
+    )
+
+    with pytest.raises(InvalidInput, match="asks for a reason to reject"):
+        client.decide(request.pk, alice, approve=False, comment="  ")
+    assert ApprovalRequest.objects.get(pk=request.pk).status == "pending"
+    assert client.decide(request.pk, alice, approve=False, comment="over budget").first

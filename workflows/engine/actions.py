@@ -107,6 +107,9 @@ class RequestApproval(StepAction):
     assignees: str
     details: Any = None
     deadline: datetime | None = None
+    title: str = ""  # what the approvers' card says, instead of the request's name
+    summary: Any = None  # {label: value}: the few fields the card shows
+    reason_required: bool = False  # rejecting needs a comment
 
 
 @dataclass(frozen=True)

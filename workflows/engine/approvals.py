@@ -27,6 +27,9 @@ def request_approval(
     assignees: str,
     details: Any,
     timeout: timedelta | datetime | None,
+    title: str = "",
+    summary: Any = None,
+    reason_required: bool = False,
 ) -> Task:
     """Record the request as a step, then wait for its decision event (or the deadline).
 
@@ -45,9 +48,25 @@ def request_approval(
         deadline = timeout
     elif timeout is not None:
         raise WorkflowCodeError("request_approval timeout must be a timedelta or a datetime.")
+    if not isinstance(title, str) or len(title) > 200:
+        raise WorkflowCodeError("request_approval title must be text of at most 200 characters.")
+    if summary is not None and not (
+        isinstance(summary, dict) and all(isinstance(k, str) for k in summary)
+    ):
+        raise WorkflowCodeError(
+            "request_approval summary must be a dict of labels to values, e.g. "
+            '{"Amount": 120.5, "Purpose": "train tickets"}.'
+        )
+    if not isinstance(reason_required, bool):
+        raise WorkflowCodeError("request_approval reason_required must be True or False.")
     task_id = state.next_task_id()
     details = round_trip(details, "approval details")
-    state.schedule(act.RequestApproval(task_id, name, assignees, details, deadline))
+    summary = round_trip(summary, "approval summary")
+    state.schedule(
+        act.RequestApproval(
+            task_id, name, assignees, details, deadline, title.strip(), summary, reason_required
+        )
+    )
     decision = state.wait_for_event(approval_event_name(task_id))
     if deadline is None:
         return decision

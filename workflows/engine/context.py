@@ -352,19 +352,30 @@ class OrchestrationContext:
         assignees: str,
         details: Any = None,
         timeout: timedelta | datetime | None = None,
+        title: str = "",
+        summary: dict[str, Any] | None = None,
+        reason_required: bool = False,
     ) -> Task:
         """Ask a group of people for a decision; ``yield`` it for the outcome.
 
         Completes with ``{"approved": bool, "decision", "by", "comment", "at"}``; raises
         :class:`ApprovalTimeout` at the deadline (a durable timer) if nobody decided.
+        ``title`` and ``summary`` (``{label: value}``) are what the approvers' card shows
+        (the whole ``details`` stay one click away); ``reason_required`` makes a
+        rejection need a comment.
 
         Example::
 
             decision = yield ctx.request_approval(
-                "expense", assignees="managers", details=claim, timeout=timedelta(days=2)
+                "expense", assignees="managers", details=claim, timeout=timedelta(days=2),
+                title=f"Expense of {claim['employee']}",
+                summary={"Amount": claim["amount"], "Purpose": claim["purpose"]},
+                reason_required=True,
             )
         """
-        return request_approval(self._state, name, assignees, details, timeout)
+        return request_approval(
+            self._state, name, assignees, details, timeout, title, summary, reason_required
+        )
 
     # -- instance-level decisions --------------------------------------------
     def set_custom_status(self, value: Any) -> None:

@@ -188,6 +188,9 @@ class ApprovalRequested(HistoryEvent):
     assignees: str
     details: Any = None
     deadline: datetime | None = None
+    title: str = ""
+    summary: Any = None
+    reason_required: bool = False
 
 
 EVENT_CLASSES: dict[EventType, type[HistoryEvent]] = {

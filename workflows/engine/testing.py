@@ -317,6 +317,9 @@ class WorkflowTestRunner:
             "assignees": action.assignees,
             "details": action.details,
             "deadline": action.deadline,
+            "title": action.title,
+            "summary": action.summary,
+            "reason_required": action.reason_required,
             "status": "pending",
         }
 

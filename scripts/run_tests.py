@@ -6,7 +6,10 @@
 * sqlite: the one-machine default, SQLite (WAL) and the embedded in-process broker;
 * postgres: production shape, PostgreSQL and RabbitMQ;
 * redis: PostgreSQL and Redis, the tests that run workers (the broker only changes
-  transport).
+  transport), through a PgBouncer in transaction pooling that this run starts in front
+  of PostgreSQL (DATABASE_PGBOUNCER=1): the runtime behind a pooler, at no extra time.
+  Without the pgbouncer binary the suite runs directly on PostgreSQL, said in the
+  summary; with DURABLEAPP_TEST_STRICT=1 it is not run (fails the run).
 
 The services come first (scripts/services.py: started where installed and down; an
 embedded PostgreSQL where none is installed). The suites run at once, each in its own
@@ -28,11 +31,14 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import services  # noqa: E402 - scripts/services.py beside this file
+from urllib.parse import unquote, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(ROOT)]
+import services  # noqa: E402 - scripts/services.py beside this file
+
+from tests.support.pgbouncer import PgBouncer  # noqa: E402 - the repository's root, above
+
 LOGS = ROOT / "artifacts" / "test-logs"
 # The one-machine default: no service URLs, whatever the calling shell exports.
 UNSET_FOR_DEFAULT = ("DATABASE_URL", "DURABLE_BROKER_URL", "CHANNEL_LAYER_URL")
@@ -46,10 +52,12 @@ class Suite:
     pytest_args: list[str]
     needs: tuple[str, ...] = ()
     workers: int = 0  # pytest-xdist processes (0: none)
+    via_pgbouncer: bool = False  # PostgreSQL through this run's PgBouncer
     env: dict[str, str] = field(default_factory=dict)
     # filled in while running
     state: str = "pending"  # passed, failed, not run
     reason: str = ""
+    note: str = ""
     seconds: float = 0.0
     counts: str = ""
     process: subprocess.Popen[bytes] | None = None
@@ -92,18 +100,25 @@ def suites() -> list[Suite]:
         ),
         Suite(
             "redis",
-            "PostgreSQL + Redis, tests that run workers",
+            "PostgreSQL through PgBouncer + Redis, tests that run workers",
             ["tests", "--ignore", "tests/engine", "-m", "integration"],
             needs=("postgres", "redis"),
             workers=2,
+            via_pgbouncer=True,
         ),
     ]
 
 
-def environment(suite: Suite, found: dict[str, services.Service]) -> dict[str, str]:
+def environment(
+    suite: Suite, found: dict[str, services.Service], bouncer: PgBouncer | None
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in UNSET_FOR_DEFAULT}
+    env.pop("DATABASE_PGBOUNCER", None)
     if "postgres" in suite.needs:
         env["DATABASE_URL"] = found["postgres"].url or ""
+    if suite.via_pgbouncer and bouncer is not None:
+        env["DATABASE_URL"] = bouncer.url(urlsplit(found["postgres"].url or "").path[1:])
+        env["DATABASE_PGBOUNCER"] = "1"
     for broker in ("rabbitmq", "redis"):
         if broker in suite.needs:
             env["DURABLE_BROKER_URL"] = found[broker].url or ""
@@ -118,8 +133,42 @@ def command(suite: Suite, extra: list[str]) -> list[str]:
     return args + extra
 
 
-def start(suite: Suite, found: dict[str, services.Service], extra: list[str]) -> None:
+def strict() -> bool:
+    """DURABLEAPP_TEST_STRICT (.ci/run): every suite must run, as configured."""
+    return os.environ.get("DURABLEAPP_TEST_STRICT", "") not in ("", "0")
+
+
+def start_pgbouncer(found: dict[str, services.Service]) -> PgBouncer | None:
+    """A PgBouncer (transaction pooling) in front of the suites' PostgreSQL, for this run."""
+    postgres, binary = found["postgres"].url, found["pgbouncer"].url
+    if postgres is None or binary is None:
+        return None
+    parts = urlsplit(postgres)
+    # The host may be a socket's folder, percent-encoded (the embedded PostgreSQL's).
+    host, _, port = parts.netloc.rpartition("@")[2].rpartition(":")
+    bouncer = PgBouncer(
+        upstream_host=unquote(host) or "127.0.0.1",
+        upstream_port=int(port or 5432),
+        user=parts.username or "postgres",
+        # Two xdist processes, each with its own test database and up to a dozen
+        # threads of worker processes in a transaction at once.
+        pool_size=30,
+        binary=binary,
+    )
+    return bouncer.start()
+
+
+def start(
+    suite: Suite, found: dict[str, services.Service], bouncer: PgBouncer | None, extra: list[str]
+) -> None:
     missing = [found[name] for name in suite.needs if not found[name].available]
+    if suite.via_pgbouncer and bouncer is None and not missing:
+        if strict():
+            missing = [found["pgbouncer"]]
+        else:
+            suite.note = (
+                f"directly on PostgreSQL, not through PgBouncer ({found['pgbouncer'].detail})"
+            )
     if missing:
         suite.state = "not run"
         suite.reason = "; ".join(f"{s.name} {s.state}: {s.detail}" for s in missing)
@@ -130,12 +179,12 @@ def start(suite: Suite, found: dict[str, services.Service], extra: list[str]) ->
         suite.process = subprocess.Popen(
             command(suite, extra),
             cwd=ROOT,
-            env=environment(suite, found),
+            env=environment(suite, found, bouncer),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
     suite.started = time.monotonic()
-    print(f"test: {suite.name} started ({suite.what})", flush=True)
+    print(f"test: {suite.name} started ({suite.note or suite.what})", flush=True)
 
 
 def finish(suite: Suite, code: int) -> None:
@@ -196,20 +245,29 @@ def main(argv: list[str]) -> int:
         return 2
     began = time.monotonic()
     LOGS.mkdir(parents=True, exist_ok=True)
-    needed = sorted({name for suite in chosen for name in suite.needs})
-    found = services.ensure(needed)
+    needed = {name for suite in chosen for name in suite.needs}
+    if any(suite.via_pgbouncer for suite in chosen):
+        needed |= {"postgres", "pgbouncer"}
+    found = services.ensure(sorted(needed))
     for service in found.values():
         print(f"services: {service.line()}")
-    for suite in chosen:
-        start(suite, found, extra)
-    running = [s for s in chosen if s.process is not None]
-    while running:
-        for suite in list(running):
-            code = suite.process.poll()
-            if code is not None:
-                running.remove(suite)
-                finish(suite, code)
-        time.sleep(0.2)
+    bouncer = start_pgbouncer(found) if "pgbouncer" in found else None
+    if bouncer is not None:
+        print(f"services: pgbouncer listening on 127.0.0.1:{bouncer.port} (transaction pooling)")
+    try:
+        for suite in chosen:
+            start(suite, found, bouncer, extra)
+        running = [s for s in chosen if s.process is not None]
+        while running:
+            for suite in list(running):
+                code = suite.process.poll()
+                if code is not None:
+                    running.remove(suite)
+                    finish(suite, code)
+            time.sleep(0.2)
+    finally:
+        if bouncer is not None:
+            bouncer.stop()
 
     ran = [s for s in chosen if s.state != "not run"]
     print(f"\n{'=' * 30} slowest {SLOWEST} tests of the run {'=' * 30}")
@@ -219,13 +277,14 @@ def main(argv: list[str]) -> int:
     for suite in chosen:
         took = f"{suite.seconds:5.0f} s" if suite.state != "not run" else "      -"
         print(f"{suite.name:<9} {suite.state:<8} {took}  {suite.reason or suite.counts}")
+        if suite.note:
+            print(f"{'':<9} note: {suite.note}")
     if not Path("/usr/bin/chromium").exists():
         print("note: browser tests skipped, no /usr/bin/chromium (apt-get install chromium)")
-    strict = os.environ.get("DURABLEAPP_TEST_STRICT", "") not in ("", "0")
     not_run = [s for s in chosen if s.state == "not run"]
     failed = [s for s in chosen if s.state == "failed"]
     if not_run:
-        verdict = "fails the run (DURABLEAPP_TEST_STRICT)" if strict else "does not fail the run"
+        verdict = "fails the run (DURABLEAPP_TEST_STRICT)" if strict() else "does not fail the run"
         print(f"not run: {', '.join(s.name for s in not_run)}: {verdict}")
     print(f"total: {time.monotonic() - began:.0f} s")
     counted = totals(ran)
@@ -233,7 +292,7 @@ def main(argv: list[str]) -> int:
         f"tests: {counted['passed']} passed, {counted['failed'] + counted['errors']} failed, "
         f"{counted['skipped']} skipped"
     )
-    return 1 if failed or (strict and not_run) else 0
+    return 1 if failed or (strict() and not_run) else 0
 
 
 if __name__ == "__main__":

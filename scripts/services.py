@@ -1,17 +1,18 @@
 """The services the test suites use: PostgreSQL, RabbitMQ and Redis, started where needed.
 
-    python scripts/services.py [postgres] [rabbitmq] [redis]
+    python scripts/services.py [postgres] [rabbitmq] [redis] [pgbouncer]
 
 For each service: if it answers at its URL, it is used; if it is installed here and down,
 it is started (the commands of Debian's packages, as root or as their owner can); if
 PostgreSQL is not installed at all, an embedded one from the ``pgserver`` wheel is
 installed into this virtualenv and started (data and socket in the temporary folder,
 kept running like a service); a broker that is not installed is reported missing, with
-the command that installs it. ``make test`` (scripts/run_tests.py) calls this first; the
+the command that installs it. PgBouncer is only looked for (each test run starts its
+own, scripts/run_tests.py). ``make test`` (scripts/run_tests.py) calls this first; the
 suites of a missing service are reported as not run.
 
 The URLs come from POSTGRES_URL, RABBITMQ_URL and REDIS_URL (the Makefile's defaults).
-DURABLEAPP_TEST_PRETEND_MISSING=postgres,rabbitmq,redis pretends those are not installed
+DURABLEAPP_TEST_PRETEND_MISSING=postgres,rabbitmq,redis,pgbouncer pretends those are not installed
 (to check what a machine without them gets).
 """
 
@@ -37,6 +38,7 @@ INSTALL = {
     "postgres": "apt-get install postgresql (or nothing: the embedded one from pip is used)",
     "rabbitmq": "apt-get install rabbitmq-server",
     "redis": "apt-get install redis-server",
+    "pgbouncer": "apt-get install pgbouncer",
 }
 PGSERVER = "pgserver==0.1.4"  # PostgreSQL 16 binaries in a wheel (Linux, macOS)
 EMBEDDED_PGDATA = Path(tempfile.gettempdir()) / "durableapp-postgres"
@@ -220,7 +222,23 @@ def ensure_rabbitmq() -> Service:
     return Service("rabbitmq", None, "failed", f"{server} -detached (see its log)")
 
 
-ENSURE = {"postgres": ensure_postgres, "rabbitmq": ensure_rabbitmq, "redis": ensure_redis}
+# -- PgBouncer ----------------------------------------------------------------------------------
+def ensure_pgbouncer() -> Service:
+    """Only whether the binary is here: each test run starts a PgBouncer of its own in front
+    of PostgreSQL (scripts/run_tests.py, tests/support/pgbouncer.py); its ``url`` is the
+    binary's path."""
+    binary = _which("pgbouncer")
+    if binary is None or _pretend_missing("pgbouncer"):
+        return Service("pgbouncer", None, "missing", f"not installed: {INSTALL['pgbouncer']}")
+    return Service("pgbouncer", binary, "installed", "started per test run")
+
+
+ENSURE = {
+    "postgres": ensure_postgres,
+    "rabbitmq": ensure_rabbitmq,
+    "redis": ensure_redis,
+    "pgbouncer": ensure_pgbouncer,
+}
 
 
 def ensure(names: list[str]) -> dict[str, Service]:

@@ -6,6 +6,7 @@ and its fixtures import, and the top of this file is imported for every test
 (tests/support/registry.py).
 """
 
+import psycopg
 import pytest
 
 # Fixtures that run workers (threads in this process or `durable worker` processes): a test
@@ -100,33 +101,57 @@ def _isolated_registry(request):
 def _flush_outlasts_worker_statements():
     """Worker processes (a package's pool) keep running between tests. The TRUNCATE that
     empties the database after a test can deadlock with a worker's statement that reads
-    two tables; PostgreSQL then cancels whichever detects it first. This process looks
-    later, so the worker's statement is cancelled (its work is retried) and the flush
-    goes on."""
-    from django.db import connection
-    from django.db.backends.signals import connection_created
+    two tables; PostgreSQL then cancels whichever detects it first. The flush looks later
+    (SET LOCAL: only its own transaction, so nothing is left in a server session that
+    PgBouncer would hand to another client), so the worker's statement is cancelled (its
+    work is retried) and the flush goes on."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
 
-    def patient(sender, connection, **kwargs):  # noqa: ANN001, ANN003 - a signal receiver
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET deadlock_timeout = '10s'")
+    flush = DatabaseOperations.execute_sql_flush
 
-    connection_created.connect(patient, weak=False, dispatch_uid="tests.patient_flush")
-    if connection.vendor == "postgresql" and connection.connection is not None:
-        patient(None, connection)
+    def patient_flush(self, sql_list):  # noqa: ANN001, ANN202 - Django's signature
+        return flush(self, ["SET LOCAL deadlock_timeout = '10s'", *sql_list])
+
+    DatabaseOperations.execute_sql_flush = patient_flush
     yield
-    connection_created.disconnect(dispatch_uid="tests.patient_flush")
+    DatabaseOperations.execute_sql_flush = flush
 
 
-@pytest.fixture(autouse=True)
-def _no_listener_outlives_its_test():
-    """A LISTEN connection of wait_for_completion (runtime/completions.py) is closed after
-    its test: a session on the test database would keep it from being dropped."""
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test databases; behind PgBouncer (DATABASE_PGBOUNCER=1), its idle
+    server connections to them are closed before they are dropped (DROP DATABASE fails
+    while any session is connected: "being accessed by other users")."""
     yield
-    from workflows.runtime import completions
+    from django.db import connections
 
-    if completions._listeners:
-        completions.stop_listening()
+    from durableapp.settings import env_bool
+
+    if not env_bool("DATABASE_PGBOUNCER", False):
+        return
+    with django_db_blocker.unblock():
+        for alias in connections:
+            if connections[alias].vendor == "postgresql":
+                close_pgbouncer_sessions(connections[alias].settings_dict)
+
+
+def close_pgbouncer_sessions(db: dict) -> None:
+    """KILL ``db``'s database on the PgBouncer admin console: its client and server
+    connections close at once (the simple query protocol: the console knows no other)."""
+    admin = psycopg.connect(
+        host=db["HOST"] or "127.0.0.1",
+        port=db["PORT"] or 6432,
+        user=db["USER"] or "postgres",
+        password=db["PASSWORD"] or None,
+        dbname="pgbouncer",
+        autocommit=True,
+    )
+    try:
+        result = admin.pgconn.exec_(f"KILL {db['NAME']}".encode())
+        if result.error_message:
+            raise RuntimeError(f"pgbouncer KILL {db['NAME']}: {result.error_message.decode()}")
+    finally:
+        admin.close()
 
 
 @pytest.fixture

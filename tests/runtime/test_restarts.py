@@ -1,156 +1,163 @@
 """The broker and the database restarted under load: workers stay up, nothing is lost.
 
-These stop and start the machine's own services (the way `.ci/run` starts them), so
-they disturb anything else using them: they are marked ``disruptive`` and run only
-when DURABLEAPP_TEST_DISRUPTIVE=1 (the test runner's last phase, alone).
+Each test deploys the app as processes (two `durable worker`s and the web process,
+daphne) on *private* servers of its own (tests/support/private_services.py: a PostgreSQL
+cluster, a RabbitMQ node, a Redis server in a temporary folder on free ports), starts a
+load of instances, stops a server mid-run and starts it again. The machine's shared
+services, which other test runs use at the same time, are never touched.
+
+Checked each time: ``/healthz`` answers 503 while the server is down and 200 after; the
+same worker processes are still running (no crash, no restart); every instance
+finishes with the right output; an instance started after the restart finishes too.
+How long the app took from "server back" to "every instance finished" is printed and
+recorded in the JUnit report (README, "Failures and recovery").
+
+Only the PostgreSQL suite runs them (marker ``postgres``: they need PostgreSQL's server
+binaries; the Redis suite selects ``integration`` tests only). A server not installed
+here skips its tests with the reason.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from django.db import close_old_connections, connection
 
 from tests.support.checks import wait_until
-from workflows.models import ActivityTask
+from tests.support.deployment import Deployment, Process, time_since
+from tests.support.private_services import (
+    PrivatePostgres,
+    PrivateRabbitMQ,
+    PrivateRedis,
+    PrivateServer,
+)
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.disruptive,
-    pytest.mark.usefixtures("real_broker"),
-    pytest.mark.skipif(
-        os.environ.get("DURABLEAPP_TEST_DISRUPTIVE") != "1",
-        reason="restarts the machine's PostgreSQL/RabbitMQ/Redis: set DURABLEAPP_TEST_DISRUPTIVE=1 "
-        "and run alone",
-    ),
-]
+pytestmark = pytest.mark.postgres
 
-LOAD = {"steps": 6, "sleep": 0.2}
-
-
-def run(*command: str) -> None:
-    if shutil.which(command[0]) is None:
-        pytest.skip(f"{command[0]} is not installed here: cannot restart the service")
-    subprocess.run(command, check=True, capture_output=True, timeout=120)
+LOAD = {"steps": 6, "sleep": 0.3}  # each step: 2 activities at once, then a timer
+COUNT = 12  # 24 activities at once: three times the workers' 8 activity threads
+OUTAGE_SECONDS = 3  # an outage, not a blip: every reconnection attempt meanwhile fails
+LOGS = Path(__file__).resolve().parents[2] / "artifacts" / "restarts" / str(os.getpid())
 
 
-def broker_kind() -> str:
-    import dramatiq
-
-    return type(dramatiq.get_broker()).__name__
-
-
-def stop_broker() -> None:
-    if broker_kind() == "RabbitmqBroker":
-        run("rabbitmqctl", "stop_app")
-    else:
-        run("redis-cli", "-h", "127.0.0.1", "-p", "6379", "shutdown", "nosave")
-
-
-def start_broker() -> None:
-    if broker_kind() == "RabbitmqBroker":
-        run("rabbitmqctl", "start_app")
-        run("rabbitmqctl", "await_startup")
-        return
-    Path("/var/lib/redis").mkdir(parents=True, exist_ok=True)
-    Path("/var/log/redis").mkdir(parents=True, exist_ok=True)
-    run(
-        "redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379",
-        "--save", "", "--appendonly", "no", "--dir", "/var/lib/redis",
-        "--logfile", "/var/log/redis/ci.log",
-    )  # fmt: skip
-    wait_until(lambda: _redis_answers(), timeout=30, what="redis to answer")
-
-
-def _redis_answers() -> bool:
-    done = subprocess.run(["redis-cli", "-h", "127.0.0.1", "ping"], capture_output=True)
-    return done.stdout.strip() == b"PONG"
-
-
-def restart_postgres() -> None:
-    clusters = (
-        sorted(p.name for p in Path("/etc/postgresql").glob("*"))
-        if Path("/etc/postgresql").exists()
-        else []
-    )
-    if not clusters or shutil.which("pg_ctlcluster") is None:
-        pytest.skip("no Debian PostgreSQL cluster here (pg_ctlcluster): cannot restart it")
-    version = clusters[-1]
-    run("pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "stop", "-m", "fast")
-    time.sleep(2)  # an outage, not a blip: connections fail meanwhile
-    run("pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start")
-
-
-def database_answers() -> bool:
+def private(server: type[PrivateServer]) -> Iterator[PrivateServer]:
+    reason = server.missing()
+    if reason:
+        pytest.skip(f"needs a private {server.name} server: {reason}")
+    instance = server().start()
     try:
-        close_old_connections()
-        connection.close()
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        return True
-    except Exception:  # noqa: BLE001 - still down
-        return False
-
-
-def health(http) -> int:
-    return http.get("/healthz").status_code
-
-
-def started_load(client, count: int = 8) -> list[str]:
-    ids = [client.start("t_slow_chain", LOAD) for _ in range(count)]
-    wait_until(
-        lambda: ActivityTask.objects.filter(status="completed").count() >= count,
-        what="the load to be under way",
-    )
-    return ids
-
-
-def all_finished(client, ids: list[str]) -> None:
-    for iid in ids:
-        state = client.wait_for_completion(iid, timeout=180)
-        assert state.status == "completed", state.failure
-        assert state.output == LOAD["steps"]
-
-
-def test_a_broker_restart_mid_run_loses_nothing_and_workers_stay_up(client, worker_process_factory):
-    from django.test import Client
-
-    http = Client()
-    workers = [worker_process_factory() for _ in range(2)]
-    ids = started_load(client)
-
-    stop_broker()
-    try:
-        assert health(http) == 503  # the outage shows while it lasts
+        yield instance
     finally:
-        start_broker()
-
-    all_finished(client, ids)
-    assert all(w.proc.poll() is None for w in workers), "a worker died with the broker"
-    assert health(http) == 200
+        instance.close()
 
 
-@pytest.mark.postgres
-def test_a_database_restart_mid_run_loses_nothing_and_workers_recover(
-    client, worker_process_factory
+@pytest.fixture
+def postgres() -> Iterator[PrivatePostgres]:
+    yield from private(PrivatePostgres)
+
+
+@pytest.fixture
+def rabbitmq() -> Iterator[PrivateRabbitMQ]:
+    yield from private(PrivateRabbitMQ)
+
+
+@pytest.fixture
+def redis() -> Iterator[PrivateRedis]:
+    yield from private(PrivateRedis)
+
+
+@pytest.fixture
+def database(postgres: PrivatePostgres) -> str:
+    """A migrated database on the private cluster."""
+    url = postgres.create_database("durable")
+    Deployment(url, "embedded", hub="migrate", logs=LOGS).migrate()
+    return url
+
+
+@pytest.fixture
+def deploy(database: str, request: pytest.FixtureRequest) -> Iterator[Callable[[str], Deployment]]:
+    made: list[Deployment] = []
+
+    def make(broker_url: str) -> Deployment:
+        app = Deployment(database, broker_url, hub=request.node.name[5:40], logs=LOGS)
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        app.close()
+
+
+def under_load(app: Deployment) -> tuple[list[Process], list[str]]:
+    """Two workers, the web process and COUNT instances with activities running."""
+    workers = app.start(workers=2)
+    ids = app.start_instances("r_steps", LOAD, COUNT)
+    wait_until(
+        lambda: app.activities_done() >= 2 * COUNT, timeout=120, what="the load to be under way"
+    )
+    assert not app.finished(ids), "the load ended before the outage: make it longer"
+    return workers, ids
+
+
+def outage(app: Deployment, server: PrivateServer) -> float:
+    """Stop ``server``, see /healthz report it, start it again: when it was back."""
+    server.stop()
+    wait_until(lambda: app.health() == 503, timeout=60, poll=0.2, what="/healthz to say 503")
+    time.sleep(OUTAGE_SECONDS)
+    assert app.health() == 503  # for as long as it lasts
+    server.start()
+    return time.monotonic()
+
+
+def recovered(
+    app: Deployment,
+    workers: list[Process],
+    ids: list[str],
+    back: float,
+    record: Callable[[str, object], None],
+) -> None:
+    """Everything finished, by the same worker processes, and the app is healthy."""
+    wait_until(lambda: app.finished(ids), timeout=240, poll=0.2, what="every instance to end")
+    settled = time_since(back)
+    found = app.statuses(ids)
+    assert found == {iid: ("completed", LOAD["steps"]) for iid in ids}
+    dead = [w.log for w in workers if not w.alive]
+    assert not dead, f"worker(s) exited: {[p.read_text()[-2000:] for p in dead]}"
+    wait_until(lambda: app.health() == 200, timeout=60, poll=0.2, what="/healthz to say 200")
+    # The workers' threads recovered too: an instance started now finishes.
+    fresh = app.start_instances("r_steps", {"steps": 2, "sleep": 0.05}, 1)
+    wait_until(lambda: app.finished(fresh), timeout=120, poll=0.2, what="a new instance to end")
+    assert app.statuses(fresh)[fresh[0]] == ("completed", 2)
+    assert all(w.alive for w in workers)
+    record("seconds_from_back_to_all_finished", settled)
+    print(f"\nrestart: server back -> {COUNT} instances finished in {settled} s")
+
+
+def test_a_rabbitmq_restart_mid_run_loses_nothing_and_workers_stay_up(
+    deploy, rabbitmq, record_property
 ):
-    from django.test import Client
+    app = deploy(rabbitmq.url)
+    workers, ids = under_load(app)
+    back = outage(app, rabbitmq)
+    recovered(app, workers, ids, back, record_property)
 
-    http = Client()
-    workers = [worker_process_factory() for _ in range(2)]
-    ids = started_load(client)
 
-    restart_postgres()
-    wait_until(database_answers, timeout=60, what="PostgreSQL to answer again")
+def test_a_redis_restart_mid_run_loses_nothing_and_workers_stay_up(deploy, redis, record_property):
+    # Without persistence (as here) the restart drops every waiting message: the
+    # sweepers send them again from the database.
+    app = deploy(redis.url)
+    workers, ids = under_load(app)
+    back = outage(app, redis)
+    recovered(app, workers, ids, back, record_property)
 
-    all_finished(client, ids)
-    assert all(w.proc.poll() is None for w in workers), "a worker died with the database"
-    assert health(http) == 200
-    # The workers' threads recovered too: a new instance after the restart finishes.
-    fresh = client.start("t_slow_chain", {"steps": 2, "sleep": 0.05})
-    assert client.wait_for_completion(fresh, timeout=60).output == 2
+
+def test_a_postgres_restart_mid_run_loses_nothing_and_processes_reconnect(
+    deploy, postgres, rabbitmq, record_property
+):
+    app = deploy(rabbitmq.url)
+    workers, ids = under_load(app)
+    back = outage(app, postgres)
+    recovered(app, workers, ids, back, record_property)

@@ -7,19 +7,18 @@ configuration, log and pid file live in a temporary directory. PgBouncer listens
 (``auth_type = trust``, as the local PostgreSQL does) and forwards every database name
 (``* = host=… port=…``) to PostgreSQL, so Django creates its test database through it.
 
-Run a command behind it (what CI does)::
+``make test`` (scripts/run_tests.py) starts one in front of PostgreSQL for the Redis
+suite, the tests that run workers. Run any command behind one::
 
-    DURABLE_BROKER_URL=amqp://guest:guest@127.0.0.1:5672/ DURABLE_TASK_HUB=pgbouncer \\
-        .venv/bin/python -m tests.support.pgbouncer run --database durable_pgbouncer -- \\
-        .venv/bin/python -m pytest tests/runtime tests/limits -q --reuse-db
+    DURABLE_BROKER_URL=amqp://guest:guest@127.0.0.1:5672/ \\
+        .venv/bin/python -m tests.support.pgbouncer run -- \\
+        .venv/bin/python -m pytest tests/runtime tests/limits -q -n 2
 
 The command gets ``DATABASE_URL=postgres://postgres@127.0.0.1:<port>/<database>`` and
-``DATABASE_PGBOUNCER=1``. Django's test database (``test_<database>``; pytest-xdist's
-``test_<database>_gw<N>``) is created and migrated through PgBouncer, but dropped
-directly on PostgreSQL, before and after the command: PgBouncer keeps idle server
-connections to it, so Django's own DROP DATABASE at the end of a run would fail ("being
-accessed by other users"). ``--reuse-db`` keeps pytest-django from trying; without it
-that failure is only a warning, and the database is dropped anyway.
+``DATABASE_PGBOUNCER=1``. pytest-django creates its test databases through PgBouncer;
+before it drops them, tests/conftest.py closes PgBouncer's idle server connections to
+them (``KILL`` on the admin console): DROP DATABASE fails while any session is
+connected ("being accessed by other users").
 
 In a test: ``with PgBouncer(upstream_port=5432) as bouncer: bouncer.url("dbname")``.
 """
@@ -29,7 +28,6 @@ from __future__ import annotations
 import argparse
 import os
 import pwd
-import re
 import shutil
 import signal
 import socket
@@ -38,8 +36,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-import psycopg
 
 DEFAULT_PORT = 6432
 
@@ -172,27 +168,6 @@ pidfile = {self.dir}/pgbouncer.pid
         return (self.dir / "pgbouncer.log").read_text(errors="replace")
 
 
-def drop_test_databases(name: str, host: str, port: int, user: str) -> None:
-    """DROP Django's test database of ``name`` (``test_<name>``, and pytest-xdist's
-    ``test_<name>_gw<N>``), directly on PostgreSQL, never through PgBouncer."""
-    with psycopg.connect(
-        host=host, port=port, user=user, dbname="postgres", autocommit=True
-    ) as conn:
-        names = [
-            row[0]
-            for row in conn.execute(
-                "SELECT datname FROM pg_database WHERE datname = %s OR datname ~ %s",
-                [f"test_{name}", f"^test_{re.escape(name)}_gw[0-9]+$"],
-            )
-        ]
-        for each in names:
-            conn.execute(
-                psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    psycopg.sql.Identifier(each)
-                )
-            )
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tests.support.pgbouncer",
@@ -201,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="action", required=True)
     run = sub.add_parser("run", help="start PgBouncer, run the command, stop PgBouncer")
-    run.add_argument("--database", default="durable_pgbouncer", help="DATABASE_URL's name")
+    run.add_argument("--database", default="postgres", help="DATABASE_URL's database name")
     run.add_argument("--port", type=int, default=0, help="listen port (0: 6432 or any free)")
     run.add_argument("--postgres-host", default="127.0.0.1")
     run.add_argument("--postgres-port", type=int, default=5432)
@@ -213,8 +188,6 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("give the command to run after --")
-    direct = (args.postgres_host, args.postgres_port, args.user)
-    drop_test_databases(args.database, *direct)  # a crashed earlier run's
     bouncer = PgBouncer(
         port=args.port or None,
         upstream_host=args.postgres_host,
@@ -228,7 +201,6 @@ def main(argv: list[str] | None = None) -> int:
         return subprocess.call(command, env=env)
     finally:
         bouncer.stop()
-        drop_test_databases(args.database, *direct)
 
 
 if __name__ == "__main__":

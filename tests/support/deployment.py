@@ -30,7 +30,7 @@ import psycopg
 
 from tests.support.checks import wait_until
 from tests.support.private_services import free_port
-from tests.support.workers import FAST_SWEEPS, TEST_WORKFLOW_MODULES
+from tests.support.workers import TEST_WORKFLOW_MODULES
 
 WORKFLOW_MODULES = f"{TEST_WORKFLOW_MODULES},tests.support.restart_workflows"
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,7 +121,8 @@ class Deployment:
             "DURABLE_BROKER_URL": broker_url,
             "DURABLE_TASK_HUB": hub,
             "DURABLE_WORKFLOW_MODULES": WORKFLOW_MODULES,
-            **FAST_SWEEPS,
+            # Production's sweeps, re-sends and leases (the recovery times are the
+            # README's); only a test's teardown need not wait out the 30 s grace.
             "DURABLE_SHUTDOWN_GRACE_SECONDS": "3",
             "PYTHONPATH": str(ROOT),
         }

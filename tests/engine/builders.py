@@ -129,6 +129,10 @@ SCHEDULING_EVENTS = (
     ev.MarkerRecorded,
     ev.CompensationRegistered,
     ev.ApprovalRequested,
+    ev.EntityCalled,
+    ev.EntitySignaled,
+    ev.EntityLockRequested,
+    ev.EntityLocksReleased,
 )
 TASK_DONE_EVENTS = (
     ev.ActivityCompleted,
@@ -136,6 +140,9 @@ TASK_DONE_EVENTS = (
     ev.TimerFired,
     ev.SubOrchestrationCompleted,
     ev.SubOrchestrationFailedEvent,
+    ev.EntityCallCompleted,
+    ev.EntityCallFailed,
+    ev.EntityLockGranted,
 )
 ENDING_EVENTS = (
     ev.ExecutionCompleted,

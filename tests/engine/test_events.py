@@ -33,6 +33,7 @@ SAMPLES_BY_NAME: dict[str, typing.Any] = {
     "reason": "operator said stop",
     "purpose": "retry",
     "event_id": "evt-9",
+    "entities": ("@counter@a", "@counter@b"),
 }
 
 

@@ -25,6 +25,10 @@ SAMPLES: list[act.StepAction] = [
     act.RecordMarker(4, "patch-1"),
     act.RegisterCompensation(5, "undo", {"id": 1}, "reserve", 1),
     act.RequestApproval(6, "expense", "managers", {"sum": 5}, T0),
+    act.CallEntity(7, "@counter@a", "add", {"n": 1}),
+    act.SignalEntity(8, "@counter@a", "add", 2),
+    act.LockEntity(9, "@counter@a"),
+    act.ReleaseLocks(10, ("@counter@a", "@counter@b")),
 ]
 
 

@@ -8,12 +8,15 @@ Public names for workflow authors::
 from __future__ import annotations
 
 from .activity import ActivityContext
+from .entities import EntityContext, EntityId
+from .entity_calls import EntityLock
 from .errors import (
     ActivityCancelled,
     ActivityFailed,
     ActivityTimedOut,
     ApprovalTimeout,
     DurableError,
+    EntityOperationFailed,
     EventTimeout,
     FanOutFailed,
     IncompatibleCode,
@@ -26,12 +29,13 @@ from .errors import (
     SubOrchestrationFailed,
     TaskFailed,
     UnknownActivityError,
+    UnknownEntityError,
     UnknownOrchestratorError,
     WorkflowCodeError,
 )
 from .executor import EpisodeResult, InstanceRef, Orchestration, OrchestrationStatus, execute
 from .failures import FailureDetails
-from .registry import Registry, activity, default_registry, orchestrator
+from .registry import Registry, activity, default_registry, entity, orchestrator
 from .retry import RetryPolicy
 from .saga import CompensationOutcome, Saga, retry_failed
 from .tasks import Outcome, Task
@@ -44,6 +48,10 @@ __all__ = [
     "ApprovalTimeout",
     "CompensationOutcome",
     "DurableError",
+    "EntityContext",
+    "EntityId",
+    "EntityLock",
+    "EntityOperationFailed",
     "EpisodeResult",
     "EventTimeout",
     "FailureDetails",
@@ -66,10 +74,12 @@ __all__ = [
     "Task",
     "TaskFailed",
     "UnknownActivityError",
+    "UnknownEntityError",
     "UnknownOrchestratorError",
     "WorkflowCodeError",
     "activity",
     "default_registry",
+    "entity",
     "execute",
     "orchestrator",
     "retry_failed",

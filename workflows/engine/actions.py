@@ -118,3 +118,37 @@ class UpdateApproval(Action):
 
     task_id: int
     status: str
+
+
+@dataclass(frozen=True)
+class CallEntity(StepAction):
+    """Send a two-way operation to entity ``entity`` (``@name@key``); the answer comes back
+    as ``EntityCallCompleted`` or ``EntityCallFailed``."""
+
+    entity: str
+    operation: str
+    input: Any = None
+
+
+@dataclass(frozen=True)
+class SignalEntity(StepAction):
+    """Send a one-way operation to an entity."""
+
+    entity: str
+    operation: str
+    input: Any = None
+
+
+@dataclass(frozen=True)
+class LockEntity(StepAction):
+    """Ask one entity of a lock set for its lock; ``EntityLockGranted`` answers."""
+
+    entity: str
+
+
+@dataclass(frozen=True)
+class ReleaseLocks(StepAction):
+    """Release held entity locks: ``lock.release()`` (a step, ordered with the calls
+    around it), or the end of the orchestration (task id 0, not recorded)."""
+
+    entities: tuple[str, ...]

@@ -14,6 +14,10 @@ from typing import Any
 
 from . import actions as act
 from .approvals import request_approval
+from .entity_calls import EntityCheck
+from .entity_calls import call_entity as _call_entity
+from .entity_calls import lock as _lock
+from .entity_calls import signal_entity as _signal_entity
 from .errors import ActivityFailed, EventTimeout, FanOutFailed, WorkflowCodeError
 from .failures import FailureDetails
 from .payloads import round_trip
@@ -111,6 +115,7 @@ class OrchestrationContext:
         *,
         state: ExecutionState | None = None,
         activity_timeouts: Callable[[str], ActivityTimeouts] | None = None,
+        entity_check: EntityCheck | None = None,
     ) -> None:
         self.instance_id = instance_id
         self.execution_id = execution_id
@@ -121,6 +126,7 @@ class OrchestrationContext:
         self._state = state if state is not None else ExecutionState()
         # The timeouts @activity(...) declared, by activity name (Registry.activity_timeouts).
         self._activity_timeouts = activity_timeouts or (lambda _name: NO_TIMEOUTS)
+        self._entity_check = entity_check  # Registry.check_entity_call: unknown name/operation
 
     # -- identity, time, ids -------------------------------------------------
     @property
@@ -376,6 +382,46 @@ class OrchestrationContext:
         return request_approval(
             self._state, name, assignees, details, timeout, title, summary, reason_required
         )
+
+    # -- entities (engine/entity_calls.py) -----------------------------------------
+    def call_entity(self, entity: Any, operation: str, input: Any = None) -> Task:
+        """Run ``operation`` on an entity and wait for its result (recorded, replayed).
+
+        ``entity`` is an ``EntityId``, a ``(name, key)`` pair or ``"@name@key"``. The
+        operation's exception is raised at the ``yield`` as :class:`EntityOperationFailed`.
+        Inside a critical section only the locked entities may be called.
+
+        Example::
+
+            balance = yield ctx.call_entity(("bank_account", "alice"), "deposit", 10)
+        """
+        return _call_entity(self._state, self._entity_check, entity, operation, input)
+
+    def signal_entity(self, entity: Any, operation: str, input: Any = None) -> None:
+        """Send a one-way operation to an entity: recorded, sent once (never on replay).
+
+        Example::
+
+            ctx.signal_entity(("running_total", "files"), "add", len(files))
+        """
+        _signal_entity(self._state, self._entity_check, entity, operation, input)
+
+    def lock(self, entities: Iterable[Any]) -> Task:
+        """Enter a critical section: ``yield`` it for an :class:`EntityLock`.
+
+        The entities are locked one after the other in sorted order (two orchestrations
+        locking the same set cannot deadlock); while held, they take operations only
+        from this orchestration. ``lock.release()`` (or leaving ``with lock:``) ends it;
+        so does the end of the orchestration.
+
+        Example::
+
+            lock = yield ctx.lock([("bank_account", "a"), ("bank_account", "b")])
+            with lock:
+                yield ctx.call_entity(("bank_account", "a"), "withdraw", 5)
+                yield ctx.call_entity(("bank_account", "b"), "deposit", 5)
+        """
+        return _lock(self._state, self._entity_check, entities)
 
     # -- instance-level decisions --------------------------------------------
     def set_custom_status(self, value: Any) -> None:

@@ -195,6 +195,43 @@ class FanOutFailed(TaskFailed):
         return [o for o in self.outcomes if not o.ok]
 
 
+class EntityOperationFailed(TaskFailed):
+    """An entity operation called with ``ctx.call_entity`` raised; the entity's state is as
+    it was before that operation.
+
+    Example::
+
+        try:
+            yield ctx.call_entity(("bank_account", "alice"), "withdraw", 50)
+        except EntityOperationFailed as exc:
+            reason = exc.failure.message
+    """
+
+    def __init__(self, entity: str, operation: str, failure: FailureDetails):
+        self.entity = entity
+        self.operation = operation
+        super().__init__(
+            f"Entity operation {operation!r} on {entity} failed: {failure.summary()}", failure
+        )
+
+
+class UnknownEntityError(DurableError):
+    """No entity is registered under that name, or it has no such operation."""
+
+    def __init__(self, name: str, operation: str | None = None, known: list[str] | None = None):
+        self.name = name
+        self.operation = operation
+        if operation is None:
+            hint = f" Registered: {', '.join(sorted(known))}." if known else ""
+            text = f"No entity {name!r} is registered.{hint}"
+        else:
+            hint = f" Its operations: {', '.join(sorted(known))}." if known else ""
+            text = f"Entity {name!r} has no operation {operation!r}.{hint}"
+        super().__init__(
+            f"{text} Check the name, and that the module defining it is imported at start-up."
+        )
+
+
 class IncompatibleCode(DurableError):
     """The deployed orchestrator code cannot replay instances that still depend on it."""
 

@@ -34,6 +34,13 @@ class EventType(StrEnum):
     MARKER_RECORDED = "marker_recorded"
     COMPENSATION_REGISTERED = "compensation_registered"
     APPROVAL_REQUESTED = "approval_requested"
+    ENTITY_CALLED = "entity_called"
+    ENTITY_CALL_COMPLETED = "entity_call_completed"
+    ENTITY_CALL_FAILED = "entity_call_failed"
+    ENTITY_SIGNALED = "entity_signaled"
+    ENTITY_LOCK_REQUESTED = "entity_lock_requested"
+    ENTITY_LOCK_GRANTED = "entity_lock_granted"
+    ENTITY_LOCKS_RELEASED = "entity_locks_released"
 
 
 @dataclass(frozen=True)
@@ -193,6 +200,66 @@ class ApprovalRequested(HistoryEvent):
     reason_required: bool = False
 
 
+@dataclass(frozen=True)
+class EntityCalled(HistoryEvent):
+    """``ctx.call_entity``: a two-way operation sent to entity ``@name@key``."""
+
+    kind: ClassVar[EventType] = EventType.ENTITY_CALLED
+    task_id: int
+    entity: str
+    operation: str
+    input: Any = None
+
+
+@dataclass(frozen=True)
+class EntityCallCompleted(HistoryEvent):
+    kind: ClassVar[EventType] = EventType.ENTITY_CALL_COMPLETED
+    task_id: int
+    result: Any = None
+
+
+@dataclass(frozen=True)
+class EntityCallFailed(HistoryEvent):
+    kind: ClassVar[EventType] = EventType.ENTITY_CALL_FAILED
+    task_id: int
+    failure: FailureDetails
+
+
+@dataclass(frozen=True)
+class EntitySignaled(HistoryEvent):
+    """``ctx.signal_entity``: a one-way operation, sent once (never again on replay)."""
+
+    kind: ClassVar[EventType] = EventType.ENTITY_SIGNALED
+    task_id: int
+    entity: str
+    operation: str
+    input: Any = None
+
+
+@dataclass(frozen=True)
+class EntityLockRequested(HistoryEvent):
+    """One entity of ``ctx.lock([...])``, asked in sorted order, one after the other."""
+
+    kind: ClassVar[EventType] = EventType.ENTITY_LOCK_REQUESTED
+    task_id: int
+    entity: str
+
+
+@dataclass(frozen=True)
+class EntityLockGranted(HistoryEvent):
+    kind: ClassVar[EventType] = EventType.ENTITY_LOCK_GRANTED
+    task_id: int
+
+
+@dataclass(frozen=True)
+class EntityLocksReleased(HistoryEvent):
+    """``lock.release()``: the entities take operations from everyone again."""
+
+    kind: ClassVar[EventType] = EventType.ENTITY_LOCKS_RELEASED
+    task_id: int
+    entities: tuple[str, ...] = ()
+
+
 EVENT_CLASSES: dict[EventType, type[HistoryEvent]] = {
     cls.kind: cls
     for cls in (
@@ -214,6 +281,13 @@ EVENT_CLASSES: dict[EventType, type[HistoryEvent]] = {
         MarkerRecorded,
         CompensationRegistered,
         ApprovalRequested,
+        EntityCalled,
+        EntityCallCompleted,
+        EntityCallFailed,
+        EntitySignaled,
+        EntityLockRequested,
+        EntityLockGranted,
+        EntityLocksReleased,
     )
 }
 
@@ -223,6 +297,7 @@ _CODECS: dict[str, tuple[Any, Any]] = {
     "timestamp": (datetime.isoformat, datetime.fromisoformat),
     "fire_at": (datetime.isoformat, datetime.fromisoformat),
     "deadline": (datetime.isoformat, datetime.fromisoformat),
+    "entities": (list, tuple),
 }
 
 

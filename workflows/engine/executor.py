@@ -120,6 +120,30 @@ STEP_KINDS: dict[type[act.StepAction], StepKind] = {
         ev.CompensationRegistered, lambda x: f"compensation {x.name!r} registered"
     ),
     act.RequestApproval: StepKind(ev.ApprovalRequested, lambda x: f"approval request {x.name!r}"),
+    act.CallEntity: StepKind(
+        ev.EntityCalled,
+        lambda x: f"entity call {x.operation!r} on {x.entity}",
+        same=("entity", "operation"),
+        completed_by=ev.EntityCallCompleted,
+        failed_by=ev.EntityCallFailed,
+    ),
+    act.SignalEntity: StepKind(
+        ev.EntitySignaled,
+        lambda x: f"entity signal {x.operation!r} to {x.entity}",
+        same=("entity", "operation"),
+    ),
+    act.LockEntity: StepKind(
+        ev.EntityLockRequested,
+        lambda x: f"a lock on {x.entity}",
+        same=("entity",),
+        completed_by=ev.EntityLockGranted,
+        result_of=lambda e: None,
+    ),
+    act.ReleaseLocks: StepKind(
+        ev.EntityLocksReleased,
+        lambda x: f"lock release of {', '.join(x.entities)}",
+        same=(),
+    ),
 }
 
 # Derived: replay looks steps up by the event that recorded them, or that completed them.
@@ -153,7 +177,15 @@ _CLOSING_EVENTS = (ev.ExecutionCompleted, ev.ExecutionFailed, ev.ContinuedAsNew)
 _RECORDED_ENDS = (*_CLOSING_EVENTS, ev.ExecutionTerminated)
 # Still processed once the orchestrator finished: the episode's clock, and patch
 # markers, which are recorded even in the finishing episode (see ``apply``).
-_AFTER_FINISH = (ev.OrchestratorStarted, ev.MarkerRecorded)
+_AFTER_FINISH = (
+    ev.OrchestratorStarted,
+    ev.MarkerRecorded,
+    ev.EntitySignaled,
+    ev.EntityLocksReleased,
+)
+# Decisions of the finishing episode that still go out: patch markers, and entity
+# signals and lock releases (a last ``signal_entity`` before ``return`` is sent).
+_KEPT_AT_FINISH = (act.RecordMarker, act.SignalEntity, act.ReleaseLocks)
 
 
 class Orchestration:
@@ -256,13 +288,19 @@ class Orchestration:
             running = self.status == OrchestrationStatus.RUNNING
             markers = self.status != OrchestrationStatus.TERMINATED
             for action in state.drain_pending():
-                if running or (markers and isinstance(action, act.RecordMarker)):
+                if running or (markers and isinstance(action, _KEPT_AT_FINISH)):
                     actions.append(action)
                     new_history.append(STEP_KINDS[type(action)].record(action))
             actions.extend(state.drain_live_updates())
             if state.custom_status != status_before:
                 actions.append(act.SetCustomStatus(state.custom_status))
         actions.extend(self._closing_actions(new_history, leftovers))
+        if self._finished() and state.locked_entities:
+            # An orchestration that ends releases its locks (terminate: the entity finds
+            # its holder ended, docs/architecture.md "Entities").
+            held = tuple(sorted(str(e) for e in state.locked_entities))
+            state.set_locks(())
+            actions.append(act.ReleaseLocks(0, held))  # not a step: nothing follows the end
         self.history_length += len(new_history)
         self._end_recorded = self._finished()
         return EpisodeResult(
@@ -442,6 +480,7 @@ class Orchestration:
             definition.version,
             state=self._state,
             activity_timeouts=self.registry.activity_timeouts,
+            entity_check=self.registry.check_entity_call,
         )
         self.status = OrchestrationStatus.RUNNING
         self._start_generator(definition.fn, round_trip(event.input, "orchestrator input"))

@@ -8,7 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import RegistrationError, UnknownActivityError, UnknownOrchestratorError
+from .entities import EntityDef, define_entity
+from .errors import (
+    RegistrationError,
+    UnknownActivityError,
+    UnknownEntityError,
+    UnknownOrchestratorError,
+)
 from .timeouts import NO_TIMEOUTS, TIMEOUT_OPTIONS, ActivityTimeouts
 
 
@@ -133,6 +139,7 @@ class Registry:
     def __init__(self) -> None:
         self._orchestrators: dict[str, dict[int, OrchestratorDef]] = {}
         self._activities: dict[str, ActivityDef] = {}
+        self._entities: dict[str, EntityDef] = {}
         self.changes = 0  # bumped by every registration: callers cache what they derive
 
     # -- registration -------------------------------------------------------
@@ -246,6 +253,45 @@ class Registry:
         self.changes += 1
         fn.__durable_name__ = name  # type: ignore[attr-defined]
 
+    def entity(
+        self, name: str | None = None, *, operations: list[str] | None = None
+    ) -> Callable[[Any], Any]:
+        """Register an entity: a function ``fn(ctx, operation, input)``, or a class whose
+        public methods are the operations and whose public fields are the state.
+
+        ``operations`` (functions only) lists the operation names, so an unknown one is
+        refused where it is sent. See ``workflows/engine/entities.py``.
+
+        Example::
+
+            @entity(name="bank_account")
+            class BankAccount:
+                balance = 0
+
+                def deposit(self, amount):
+                    self.balance += amount
+                    return self.balance
+        """
+
+        def register(target: Any) -> Any:
+            self.add_entity(target, name or target.__name__, operations)
+            return target
+
+        return register
+
+    def add_entity(self, target: Any, name: str, operations: list[str] | None = None) -> None:
+        _check_name("Entity", name)
+        definition = define_entity(target, name, operations)
+        existing = self._entities.get(name)
+        if existing is not None and not _same_code(existing.target, target):
+            raise RegistrationError(
+                f"Entity {name!r} is already registered by "
+                f"{existing.target.__module__}.{existing.target.__qualname__}. Choose another name."
+            )
+        self._entities[name] = definition
+        self.changes += 1
+        target.__durable_name__ = name
+
     # -- look-up ------------------------------------------------------------
     def get_orchestrator(
         self, target: str | Callable[..., Any], version: int | None = None
@@ -267,6 +313,24 @@ class Registry:
             return self._activities[name]
         except KeyError:
             raise UnknownActivityError(name) from None
+
+    def get_entity(self, name: str) -> EntityDef:
+        try:
+            return self._entities[name]
+        except KeyError:
+            raise UnknownEntityError(name, known=list(self._entities)) from None
+
+    def has_entity(self, name: str) -> bool:
+        return name in self._entities
+
+    def entity_names(self) -> list[str]:
+        return sorted(self._entities)
+
+    def check_entity_call(self, name: str, operation: str | None = None) -> None:
+        """Raise :class:`UnknownEntityError` for an unknown entity or operation."""
+        definition = self.get_entity(name)
+        if operation is not None:
+            definition.check_operation(operation)
 
     def activity_timeouts(self, name: str) -> ActivityTimeouts:
         """The timeouts ``@activity(...)`` declared for ``name`` (none if not registered here)."""
@@ -299,3 +363,4 @@ class Registry:
 default_registry = Registry()
 orchestrator = default_registry.orchestrator
 activity = default_registry.activity
+entity = default_registry.entity

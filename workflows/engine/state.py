@@ -15,7 +15,13 @@ from datetime import datetime
 from typing import Any
 
 from . import actions as act
-from .errors import ActivityFailed, ActivityTimedOut, SubOrchestrationFailed, TaskFailed
+from .errors import (
+    ActivityFailed,
+    ActivityTimedOut,
+    EntityOperationFailed,
+    SubOrchestrationFailed,
+    TaskFailed,
+)
 from .events import EventRaised, HistoryEvent
 from .failures import FailureDetails
 from .payloads import round_trip
@@ -32,6 +38,9 @@ class EventTask(Task):
 
 def failure_for(task: CompletableTask, failure: FailureDetails) -> TaskFailed:
     """The error raised in orchestrator code when ``task`` failed with ``failure``."""
+    if task.kind == "entity":
+        entity, operation = getattr(task, "entity", task.name), getattr(task, "operation", "")
+        return EntityOperationFailed(str(entity), operation, failure)
     if task.kind == "sub_orchestration":
         return SubOrchestrationFailed(task.name, task.child_instance_id or "", failure)
     if failure.is_instance_of(ActivityTimedOut):
@@ -67,6 +76,8 @@ class ExecutionState:
         self._live: list[act.Action] = []
         self._continuation: act.ContinueAsNew | None = None
         self._keep_unprocessed_events = True
+        self._lock_set: frozenset[Any] = frozenset()  # a ctx.lock's entities, asked or held
+        self._locked: tuple[Any, ...] = ()  # the entities whose lock was granted
 
     # -- step numbers ------------------------------------------------------------
     def next_task_id(self) -> int:
@@ -202,6 +213,26 @@ class ExecutionState:
     def set_custom_status(self, value: Any) -> None:
         """Store the (already JSON round-tripped) custom status."""
         self._custom_status = value
+
+    # -- entity locks (engine/entity_calls.py) -------------------------------------
+    @property
+    def lock_set(self) -> frozenset[Any]:
+        """The entities of the critical section being entered or held (empty: none)."""
+        return self._lock_set
+
+    @property
+    def locked_entities(self) -> frozenset[Any]:
+        """The entities whose lock this execution holds now."""
+        return frozenset(self._locked)
+
+    def begin_lock(self, entities: tuple[Any, ...]) -> None:
+        self._lock_set = frozenset(entities)
+
+    def set_locks(self, entities: tuple[Any, ...]) -> None:
+        """The granted locks so far; () releases them and ends the critical section."""
+        self._locked = tuple(entities)
+        if not entities:
+            self._lock_set = frozenset()
 
     # -- continue-as-new ---------------------------------------------------------
     def request_continue_as_new(self, input: Any, keep_unprocessed_events: bool = True) -> None:

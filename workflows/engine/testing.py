@@ -31,6 +31,7 @@ from .heartbeat import Beat, Heartbeats
 from .payloads import round_trip
 from .registry import Registry, default_registry, name_of
 from .saga import compensation_event_name
+from .testing_entities import EntityRunnerMixin
 
 
 @dataclass
@@ -63,8 +64,9 @@ class _Instance:
     parent: tuple[str, int] | None = None
 
 
-class WorkflowTestRunner:
-    """Runs orchestrations in memory. See the module docstring for an example."""
+class WorkflowTestRunner(EntityRunnerMixin):
+    """Runs orchestrations (and entities: engine/testing_entities.py) in memory. See the
+    module docstring for an example."""
 
     __test__ = False  # not a pytest test class
 
@@ -99,6 +101,7 @@ class WorkflowTestRunner:
             act.UpdateCompensation: self._on_update_compensation,
             act.RequestApproval: self._on_request_approval,
             act.UpdateApproval: self._on_update_approval,
+            **self._init_entities(),
         }
         self._compensations: dict[str, dict[int, dict[str, Any]]] = {}
         self._approvals: dict[str, dict[int, dict[str, Any]]] = {}
@@ -222,6 +225,8 @@ class WorkflowTestRunner:
             if inst.inbox and inst.status not in TERMINAL_STATUSES:
                 self._episode(inst)
                 return True
+        if self._step_entities():
+            return True
         if self._activities:
             self._run_activity(*self._activities.popleft())
             return True

@@ -70,3 +70,22 @@ def ui_saga(ctx, order):
     except ActivityFailed:
         yield from saga.compensate()
         raise
+
+
+@orchestrator(name="ui_purchase")
+def ui_purchase(ctx, order):
+    """A purchase whose approval card has a title and a summary; rejecting needs a reason."""
+    decision = yield ctx.request_approval(
+        "purchase",
+        assignees="managers",
+        details=order,
+        timeout=timedelta(hours=4),
+        title=f"Purchase of {order['item']} for {order['team']}",
+        summary={
+            "Amount (EUR)": order["amount"],
+            "Needed by": order.get("needed_by"),
+            "Supplier": order.get("supplier", ""),  # empty: not shown
+        },
+        reason_required=True,
+    )
+    return {"outcome": decision["decision"], "comment": decision["comment"]}

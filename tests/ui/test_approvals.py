@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from tests.ui.support import text
 from workflows.models import ApprovalRequest, AuditEntry, InboxMessage
 from workflows.ui.live import poll_seconds
 
@@ -183,3 +184,25 @@ def test_the_page_carries_the_csrf_header_for_htmx_and_the_live_socket(approver)
     assert 'hx-headers=\'{"X-CSRFToken": "' in html
     assert 'data-live-url="/ws/instances/"' in html
     assert f'hx-trigger="live from:body, every {poll_seconds()}s"' in html
+
+
+def test_a_card_shows_the_title_summary_and_who_is_on_it(approver, pending_approval, htmx):
+    approval = pending_approval(
+        title="Train tickets for Ann",
+        summary={"Amount": 1200.0, "Purpose": "", "Due": "2030-01-02"},
+        reason_required=True,
+    )
+
+    claimed = approver.post(f"/approvals/{approval.pk}/claim/", **htmx)
+    refused = approver.post(
+        f"/approvals/{approval.pk}/decide/", {"decision": "reject", "comment": " "}, **htmx
+    )
+
+    html = text(claimed)
+    assert "Train tickets for Ann" in html and "1,200" in html and "Wed 2 Jan 2030" in html
+    assert "<dt>Purpose</dt>" not in html  # empty: left out
+    assert "You are on it" in html and "data-release" in html
+    assert refused.status_code == 400
+    assert refused["HX-Retarget"] == f"#comment-{approval.pk}-error"
+    approval.refresh_from_db()
+    assert approval.status == "pending" and approval.claimed_by.username == "mia"

@@ -86,7 +86,7 @@ def test_every_page_fits_the_screen(browser, server, people, states, size):
         problems += _fits(operator, f"{server.url}{path}", f"layout-{name}-{tag}")
     approver = signed_in(browser, server, people, "mia", **size)
     problems += _fits(approver, f"{server.url}/approvals/", f"layout-approvals-{tag}")
-    problems += _fits(approver, f"{server.url}/approvals/?tab=decided", f"layout-history-{tag}")
+    problems += _fits(approver, f"{server.url}/approvals/?tab=history", f"layout-history-{tag}")
     admin = signed_in(browser, server, people, "root", **size)
     problems += _fits(admin, f"{server.url}/admin/workflows/instance/", f"layout-admin-{tag}")
     pk = Instance.objects.get(instance_id=LONG).pk

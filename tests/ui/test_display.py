@@ -206,3 +206,27 @@ def test_the_history_viewer_folds_pairs_and_lays_out_a_waterfall():
         "task_id": 1,
         "result": 1,
     }
+
+
+def test_an_approval_summary_formats_numbers_and_dates_and_drops_empty_fields():
+    rows = display.summary_fields(
+        {
+            "Amount": 1240.5,
+            "Items": 12000,
+            "Round": 3.0,
+            "Supplier": "",
+            "Note": None,
+            "Needed by": "2030-01-02",
+            "Asked at": "2030-01-02T08:30:00Z",
+            "Urgent": True,
+        }
+    )
+    assert [(r.label, r.text, r.kind) for r in rows] == [
+        ("Amount", "1,240.50", "number"),
+        ("Items", "12,000", "number"),
+        ("Round", "3", "number"),
+        ("Needed by", "Wed 2 Jan 2030", "date"),
+        ("Asked at", "2030-01-02T08:30:00+00:00", "datetime"),
+        ("Urgent", "yes", "text"),
+    ]
+    assert display.summary_fields(None) == [] and display.summary_fields(["x"]) == []

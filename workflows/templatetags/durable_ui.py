@@ -84,6 +84,13 @@ def fields(value: Any) -> list[tuple[str, str]] | None:
 
 
 @register.filter
+def summary_fields(value: Any) -> list[display.Field]:
+    """An approval's summary as card lines (empty ones left out, numbers and dates
+    formatted)."""
+    return display.summary_fields(value)
+
+
+@register.filter
 def history_warning(instance: Any) -> str | None:
     """The long-history warning of an instance (``workflows.retention``), or None."""
     return retention.history_warning(instance)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -139,3 +140,60 @@ def ending_of(status: str, compensations: Iterable[str]) -> Ending | None:
         "It failed and its undo steps were settled, some by an operator (resolved or "
         "skipped): see Compensations.",
     )
+
+
+@dataclass(frozen=True)
+class Field:
+    """One line of an approval card's summary: label, text, and how to show it."""
+
+    label: str
+    text: str
+    kind: str  # text | number | date | datetime (a <time> the browser shows in its zone)
+
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
+
+
+def summary_fields(summary: Any) -> list[Field]:
+    """An approval's ``summary`` as card lines: empty values left out, numbers with
+    thousands separators (two decimals when fractional), dates spelled out.
+
+    Example::
+
+        summary_fields({"Amount": 1240.5, "Note": "", "Due": "2030-01-02"})
+        # [Field("Amount", "1,240.50", "number"), Field("Due", "Wed 2 Jan 2030", "date")]
+    """
+    if not isinstance(summary, dict):
+        return []
+    rows = []
+    for label, value in summary.items():
+        if value is None or value == "" or value == [] or value == {}:
+            continue
+        rows.append(_field(str(label), value))
+    return rows
+
+
+def _field(label: str, value: Any) -> Field:
+    if isinstance(value, bool):
+        return Field(label, "yes" if value else "no", "text")
+    if isinstance(value, int):
+        return Field(label, f"{value:,}", "number")
+    if isinstance(value, float):
+        return Field(label, f"{value:,.2f}" if value != int(value) else f"{int(value):,}", "number")
+    if isinstance(value, str) and _DATE.match(value):
+        try:
+            return Field(label, datetime.fromisoformat(value).strftime("%a %-d %b %Y"), "date")
+        except ValueError:
+            return Field(label, value, "text")
+    if isinstance(value, str) and _DATETIME.match(value):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return Field(label, value, "text")
+        if moment.tzinfo is not None:
+            return Field(label, moment.isoformat(), "datetime")
+        return Field(label, moment.strftime("%Y-%m-%d %H:%M"), "text")
+    if isinstance(value, str):
+        return Field(label, value, "text")
+    return Field(label, json.dumps(value, ensure_ascii=False, sort_keys=True, default=str), "text")

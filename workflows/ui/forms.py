@@ -128,6 +128,19 @@ class RaiseEventForm(forms.Form):
         return self.cleaned_data["event_id"].strip() or None
 
 
+class ApprovalFilterForm(forms.Form):
+    """The approvals inbox: a text filter, a workflow, an order."""
+
+    SORTS = (
+        ("deadline", "Soonest deadline"),
+        ("newest", "Newest first"),
+        ("oldest", "Oldest first"),
+    )
+    q = forms.CharField(required=False, max_length=200, label="Filter")
+    workflow = forms.CharField(required=False, max_length=200, label="Workflow")
+    sort = forms.ChoiceField(required=False, choices=SORTS, label="Order")
+
+
 class ReasonForm(forms.Form):
     reason = forms.CharField(required=False, max_length=rules.MAX_REASON_LENGTH)
 

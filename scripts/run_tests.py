@@ -150,12 +150,17 @@ def start_pgbouncer(found: dict[str, services.Service]) -> PgBouncer | None:
         upstream_host=unquote(host) or "127.0.0.1",
         upstream_port=int(port or 5432),
         user=parts.username or "postgres",
-        # Two xdist processes, each with its own test database and up to a dozen
-        # threads of worker processes in a transaction at once.
-        pool_size=30,
+        # Per test database (one per xdist process): the transactions at once of a test's
+        # worker processes; more wait for a server connection (PostgreSQL's 100
+        # connections are shared by every test run on the machine).
+        pool_size=20,
         binary=binary,
     )
-    return bouncer.start()
+    try:
+        return bouncer.start()
+    except RuntimeError as exc:  # reported as the suite's reason (not run, or direct)
+        found["pgbouncer"] = services.Service("pgbouncer", None, "failed", str(exc)[:300])
+        return None
 
 
 def start(

@@ -14,7 +14,7 @@ recorded in the JUnit report (README, "Failures and recovery").
 
 Only the PostgreSQL suite runs them (marker ``postgres``: they need PostgreSQL's server
 binaries; the Redis suite selects ``integration`` tests only). A server not installed
-here skips its tests with the reason.
+here skips its tests with the reason; under DURABLEAPP_TEST_STRICT (CI) it fails them.
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ LOGS = Path(__file__).resolve().parents[2] / "artifacts" / "restarts" / str(os.g
 
 def private(server: type[PrivateServer]) -> Iterator[PrivateServer]:
     reason = server.missing()
+    if reason and os.environ.get("DURABLEAPP_TEST_STRICT", "") not in ("", "0"):
+        pytest.fail(f"needs a private {server.name} server (DURABLEAPP_TEST_STRICT): {reason}")
     if reason:
         pytest.skip(f"needs a private {server.name} server: {reason}")
     instance = server().start()

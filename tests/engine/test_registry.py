@@ -266,3 +266,32 @@ def test_registries_are_independent():
     assert second.activity_names() == []
     with pytest.raises(UnknownActivityError):
         second.get_activity("only_here")
+
+
+def test_an_orchestrator_declares_its_description_and_an_example_input(registry):
+    @registry.orchestrator(name="described", example={"order_id": "o-1", "items": (1, 2)})
+    def described(ctx, order):
+        """Reserve, charge and ship an order.
+
+        Long details that the Start page leaves out.
+        """
+        yield ctx.call_activity("x")
+
+    @registry.orchestrator(name="said", version=2, description="Said on the decorator.")
+    def said(ctx, _):
+        yield ctx.call_activity("x")
+
+    first = registry.get_orchestrator("described")
+    assert first.description == "Reserve, charge and ship an order."
+    assert first.example == {"order_id": "o-1", "items": [1, 2]}  # as JSON gives it back
+    assert registry.get_orchestrator("said").description == "Said on the decorator."
+
+
+def test_an_example_that_is_not_json_is_refused_at_import(registry):
+    from workflows.engine.errors import RegistrationError
+
+    with pytest.raises(RegistrationError, match="example input of orchestrator 'bad'"):
+
+        @registry.orchestrator(name="bad", example={"when": object()})
+        def bad(ctx, _):
+            yield ctx.call_activity("x")

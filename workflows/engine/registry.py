@@ -15,6 +15,7 @@ from .errors import (
     UnknownEntityError,
     UnknownOrchestratorError,
 )
+from .payloads import round_trip
 from .timeouts import NO_TIMEOUTS, TIMEOUT_OPTIONS, ActivityTimeouts
 
 
@@ -26,6 +27,9 @@ class OrchestratorDef:
     # ``@orchestrator(schedule=...)`` as declared: a cron text or a dict of plain data,
     # parsed and kept in the database by the schedules app (workflows/schedules).
     schedule: str | dict[str, Any] | None = None
+    # For people starting it by hand (the Start page): what it does, and an input to try.
+    description: str = ""
+    example: Any = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,8 @@ class Registry:
         version: int = 1,
         *,
         schedule: str | dict[str, Any] | None = None,
+        description: str | None = None,
+        example: Any = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Register an orchestrator; ``schedule`` also starts it on a timetable.
 
@@ -157,12 +163,26 @@ class Registry:
             @orchestrator(name="monitor", schedule="*/5 * * * *")
             def monitor(ctx, scheduled_at): ...
 
+            @orchestrator(name="order", description="Reserve, charge, ship.",
+                          example={"order_id": "o-1", "amount": 59.9})
+            def order(ctx, order): ...
+
+        ``description`` (else the docstring's first paragraph) and ``example`` (JSON
+        input) are shown on the Start page, the example pre-filled.
+
         ``schedule`` is a cron text or a dict (``{"cron": "30 2 * * *", "timezone":
         "Europe/Berlin", "overlap": "skip"}``: docs/architecture.md, "Schedules").
         """
 
         def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-            self.add_orchestrator(fn, name or fn.__name__, version, schedule=schedule)
+            self.add_orchestrator(
+                fn,
+                name or fn.__name__,
+                version,
+                schedule=schedule,
+                description=description,
+                example=example,
+            )
             return fn
 
         return register
@@ -203,8 +223,18 @@ class Registry:
         name: str,
         version: int = 1,
         schedule: str | dict[str, Any] | None = None,
+        description: str | None = None,
+        example: Any = None,
     ) -> None:
         _check_name("Orchestrator", name)
+        if description is not None and not isinstance(description, str):
+            raise RegistrationError(f"Orchestrator {name!r}: description must be text.")
+        try:
+            example = round_trip(example, f"example input of orchestrator {name!r}")
+        except Exception as exc:  # noqa: BLE001 - any reason it is not JSON: one message
+            raise RegistrationError(f"Orchestrator {name!r}: {exc}") from None
+        if description is None:
+            description = (inspect.getdoc(fn) or "").split("\n\n")[0].replace("\n", " ")
         if schedule is not None and not isinstance(schedule, str | dict):
             raise RegistrationError(
                 f"Orchestrator {name!r}: schedule must be a cron text such as '*/5 * * * *' "
@@ -227,7 +257,7 @@ class Registry:
                 f"{existing.fn.__module__}.{existing.fn.__qualname__}. "
                 "Give the new code another version number or another name."
             )
-        versions[version] = OrchestratorDef(name, version, fn, schedule)
+        versions[version] = OrchestratorDef(name, version, fn, schedule, description, example)
         fn.__durable_name__ = name  # type: ignore[attr-defined]
 
     def add_activity(self, fn: Callable[..., Any], name: str, **options: Any) -> None:

@@ -127,6 +127,7 @@ INSTALLED_APPS = [
     "workflows.samples",  # the sample workflows and their fake services (label "samples")
     "workflows.security",  # hashed, expiring API tokens (label "security")
     "workflows.schedules",  # durable cron and interval starts (label "schedules")
+    "workflows.entities",  # durable entities: state, queued operations, locks (label "entities")
 ]
 
 MIDDLEWARE = [

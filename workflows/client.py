@@ -34,6 +34,7 @@ from .engine.errors import (
     NotAllowed,
 )
 from .engine.registry import Registry
+from .entities.client import EntityOperations
 from .inbox import create_instance, deliver
 from .models import (
     ApprovalRequest,
@@ -84,7 +85,7 @@ def _reason(reason: Any, what: str = "reason", limit: int = MAX_REASON_LENGTH) -
     return check_text("" if reason is None else reason, what, limit)
 
 
-class DurableClient(BulkOperations, ScheduleOperations):
+class DurableClient(BulkOperations, ScheduleOperations, EntityOperations):
     """Start, inspect and manage orchestration instances of one task hub.
 
     Example::

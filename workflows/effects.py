@@ -15,6 +15,7 @@ from .engine import actions as act
 from .engine import events as ev
 from .engine.registry import Registry
 from .engine.saga import compensation_id
+from .entities.sending import ENTITY_ACTIONS, send_from_episode
 from .inbox import create_instance, deliver, new_execution_id
 from .limits.admission import start_tasks
 from .limits.config import runs_inline
@@ -64,6 +65,10 @@ class EpisodeEffects:
             act.UpdateCompensation: self._update_compensation,
             act.RequestApproval: self._request_approval,
             act.UpdateApproval: self._update_approval,
+            # Entity operations become queued rows (workflows/entities/sending.py).
+            **dict.fromkeys(
+                ENTITY_ACTIONS, lambda a: send_from_episode(self.instance, a, self.now)
+            ),
         }
 
     def apply(self, action: act.Action) -> None:

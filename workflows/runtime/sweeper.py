@@ -20,6 +20,7 @@ from ..conf import conf
 from ..engine import events as ev
 from ..engine.activity import ActivityOutcome
 from ..engine.timeouts import ActivityTimeouts, timed_out, which_timed_out
+from ..entities.wakeups import wake_stalled as wake_stalled_entities
 from ..inbox import deliver
 from ..limits import admission
 from ..limits.config import limited_names
@@ -57,6 +58,7 @@ class SweepReport:
     purged: int = 0  # finished instances deleted by the retention policy
     bulk_woken: int = 0  # running bulk operations whose wake-up was lost
     schedules_woken: int = 0  # 1 when a schedule was due: the driver was woken
+    entities_woken: int = 0  # entities whose operations waited too long, woken again
 
 
 def fire_due_timers(hub: str, now: datetime, batch: int = 200) -> int:
@@ -247,6 +249,7 @@ def sweep_once(hub: str | None = None, now: datetime | None = None) -> SweepRepo
         purged=purge_if_due(hub, now),
         bulk_woken=resend_stalled_bulk(hub, now),
         schedules_woken=wake_due_schedules(hub, now),
+        entities_woken=wake_stalled_entities(hub, now),
     )
 
 

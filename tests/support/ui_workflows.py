@@ -72,7 +72,10 @@ def ui_saga(ctx, order):
         raise
 
 
-@orchestrator(name="ui_purchase")
+@orchestrator(
+    name="ui_purchase",
+    example={"item": "laptops", "team": "support", "amount": 12400.5, "needed_by": "2030-01-02"},
+)
 def ui_purchase(ctx, order):
     """A purchase whose approval card has a title and a summary; rejecting needs a reason."""
     decision = yield ctx.request_approval(
@@ -89,3 +92,14 @@ def ui_purchase(ctx, order):
         reason_required=True,
     )
     return {"outcome": decision["decision"], "comment": decision["comment"]}
+
+
+@orchestrator(name="ui_greet", description="Says hello (the old way).")
+def ui_greet_v1(ctx, who):
+    yield ctx.call_activity("ui_record", f"hello {who}")
+
+
+@orchestrator(name="ui_greet", version=2, example={"who": "Ada"})
+def ui_greet_v2(ctx, person):
+    """Says hello to a person, by name."""
+    yield ctx.call_activity("ui_record", f"hello {person['who']}")

@@ -473,3 +473,30 @@ def test_sub_orchestration_rows_link_their_child_and_the_history_downloads(
     assert mine["Content-Disposition"] == 'attachment; filename="history-parent-9.json"'
     assert mine.json()["events"][0]["input"] == {"secret": 1}
     assert theirs.status_code == 200 and "input" not in theirs.json()["events"][0]  # redacted
+
+
+def test_a_pending_instance_explains_a_backlog_when_workers_are_busy(viewer, running):
+    from workflows.models import ActivityTask
+
+    for n in range(3):
+        running(f"p-{n}", status="pending")
+    busy = running("busy-1")
+    idle = viewer.get("/instances/p-2/").content.decode()
+    ActivityTask.objects.create(
+        task_hub=busy.task_hub,
+        instance=busy,
+        execution_id=busy.execution_id,
+        task_id=1,
+        call_id=1,
+        name="work",
+        status="running",
+        lease_expires_at=timezone.now() + timedelta(minutes=1),
+    )
+
+    page = viewer.get("/instances/p-2/").content.decode()
+    first = viewer.get("/instances/p-0/").content.decode()
+
+    assert "No worker seems to be running" not in page
+    assert "2 instances ahead of this one." in page
+    assert "Next in line" in first
+    assert "2 instances ahead of this one, and no worker seems to be running" in idle

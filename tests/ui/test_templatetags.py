@@ -15,6 +15,7 @@ BUILTIN = {
     "date",
     "default",
     "join",
+    "json_script",
     "length",
     "pluralize",
     "slice",

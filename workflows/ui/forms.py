@@ -72,6 +72,13 @@ class StartForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "class": "mono"}),
         help_text='JSON, e.g. {"order_id": 17}. Empty means null.',
     )
+    version = forms.TypedChoiceField(
+        required=False,
+        coerce=int,
+        empty_value=None,
+        label="Version",
+        help_text="The newest unless you pick an older one still deployed.",
+    )
     instance_id = forms.CharField(
         required=False,
         label="Instance id",
@@ -88,9 +95,14 @@ class StartForm(forms.Form):
         validators=[rule(rules.check_business_key)],
     )
 
-    def __init__(self, *args: Any, names: list[str], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, names: list[str], versions: list[int] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.fields["name"].choices = [(n, n) for n in names]
+        self.fields["version"].choices = [("", "newest")] + [
+            (v, f"version {v}") for v in versions or []
+        ]
 
     def clean_input(self) -> Any:
         return parse_json(self.cleaned_data["input"], "input")

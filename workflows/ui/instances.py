@@ -22,6 +22,7 @@ from workflows.engine.errors import ClientError, NotAllowed
 from workflows.statuses import CompensationStatus, InstanceStatus
 
 from . import access, display, queries, repeats, timeline
+from .backlog import backlog_of
 from .forms import CompensationDecisionForm, RaiseEventForm, ReasonForm
 from .http import (
     back,
@@ -168,6 +169,7 @@ def _context(request: HttpRequest, client: DurableClient, state: InstanceState) 
         "in_flight": queries.activities_in_flight(client.hub, iid),
         "compensations": compensations,
         "ending": display.ending_of(state.status, [r.status for r in compensations]),
+        "backlog": backlog_of(client.hub, state),
         "can_decide_compensations": caps.operate and decisive,
         "compensation_failed": any(r.status == CompensationStatus.FAILED for r in compensations),
         "failed_status": CompensationStatus.FAILED,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import inspect
+import json
+from dataclasses import dataclass
+from typing import Any
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -19,12 +21,29 @@ from .http import require, status_of
 NO_START = "Starting workflows needs the permission workflows.start_instance."
 
 
-def _described(client: DurableClient, names: list[str]) -> list[tuple[str, str]]:
-    """Each orchestrator with the first paragraph of its docstring."""
+@dataclass(frozen=True)
+class Described:
+    """What the Start page tells about one orchestrator (``@orchestrator(description=,
+    example=)``, else its docstring)."""
+
+    name: str
+    description: str
+    versions: list[int]
+    example: Any
+    example_text: str  # pretty JSON, "" without an example
+
+
+def _described(client: DurableClient, names: list[str]) -> list[Described]:
     rows = []
     for name in names:
-        doc = inspect.getdoc(client.registry.get_orchestrator(name).fn) or ""
-        rows.append((name, doc.split("\n\n")[0].replace("\n", " ")))
+        newest = client.registry.get_orchestrator(name)
+        text = (
+            json.dumps(newest.example, indent=2, ensure_ascii=False)
+            if newest.example is not None
+            else ""
+        )
+        versions = client.registry.orchestrator_versions(name)
+        rows.append(Described(name, newest.description, versions, newest.example, text))
     return rows
 
 
@@ -41,9 +60,11 @@ def _replace(request: HttpRequest) -> bool | None:
 def start_page(request: HttpRequest) -> HttpResponse:
     client = DurableClient()
     names = client.orchestrator_names()
+    described = _described(client, names)
+    versions = sorted({v for d in described for v in d.versions})
     status = 200
     if request.method == "POST":
-        form = StartForm(request.POST, names=names)
+        form = StartForm(request.POST, names=names, versions=versions)
         replace = _replace(request)
         if replace is None:
             form.add_error(None, "Replace is a checkbox: tick it or leave it empty.")
@@ -54,6 +75,7 @@ def start_page(request: HttpRequest) -> HttpResponse:
                     f["name"],
                     f["input"],
                     instance_id=f["instance_id"],
+                    version=f["version"],
                     business_key=f["business_key"],
                     by=request.user,
                     replace=replace,
@@ -65,9 +87,23 @@ def start_page(request: HttpRequest) -> HttpResponse:
                 messages.success(request, f"Started {f['name']} as {instance_id}.")
                 return HttpResponseRedirect(reverse("ui:instance", args=[instance_id]))
     else:
-        initial = {"name": request.GET.get("name", "")}
-        form = StartForm(initial=initial, names=names)
-    context = {"form": form, "workflows": _described(client, names)}
+        chosen = request.GET.get("name", "") or (names[0] if names else "")
+        example = next((d.example_text for d in described if d.name == chosen), "")
+        initial = {"name": chosen, "input": example}  # the example, pre-filled
+        form = StartForm(initial=initial, names=names, versions=versions)
+    context = {
+        "form": form,
+        "workflows": described,
+        # For static/workflows/start.js: each workflow's example, versions, description.
+        "catalogue": {
+            d.name: {
+                "example": d.example_text,
+                "versions": d.versions,
+                "description": d.description,
+            }
+            for d in described
+        },
+    }
     if form.errors and status == 200:
         status = 400  # the form's own checks refused it
     return render(request, "workflows/start.html", context, status=status)

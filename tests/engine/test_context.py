@@ -331,3 +331,29 @@ def test_kept_alive_orchestration_keeps_time_per_episode(registry):
     orchestration.apply([ev.ActivityCompleted(2)], now=T0 + timedelta(minutes=2))
     assert seen == [T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)]
     assert orchestration.status == OrchestrationStatus.COMPLETED
+
+
+def test_set_progress_publishes_the_progress_convention(registry, runner):
+    @registry.orchestrator(name="progressing")
+    def progressing(ctx, _):
+        ctx.set_progress(40, message="copying", stage="b")
+        yield ctx.create_timer(ctx.current_utc_datetime)
+        ctx.set_progress(done=3, total=10)
+        return None
+
+    iid = runner.start("progressing", None)
+    runner.run_until_idle(auto_advance=True)
+
+    assert runner.status(iid).custom_status == {"completed": 3, "total": 10}
+
+
+def test_set_progress_needs_a_percent_or_done_of_total(registry, runner):
+    @registry.orchestrator(name="unclear")
+    def unclear(ctx, _):
+        ctx.set_progress(done=3)
+        yield ctx.create_timer(ctx.current_utc_datetime)
+
+    iid = runner.start("unclear", None)
+    runner.run_until_idle(auto_advance=True)
+
+    assert "set_progress takes a percent, or done= and total=" in str(runner.status(iid).failure)

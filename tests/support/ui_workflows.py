@@ -103,3 +103,10 @@ def ui_greet_v1(ctx, who):
 def ui_greet_v2(ctx, person):
     """Says hello to a person, by name."""
     yield ctx.call_activity("ui_record", f"hello {person['who']}")
+
+
+@orchestrator(name="ui_copy")
+def ui_copy(ctx, files):
+    """Copies files, saying how far it got (the progress convention), then waits."""
+    ctx.set_progress(40, message=f"copying {files} files")
+    yield ctx.wait_for_external_event("go")

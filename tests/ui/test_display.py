@@ -230,3 +230,14 @@ def test_an_approval_summary_formats_numbers_and_dates_and_drops_empty_fields():
         ("Urgent", "yes", "text"),
     ]
     assert display.summary_fields(None) == [] and display.summary_fields(["x"]) == []
+
+
+def test_the_progress_convention_reads_a_percent_or_counts_and_a_message():
+    percent = display.progress_of({"progress": 40, "message": "copying"})
+    counts = display.progress_of({"completed": 3, "total": 10, "step": "row 3"})
+
+    assert (percent.percent, percent.label, percent.message) == (40, "40%", "copying")
+    assert (counts.percent, counts.label, counts.message) == (30, "3 of 10 (30%)", "row 3")
+    assert display.progress_of({"progress": 140}).percent == 100
+    assert display.progress_of({"progress": True}) is None
+    assert display.progress_of({"progress": "40"}) is None

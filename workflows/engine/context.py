@@ -428,6 +428,34 @@ class OrchestrationContext:
         """Publish a JSON value (e.g. progress) readable by clients while this runs."""
         self._state.set_custom_status(round_trip(value, "custom status"))
 
+    def set_progress(
+        self,
+        percent: float | None = None,
+        *,
+        done: int | None = None,
+        total: int | None = None,
+        message: str = "",
+        **extra: Any,
+    ) -> None:
+        """Publish progress as the custom status; every page shows it as a bar.
+
+        Either a percent or ``done`` of ``total``; ``message`` says what it is doing.
+
+        Example::
+
+            ctx.set_progress(40, message="copying files")     # {"progress": 40, ...}
+            ctx.set_progress(done=3, total=10, message="row 3")
+        """
+        if (percent is None) == (total is None):
+            raise WorkflowCodeError("set_progress takes a percent, or done= and total=.")
+        if percent is not None:
+            status: dict[str, Any] = {"progress": percent}
+        else:
+            status = {"completed": done or 0, "total": total}
+        if message:
+            status["message"] = message
+        self.set_custom_status({**extra, **status})
+
     def continue_as_new(self, input: Any = None, *, keep_unprocessed_events: bool = True) -> None:
         """Restart this instance with a fresh history and ``input``; then ``return``.
 

@@ -52,28 +52,53 @@ def time_left(deadline: datetime | None, now: datetime) -> Deadline:
 class Progress:
     done: int
     total: int
+    message: str = ""  # the custom status's "message" (or "step"), shown under the bar
+    percent_only: bool = False  # {"progress": 40}: there is no "3 of 10" to say
 
     @property
     def percent(self) -> int:
         return max(0, min(100, round(100 * self.done / self.total))) if self.total else 0
 
+    @property
+    def label(self) -> str:
+        if self.percent_only:
+            return f"{self.percent}%"
+        return f"{self.done} of {self.total} ({self.percent}%)"
+
 
 _DONE_KEYS = ("completed", "processed", "done")
 _TOTAL_KEYS = ("total", "of")
+_MESSAGE_KEYS = ("message", "step")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def progress_of(custom_status: Any) -> Progress | None:
-    """A custom status like ``{"completed": 3, "total": 10}`` (or processed/done, total/of)."""
+    """The progress convention of custom statuses, as a bar on every page:
+    ``{"progress": 40}`` (percent; ``ctx.set_progress(40)``), or counts
+    ``{"completed": 3, "total": 10}`` (or processed/done, total/of); an optional
+    ``"message"`` (or ``"step"``) says what it is doing.
+
+    Example::
+
+        progress_of({"progress": 40, "message": "copying"}).label  # "40%"
+    """
     if not isinstance(custom_status, dict):
         return None
-    done = next((custom_status[k] for k in _DONE_KEYS if k in custom_status), None)
+    message = next(
+        (str(custom_status[k]) for k in _MESSAGE_KEYS if isinstance(custom_status.get(k), str)),
+        "",
+    )
+    percent = custom_status.get("progress")
+    if _number(percent) and "total" not in custom_status:
+        return Progress(int(max(0, min(100, percent))), 100, message, percent_only=True)
+    done = next((custom_status[k] for k in _DONE_KEYS if k in custom_status), percent)
     total = next((custom_status[k] for k in _TOTAL_KEYS if k in custom_status), None)
-    numbers = (int, float)
-    if isinstance(done, bool) or isinstance(total, bool):
+    if not _number(done) or not _number(total) or total <= 0:
         return None
-    if not isinstance(done, numbers) or not isinstance(total, numbers) or total <= 0:
-        return None
-    return Progress(int(done), int(total))
+    return Progress(int(done), int(total), message)
 
 
 def failure_summary(failure: Any) -> str:

@@ -117,6 +117,17 @@ def _flush_outlasts_worker_statements():
     DatabaseOperations.execute_sql_flush = flush
 
 
+@pytest.fixture(autouse=True)
+def _no_listener_outlives_its_test():
+    """A LISTEN connection of wait_for_completion (runtime/completions.py) is closed after
+    its test: a session on the test database would keep it from being dropped."""
+    yield
+    from workflows.runtime import completions
+
+    if completions._listeners:
+        completions.stop_listening()
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     """pytest-django's test databases; behind PgBouncer (DATABASE_PGBOUNCER=1), its idle

@@ -142,7 +142,10 @@ def _listing(client: DurableClient, params: QueryDict, user: Any) -> dict[str, A
         hidden = [(key, f[key].strip()) for key in ("q", "name", "business_key") if f[key].strip()]
         hidden += [("status", f["status"])] if f["status"] else []
         hidden += [("attention", "on")] if f["attention"] else []
-        matching = client.count_bulk_targets("instances", _bulk_filter(f), user=user)
+        if f["cursor"] or page.next_cursor:
+            matching = client.count_bulk_targets("instances", _bulk_filter(f), user=user)
+        else:  # the first page holds them all: no second search over the table
+            matching = len(page.items)
         context["bulk"] = bulk_bar(user, "bulk-list", "instances", hidden, matching, "matching")
     return context
 

@@ -45,6 +45,10 @@ OPERATIONS = {
     ("/api/v1/schedules/{schedule_id}/resume/", "post"),
     ("/api/v1/schedules/{schedule_id}/trigger/", "post"),
     ("/api/v1/schedules/{schedule_id}/backfill/", "post"),
+    ("/api/v1/entities/", "get"),
+    ("/api/v1/entities/{name}/{key}/", "get"),
+    ("/api/v1/entities/{name}/{key}/", "delete"),
+    ("/api/v1/entities/{name}/{key}/signals/{operation}/", "post"),
 }
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from . import approvals, bulk, compensations, schedules, views
+from . import approvals, bulk, compensations, entities, schedules, views
 
 app_name = "durable-api"
 
@@ -11,6 +11,7 @@ _approval = "approvals/<str:approval_id>/"
 _compensation = "compensations/<str:record_id>/"
 _bulk = "bulk-operations/<str:operation_id>/"
 _schedule = "schedules/<str:schedule_id>/"
+_entity = "entities/<str:name>/<str:key>/"
 
 urlpatterns = [
     path("instances/", views.InstancesView.as_view(), name="instances"),
@@ -42,5 +43,8 @@ urlpatterns = [
     path(f"{_schedule}resume/", schedules.ResumeView.as_view(), name="schedule-resume"),
     path(f"{_schedule}trigger/", schedules.TriggerView.as_view(), name="schedule-trigger"),
     path(f"{_schedule}backfill/", schedules.BackfillView.as_view(), name="schedule-backfill"),
+    path("entities/", entities.EntitiesView.as_view(), name="entities"),
+    path(_entity, entities.EntityView.as_view(), name="entity"),
+    path(f"{_entity}signals/<str:operation>/", entities.SignalView.as_view(), name="entity-signal"),
     re_path(r"^(?P<unmatched>.*)$", views.not_found),
 ]

@@ -53,13 +53,23 @@ class EntityId:
     key: str
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name or "@" in self.name:
+        if (
+            not isinstance(self.name, str)
+            or not self.name
+            or "@" in self.name
+            or "\x00" in self.name
+        ):
             raise WorkflowCodeError(
                 f"An entity name must be non-empty text without '@', got {self.name!r}."
             )
         if len(self.name) > MAX_NAME_LENGTH:
             raise WorkflowCodeError(f"An entity name has at most {MAX_NAME_LENGTH} characters.")
-        if not isinstance(self.key, str) or not self.key or len(self.key) > MAX_KEY_LENGTH:
+        if (
+            not isinstance(self.key, str)
+            or not self.key
+            or len(self.key) > MAX_KEY_LENGTH
+            or "\x00" in self.key
+        ):
             raise WorkflowCodeError(
                 f"An entity key must be non-empty text of at most {MAX_KEY_LENGTH} characters, "
                 f"got {self.key!r}."

@@ -137,6 +137,9 @@ def listing(
     """Entities by name and key; ``key`` matches a part of the key."""
     if not isinstance(limit, int) or not 1 <= limit <= 1000:
         raise InvalidInput("limit must be a whole number from 1 to 1000.")
+    for what, text in (("name", name), ("key", key)):
+        if text is not None and (not isinstance(text, str) or "\x00" in text or len(text) > 200):
+            raise InvalidInput(f"The {what} filter must be text of at most 200 characters.")
     rows = Entity.objects.filter(task_hub=hub)
     if name:
         rows = rows.filter(name=name)

@@ -24,6 +24,8 @@ from typing import Any
 
 from django.db import connections
 from django.db.models import Model, QuerySet
+from django.db.models.expressions import DatabaseDefault
+from django.utils import timezone
 
 # An argument no real query uses: it marks where the caller's value goes in the params.
 _SLOT = -8_070_450_532_247_928_833
@@ -93,3 +95,103 @@ def insert_rows(
                 for field, value in zip(fields, row, strict=True)
             ]
             cursor.execute(head + ", ".join([one_row] * len(chunk)), params)
+
+
+_UPDATES: dict[tuple[type[Model], tuple[str, ...], tuple[str, ...], str], str] = {}
+
+
+def update_row(
+    model: type[Model],
+    pk: Any,
+    values: dict[str, Any],
+    where: dict[str, Any] | None = None,
+    using: str = "default",
+) -> int:
+    """``UPDATE`` one row by primary key (and ``where``: field = value), values prepared by
+    their fields; returns how many rows it changed (0 or 1). The SQL text is built once.
+
+    Example::
+
+        update_row(ActivityTask, 7, {"status": "completed"}, where={"status": "running"})
+    """
+    conn = connections[using]
+    where = where or {}
+    key = (model, tuple(values), tuple(where), conn.vendor)
+    sql = _UPDATES.get(key)
+    if sql is None:
+        quote, meta = conn.ops.quote_name, model._meta
+        columns = ", ".join(f"{quote(meta.get_field(n).column)} = %s" for n in values)
+        conditions = [quote(meta.pk.column)] + [quote(meta.get_field(n).column) for n in where]
+        sql = f"UPDATE {quote(meta.db_table)} SET {columns} WHERE " + " AND ".join(
+            f"{column} = %s" for column in conditions
+        )
+        _UPDATES[key] = sql
+    params = [model._meta.get_field(n).get_db_prep_save(v, conn) for n, v in values.items()]
+    params.append(pk)
+    params.extend(model._meta.get_field(n).get_db_prep_value(v, conn) for n, v in where.items())
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def update_fields(instance: Model, field_names: list[str], using: str = "default") -> None:
+    """``instance.save(update_fields=field_names)`` as one UPDATE by primary key, without
+    the ORM's per-call work (signals, compilation): for the episode's instance row.
+
+    ``auto_now`` fields among them get the current time first, as ``save()`` does.
+
+    Example::
+
+        update_fields(instance, ["status", "updated_at"])
+    """
+    model = type(instance)
+    fields = [model._meta.get_field(name) for name in field_names]
+    now = None
+    for field in fields:
+        if getattr(field, "auto_now", False):
+            now = now or timezone.now()
+            setattr(instance, field.attname, now)
+    values = {field.name: getattr(instance, field.attname) for field in fields}
+    update_row(model, instance.pk, values, using=using)
+
+
+def insert_objects(objs: list[Model], using: str = "default") -> None:
+    """``bulk_create(objs)`` without its per-call work, setting each object's primary key:
+    one multi-row INSERT ... RETURNING on PostgreSQL (the episode's new tasks, read back
+    by the thread that runs the claimed one). Elsewhere, or with a database default left
+    to the database, ``bulk_create`` itself.
+
+    Example::
+
+        insert_objects([ActivityTask(...), ActivityTask(...)])  # each gets its pk
+    """
+    if not objs:
+        return
+    model, conn = type(objs[0]), connections[using]
+    meta = model._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    rows = [[field.pre_save(obj, True) for field in fields] for obj in objs]
+    if conn.vendor != "postgresql" or any(
+        isinstance(value, DatabaseDefault) for row in rows for value in row
+    ):
+        model.objects.using(using).bulk_create(objs)
+        return
+    quote = conn.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES "
+        + ", ".join([one_row] * len(objs))
+        + f" RETURNING {quote(meta.pk.column)}"
+    )
+    params = [
+        field.get_db_prep_save(value, conn)
+        for row in rows
+        for field, value in zip(fields, row, strict=True)
+    ]
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        pks = [pk for (pk,) in cursor.fetchall()]
+    for obj, pk in zip(objs, pks, strict=True):  # PostgreSQL returns them in VALUES order
+        obj.pk = pk
+        obj._state.adding, obj._state.db = False, using

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
 
+from .compiled import insert_objects
 from .engine import DurableError, FailureDetails
 from .engine import actions as act
 from .engine import events as ev
@@ -29,7 +30,7 @@ from .models import (
     Timer,
 )
 from .runtime.dispatch import wake_orchestration
-from .runtime.leases import claim_new
+from .runtime.leases import claim_new, worker_name
 from .signals import approval_requested, compensation_failed
 from .statuses import ApprovalStatus, CompensationStatus, InstanceStatus, TaskStatus
 
@@ -42,14 +43,20 @@ class EpisodeEffects:
     """Carries out an episode's actions inside its transaction (dispatch table)."""
 
     def __init__(
-        self, instance: Instance, now: datetime, registry: Registry, claim: bool = False
+        self,
+        instance: Instance,
+        now: datetime,
+        registry: Registry,
+        claim: bool | Sequence[str] = False,
     ) -> None:
         self.instance = instance
         self.now = now
         self.registry = registry
         self.continued = False
-        self.claim = claim
-        self.claimed: ActivityTask | None = None
+        # Who runs the first inline activities right after commit: this thread (True), or
+        # the threads whose results a combined episode applies (their worker names).
+        self._claim_for = [worker_name()] if claim is True else list(claim or ())
+        self.claimed_all: list[ActivityTask] = []
         self._new_tasks: list[ActivityTask] = []
         self._handlers: dict[type, Callable[[Any], None]] = {
             act.ScheduleActivity: self._schedule_activity,
@@ -89,23 +96,31 @@ class EpisodeEffects:
             idempotency_key=action.idempotency_key
             or f"{inst.instance_id}:{inst.execution_id}:{call_id}",
             enqueued_at=self.now,
+            resends=0,
             start_to_close=_duration(action.start_to_close),
             heartbeat_timeout=_duration(action.heartbeat_timeout),
         )
-        if self.claim and self.claimed is None and runs_inline(action.name):
-            # The calling worker thread runs this one right after commit: no broker hop.
-            # (Not a limited activity, which waits its turn, nor one with its own queue.)
-            claim_new(task, self.now)
-            self.claimed = task
+        claimed = len(self.claimed_all)
+        if claimed < len(self._claim_for) and runs_inline(action.name):
+            # A worker thread runs this one right after commit: no broker hop. (Not a
+            # limited activity, which waits its turn, nor one with its own queue.)
+            claim_new(task, self.now, self._claim_for[claimed])
+            self.claimed_all.append(task)
         self._new_tasks.append(task)
+
+    @property
+    def claimed(self) -> ActivityTask | None:
+        """The first task claimed for a thread (the only one with ``claim=True``)."""
+        return self.claimed_all[0] if self.claimed_all else None
 
     def flush(self) -> None:
         """Write the episode's new activity tasks in one statement and enqueue them."""
         if not self._new_tasks:
             return
         self._carry_heartbeats()
-        ActivityTask.objects.bulk_create(self._new_tasks)
-        start_tasks((t for t in self._new_tasks if t is not self.claimed), self.instance.task_hub)
+        insert_objects(self._new_tasks)
+        claimed = {id(t) for t in self.claimed_all}
+        start_tasks((t for t in self._new_tasks if id(t) not in claimed), self.instance.task_hub)
         self._new_tasks = []
 
     def _carry_heartbeats(self) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from .compiled import CompiledQuery, insert_rows
+from .compiled import CompiledQuery, insert_rows, update_fields
 from .conf import conf
 from .counters import observe_episode, observe_replay_failure
 from .effects import EpisodeEffects
@@ -98,6 +98,7 @@ class Episode:
     def __init__(self) -> None:
         self.ran = False
         self.claimed: ActivityTask | None = None
+        self.claimed_all: list[ActivityTask] = []  # with several claimants (runtime/merge.py)
         self._after: Callable[[], None] | None = None
 
     def committed(self) -> None:
@@ -138,7 +139,7 @@ def episode_locked(
     instance: Instance,
     registry: Registry | None = None,
     extra_events: tuple[tuple[ev.HistoryEvent, str], ...] = (),
-    claim: bool = False,
+    claim: bool | Sequence[str] = False,
 ) -> Episode:
     """Run an episode of the locked ``instance`` in the current transaction.
 
@@ -205,13 +206,13 @@ def episode_locked(
     instance.custom_status = result.custom_status
     if instance.needs_attention and instance.attention_reason.startswith("replay:"):
         instance.needs_attention, instance.attention_reason = False, ""
-    instance.save(update_fields=_EPISODE_FIELDS + (_NEW_EXECUTION_FIELDS * effects.continued))
+    update_fields(instance, _EPISODE_FIELDS + (_NEW_EXECUTION_FIELDS * effects.continued))
     notify_changed(instance)
     if instance.status in TERMINAL:
         completions.announce(instance)  # waiters (wait_for_completion, ?wait=) read it now
     running = instance.status == InstanceStatus.RUNNING and not effects.continued
     execution_id = instance.execution_id
-    episode.ran, episode.claimed = True, effects.claimed
+    episode.ran, episode.claimed, episode.claimed_all = True, effects.claimed, effects.claimed_all
     # Back in the cache now, not after the commit: the next episode of this instance (in
     # another thread, right after our commit releases the row) must not miss it and replay
     # everything. Provisional until the commit (see StickyCache).

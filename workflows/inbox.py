@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from .engine import events as ev
 from .models import InboxMessage, Instance
-from .runtime.dispatch import wake_orchestration
+from .runtime.dispatch import wake_new, wake_orchestration
 from .statuses import InstanceStatus
 
 
@@ -75,5 +75,6 @@ def create_instance(
     started = ev.ExecutionStarted(
         name, version, input, parent.instance_id if parent else None, parent_task_id
     )
-    deliver(instance, started, execution_id=instance.execution_id)
+    deliver(instance, started, execution_id=instance.execution_id, wake=False)
+    wake_new(instance.pk, hub)
     return instance

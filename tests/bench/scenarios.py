@@ -63,6 +63,7 @@ from workflows.client import DurableClient  # noqa: E402
 from workflows.models import ActivityTask, Instance  # noqa: E402
 
 RUNS = 3
+BOUNDED_WIDTHS = (8, 16, 64)  # each against the unbounded fan-out of the same size
 QUICK = CONFIG.get("quick", False)
 client = DurableClient()
 
@@ -141,6 +142,26 @@ def fan_out(width: int) -> float:
 def bounded_fan_out(count: int, parallel: int) -> float:
     iid = client.start("bench_bounded", {"count": count, "parallel": parallel})
     return count / elapsed_of([iid])
+
+
+def children(count: int, parallel: int) -> float:
+    """Sub-orchestrations/s: ``count`` one-step children, ``parallel`` at a time."""
+    iid = client.start("bench_children", {"count": count, "parallel": parallel})
+    return count / elapsed_of([iid])
+
+
+def observed_latency(samples: int) -> tuple[float, float]:
+    """Client-observed ms from start to the result seen by wait_for_completion (median, p95)."""
+    values = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        iid = client.start("bench_chain", 1)
+        state = client.wait_for_completion(iid, timeout=60)
+        values.append((time.perf_counter() - started) * 1000)
+        if state.status != "completed":
+            raise SystemExit(f"latency instance ended {state.status}")
+    values.sort()
+    return statistics.median(values), values[int(len(values) * 0.95) - 1]
 
 
 def latency(samples: int) -> tuple[float, float]:
@@ -318,6 +339,7 @@ def main() -> None:
         "baseline: INSERT commits/s (1 connection)", [baseline_commits_per_s() for _ in range(RUNS)]
     )
     chain_steps, many_count, width, lat_n = (100, 50, 300, 30) if QUICK else (200, 200, 1000, 100)
+    children_count = 200 if QUICK else 500
     if want("replay"):
         checkpoints = (10, 100, 1000)
         timings = replay_cost(1000, checkpoints)
@@ -382,9 +404,27 @@ def main() -> None:
                 f"fan-out/fan-in of {width}: activities/s", [fan_out(width) for _ in range(RUNS)]
             )
         if want("bounded"):
-            figures["bounded_per_s"] = summary(
-                f"bounded fan-out of {width} (8 at a time): activities/s",
-                [bounded_fan_out(width, 8) for _ in range(RUNS)],
+            for parallel in BOUNDED_WIDTHS:
+                figures[f"bounded_{parallel}_per_s"] = summary(
+                    f"bounded fan-out of {width} ({parallel} at a time): activities/s",
+                    [bounded_fan_out(width, parallel) for _ in range(RUNS)],
+                )
+        if want("children"):
+            figures["children_per_s"] = summary(
+                f"{children_count} one-step sub-orchestrations, 16 at a time: children/s",
+                [children(children_count, 16) for _ in range(RUNS)],
+            )
+        if want("observed"):
+            runs = [observed_latency(lat_n) for _ in range(RUNS)]
+            figures["observed_latency_median_ms"] = summary(
+                "start -> result seen (wait_for_completion), 1 activity: median ms",
+                [r[0] for r in runs],
+                per_s=False,
+            )
+            figures["observed_latency_p95_ms"] = summary(
+                "start -> result seen (wait_for_completion), 1 activity: p95 ms",
+                [r[1] for r in runs],
+                per_s=False,
             )
         if want("latency"):
             runs = [latency(lat_n) for _ in range(RUNS)]

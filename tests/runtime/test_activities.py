@@ -164,3 +164,22 @@ def test_a_result_merged_with_the_next_episode_writes_what_the_inbox_path_writes
     assert len(one[0]) == len(other[0]) > 20
     for a, b in zip(one[0], other[0], strict=True):
         assert a == (b[0], b[1], b[2] and b[2].replace(separate, merged))
+
+
+@pytest.mark.parametrize("parallel", [4, 16, 64])
+def test_a_bounded_fan_out_result_starts_the_next_task_in_its_own_commit(client, parallel):
+    """No cliff past 8 open tasks: while the row is free, a result of a bounded fan-out
+    merges with the episode, which schedules the next item and claims it for this thread
+    (beyond 8, the inbox and a wake-up through the broker were the path)."""
+    from workflows.engine import default_registry
+    from workflows.runtime.activities import attempt, finish_task
+
+    iid = client.start("t_bounded_slow", {"count": parallel + 5, "parallel": parallel, "sleep": 0})
+    run_episode(instance(iid).pk)  # caches it here with ``parallel`` tasks open
+    first = ActivityTask.objects.filter(instance__instance_id=iid, status="scheduled").first()
+    task = claim_task(first.pk)
+    for _ in range(5):  # each result starts the next item on this thread
+        recorded, task = finish_task(task, attempt(task, default_registry), default_registry)
+        assert recorded and task is not None
+        assert not InboxMessage.objects.filter(instance__instance_id=iid).exists()
+    assert ActivityTask.objects.filter(instance__instance_id=iid, status="completed").count() == 5

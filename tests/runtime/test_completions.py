@@ -91,3 +91,19 @@ def test_the_channel_is_a_plain_identifier_for_any_hub():
     name = completions.channel('a "hub"; DROP TABLE x')
     assert name.isidentifier() and len(name) < 64
     assert name != completions.channel("default")
+
+
+def test_a_listener_nobody_uses_closes_its_connection(durable_client, monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    monkeypatch.setattr(completions, "IDLE_SECONDS", 0.5)
+    iid = durable_client.start("t_wait_event", None)
+    with pytest.raises(TimeoutError):
+        durable_client.wait_for_completion(iid, timeout=0.1)
+    listener = completions._listeners[durable_client.hub]
+    wait_until(lambda: durable_client.hub not in completions._listeners, what="retired")
+    listener.join(10)
+    assert not listener.is_alive()
+    with pytest.raises(TimeoutError):  # the next waiter starts another one
+        durable_client.wait_for_completion(iid, timeout=0.1)
+    assert completions._listeners[durable_client.hub] is not listener

@@ -34,8 +34,9 @@ def untouched(iid: str, hub: str) -> bool:
 
 
 def wake_ups_waiting(hub: str) -> int:
-    """Wake-ups in the hub's orchestration queue that no worker has taken."""
-    return waiting_messages(hub_queues(hub)[0])
+    """Wake-ups in the hub's queues that no worker has taken (a start's is on the
+    activity queue: its first episode runs the first activity too)."""
+    return sum(waiting_messages(queue) for queue in hub_queues(hub)[:2])
 
 
 def an_hour_later():

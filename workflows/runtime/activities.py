@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from django.db import DatabaseError, transaction
 from django.utils import timezone
@@ -25,6 +26,7 @@ from . import outcomes, shutdown
 from .cache import sticky_cache
 from .dispatch import wake_orchestration
 from .leases import claim, worker_name
+from .merge import finish_together
 from .renewal import give_back
 
 log = logging.getLogger("workflows.runtime")
@@ -237,21 +239,50 @@ def heartbeat_writer(task: ActivityTask) -> HeartbeatWriter:
 def finish_task(
     task: ActivityTask, outcome: ActivityOutcome, registry: Registry
 ) -> tuple[bool, ActivityTask | None]:
-    """Record the outcome; run the instance's next episode in the same commit if we can."""
+    """Record the outcome; run the instance's next episode in the same commit if we can.
+
+    While the instance waits for several activities (a fan-out), results that finish
+    together in this process share one episode (runtime/merge.py).
+    """
+    if may_finish_together([task]):
+        recorded, claimed = finish_together([(task, outcome)], registry, _alone(registry))
+        return bool(recorded), next(iter(claimed), None)
+    return _finish_alone(task, outcome, registry)
+
+
+def _alone(registry: Registry) -> Callable[[list], tuple[int, list[ActivityTask]]]:
+    def alone(results: list) -> tuple[int, list[ActivityTask]]:
+        (task, outcome), claimed = results[0], []
+        recorded, next_task = _finish_alone(task, outcome, registry)
+        return int(recorded), [next_task] if next_task is not None else claimed
+
+    return alone
+
+
+def may_finish_together(tasks: list[ActivityTask]) -> bool:
+    """Results of one instance that waits for several activities (a fan-out, known from
+    this process's cache), none limited: they may share episodes (runtime/merge.py)."""
+    pk = tasks[0].instance_id
+    open_tasks = sticky_cache().activities_in_flight(pk)
+    if open_tasks is None or open_tasks < 2 or any(t.instance_id != pk for t in tasks):
+        return False
+    limited = limited_names()
+    return not (limited and any(t.name in limited for t in tasks))
+
+
+def _finish_alone(
+    task: ActivityTask, outcome: ActivityOutcome, registry: Registry
+) -> tuple[bool, ActivityTask | None]:
     with transaction.atomic():
-        # In a wide fan-in, one episode per result would be wasted work: let the inbox
-        # batch results, and the wake-ups' episodes apply them many at a time. A few open
-        # tasks (a chain, a bounded fan-out) merge: the episode schedules the next one, so
-        # waiting a moment for the instance row beats a wake-up through the broker. Not
-        # known here (not cached, or an episode has it now): merge only if the row is free.
-        # The row is locked before the task row, in the order every episode takes them.
+        # A few open tasks (a chain, a narrow bounded fan-out): the episode schedules the
+        # next one, so waiting a moment for the instance row beats a wake-up through the
+        # broker. More (a wide or bounded fan-out), or not known here: merge when the row
+        # is free, else the inbox (the episode holding the row, or the wake-up's, applies
+        # it with others): a thread never queues behind a busy fan-in. The row is locked
+        # before the task row, in the order every episode takes them.
         open_tasks = sticky_cache().activities_in_flight(task.instance_id)
-        if open_tasks is None:
-            instance = lock_instance(task.instance_id, wait=False)
-        elif open_tasks <= MERGE_MAX_IN_FLIGHT:
-            instance = lock_instance(task.instance_id)
-        else:
-            instance = None
+        wait = open_tasks is not None and open_tasks <= MERGE_MAX_IN_FLIGHT
+        instance = lock_instance(task.instance_id, wait=wait)
         recorded = outcomes.record([(task, outcome)])
         if not recorded:
             return False, None

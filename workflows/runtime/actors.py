@@ -13,11 +13,11 @@ import dramatiq
 
 from ..conf import conf
 from ..episodes import run_episode
-from .activities import execute_task
+from .activities import execute_task, run_chain
 from .batches import execute_batch
 from .dispatch import send_later
 from .leases import abandon_claims
-from .queues import ACTIVITY, ORCHESTRATION, actor_name, queue_name
+from .queues import ACTIVITY, ORCHESTRATION, START, actor_name, queue_name
 
 HUB = conf.TASK_HUB
 BUSY_RETRY_MS = 50
@@ -49,6 +49,16 @@ def run_activity(task_pk: int, activity: str | None = None, batch: list[int] | N
         # its leases must lapse so the sweeper schedules it again.
         abandon_claims()
         raise
+
+
+@dramatiq.actor(queue_name=queue_name(ACTIVITY, HUB), actor_name=actor_name(START, HUB))
+def run_start(instance_pk: int) -> None:
+    # A new instance's first episode, on an activity thread: the activity it schedules
+    # runs right here (claimed in the episode's commit), not after a second broker hop.
+    ran, task = run_episode(instance_pk, hub=HUB, claim=True, wait=False)
+    if ran is None:  # busy (an operator action): an orchestration thread retries it
+        send_later(ORCHESTRATION, instance_pk, HUB, BUSY_RETRY_MS)
+    run_chain(task)
 
 
 _own_queues: dict[str, dramatiq.Actor] = {}

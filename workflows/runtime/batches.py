@@ -26,9 +26,9 @@ from ..engine.registry import Registry
 from ..episodes import Episode, episode_locked, lock_instance
 from ..models import ActivityTask
 from . import outcomes, shutdown
-from .activities import attempt, claim_tasks, finish_task, run_chain
-from .cache import sticky_cache
+from .activities import attempt, claim_tasks, finish_task, may_finish_together, run_chain
 from .dispatch import wake_orchestration
+from .merge import finish_together
 from .renewal import give_back
 
 log = logging.getLogger("workflows.runtime")
@@ -45,6 +45,20 @@ def execute_batch(
     """Run a batch message's tasks; returns how many outcomes this call recorded."""
     registry = registry or default_registry
     tasks = claim_tasks(task_pks, hub)
+    recorded = 0
+    while len(tasks) > 1:
+        # A bounded fan-out's episodes hand the batch's thread as many next tasks as it
+        # brought results: it goes on with them as a batch.
+        done, tasks = run_batch(tasks, registry)
+        recorded += done
+    for task in tasks:
+        run_chain(task, registry)
+    return recorded
+
+
+def run_batch(tasks: list[ActivityTask], registry: Registry) -> tuple[int, list[ActivityTask]]:
+    """Run claimed tasks one after another, recording outcomes a few at a time; returns
+    (outcomes recorded, the tasks episodes run here claimed for this thread)."""
     budget = conf.ACTIVITY_BATCH_SECONDS
     started = time.monotonic()
     recorded = 0
@@ -78,10 +92,10 @@ def execute_batch(
         # rather than after their leases. (Results not recorded run again at lease expiry.)
         _give_back_quietly([*tasks[position:], *follow_ups])
         raise
-    # Episodes run here may have claimed their instance's next activity for this thread.
-    for task in follow_ups:
-        run_chain(task, registry)
-    return recorded
+    if len(follow_ups) > 1 and shutdown.stopping():
+        _give_back_quietly(follow_ups)
+        return recorded, []
+    return recorded, follow_ups
 
 
 def _give_back_quietly(tasks: list[ActivityTask]) -> None:
@@ -104,12 +118,24 @@ def _flush(
         if claimed is not None:
             follow_ups.append(claimed)
         return int(recorded)
+    if may_finish_together([task for task, _outcome in results]):
+        # A bounded fan-out's batch: one episode with the instance's other results here.
+        alone = lambda results: _record_alone(results, registry)  # noqa: E731
+        recorded, claimed = finish_together(results, registry, alone)
+    else:
+        recorded, claimed = _record_alone(results, registry)
+    follow_ups.extend(claimed)
+    return recorded
+
+
+def _record_alone(
+    results: list[tuple[ActivityTask, ActivityOutcome]], registry: Registry
+) -> tuple[int, list[ActivityTask]]:
     recorded, episodes = record_outcomes(results, registry)
+    claimed = [e.claimed for e in episodes if e.claimed is not None]
     for episode in episodes:
         episode.committed()
-        if episode.claimed is not None:
-            follow_ups.append(episode.claimed)
-    return recorded
+    return recorded, claimed
 
 
 def record_outcomes(
@@ -117,9 +143,10 @@ def record_outcomes(
 ) -> tuple[int, list[Episode]]:
     """Record many outcomes in one transaction; returns (recorded, episodes run inline).
 
-    Outcomes go through the inbox, many at once. An instance this process has cached,
-    whose open activities are all among them, runs its episode in the same commit;
-    the others get one wake-up each.
+    Outcomes go through the inbox, many at once. An instance whose row is free runs its
+    episode in the same commit (applying them with whatever else its inbox holds: a
+    bounded fan-out's next tasks start at once, the first on this thread); the others
+    get one wake-up each.
     """
     episodes: list[Episode] = []
     with transaction.atomic():
@@ -130,11 +157,8 @@ def record_outcomes(
         per_instance: dict[int, list[ActivityTask]] = defaultdict(list)
         for task, _outcome in recorded:
             per_instance[task.instance_id].append(task)
-        cache = sticky_cache()
         for instance_pk, finished in per_instance.items():
-            open_here = cache.activities_in_flight(instance_pk)
-            last_ones = open_here is not None and 0 < open_here <= len(finished)
-            instance = lock_instance(instance_pk, wait=False) if last_ones else None
+            instance = lock_instance(instance_pk, wait=False)
             if instance is None or instance.execution_id != finished[0].execution_id:
                 wake_orchestration(instance_pk, finished[0].task_hub)
                 continue

@@ -27,6 +27,9 @@ class StickyCache:
     def __init__(self, size: int) -> None:
         self.size = size
         self._entries: OrderedDict[int, tuple[str, int, Orchestration, Any]] = OrderedDict()
+        # The open activity count of each entry as last put: still known while an episode
+        # has the entry taken (results arriving meanwhile decide how to merge by it).
+        self._in_flight: dict[int, int] = {}
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -49,7 +52,8 @@ class StickyCache:
                     usable = provisional == stamp and cached.history_length == history_length
                 if usable:
                     self.hits += 1
-                    return cached
+                    return cached  # its open activity count stays known meanwhile
+            self._in_flight.pop(pk, None)
             self.misses += 1
             return None
 
@@ -66,8 +70,10 @@ class StickyCache:
         with self._lock:
             self._entries[pk] = (execution_id, epoch, orchestration, provisional)
             self._entries.move_to_end(pk)
+            self._in_flight[pk] = orchestration.activities_in_flight
             while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+                evicted, _entry = self._entries.popitem(last=False)
+                self._in_flight.pop(evicted, None)
 
     def confirm(self, pk: int, stamp: Any) -> None:
         """The episode that stamped the entry with ``stamp`` committed: a plain entry now.
@@ -80,19 +86,21 @@ class StickyCache:
                 self._entries[pk] = (entry[0], entry[1], entry[2], None)
 
     def activities_in_flight(self, pk: int) -> int | None:
-        """The cached orchestration's open activity count; None when unknown here (not
-        cached in this process, or taken by an episode running right now)."""
+        """The cached orchestration's open activity count (as its last episode here left
+        it, while an episode runs); None when not cached in this process."""
         with self._lock:
             entry = self._entries.get(pk)
-            return entry[2].activities_in_flight if entry else None
+            return entry[2].activities_in_flight if entry else self._in_flight.get(pk)
 
     def discard(self, pk: int) -> None:
         with self._lock:
             self._entries.pop(pk, None)
+            self._in_flight.pop(pk, None)
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._in_flight.clear()
 
     def __len__(self) -> int:
         return len(self._entries)

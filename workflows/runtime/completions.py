@@ -42,6 +42,9 @@ LISTENER_RECHECK = 0.5
 LISTEN_READY_SECONDS = 2.0
 # A listener looks this often whether it was asked to stop.
 STOP_CHECK_SECONDS = 0.5
+# A listener nobody has used for this long closes its connection (the next waiter opens
+# one again): a web process that served one long-poll keeps no session for ever.
+IDLE_SECONDS = 10.0
 
 _lock = threading.Lock()
 _waiters: dict[str, set[threading.Event]] = {}
@@ -176,14 +179,30 @@ class _Listener(threading.Thread):
                     self.ready.set()
                     # A re-read for everyone: finishes while we were not listening.
                     self._wake_all()
+                    idle_since = time.monotonic()
                     while not self.stopping.is_set():
                         for note in conn.notifies(timeout=STOP_CHECK_SECONDS):
                             wake(note.payload)
+                        if _waiters:
+                            idle_since = time.monotonic()
+                        elif time.monotonic() - idle_since > IDLE_SECONDS and self._retire():
+                            return  # nobody waits: no idle session held for ever
             except Exception:  # noqa: BLE001 - keep listening whatever broke
                 log.warning("completion listener of hub %s lost its connection", self.hub)
                 self.stopping.wait(1.0)
             self.ready.clear()
             self._wake_all()
+
+    def _retire(self) -> bool:
+        """Leave, unless a waiter came meanwhile (waiters register before they look for
+        a listener, so one that comes later starts a new one)."""
+        with _lock:
+            if _waiters:
+                return False
+            if _listeners.get(self.hub) is self:
+                del _listeners[self.hub]
+            self.ready.clear()
+        return True
 
     @staticmethod
     def _wake_all() -> None:

@@ -17,7 +17,7 @@ from django.db import transaction
 from ..conf import conf
 from ..limits.config import NO_LIMITS, configured, limits_for
 from ..models import ActivityTask
-from .queues import ACTIVITY, ORCHESTRATION, actor_name, queue_name
+from .queues import ACTIVITY, ORCHESTRATION, START, actor_name, queue_name
 
 log = logging.getLogger("workflows.runtime")
 
@@ -115,6 +115,13 @@ def wake_orchestration(instance_pk: int, hub: str | None = None) -> None:
     ``hub`` is the instance's task hub (default: this process's); its queue gets the message.
     """
     transaction.on_commit(lambda: _send(ORCHESTRATION, instance_pk, hub))
+
+
+def wake_new(instance_pk: int, hub: str | None = None) -> None:
+    """Run a new instance's first episode once the current transaction commits, on an
+    activity thread that goes on to run the first activity it schedules (one broker hop
+    from start to the first activity's result, not two)."""
+    transaction.on_commit(lambda: _send(START, instance_pk, hub))
 
 
 def start_activity(

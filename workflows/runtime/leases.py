@@ -59,12 +59,14 @@ def lease_expiry(now: datetime) -> datetime:
     return now + timedelta(seconds=conf.ACTIVITY_LEASE_SECONDS)
 
 
-def running_fields(now: datetime, started_at: datetime | None = None) -> dict[str, Any]:
+def running_fields(
+    now: datetime, started_at: datetime | None = None, worker: str | None = None
+) -> dict[str, Any]:
     """The columns a claim sets on a task it takes (without the ``runs`` increment)."""
     return {
         "status": TaskStatus.RUNNING,
         "lease_expires_at": lease_expiry(now),
-        "worker": worker_name(),
+        "worker": worker or worker_name(),
         "started_at": started_at or now,
     }
 
@@ -80,8 +82,9 @@ def claim(tasks: QuerySet[ActivityTask], now: datetime, started_at: datetime | N
     return tasks.update(runs=F("runs") + 1, **running_fields(now, started_at))
 
 
-def claim_new(task: ActivityTask, now: datetime) -> None:
-    """Claim a task not inserted yet, for this thread to run right after its commit."""
+def claim_new(task: ActivityTask, now: datetime, worker: str | None = None) -> None:
+    """Claim a task not inserted yet, for this thread (or ``worker``, another thread of
+    this process) to run right after its commit."""
     task.runs = 1
-    for field, value in running_fields(now).items():
+    for field, value in running_fields(now, worker=worker).items():
         setattr(task, field, value)

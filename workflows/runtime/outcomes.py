@@ -14,6 +14,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from ..compiled import update_row
 from ..engine import events as ev
 from ..engine.activity import ActivityOutcome
 from ..models import ActivityTask, InboxMessage
@@ -43,10 +44,11 @@ def record(results: list[Result]) -> list[Result]:
     for every writer of many task rows) and written with one bulk UPDATE.
     """
     now = timezone.now()
-    if len(results) == 1:
+    if len(results) == 1:  # every step does this: compiled once (workflows/compiled.py)
         task, outcome = results[0]
-        still_running = ActivityTask.objects.filter(pk=task.pk, status=TaskStatus.RUNNING)
-        return results if still_running.update(**_finished_fields(outcome, now)) else []
+        fields = _finished_fields(outcome, now)
+        changed = update_row(ActivityTask, task.pk, fields, where={"status": TaskStatus.RUNNING})
+        return results if changed else []
     ours = set(
         ActivityTask.objects.select_for_update()
         .filter(pk__in=[task.pk for task, _ in results], status=TaskStatus.RUNNING)

@@ -11,6 +11,9 @@ from collections.abc import Iterable
 
 ORCHESTRATION = "orchestration"
 ACTIVITY = "activity"
+# A new instance's first episode: on the activity queue, so the thread that runs it runs
+# the first activity too (docs/architecture.md, "Messages").
+START = "start"
 KINDS = (ORCHESTRATION, ACTIVITY)
 
 
@@ -29,7 +32,13 @@ def queue_name(kind: str, hub: str, queue: str | None = None) -> str:
 
 
 def actor_name(kind: str, hub: str, queue: str | None = None) -> str:
-    """The Dramatiq actor that runs ``kind`` messages of a hub (and of an own queue)."""
+    """The Dramatiq actor that runs ``kind`` messages of a hub (and of an own queue).
+
+    Example::
+
+        >>> actor_name("start", "default")
+        'run_start_default'
+    """
     return f"run_{kind}_{hub}" + (f"__{queue}" if queue else "")
 
 

@@ -1,0 +1,84 @@
+"""Results of one fan-out that finish together share one episode (runtime/merge.py)."""
+
+from __future__ import annotations
+
+import threading
+
+from django.db import connection
+
+from tests.support import workflows  # noqa: F401 - registers the test workflows
+from tests.support.checks import assert_history_valid, instance, wait_until
+from tests.support.episodes import run_episode
+from workflows.engine import default_registry
+from workflows.models import ActivityTask, HistoryEvent
+from workflows.runtime import merge
+from workflows.runtime.activities import attempt, claim_task, finish_task
+
+
+def test_results_arriving_during_a_round_share_the_next_one(durable_client, monkeypatch):
+    iid = durable_client.start("t_bounded_slow", {"count": 8, "parallel": 4, "sleep": 0})
+    pk = instance(iid).pk
+    run_episode(pk)  # cached here, 4 tasks open
+    tasks = [claim_task(t.pk) for t in ActivityTask.objects.filter(instance_id=pk)]
+    outcomes = [attempt(task, default_registry) for task in tasks]
+    # The first round holds the row until the three other results have arrived.
+    real_lock, rounds = merge.lock_instance, []
+
+    def slow_lock(instance_pk, wait=True):
+        if not rounds:
+            wait_until(lambda: len(merge._waiting.get(instance_pk, ())) == 3, what="arrivals")
+        rounds.append(instance_pk)
+        return real_lock(instance_pk, wait)
+
+    monkeypatch.setattr(merge, "lock_instance", slow_lock)
+    got: dict[int, tuple] = {}
+    names: dict[int, str] = {}
+
+    def finish(i: int) -> None:
+        names[i] = threading.current_thread().name
+        try:
+            got[i] = finish_task(tasks[i], outcomes[i], default_registry)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=finish, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+        wait_until(lambda: pk in merge._leading, what="a leader")  # the first one leads
+    for thread in threads:
+        thread.join()
+    assert len(rounds) == 2  # the leader's own result, then the other three together
+    assert all(recorded for recorded, _next in got.values())
+    # Every thread goes on with a next item claimed for it in its round's commit.
+    claimed = [next_task for _recorded, next_task in got.values()]
+    assert all(claimed) and len({t.pk for t in claimed}) == 4
+    for i, (_recorded, next_task) in got.items():  # held under its own thread's name
+        assert next_task.worker.endswith(":" + names[i])
+        assert ActivityTask.objects.get(pk=next_task.pk).worker == next_task.worker
+    episodes = HistoryEvent.objects.filter(instance_id=pk, kind="orchestrator_started").count()
+    assert episodes == 3  # the start, then one per round
+    assert not merge._waiting and not merge._leading
+    for task in claimed:  # run the rest one by one: the same outcome as ever
+        while task is not None:
+            _recorded, task = finish_task(task, attempt(task, default_registry), default_registry)
+    assert instance(iid).status == "completed"
+    assert instance(iid).output == sum(range(1, 9))
+    assert_history_valid(iid)
+
+
+def test_a_failed_round_leaves_each_result_to_be_recorded_alone(durable_client, monkeypatch):
+    from django.db import OperationalError
+
+    iid = durable_client.start("t_bounded_slow", {"count": 4, "parallel": 2, "sleep": 0})
+    pk = instance(iid).pk
+    run_episode(pk)
+    task = claim_task(ActivityTask.objects.filter(instance_id=pk).first().pk)
+
+    def deadlock(*args, **kwargs):
+        raise OperationalError("deadlock detected")
+
+    monkeypatch.setattr(merge, "_round", deadlock)
+    recorded, next_task = finish_task(task, attempt(task, default_registry), default_registry)
+    assert recorded and next_task is not None  # recorded alone, merged with its episode
+    assert ActivityTask.objects.get(pk=task.pk).status == "completed"
+    assert not merge._waiting and not merge._leading

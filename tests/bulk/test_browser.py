@@ -18,6 +18,7 @@ from django.db import connections
 from tests.bulk.conftest import OPERATOR
 from tests.support.brokers import purge_queues
 from tests.support.checks import wait_until
+from tests.ui.browsing import WatchedBrowser
 from tests.ui.server import ServeProcess
 from workflows.conf import conf
 from workflows.models import AuditEntry, BulkOperation, Instance
@@ -76,7 +77,8 @@ def operator_page(server, chromium, make_user) -> Iterator[Any]:
     user = make_user("olga", *OPERATOR)
     user.password = _hashed("olga-pass-1")
     user.save(update_fields=["password"])
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    watched = WatchedBrowser(chromium)  # page errors and console errors fail the test
+    context = watched.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(15_000)
     page = context.new_page()
     page.on("dialog", lambda dialog: dialog.accept())
@@ -87,6 +89,8 @@ def operator_page(server, chromium, make_user) -> Iterator[Any]:
     page.wait_for_load_state()
     yield page
     context.close()
+    unexpected = watched.unexpected()
+    assert not unexpected, "errors in the browser console:\n" + "\n".join(unexpected)
 
 
 def _shot(page: Any, name: str) -> None:

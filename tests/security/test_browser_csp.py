@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.ui.browsing import WatchedBrowser
 from tests.ui.server import ServeProcess
 
 pytestmark = pytest.mark.browser
@@ -38,7 +39,8 @@ def page(server, django_user_model) -> Iterator[Any]:
     expect.set_options(timeout=10_000)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        page = browser.new_page()
+        watched = WatchedBrowser(browser)  # page errors and console errors fail the test
+        page = watched.new_page()
         page.set_default_timeout(15_000)
         page.violations = []
         page.on(
@@ -51,6 +53,8 @@ def page(server, django_user_model) -> Iterator[Any]:
         os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     else:
         os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = unsafe
+    unexpected = watched.unexpected()
+    assert not unexpected, "errors in the browser console:\n" + "\n".join(unexpected)
 
 
 def test_nothing_of_ours_is_blocked(server, page):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import bulk, check_replay, instances, schedule, serve, token, worker
+from . import bulk, check_replay, entity, instances, schedule, serve, token, worker
 
 SUBCOMMANDS: dict[str, ModuleType] = {
     "serve": serve,
@@ -13,5 +13,6 @@ SUBCOMMANDS: dict[str, ModuleType] = {
     "check-replay": check_replay,
     "bulk": bulk,
     "schedule": schedule,
+    "entity": entity,
     **instances.SUBCOMMANDS,
 }

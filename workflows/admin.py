@@ -67,6 +67,10 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     def get_list_display(self, request: HttpRequest) -> Any:
         return tuple(_timed(self.model, name) for name in super().get_list_display(request))
 
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # Every field is read-only here, so a date-time may be shown by a callable.
+        return [_timed(self.model, name) for name in super().get_fields(request, obj)]
+
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 

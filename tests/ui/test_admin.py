@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -91,3 +93,17 @@ def test_operator_actions_are_offered_only_with_the_operate_permission(
     assert b'value="terminate"' not in staff_viewer.get("/admin/workflows/instance/").content
     for action in ("terminate", "resume", "rewind", "retry_episode"):
         assert f'value="{action}"'.encode() in staff.get("/admin/workflows/instance/").content
+
+
+def test_times_read_as_in_the_ui_in_lists_and_on_a_record(admin_client, running):
+    instance = running("t-1")
+
+    listing = admin_client.get("/admin/workflows/instance/").content.decode()
+    record = admin_client.get(f"/admin/workflows/instance/{instance.pk}/change/")
+
+    assert listing.count('data-when="absolute"') == 2  # created, updated
+    assert record.status_code == 200
+    html = record.content.decode()
+    assert 'data-when="absolute"' in html  # its date-times (created/updated are not fields)
+    assert not re.search(r"\b(a\.m\.|p\.m\.|midnight|noon)\b", html)  # Django's format
+    assert "workflows/time.js" in listing and "workflows/time.js" in record.content.decode()

@@ -14,5 +14,6 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("metrics", include("workflows.metrics")),  # Prometheus (workflows/metrics.py)
     path("console/schedules/", include("workflows.schedules.urls")),  # schedules/views.py
+    path("console/entities/", include("workflows.entities.urls")),  # entities/views.py
     path("", include("workflows.ui.urls")),
 ]

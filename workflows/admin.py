@@ -38,8 +38,9 @@ from .templatetags.durable_ui import when
 OPERATE = "workflows.operate_instance"
 
 
-def _timed(model: type[models.Model], name: Any) -> Any:
-    """A date-time column as the UI shows times (browser's zone, labelled; time.js)."""
+def _timed(model: type[models.Model], name: Any, style: str = "absolute") -> Any:
+    """A date-time column as the UI shows times (browser's zone, labelled; time.js):
+    short in lists ("relative", the exact time on hover), whole on a record."""
     try:
         field = model._meta.get_field(name) if isinstance(name, str) else None
     except FieldDoesNotExist:
@@ -49,7 +50,7 @@ def _timed(model: type[models.Model], name: Any) -> Any:
 
     @admin.display(description=field.verbose_name, ordering=name)
     def show(obj: Any) -> str:
-        return when(getattr(obj, name), "absolute")
+        return when(getattr(obj, name), style)
 
     show.__name__ = name
     return show
@@ -63,9 +64,11 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     class Media:
         js = ("workflows/time.js",)
+        css = {"all": ("workflows/admin.css",)}
 
     def get_list_display(self, request: HttpRequest) -> Any:
-        return tuple(_timed(self.model, name) for name in super().get_list_display(request))
+        names = super().get_list_display(request)
+        return tuple(_timed(self.model, name, "relative") for name in names)
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         # Every field is read-only here, so a date-time may be shown by a callable.

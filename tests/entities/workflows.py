@@ -1,12 +1,17 @@
 """Entities and orchestrators of the entity tests (registered on import)."""
 
+import time
+
 from workflows.engine import entity, orchestrator
 
 
-@entity(name="t_log", operations=["append", "get", "boom", "fan"])
+@entity(name="t_log", operations=["append", "slow_append", "get", "boom", "fan"])
 def t_log(ctx, operation, value):
     """Keeps every value appended, in order (so order and exactly-once show)."""
     items = ctx.state or []
+    if operation == "slow_append":  # a batch long enough to be killed in the middle
+        time.sleep(0.01)
+        operation = "append"
     if operation == "append":
         items.append(value)
         ctx.state = items

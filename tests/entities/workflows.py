@@ -2,7 +2,7 @@
 
 import time
 
-from workflows.engine import entity, orchestrator
+from workflows.engine import activity, entity, orchestrator
 
 
 @entity(name="t_log", operations=["append", "slow_append", "get", "boom", "fan"])
@@ -52,3 +52,27 @@ def t_hold(ctx, key):
     if decision == "fail":
         raise RuntimeError("failing while holding the lock")
     return "done"
+
+
+@entity(name="t_counter", operations=["add", "get"])
+def t_counter(ctx, operation, value):
+    """A number: the benchmark's entity (small state, like a real counter)."""
+    if operation == "add":
+        ctx.state = (ctx.state or 0) + value
+    return ctx.state or 0
+
+
+@activity(name="t_echo")
+def t_echo(ctx, value):
+    return value
+
+
+@orchestrator(name="t_calls")
+def t_calls(ctx, spec):
+    """``count`` sequential round trips: entity calls, or (baseline) activity calls."""
+    for n in range(spec["count"]):
+        if spec["kind"] == "entity":
+            yield ctx.call_entity(("t_counter", spec["key"]), "add", 1)
+        else:
+            yield ctx.call_activity("t_echo", n)
+    return spec["count"]

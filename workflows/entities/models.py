@@ -26,6 +26,9 @@ class Entity(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     last_operation_at = models.DateTimeField(null=True, blank=True)
+    # The sweeper's last re-send: an entity merely queued behind a backlog is woken again
+    # at most once per DURABLE_REDELIVER_AFTER_SECONDS (entities/wakeups.wake_stalled).
+    woken_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

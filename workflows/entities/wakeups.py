@@ -14,12 +14,12 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 import dramatiq
-from django.db import transaction
-from django.db.models import Min
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, Q
 
 from ..conf import conf
 from ..runtime.queues import ORCHESTRATION, actor_name, queue_name
-from .models import EntityOperation
+from .models import Entity, EntityOperation
 
 log = logging.getLogger("workflows.runtime")
 
@@ -76,14 +76,19 @@ def wake_stalled(hub: str, now: datetime, batch: int = 200) -> int:
     releasing it (terminated): the batch finds the holder gone and frees the lock.
     """
     cutoff = now - timedelta(seconds=conf.REDELIVER_AFTER_SECONDS)
+    waiting = EntityOperation.objects.filter(entity_id=OuterRef("pk"), created_at__lt=cutoff)
     stalled = (
-        EntityOperation.objects.filter(entity__task_hub=hub, created_at__lt=cutoff)
-        .values("entity_id")
-        .annotate(oldest=Min("created_at"))
-        .order_by("oldest")
-        .values_list("entity_id", flat=True)[:batch]
+        Entity.objects.filter(task_hub=hub)
+        .filter(Q(woken_at__isnull=True) | Q(woken_at__lt=cutoff))
+        .filter(Exists(waiting))
+        .order_by("pk")
     )
-    found = list(stalled)
-    for pk in found:
-        send_now(pk, hub)
+    with transaction.atomic():
+        if connection.features.has_select_for_update_skip_locked:
+            stalled = stalled.select_for_update(skip_locked=True, no_key=True)
+        found = list(stalled.values_list("pk", flat=True)[:batch])
+        if not found:
+            return 0
+        Entity.objects.filter(pk__in=found).update(woken_at=now)
+        wake_entities(found, hub)
     return len(found)

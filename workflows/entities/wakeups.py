@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 import dramatiq
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 
 from ..conf import conf
 from ..runtime.queues import ORCHESTRATION, actor_name, queue_name
@@ -76,11 +76,19 @@ def wake_stalled(hub: str, now: datetime, batch: int = 200) -> int:
     releasing it (terminated): the batch finds the holder gone and frees the lock.
     """
     cutoff = now - timedelta(seconds=conf.REDELIVER_AFTER_SECONDS)
-    waiting = EntityOperation.objects.filter(entity_id=OuterRef("pk"), created_at__lt=cutoff)
+    # From the old operations (the created_at index), not a scan of every entity.
+    waiting = (
+        EntityOperation.objects.filter(created_at__lt=cutoff, entity__task_hub=hub)
+        .order_by()
+        .values_list("entity_id", flat=True)
+        .distinct()[: batch * 5]
+    )
+    candidates = list(waiting)
+    if not candidates:
+        return 0
     stalled = (
-        Entity.objects.filter(task_hub=hub)
+        Entity.objects.filter(pk__in=candidates)
         .filter(Q(woken_at__isnull=True) | Q(woken_at__lt=cutoff))
-        .filter(Exists(waiting))
         .order_by("pk")
     )
     with transaction.atomic():

@@ -58,6 +58,7 @@ services: $(VENV)
 # RabbitMQ like test-postgres). Prints a table, writes bench-results/bench.json.
 bench: $(VENV)
 	$(PY) -m tests.bench.run
+	$(PY) -m tests.entities.bench  # entities: batching, 10,000 entities, call round trip
 
 bench-quick: $(VENV)
 	$(PY) -m tests.bench.run --quick

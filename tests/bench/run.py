@@ -60,7 +60,11 @@ def main() -> None:
     (ROOT / "bench-results").mkdir(exist_ok=True)
     results = []
     started = time.monotonic()
-    chosen = [b for b in backends(args.quick) if not args.workers or b["workers"] in args.workers]
+    # --workers picks from every backend (2 workers too, with --quick sizes).
+    every = backends(False)
+    chosen = (
+        [b for b in every if b["workers"] in args.workers] if args.workers else backends(args.quick)
+    )
     for backend in chosen:
         cmd = [
             sys.executable,

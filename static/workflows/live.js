@@ -39,6 +39,28 @@
     var elt = event.detail.requestConfig && event.detail.requestConfig.elt;
     return elt && elt.hasAttribute && elt.hasAttribute("data-live");
   }
+
+  // -- an action sent during a refresh is not lost -----------------------------------
+  // Actions queue behind a running refresh (hx-sync "queue last": aborting it would log
+  // errors). htmx drops a queued request whose element left the page, so the refresh
+  // must not redraw the part holding the action: while one is on its way, refreshes
+  // are not swapped in (the action's own answer redraws the part).
+  var acting = 0;
+  function insideLive(elt) {
+    return elt && elt.closest && !elt.hasAttribute("data-live") && elt.closest("[data-live]");
+  }
+  document.addEventListener("htmx:confirm", function (event) {
+    if (insideLive(event.detail.elt)) acting = Date.now();
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    // By now the answer may have replaced the element: any request that is not a
+    // refresh ends the wait.
+    var elt = event.detail.elt;
+    if (!(elt && elt.hasAttribute && elt.hasAttribute("data-live"))) acting = 0;
+  });
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (acting && Date.now() - acting < 15000 && isRefresh(event)) event.detail.shouldSwap = false;
+  });
   document.addEventListener("htmx:beforeSwap", function (event) {
     kept = null;
     if (!isRefresh(event)) return;

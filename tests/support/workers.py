@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -35,6 +36,17 @@ def test_database_url() -> str:
     if s.get("PASSWORD"):
         auth += f":{s['PASSWORD']}"
     return f"postgres://{auth}@{host}:{port}/{s['NAME']}"
+
+
+def die_with_test_process() -> None:
+    """Run in the child before exec: SIGKILL it when the process that started it dies.
+
+    A pytest process killed by a timeout, or a set-up that raised, must not leave workers
+    behind: they would keep consuming the hub's queues and the machine's cores.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
 
 
 def uses_real_broker() -> bool:
@@ -71,11 +83,16 @@ class WorkerProcess:
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            preexec_fn=die_with_test_process,
         )
-        self._wait_until_ready()
+        try:
+            self._wait_until_ready()
+        except BaseException:
+            self.kill()  # the caller never gets this object to stop it
+            raise
         return self
 
-    def _wait_until_ready(self, timeout: float = 30) -> None:
+    def _wait_until_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
@@ -134,6 +151,7 @@ class DurableWorkerCommand:
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                preexec_fn=die_with_test_process,
             )
 
     @property

@@ -30,7 +30,7 @@ import psycopg
 
 from tests.support.checks import wait_until
 from tests.support.private_services import free_port
-from tests.support.workers import TEST_WORKFLOW_MODULES
+from tests.support.workers import TEST_WORKFLOW_MODULES, die_with_test_process
 
 WORKFLOW_MODULES = f"{TEST_WORKFLOW_MODULES},tests.support.restart_workflows"
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,6 +55,7 @@ class Process:
                 stdout=pipe or out,
                 stderr=out if talk else subprocess.STDOUT,
                 text=talk,
+                preexec_fn=die_with_test_process,
             )
         self.pid = self.proc.pid
         self.terminated = False

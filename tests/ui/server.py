@@ -18,7 +18,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from tests.support.workers import ROOT, test_database_url
+from tests.support.workers import ROOT, die_with_test_process, test_database_url
 from workflows.conf import conf
 
 
@@ -58,7 +58,12 @@ class ServeProcess:
         command = [sys.executable, "manage.py", "durable", "serve", "--no-demo"]
         command += ["--host", "127.0.0.1", "--port", str(self.port)]
         self.proc = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_test_process,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

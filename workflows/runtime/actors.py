@@ -55,10 +55,14 @@ def run_activity(task_pk: int, activity: str | None = None, batch: list[int] | N
 def run_start(instance_pk: int) -> None:
     # A new instance's first episode, on an activity thread: the activity it schedules
     # runs right here (claimed in the episode's commit), not after a second broker hop.
-    ran, task = run_episode(instance_pk, hub=HUB, claim=True, wait=False)
-    if ran is None:  # busy (an operator action): an orchestration thread retries it
-        send_later(ORCHESTRATION, instance_pk, HUB, BUSY_RETRY_MS)
-    run_chain(task)
+    try:
+        ran, task = run_episode(instance_pk, hub=HUB, claim=True, wait=False)
+        if ran is None:  # busy (an operator action): an orchestration thread retries it
+            send_later(ORCHESTRATION, instance_pk, HUB, BUSY_RETRY_MS)
+        run_chain(task)
+    except BaseException:
+        abandon_claims()  # as in run_activity: the claimed task's lease must lapse
+        raise
 
 
 _own_queues: dict[str, dramatiq.Actor] = {}

@@ -186,6 +186,6 @@ def test_the_instance_page_shows_the_last_heartbeat_and_details_only_to_payload_
         page = browser.get(reverse("ui:instance-body", args=[iid]))
         html = page.content.decode()
         assert page.status_code == 200
-        assert "Last heartbeat" in html and "ago</span>" in html
+        assert "Last heartbeat" in html and "ago</time>" in html
         assert ("row-7-of-9" in html) is shown
         assert ("details hidden" in html) is not shown

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -173,6 +174,9 @@ def round_trips(kind: str, instances: int = 5, calls: int = 20) -> float:
 
 
 def main() -> None:
+    # Stopped early (SIGTERM): still stop the worker in `finally`.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    print("Entities (PostgreSQL + RabbitMQ, one worker process, 4 threads)", flush=True)
     # Before the worker starts: nobody else applies the baseline's operations.
     baseline = one_per_commit(1000)
     worker = subprocess.Popen(
@@ -184,27 +188,33 @@ def main() -> None:
     )
     try:
         time.sleep(4)  # the worker's start-up check and queues
-        report = {
-            "one_entity_1000_ops_one_per_commit (baseline)": baseline,
-            "one_entity_1000_ops_batched_by_worker": batched_by_worker(1000),
-            "one_entity_1000_signal_entity_calls_end_to_end": signals_end_to_end(1000),
-            "10000_entities_worker_memory": many_entities(worker.pid),
-            "call_activity_round_trip_ms_median (baseline)": round_trips("activity"),
-            "call_entity_round_trip_ms_median": round_trips("entity"),
+        report = {"one_entity_1000_ops_one_per_commit (baseline)": baseline}
+        show(report)
+        steps = {
+            "one_entity_1000_ops_batched_by_worker": lambda: batched_by_worker(1000),
+            "one_entity_1000_signal_entity_calls_end_to_end": lambda: signals_end_to_end(1000),
+            "call_activity_round_trip_ms_median (baseline)": lambda: round_trips("activity"),
+            "call_entity_round_trip_ms_median": lambda: round_trips("entity"),
+            "10000_entities_worker_memory": lambda: many_entities(worker.pid),
         }
+        for name, measure in steps.items():
+            report[name] = measure()
+            show({name: report[name]})
     finally:
         worker.terminate()
         worker.wait(30)
     out = ROOT / "bench-results" / "entities.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
-    print("\nEntities (PostgreSQL + RabbitMQ, one worker process, 4 threads)")
-    for name, value in report.items():
+
+
+def show(figures: dict) -> None:
+    for name, value in figures.items():
         if isinstance(value, dict):
-            shown = ", ".join(f"{k} {v:.2f}" for k, v in value.items())
+            shown = ", ".join(f"{k} {v:.3g}" for k, v in value.items())
         else:
             shown = f"{value:.1f}"
-        print(f"  {name}: {shown}")
+        print(f"  {name}: {shown}", flush=True)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,21 @@ from . import schema as doc
 from .fields import StrictSerializer, Text
 from .views import DurableAPIView
 
-NAME = OpenApiParameter("name", OpenApiTypes.STR, OpenApiParameter.PATH, description="Entity name.")
-KEY = OpenApiParameter("key", OpenApiTypes.STR, OpenApiParameter.PATH, description="Entity key.")
+# The rules of engine.entities.EntityId, so a client (and schemathesis) knows a bad one.
+NAME = OpenApiParameter(
+    "name",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    pattern=r"^[^@/\u0000]{1,100}$",
+    description="Entity name: 1-100 characters, no '@'.",
+)
+KEY = OpenApiParameter(
+    "key",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    pattern=r"^[^/\u0000]{1,200}$",
+    description="Entity key: 1-200 characters.",
+)
 OPERATION = OpenApiParameter(
     "operation", OpenApiTypes.STR, OpenApiParameter.PATH, description="Operation name."
 )

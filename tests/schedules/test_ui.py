@@ -111,3 +111,21 @@ def test_who_may_see_and_change_the_page(make_user):
     )
     assert bad.status_code == 400 and b"timezone: unknown time zone" in bad.content
     assert Schedule.objects.count() == 1
+
+
+def test_delete_asks_for_the_id_typed_again(make_user):
+    from workflows.client import DurableClient
+
+    DurableClient().create_schedule("nightly", {"orchestrator": "s_quick", "cron": "0 2 * * *"})
+    client = Client()
+    client.force_login(make_user("max", "view_instance", "manage_schedule"))
+    page = client.get("/console/schedules/")
+    assert b'action="/console/schedules/nightly/delete/"' in page.content
+
+    wrong = client.post("/console/schedules/nightly/delete/", {"confirm": "nightl"})
+    assert wrong.status_code == 400 and b"Type the schedule id" in wrong.content
+    assert Schedule.objects.filter(schedule_id="nightly").exists()
+
+    done = client.post("/console/schedules/nightly/delete/", {"confirm": "nightly"})
+    assert done.status_code == 302
+    assert not Schedule.objects.filter(schedule_id="nightly").exists()

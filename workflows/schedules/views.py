@@ -91,6 +91,14 @@ def act(request: HttpRequest, schedule_id: str, action: str) -> HttpResponse:
     }
     if action not in calls:
         return refused(request, f"No action {action!r} on schedules.", 404, "Not found")
+    if action == "delete" and request.POST.get("confirm", "").strip() != schedule_id:
+        # Deleting cannot be undone: the id typed again is the confirmation (no script needed).
+        return refused(
+            request,
+            f"Type the schedule id {schedule_id!r} in the box to delete it; nothing was deleted.",
+            400,
+            f"Cannot delete {schedule_id}",
+        )
     try:
         done = calls[action]()
     except DurableError as exc:

@@ -129,3 +129,18 @@ def test_delete_asks_for_the_id_typed_again(make_user):
     done = client.post("/console/schedules/nightly/delete/", {"confirm": "nightly"})
     assert done.status_code == 302
     assert not Schedule.objects.filter(schedule_id="nightly").exists()
+
+
+def test_the_form_takes_every_field_and_names_a_wrong_one(make_user):
+    client = Client()
+    client.force_login(make_user("max", "view_instance", "manage_schedule"))
+    fields = {"id": "w", "orchestrator": "s_quick", "interval": "600", "offset": "30"}
+    bad = client.post("/console/schedules/create/", {**fields, "end_at": "next week"})
+    assert bad.status_code == 400 and b"end_at: give an ISO 8601 date" in bad.content
+    assert not Schedule.objects.exists()
+
+    good = {**fields, "jitter": "5", "end_at": "2030-01-01T00:00:00Z", "version": ""}
+    assert client.post("/console/schedules/create/", good).status_code == 302
+    made = Schedule.objects.get(schedule_id="w")
+    assert (made.interval_seconds, made.offset_seconds, made.jitter_seconds) == (600, 30, 5)
+    assert made.end_at.year == 2030

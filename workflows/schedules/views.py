@@ -25,7 +25,22 @@ from .policies import CATCHUP, OVERLAP
 
 NO_VIEW = "The schedules page needs the permission workflows.view_instance."
 NO_MANAGE = "Changing schedules needs the permission schedules.manage_schedule."
-FORM_FIELDS = ("orchestrator", "cron", "timezone", "interval", "overlap", "catchup", "note")
+FORM_FIELDS = (
+    "orchestrator",
+    "cron",
+    "timezone",
+    "interval",
+    "offset",
+    "start_at",
+    "end_at",
+    "jitter",
+    "overlap",
+    "catchup",
+    "catchup_window",
+    "version",
+    "note",
+)
+WHOLE_NUMBERS = ("interval", "offset", "jitter", "catchup_window", "version")
 
 
 def _page(request: HttpRequest, form: dict[str, Any], error: ScheduleFieldError | None = None):
@@ -50,11 +65,14 @@ def schedules_page(request: HttpRequest) -> HttpResponse:
 
 def _spec(post: Any) -> dict[str, Any]:
     spec: dict[str, Any] = {k: post.get(k, "").strip() for k in FORM_FIELDS if post.get(k, "")}
-    if "interval" in spec:
-        try:
-            spec["interval"] = int(spec["interval"])
-        except ValueError:
-            raise ScheduleFieldError("interval", "give whole seconds.") from None
+    for field in WHOLE_NUMBERS:
+        if field in spec:
+            try:
+                spec[field] = int(spec[field])
+            except ValueError:
+                raise ScheduleFieldError(field, "give a whole number.") from None
+    if post.get("pass_scheduled_time"):
+        spec["pass_scheduled_time"] = True
     if post.get("input", "").strip():
         try:
             spec["input"] = parse_json(post["input"], "input")

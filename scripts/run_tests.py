@@ -5,7 +5,7 @@
 * engine: tests/engine alone (no database, no broker);
 * sqlite: the one-machine default, SQLite (WAL) and the embedded in-process broker;
 * postgres: production shape, PostgreSQL and RabbitMQ;
-* redis: PostgreSQL and Redis, the tests that run workers (the broker only changes
+* redis: PostgreSQL and Redis, the runtime's worker tests (the broker only changes
   transport), through a PgBouncer in transaction pooling that this run starts in front
   of PostgreSQL (DATABASE_PGBOUNCER=1): the runtime behind a pooler, at no extra time.
   Without the pgbouncer binary the suite runs directly on PostgreSQL, said in the
@@ -81,8 +81,9 @@ def suites() -> list[Suite]:
             ["tests", "--ignore", "tests/engine", "-m", "not postgres"],
             workers=2,
         ),
-        # The browser tests and the schemathesis run check pages and the API contract,
-        # not the database: the SQLite suite runs them; here they would only double CI time.
+        # The browser tests, the schemathesis run, the project's code checks and the
+        # security settings check pages, the API contract and the code, not the database:
+        # the SQLite suite runs them; here they would only add to CI time (8 minutes).
         Suite(
             "postgres",
             "PostgreSQL + RabbitMQ",
@@ -90,6 +91,10 @@ def suites() -> list[Suite]:
                 "tests",
                 "--ignore",
                 "tests/engine",
+                "--ignore",
+                "tests/project",
+                "--ignore",
+                "tests/security",
                 "-m",
                 "not browser",
                 "--deselect",
@@ -98,10 +103,20 @@ def suites() -> list[Suite]:
             needs=("postgres", "rabbitmq"),
             workers=3,
         ),
+        # The broker only changes transport: the worker tests of the runtime, bulk
+        # operations, limits and entities (crash, sweeper, shutdown, batches, redelivery).
+        # The samples, versioning and recovery flows run on RabbitMQ in the PostgreSQL suite.
         Suite(
             "redis",
-            "PostgreSQL through PgBouncer + Redis, tests that run workers",
-            ["tests", "--ignore", "tests/engine", "-m", "integration"],
+            "PostgreSQL through PgBouncer + Redis, the runtime's worker tests",
+            [
+                "tests/runtime",
+                "tests/bulk",
+                "tests/limits",
+                "tests/entities",
+                "-m",
+                "integration",
+            ],
             needs=("postgres", "redis"),
             workers=2,
             via_pgbouncer=True,

@@ -104,6 +104,20 @@ def test_a_bad_patch_changes_nothing(manager):
     assert Schedule.objects.get().timezone == "Europe/Berlin"
 
 
+def test_the_list_filters_by_paused_and_refuses_an_empty_value(manager):
+    manager.post(URL, BODY, format="json")
+    manager.post(URL, {**BODY, "id": "hourly", "cron": "0 * * * *"}, format="json")
+    manager.post(f"{URL}nightly/pause/", {}, format="json")
+
+    def ids(query: str) -> list[str]:
+        return sorted(s["id"] for s in manager.get(f"{URL}{query}").json()["results"])
+
+    assert ids("") == ["hourly", "nightly"]
+    assert ids("?paused=true") == ["nightly"] and ids("?paused=false") == ["hourly"]
+    empty = manager.get(f"{URL}?paused=")
+    assert empty.status_code == 400 and "paused" in empty.json()["fields"]
+
+
 def test_pause_resume_trigger_and_backfill(manager):
     manager.post(URL, {**BODY, "overlap": "allow_all"}, format="json")
 

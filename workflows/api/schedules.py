@@ -94,9 +94,8 @@ class ScheduleNoteRequest(StrictSerializer):
 
 
 class ScheduleListQuery(serializers.Serializer):
-    paused = serializers.BooleanField(
-        required=False, allow_null=True, default=None, help_text="Only paused (or active) ones."
-    )
+    # Absent: every schedule. An empty value is refused (the schema says boolean).
+    paused = serializers.BooleanField(required=False, help_text="Only paused (or active) ones.")
 
 
 class BackfillRequest(StrictSerializer):
@@ -197,7 +196,7 @@ class SchedulesView(ScheduleAPIView):
         responses={200: ScheduleListSerializer, **doc.errors(400, texts=_TEXTS)},
     )
     def get(self, request: Request) -> Response:
-        paused = self.valid_query(ScheduleListQuery)["paused"]
+        paused = self.valid_query(ScheduleListQuery).get("paused")
         found = self.client.schedules(user=request.user)
         if paused is not None:
             found = [state for state in found if state.paused == paused]

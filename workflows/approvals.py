@@ -37,6 +37,24 @@ def may_decide(user: Any, approval: ApprovalRequest) -> bool:
     return bool(user.is_superuser or user.groups.filter(name=approval.assignees).exists())
 
 
+def _locked_for(user: Any, approval_id: int, hub: str, who: str) -> ApprovalRequest:
+    """The request, row-locked, if it exists in ``hub`` and ``user`` may decide it."""
+    approval = (
+        ApprovalRequest.objects.select_for_update(of=("self",))
+        .select_related("instance", who)
+        .filter(pk=approval_id, instance__task_hub=hub)
+        .first()
+    )
+    if approval is None:
+        raise InvalidInput(f"No approval request {approval_id} exists.")
+    if not may_decide(user, approval):
+        raise NotAllowed(
+            f"{getattr(user, 'username', user)} is not in group {approval.assignees!r}, "
+            f"which decides {approval.name!r}."
+        )
+    return approval
+
+
 def decide(
     approval_id: int, user: Any, approve: bool, comment: str = "", hub: str = ""
 ) -> Decision:
@@ -46,19 +64,7 @@ def decide(
     if not isinstance(comment, str) or len(comment) > 4000:
         raise InvalidInput("comment must be text of at most 4000 characters.")
     with transaction.atomic():
-        approval = (
-            ApprovalRequest.objects.select_for_update(of=("self",))
-            .select_related("instance", "decided_by")
-            .filter(pk=approval_id, instance__task_hub=hub)
-            .first()
-        )
-        if approval is None:
-            raise InvalidInput(f"No approval request {approval_id} exists.")
-        if not may_decide(user, approval):
-            raise NotAllowed(
-                f"{getattr(user, 'username', user)} is not in group {approval.assignees!r}, "
-                f"which decides {approval.name!r}."
-            )
+        approval = _locked_for(user, approval_id, hub, "decided_by")
         if approval.status in (ApprovalStatus.APPROVED, ApprovalStatus.REJECTED):
             return _decision(approval, first=False)
         now = timezone.now()
@@ -120,19 +126,7 @@ def claim(approval_id: int, user: Any, hub: str, release: bool = False) -> Appro
     claim does not stop the others from deciding (it says who is on it, nothing more).
     """
     with transaction.atomic():
-        approval = (
-            ApprovalRequest.objects.select_for_update(of=("self",))
-            .select_related("instance", "claimed_by")
-            .filter(pk=approval_id, instance__task_hub=hub)
-            .first()
-        )
-        if approval is None:
-            raise InvalidInput(f"No approval request {approval_id} exists.")
-        if not may_decide(user, approval):
-            raise NotAllowed(
-                f"{getattr(user, 'username', user)} is not in group {approval.assignees!r}, "
-                f"which decides {approval.name!r}."
-            )
+        approval = _locked_for(user, approval_id, hub, "claimed_by")
         if approval.status != ApprovalStatus.PENDING:
             raise InvalidState(f"The request {approval.name!r} is {approval.status} already.")
         holder = approval.claimed_by

@@ -5,29 +5,23 @@ artifacts/screenshots/bulk-*.png."""
 
 from __future__ import annotations
 
-import functools
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connections
 
 from tests.bulk.conftest import OPERATOR
-from tests.support.brokers import purge_queues
 from tests.support.checks import wait_until
-from tests.ui.browsing import WatchedBrowser
+from tests.ui.browsing import WatchedBrowser, _hashed, chromium, server  # noqa: F401
 from tests.ui.server import ServeProcess
-from workflows.conf import conf
 from workflows.models import AuditEntry, BulkOperation, Instance
 
 pytestmark = pytest.mark.browser
 
 SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 COUNT = 240  # three chunks of 100
 
 
@@ -41,39 +35,8 @@ def serving(django_db_setup, django_db_blocker) -> Iterator[ServeProcess]:
     serving.stop()
 
 
-@pytest.fixture(scope="module")
-def chromium(serving) -> Iterator[Any]:
-    from playwright.sync_api import expect, sync_playwright
-
-    unsafe = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's loop; our ORM calls are plain
-    expect.set_options(timeout=60_000)  # a wait, not a timing: a loaded CI machine is slow
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        yield browser
-        browser.close()
-    if unsafe is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = unsafe
-
-
 @pytest.fixture
-def server(transactional_db, serving) -> Iterator[ServeProcess]:
-    purge_queues(conf.TASK_HUB)
-    yield serving
-    connections.close_all()
-
-
-@functools.cache
-def _hashed(password: str) -> str:
-    from django.contrib.auth.hashers import make_password
-
-    return make_password(password)
-
-
-@pytest.fixture
-def operator_page(server, chromium, make_user) -> Iterator[Any]:
+def operator_page(server, chromium, make_user) -> Iterator[Any]:  # noqa: F811
     user = make_user("olga", *OPERATOR)
     user.password = _hashed("olga-pass-1")
     user.save(update_fields=["password"])
@@ -99,7 +62,9 @@ def _shot(page: Any, name: str) -> None:
 
 
 def test_select_all_matching_confirm_follow_live_and_read_the_outcomes(
-    server, operator_page, client
+    server,  # noqa: F811
+    operator_page,
+    client,
 ):
     from playwright.sync_api import expect
 

@@ -86,7 +86,7 @@ def chromium(serving) -> Iterator[Any]:
     # calls are plain sequential code, so Django's async guard may step aside.
     unsafe = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    expect.set_options(timeout=20_000)  # a wait, not a timing: the machine is shared
+    expect.set_options(timeout=60_000)  # a wait, not a timing: a loaded CI machine is slow
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         yield browser

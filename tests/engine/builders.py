@@ -133,6 +133,7 @@ SCHEDULING_EVENTS = (
     ev.EntitySignaled,
     ev.EntityLockRequested,
     ev.EntityLocksReleased,
+    ev.SearchAttributesUpserted,
 )
 TASK_DONE_EVENTS = (
     ev.ActivityCompleted,

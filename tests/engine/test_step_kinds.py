@@ -29,6 +29,7 @@ SAMPLES: list[act.StepAction] = [
     act.SignalEntity(8, "@counter@a", "add", 2),
     act.LockEntity(9, "@counter@a"),
     act.ReleaseLocks(10, ("@counter@a", "@counter@b")),
+    act.UpsertSearchAttributes(11, {"customer": "acme", "amount": 5}),
 ]
 
 

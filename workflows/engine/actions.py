@@ -58,6 +58,14 @@ class RecordMarker(StepAction):
 
 
 @dataclass(frozen=True)
+class UpsertSearchAttributes(StepAction):
+    """``ctx.upsert_search_attributes``: attributes to merge into the instance's (a None
+    value removes one); recorded, so the history shows when each was set."""
+
+    attributes: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class SetCustomStatus(Action):
     value: Any
 

@@ -24,6 +24,7 @@ from .payloads import round_trip
 from .registry import name_of
 from .retry import RetryPolicy, next_retry_delay
 from .saga import Saga
+from .search_attributes import check_search_attributes
 from .state import ExecutionState
 from .tasks import CompletableTask, Outcome, Task, TimerTask, WhenAll, WhenAny
 from .timeouts import NO_TIMEOUTS, ActivityTimeouts
@@ -427,6 +428,27 @@ class OrchestrationContext:
     def set_custom_status(self, value: Any) -> None:
         """Publish a JSON value (e.g. progress) readable by clients while this runs."""
         self._state.set_custom_status(round_trip(value, "custom status"))
+
+    @property
+    def search_attributes(self) -> dict[str, Any]:
+        """The search attributes this execution set so far (a copy)."""
+        return self._state.search_attributes
+
+    def upsert_search_attributes(self, attributes: dict[str, Any]) -> None:
+        """Set custom search attributes: the console, API (``?attr.customer=acme``) and
+        CLI (``--attr customer=acme``) find instances by them.
+
+        Names are identifiers; values are text (up to 200 characters), numbers or
+        True/False; None removes an attribute; at most 20 per instance. Recorded in
+        history as a step (replay safe); a bad name or value raises
+        :class:`WorkflowCodeError` here.
+
+        Example::
+
+            ctx.upsert_search_attributes({"customer": order["customer"], "region": "eu"})
+        """
+        checked = check_search_attributes(attributes, self._state.search_attributes)
+        self._state.upsert_search_attributes(checked)
 
     def set_progress(
         self,

@@ -41,6 +41,7 @@ class EventType(StrEnum):
     ENTITY_LOCK_REQUESTED = "entity_lock_requested"
     ENTITY_LOCK_GRANTED = "entity_lock_granted"
     ENTITY_LOCKS_RELEASED = "entity_locks_released"
+    SEARCH_ATTRIBUTES_UPSERTED = "search_attributes_upserted"
 
 
 @dataclass(frozen=True)
@@ -260,6 +261,15 @@ class EntityLocksReleased(HistoryEvent):
     entities: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class SearchAttributesUpserted(HistoryEvent):
+    """``ctx.upsert_search_attributes``: the attributes merged at this step."""
+
+    kind: ClassVar[EventType] = EventType.SEARCH_ATTRIBUTES_UPSERTED
+    task_id: int
+    attributes: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
 EVENT_CLASSES: dict[EventType, type[HistoryEvent]] = {
     cls.kind: cls
     for cls in (
@@ -288,6 +298,7 @@ EVENT_CLASSES: dict[EventType, type[HistoryEvent]] = {
         EntityLockRequested,
         EntityLockGranted,
         EntityLocksReleased,
+        SearchAttributesUpserted,
     )
 }
 

@@ -144,6 +144,12 @@ STEP_KINDS: dict[type[act.StepAction], StepKind] = {
         lambda x: f"lock release of {', '.join(x.entities)}",
         same=(),
     ),
+    # Values may change between deployments (the recorded ones stay on the instance).
+    act.UpsertSearchAttributes: StepKind(
+        ev.SearchAttributesUpserted,
+        lambda x: f"search attributes {', '.join(sorted(x.attributes))}",
+        same=(),
+    ),
 }
 
 # Derived: replay looks steps up by the event that recorded them, or that completed them.
@@ -182,10 +188,17 @@ _AFTER_FINISH = (
     ev.MarkerRecorded,
     ev.EntitySignaled,
     ev.EntityLocksReleased,
+    ev.SearchAttributesUpserted,
 )
-# Decisions of the finishing episode that still go out: patch markers, and entity
-# signals and lock releases (a last ``signal_entity`` before ``return`` is sent).
-_KEPT_AT_FINISH = (act.RecordMarker, act.SignalEntity, act.ReleaseLocks)
+# Decisions of the finishing episode that still go out: patch markers, entity signals
+# and lock releases (a last ``signal_entity`` before ``return`` is sent), and search
+# attributes (a last ``upsert_search_attributes({"outcome": ...})`` is kept).
+_KEPT_AT_FINISH = (
+    act.RecordMarker,
+    act.SignalEntity,
+    act.ReleaseLocks,
+    act.UpsertSearchAttributes,
+)
 
 
 class Orchestration:

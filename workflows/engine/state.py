@@ -25,6 +25,7 @@ from .errors import (
 from .events import EventRaised, HistoryEvent
 from .failures import FailureDetails
 from .payloads import round_trip
+from .search_attributes import merge
 from .tasks import CompletableTask, Task, TimerTask
 
 
@@ -68,6 +69,7 @@ class ExecutionState:
         self._sequence = 0
         self._uuid_counter = 0
         self._custom_status: Any = None
+        self._search_attributes: dict[str, Any] = {}
         self._pending: dict[int, act.StepAction] = {}
         self._open: dict[int, CompletableTask] = {}
         self._recorded: dict[int, HistoryEvent] = {}
@@ -213,6 +215,15 @@ class ExecutionState:
     def set_custom_status(self, value: Any) -> None:
         """Store the (already JSON round-tripped) custom status."""
         self._custom_status = value
+
+    @property
+    def search_attributes(self) -> dict[str, Any]:
+        return dict(self._search_attributes)
+
+    def upsert_search_attributes(self, attributes: dict[str, Any]) -> None:
+        """Record the (checked) attributes as the next step and merge them."""
+        self.schedule(act.UpsertSearchAttributes(self.next_task_id(), attributes))
+        self._search_attributes = merge(self._search_attributes, attributes)
 
     # -- entity locks (engine/entity_calls.py) -------------------------------------
     @property

@@ -31,6 +31,7 @@ from .heartbeat import Beat, Heartbeats
 from .payloads import round_trip
 from .registry import Registry, default_registry, name_of
 from .saga import compensation_event_name
+from .search_attributes import merge
 from .testing_entities import EntityRunnerMixin
 
 
@@ -47,6 +48,7 @@ class TestStatus:
     custom_status: Any = None
     history: list[ev.HistoryEvent] = field(default_factory=list)
     execution: int = 1
+    search_attributes: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -62,6 +64,7 @@ class _Instance:
     failure: FailureDetails | None = None
     custom_status: Any = None
     parent: tuple[str, int] | None = None
+    search_attributes: dict[str, Any] = field(default_factory=dict)
 
 
 class WorkflowTestRunner(EntityRunnerMixin):
@@ -92,6 +95,7 @@ class WorkflowTestRunner(EntityRunnerMixin):
             act.CreateTimer: self._on_create_timer,
             act.StartSubOrchestration: self._on_start_child,
             act.RecordMarker: lambda inst, a: None,
+            act.UpsertSearchAttributes: self._on_search_attributes,
             act.SetCustomStatus: self._on_custom_status,
             act.CompleteOrchestration: self._on_complete,
             act.FailOrchestration: self._on_fail,
@@ -167,6 +171,7 @@ class WorkflowTestRunner(EntityRunnerMixin):
             inst.custom_status,
             list(inst.history),
             inst.execution,
+            dict(inst.search_attributes),
         )
 
     def activity_calls(self, name: str | Callable[..., Any]) -> list[Any]:
@@ -362,6 +367,9 @@ class WorkflowTestRunner(EntityRunnerMixin):
             inst.inbox.append(ev.SubOrchestrationFailedEvent(action.task_id, failure))
             return
         self._create(action.instance_id, definition.name, definition.version, action.input, parent)
+
+    def _on_search_attributes(self, inst: _Instance, action: act.UpsertSearchAttributes) -> None:
+        inst.search_attributes = merge(inst.search_attributes, action.attributes)
 
     def _on_custom_status(self, inst: _Instance, action: act.SetCustomStatus) -> None:
         inst.custom_status = action.value

@@ -9,7 +9,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
-from . import approvals, recovery
+from . import approvals, listing, recovery
 from .access import (
     OPERATE,
     PAYLOAD_COLUMNS,
@@ -36,6 +36,7 @@ from .engine.errors import (
 from .engine.registry import Registry
 from .entities.client import EntityOperations
 from .inbox import create_instance, deliver
+from .listing import ATTRIBUTE_PREFIX, COUNT_CAP, SORT_CHOICES, attribute_problems
 from .models import (
     ApprovalRequest,
     AuditEntry,
@@ -49,7 +50,6 @@ from .rules import (
     MAX_NOTE_LENGTH,
     MAX_REASON_LENGTH,
     check_business_key,
-    check_cursor,
     check_event_name,
     check_instance_id,
     check_payload,
@@ -279,14 +279,30 @@ class DurableClient(BulkOperations, ScheduleOperations, EntityOperations):
         business_key: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
+        updated_after: datetime | None = None,
+        updated_before: datetime | None = None,
         needs_attention: bool | None = None,
         search: str | None = None,
+        attributes: dict[str, str] | None = None,
+        sort: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        count: bool = False,
         user: Any = None,
     ) -> Page:
-        """Instances matching the filters, newest first, ``limit`` per page; with ``user``
-        only those they may see, redacted()."""
+        """Instances matching the filters, ``limit`` per page, newest first unless ``sort``
+        says otherwise (``created``, ``updated``, ``name``, ``status``; a leading ``-``
+        sorts descending). Pass back ``next_cursor`` or ``previous_cursor`` for the page
+        after or before. ``attributes`` filters by search attributes (text that also
+        matches the number or true/false it spells). With ``count`` the page carries the
+        total, counted up to ``listing.COUNT_CAP``. With ``user`` only the instances they
+        may see, redacted().
+
+        Example::
+
+            page = client.query(attributes={"customer": "acme"}, sort="-updated", count=True)
+            page.total, page.next_cursor
+        """
         qs = Instance.objects.filter(task_hub=self.hub).select_related("parent")
         if user is not None and not may_see_every_instance(user):
             if getattr(user, "is_authenticated", False):
@@ -305,24 +321,28 @@ class DurableClient(BulkOperations, ScheduleOperations, EntityOperations):
             qs = qs.filter(status__in=statuses)
         if business_key:
             qs = qs.filter(business_key=business_key)
-        if created_after:
-            qs = qs.filter(created_at__gte=created_after)
-        if created_before:
-            qs = qs.filter(created_at__lt=created_before)
+        for column, after, before in (
+            ("created_at", created_after, created_before),
+            ("updated_at", updated_after, updated_before),
+        ):
+            if after:
+                qs = qs.filter(**{f"{column}__gte": after})
+            if before:
+                qs = qs.filter(**{f"{column}__lt": before})
         if needs_attention is not None:
             qs = qs.filter(needs_attention=needs_attention)
         if search:  # a trigram index scan on PostgreSQL (models.SearchText)
             qs = qs.search(search)
+        if attributes:  # a GIN index scan on PostgreSQL (models.InstanceQuerySet)
+            qs = qs.with_attributes(listing.attribute_filters(attributes))
         if not isinstance(limit, int) or not 1 <= limit <= 500:
             raise InvalidInput("limit must be an integer from 1 to 500.")
-        if cursor:
-            qs = qs.filter(pk__lt=check_cursor(cursor))
-        rows = list(qs.order_by("-pk")[: limit + 1])
-        next_cursor = str(rows[limit - 1].pk) if len(rows) > limit else None
-        states = [state_of(i) for i in rows[:limit]]
+        found = listing.keyset_page(qs, listing.parse_sort(sort), cursor, limit)
+        total, exact = listing.capped_count(qs) if count else (None, True)
+        states = [state_of(i) for i in found.rows]
         if user is not None:
             states = [redacted(state, user) for state in states]
-        return Page(states, next_cursor)
+        return Page(states, found.next_cursor, found.previous_cursor, total, exact)
 
     def wait_for_completion(
         self, instance_id: str, timeout: float = 30.0, poll: float = 0.05, *, user: Any = None
@@ -577,7 +597,11 @@ def _new_id() -> str:
 
 
 __all__ = [
+    "ATTRIBUTE_PREFIX",
+    "COUNT_CAP",
     "PAYLOAD_COLUMNS",
+    "SORT_CHOICES",
+    "attribute_problems",
     "ClientError",
     "DurableClient",
     "EventResult",

@@ -16,6 +16,7 @@ from .engine import actions as act
 from .engine import events as ev
 from .engine.registry import Registry
 from .engine.saga import compensation_id
+from .engine.search_attributes import merge
 from .entities.sending import ENTITY_ACTIONS, send_from_episode
 from .inbox import create_instance, deliver, new_execution_id
 from .limits.admission import start_tasks
@@ -63,6 +64,7 @@ class EpisodeEffects:
             act.CreateTimer: self._create_timer,
             act.StartSubOrchestration: self._start_child,
             act.RecordMarker: lambda a: None,
+            act.UpsertSearchAttributes: self._upsert_search_attributes,
             act.SetCustomStatus: lambda a: None,  # the instance row takes it below
             act.CompleteOrchestration: self._finished,
             act.FailOrchestration: self._finished,
@@ -235,6 +237,13 @@ class EpisodeEffects:
             )
         elif inst.attention_reason.startswith("compensation"):
             inst.needs_attention, inst.attention_reason = False, ""
+
+    def _upsert_search_attributes(self, action: act.UpsertSearchAttributes) -> None:
+        # Its own UPDATE (the episode's saves only its usual fields): the row is locked by
+        # this episode, and most episodes set no attributes.
+        inst = self.instance
+        inst.search_attributes = merge(inst.search_attributes or {}, action.attributes)
+        Instance.objects.filter(pk=inst.pk).update(search_attributes=inst.search_attributes)
 
     def _request_approval(self, action: act.RequestApproval) -> None:
         inst = self.instance

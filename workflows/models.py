@@ -4,9 +4,10 @@ broker only wakes."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
-from django.db import models
+from django.db import connection, models
 
 from .statuses import (
     ACTIVE,
@@ -46,6 +47,28 @@ class InstanceQuerySet(models.QuerySet["Instance"]):
         """
         return self.alias(search_text=SearchText()).filter(search_text__icontains=fragment)
 
+    def with_attributes(self, attributes: dict[str, list[Any]]) -> InstanceQuerySet:
+        """Instances whose search attribute ``name`` equals one of its candidate values,
+        for every name given (``ctx.upsert_search_attributes``).
+
+        On PostgreSQL each is a containment (``@>``) that the GIN index ``inst_attrs_gin``
+        (migration 0011) answers; elsewhere a JSON key lookup.
+
+        Example::
+
+            Instance.objects.with_attributes({"customer": ["acme"], "amount": ["5", 5]})
+        """
+        qs = self
+        for name, values in attributes.items():
+            match = models.Q()
+            for value in values:
+                if connection.vendor == "postgresql":
+                    match |= models.Q(search_attributes__contains={name: value})
+                else:
+                    match |= models.Q(**{f"search_attributes__{name}": value})
+            qs = qs.filter(match)
+        return qs
+
 
 # Statuses of the partial indexes over active instances, in a fixed order (migrations).
 ACTIVE_STATUSES = sorted(ACTIVE)
@@ -84,6 +107,9 @@ class Instance(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     # Last time a wake-up was (re)sent; the sweeper re-sends only when this is old.
     woken_at = models.DateTimeField(null=True, blank=True)
+    # ctx.upsert_search_attributes, merged: {name: scalar}. Filtered by the console, API
+    # and CLI (InstanceQuerySet.with_attributes; GIN index inst_attrs_gin on PostgreSQL).
+    search_attributes = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [
@@ -501,3 +527,23 @@ class BulkItem(models.Model):
             # the next chunk (pending, in order) and the outcome lists by status
             models.Index(fields=["operation", "status", "id"], name="bulk_item_status_idx"),
         ]
+
+
+class SavedView(models.Model):
+    """A named console filter of one user (the console's query string)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views"
+    )
+    name = models.CharField(max_length=80)
+    query = models.TextField(blank=True, default="")  # e.g. "status=failed&attr.customer=acme"
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="uniq_saved_view_name")
+        ]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.user_id})"

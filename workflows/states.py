@@ -33,6 +33,9 @@ class InstanceState:
     history_length: int
     history: list[dict[str, Any]] | None = None
     redacted: bool = False  # payloads removed by ``redacted()``: "hidden", not "null"
+    # ctx.upsert_search_attributes: for finding instances, so never redacted (keep
+    # secrets out of them, as out of business keys).
+    search_attributes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_finished(self) -> bool:
@@ -43,6 +46,9 @@ class InstanceState:
 class Page:
     items: list[InstanceState]
     next_cursor: str | None = None
+    previous_cursor: str | None = None  # the page before (newer, for newest first)
+    total: int | None = None  # with count=True: how many match, at most listing.COUNT_CAP
+    total_exact: bool = True  # False: there are more than ``total`` ("10,000+")
 
 
 @dataclass(frozen=True)
@@ -74,4 +80,5 @@ def state_of(instance: Instance, history: list[dict[str, Any]] | None = None) ->
         parent_id=instance.parent.instance_id if instance.parent_id else None,
         history_length=instance.history_length,
         history=history,
+        search_attributes=instance.search_attributes or {},
     )

@@ -251,3 +251,12 @@ def t_fan_out_interrupted(ctx, spec):
         for i in range(spec["count"])
     ]
     return sum((yield ctx.task_all(calls)))
+
+
+@orchestrator(name="t_tagged")
+def t_tagged(ctx, attributes):
+    """Sets the given search attributes, one step, then more at the end."""
+    ctx.upsert_search_attributes(attributes)
+    total = yield ctx.call_activity("t_add", {"a": 1, "b": 1})
+    ctx.upsert_search_attributes({"total": total})
+    return total

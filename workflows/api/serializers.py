@@ -8,6 +8,8 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from ..listing import CURSOR_PATTERN as LIST_CURSOR_PATTERN
+from ..listing import SORT_CHOICES
 from ..statuses import EventOutcome, InstanceStatus
 from .fields import Payload, QueryFlag, StrictBoolean, StrictSerializer, Text, WholeNumber
 from .links import instance_links
@@ -15,6 +17,10 @@ from .validators import FullMatch, valid_id
 
 CURSOR_PATTERN = r"^[0-9]{1,18}$"
 valid_cursor = FullMatch(CURSOR_PATTERN, "Not a valid cursor; pass back the next_cursor of a page.")
+valid_list_cursor = FullMatch(
+    LIST_CURSOR_PATTERN,
+    "Not a valid cursor; pass back the next_cursor or previous_cursor of a page unchanged.",
+)
 
 # -- request bodies -----------------------------------------------------------------------
 
@@ -96,10 +102,32 @@ class InstanceFilter(serializers.Serializer):
     created_before = serializers.DateTimeField(
         required=False, help_text="ISO 8601, exclusive (naive times are UTC)."
     )
+    updated_after = serializers.DateTimeField(
+        required=False, help_text="Last change at or after; ISO 8601 (naive times are UTC)."
+    )
+    updated_before = serializers.DateTimeField(
+        required=False, help_text="Last change before; ISO 8601 (naive times are UTC)."
+    )
     needs_attention = QueryFlag(required=False)
     search = Text(required=False, max_length=200, help_text="Substring of id, name or key.")
+    sort = serializers.ChoiceField(
+        choices=SORT_CHOICES,
+        required=False,
+        help_text="Order: created, updated, name or status; a leading - is descending. "
+        "Default -created (newest first).",
+        error_messages={
+            "invalid_choice": f'"{{input}}" is not a sort; use {", ".join(SORT_CHOICES)}.'
+        },
+    )
+    count = QueryFlag(
+        required=False, help_text="Also count the matches (total; capped, see total_exact)."
+    )
     limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=50)
-    cursor = Text(required=False, validators=[valid_cursor], help_text="next_cursor of a page.")
+    cursor = Text(
+        required=False,
+        validators=[valid_list_cursor],
+        help_text="next_cursor or previous_cursor of a page (with the same sort).",
+    )
 
 
 # The longest long-poll (?wait=): a request holds a server thread and a connection for it.
@@ -183,6 +211,10 @@ class InstanceSummarySerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
     completed_at = serializers.DateTimeField(allow_null=True)
     needs_attention = serializers.BooleanField()
+    search_attributes = serializers.DictField(
+        child=serializers.JSONField(),
+        help_text="Set by the orchestrator (ctx.upsert_search_attributes); filter: attr.<name>.",
+    )
     url = serializers.SerializerMethodField()
 
     @extend_schema_field(serializers.URLField())
@@ -231,6 +263,16 @@ class InstancePageSerializer(serializers.Serializer):
     results = InstanceSummarySerializer(many=True)
     next_cursor = serializers.CharField(allow_null=True)
     next = serializers.URLField(allow_null=True, help_text="The next page, or null at the end.")
+    previous_cursor = serializers.CharField(allow_null=True)
+    previous = serializers.URLField(
+        allow_null=True, help_text="The page before (newer, for newest first), or null."
+    )
+    total = serializers.IntegerField(
+        allow_null=True, help_text="With ?count=true: how many match (see total_exact)."
+    )
+    total_exact = serializers.BooleanField(
+        help_text="False when counting stopped at total (shown as e.g. 10,000+)."
+    )
 
 
 class HistoryPageSerializer(serializers.Serializer):

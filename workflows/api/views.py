@@ -16,9 +16,16 @@ from rest_framework import serializers, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
-from ..client import DurableClient, InstanceState, may_see_payloads
+from ..client import (
+    ATTRIBUTE_PREFIX,
+    DurableClient,
+    InstanceState,
+    attribute_problems,
+    may_see_payloads,
+)
 from ..engine.errors import InstanceFinished
 from ..statuses import EventOutcome
 from . import schema as doc
@@ -102,18 +109,46 @@ class InstancesView(DurableAPIView):
         operation_id="instances_list",
         summary="List instances",
         description=(
-            "Newest first, filtered; follow `next` for the next page. Every instance with "
+            "Newest first unless `sort` says otherwise, filtered; follow `next` (older) or "
+            "`previous` (newer) for the pages around this one. Every instance with "
             "`workflows.view_instance` (or `operate_instance`); otherwise only those with an "
-            "approval request for one of your groups."
+            "approval request for one of your groups. Search attributes filter as "
+            "`?attr.<name>=<value>` (up to 5, all must match; `?attr.amount=5` matches the "
+            'number 5 and the text "5"); a bad name or value is a 400 naming it. With '
+            "`?count=true` the page carries `total`, counted up to 10,000 (`total_exact` "
+            "false beyond)."
         ),
         parameters=[InstanceFilter],
         responses={200: InstancePageSerializer, **doc.errors(400)},
     )
     def get(self, request: Request) -> Response:
         filters = self.valid_query(InstanceFilter)
-        found = self.client.query(**filters, user=request.user)  # only what they may see
+        params = request.query_params
+        attributes = {
+            key.removeprefix(ATTRIBUTE_PREFIX): params[key]
+            for key in params
+            if key.startswith(ATTRIBUTE_PREFIX)
+        }
+        problems = attribute_problems(attributes)
+        if problems:  # a 400 naming each parameter, as the declared filters get
+            raise serializers.ValidationError({key: [text] for key, text in problems.items()})
+        found = self.client.query(  # only what they may see
+            **filters, attributes=attributes or None, user=request.user
+        )
         results = InstanceSummarySerializer(found.items, many=True, context=self.context()).data
-        return Response(page(request, results, found.next_cursor))
+        body = page(request, results, found.next_cursor)
+        previous = None
+        if found.previous_cursor is not None:
+            previous = replace_query_param(
+                request.build_absolute_uri(), "cursor", found.previous_cursor
+            )
+        body.update(
+            previous_cursor=found.previous_cursor,
+            previous=previous,
+            total=found.total,
+            total_exact=found.total_exact,
+        )
+        return Response(body)
 
     @extend_schema(
         operation_id="instances_start",

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from ..client import DurableClient
+from ..client import SORT_CHOICES, DurableClient
 from ..engine.errors import InvalidInput, InvalidState
 from .output import emit, parse_json
 
@@ -69,6 +69,9 @@ def _status(o: dict[str, Any], out: Any, err: Any) -> None:
     ]
     if state.custom_status is not None:
         lines.append(f"custom status: {state.custom_status}")
+    if state.search_attributes:
+        pairs = ", ".join(f"{k}={v}" for k, v in sorted(state.search_attributes.items()))
+        lines.append(f"search attributes: {pairs}")
     if state.output is not None:
         lines.append(f"output: {state.output}")
     if state.failure:
@@ -143,18 +146,46 @@ def _list_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name")
     p.add_argument("--status")
     p.add_argument("--business-key")
+    p.add_argument(
+        "--attr",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="search attribute filter, e.g. --attr customer=acme (repeat: all must match)",
+    )
+    p.add_argument("--sort", help=f"order: {', '.join(SORT_CHOICES)} (default -created)")
+    p.add_argument("--cursor", help="the page after (or before) this one, as printed")
     p.add_argument("--limit", type=int, default=20)
     _json_flag(p)
 
 
+def _attributes(pairs: list[str]) -> dict[str, str] | None:
+    found: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise InvalidInput(f"--attr {pair!r}: use name=value, e.g. --attr customer=acme.")
+        found[name.strip()] = value
+    return found or None
+
+
 def _list(o: dict[str, Any], out: Any, err: Any) -> None:
     page = DurableClient().query(
-        name=o["name"], status=o["status"], business_key=o["business_key"], limit=o["limit"]
+        name=o["name"],
+        status=o["status"],
+        business_key=o["business_key"],
+        attributes=_attributes(o["attr"]),
+        sort=o["sort"],
+        cursor=o["cursor"],
+        limit=o["limit"],
     )
     lines = [
         f"{s.instance_id:36} {s.name:24} {s.status:10} {s.created_at:%Y-%m-%d %H:%M}"
+        + "".join(f"  {k}={v}" for k, v in sorted(s.search_attributes.items()))
         for s in page.items
     ]
+    if page.next_cursor:
+        lines.append(f"more: --cursor {page.next_cursor}")
     emit(out, o, page.items, "\n".join(lines) or "no instances")
 
 

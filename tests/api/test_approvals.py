@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from tests.support import ui_workflows  # noqa: F401 - registers ui_expense
 from workflows.conf import conf
+from workflows.models import ApprovalRequest, AuditEntry
 
 pytestmark = pytest.mark.django_db
 
@@ -358,3 +359,68 @@ def test_a_decision_through_the_api_completes_the_workflow(worker, make_api, dur
         False,
         "approved",
     )
+
+
+# -- title, summary, claims ------------------------------------------------------------------
+
+
+@pytest.fixture
+def mia_api(make_api):
+    return join(make_api(username="mia"), "managers")
+
+
+@pytest.fixture
+def max_api(make_api):
+    return join(make_api(username="max"), "managers")
+
+
+@pytest.fixture
+def vera(make_api):
+    return make_api("view_instance", username="vera")
+
+
+def test_title_summary_and_reason_required_are_in_the_answer(mia_api, vera, request_for):
+    approval = request_for(title="Expense of Ann", summary={"Amount": 120}, reason_required=True)
+    body = mia_api.get(url(approval.pk)).json()
+    assert (body["title"], body["summary"], body["reason_required"]) == (
+        "Expense of Ann",
+        {"Amount": 120},
+        True,
+    )
+    assert (body["claimed_by"], body["claimed_at"]) == (None, None)
+    assert body["claim"].endswith(f"/approvals/{approval.pk}/claim/")
+    seen = vera.get(url(approval.pk)).json()  # no payloads: no details, no summary
+    assert seen["title"] == "Expense of Ann"
+    assert "summary" not in seen and "details" not in seen
+
+
+def test_claim_release_and_the_others_claim(mia_api, max_api, request_for):
+    approval = request_for()
+    claimed = mia_api.post(url(approval.pk, "claim/"))
+    assert claimed.status_code == 200, claimed.content
+    assert claimed.json()["claimed_by"] == "mia"
+    assert mia_api.post(url(approval.pk, "claim/")).status_code == 200  # again: no change
+    assert AuditEntry.objects.filter(action="claim").count() == 1
+
+    taken = max_api.post(url(approval.pk, "claim/"))
+    assert taken.status_code == 409
+    assert "mia is already on 'expense'" in taken.json()["detail"]
+    assert max_api.delete(url(approval.pk, "claim/")).json()["claimed_by"] == "mia"  # not theirs
+
+    released = mia_api.delete(url(approval.pk, "claim/"))
+    assert released.status_code == 200
+    assert released.json()["claimed_by"] is None
+    assert max_api.post(url(approval.pk, "claim/")).json()["claimed_by"] == "max"
+
+
+def test_outsiders_missing_and_decided_requests_are_refused(make_api, mia_api, request_for):
+    approval = request_for()
+    outsider = join(make_api(username="otto"), "clerks")
+    assert outsider.post(url(approval.pk, "claim/")).status_code == 403
+    assert mia_api.post(url(999999, "claim/")).status_code == 404
+    assert mia_api.post(url("x", "claim/")).status_code in (400, 404)
+    ApprovalRequest.objects.filter(pk=approval.pk).update(status="approved")
+    done = mia_api.post(url(approval.pk, "claim/"))
+    assert done.status_code == 409
+    assert "approved already" in done.json()["detail"]
+    assert ApprovalRequest.objects.get(pk=approval.pk).claimed_by is None

@@ -26,6 +26,8 @@ OPERATIONS = {
     ("/api/v1/approvals/", "get"),
     ("/api/v1/approvals/{approval_id}/", "get"),
     ("/api/v1/approvals/{approval_id}/decision/", "post"),
+    ("/api/v1/approvals/{approval_id}/claim/", "post"),
+    ("/api/v1/approvals/{approval_id}/claim/", "delete"),
     ("/api/v1/compensations/", "get"),
     ("/api/v1/compensations/{record_id}/", "get"),
     ("/api/v1/compensations/{record_id}/retry/", "post"),

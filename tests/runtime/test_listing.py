@@ -3,9 +3,12 @@ sorts with keyset pages both ways, time ranges, the capped count, and bad filter
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from io import StringIO
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
@@ -157,3 +160,35 @@ def test_attribute_filter_is_a_gin_index_scan_on_postgresql(tagged):
         cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(line for (line,) in cursor.fetchall())
     assert "inst_attrs_gin" in plan, plan
+
+
+def _durable(*args: str) -> str:
+    out = StringIO()
+    call_command("durable", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_the_cli_lists_by_attribute_and_sort(tagged):
+    listed = json.loads(_durable("list", "--attr", "customer=acme", "--json"))
+    assert [item["instance_id"] for item in listed] == ["i-1", "i-0"]
+    assert listed[1]["search_attributes"]["vip"] is True
+    text = _durable("list", "--attr", "amount=7", "--sort", "name")
+    assert "i-2" in text and "customer=beta" in text
+    paged = _durable("list", "--sort", "created", "--limit", "2")
+    assert "more: --cursor " in paged
+    cursor = paged.rsplit("--cursor ", 1)[1].strip()
+    rest = _durable("list", "--sort", "created", "--limit", "2", "--cursor", cursor)
+    assert "i-2" in rest and "i-0" not in rest
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--attr", "customer"], "use name=value"),
+        (["--attr", "bad name=x"], "attr.bad name"),
+        (["--sort", "colour"], "Unknown sort"),
+    ],
+)
+def test_cli_mistakes_are_one_clear_command_error(tagged, args, words):
+    with pytest.raises(CommandError, match=words):
+        _durable("list", *args)

@@ -94,6 +94,16 @@ class ApprovalSerializer(serializers.Serializer):
     instance_id = serializers.CharField(source="instance.instance_id")
     workflow = serializers.CharField(source="instance.name", help_text="Orchestrator name.")
     name = serializers.CharField(help_text="What is to be approved, e.g. `expense`.")
+    title = serializers.CharField(
+        help_text="The card's title the workflow gave (request_approval(title=)); may be empty."
+    )
+    summary = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        help_text="{label: value}: the few fields the card shows (request_approval(summary=)); "
+        "like details, only for assignees and holders of `workflows.view_payloads`.",
+    )
+    reason_required = serializers.BooleanField(help_text="Rejecting needs a comment.")
     assignees = serializers.CharField(help_text="The group whose members decide.")
     assigned_to_you = serializers.SerializerMethodField(
         help_text="You are in that group (or a superuser)."
@@ -109,9 +119,14 @@ class ApprovalSerializer(serializers.Serializer):
     decided_by = serializers.SerializerMethodField()
     decided_at = serializers.DateTimeField(allow_null=True)
     comment = serializers.CharField()
+    claimed_by = serializers.SerializerMethodField(
+        help_text='Who said "I\'m on it" (POST claim), or null.'
+    )
+    claimed_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
     url = serializers.SerializerMethodField()
     decision = serializers.SerializerMethodField(help_text="POST the decision here.")
+    claim = serializers.SerializerMethodField(help_text="POST to claim, DELETE to release.")
     instance = serializers.SerializerMethodField(help_text="Status URL of the instance.")
 
     def get_assigned_to_you(self, approval: Any) -> bool:
@@ -120,6 +135,14 @@ class ApprovalSerializer(serializers.Serializer):
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_decided_by(self, approval: Any) -> str | None:
         return approval.decided_by.get_username() if approval.decided_by else None
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_claimed_by(self, approval: Any) -> str | None:
+        return approval.claimed_by.get_username() if approval.claimed_by else None
+
+    @extend_schema_field(serializers.URLField())
+    def get_claim(self, approval: Any) -> str:
+        return approval_url(self.context["request"], approval.pk, "claim")
 
     @extend_schema_field(serializers.URLField())
     def get_url(self, approval: Any) -> str:
@@ -137,6 +160,7 @@ class ApprovalSerializer(serializers.Serializer):
         data = super().to_representation(instance)
         if not (assigned(self.context, instance) or self.context.get("show_payloads")):
             data.pop("details", None)
+            data.pop("summary", None)
         return data
 
 
@@ -166,7 +190,7 @@ def assigned(context: dict[str, Any], approval: Any) -> bool:
 
 
 def approval_url(request: Request, approval_id: int, action: str = "") -> str:
-    name = "durable-api:approval-decision" if action else "durable-api:approval"
+    name = f"durable-api:approval-{action}" if action else "durable-api:approval"
     return reverse(name, kwargs={"approval_id": approval_id}, request=request)
 
 
@@ -267,3 +291,50 @@ class DecisionView(ApprovalAPIView):
         approval = self.approval(approval_id)
         decision = self.client.decide(approval.pk, request.user, body["approve"], body["comment"])
         return Response(DecisionSerializer(decision).data)
+
+
+_CLAIM_TEXTS = {
+    **_TEXTS,
+    409: "The request is decided, expired or cancelled, or another approver claimed it "
+    "(the message says who): nothing changed.",
+}
+
+
+class ClaimView(ApprovalAPIView):
+    """ "I'm on it": the same rules as the approvals page (approvals.claim)."""
+
+    @extend_schema(
+        operation_id="approval_claim",
+        summary='Claim a request ("I\'m on it")',
+        tags=["approvals"],
+        description=(
+            "Only the request's assignees and superusers. Marks a pending request as yours so "
+            "two approvers do not work the same one; claiming your own claim again changes "
+            "nothing. Another's claim is not taken over (409 naming them). A claim does not "
+            "stop the others from deciding."
+        ),
+        parameters=[APPROVAL_ID],
+        request=None,
+        responses={200: ApprovalSerializer, **doc.errors(400, 403, 404, 409, texts=_CLAIM_TEXTS)},
+    )
+    def post(self, request: Request, approval_id: str) -> Response:
+        return self._claim(request, approval_id, release=False)
+
+    @extend_schema(
+        operation_id="approval_release",
+        summary="Release your claim",
+        tags=["approvals"],
+        description=(
+            "Only the request's assignees and superusers. Releases your own claim; without "
+            "one (or with another's) nothing changes."
+        ),
+        parameters=[APPROVAL_ID],
+        responses={200: ApprovalSerializer, **doc.errors(400, 403, 404, 409, texts=_CLAIM_TEXTS)},
+    )
+    def delete(self, request: Request, approval_id: str) -> Response:
+        return self._claim(request, approval_id, release=True)
+
+    def _claim(self, request: Request, approval_id: str, release: bool) -> Response:
+        approval = self.approval(approval_id)
+        claimed = self.client.claim_approval(approval.pk, request.user, release=release)
+        return Response(ApprovalSerializer(claimed, context=self.context()).data)

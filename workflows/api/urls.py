@@ -26,6 +26,7 @@ urlpatterns = [
     path("approvals/", approvals.ApprovalsView.as_view(), name="approvals"),
     path(_approval, approvals.ApprovalView.as_view(), name="approval"),
     path(f"{_approval}decision/", approvals.DecisionView.as_view(), name="approval-decision"),
+    path(f"{_approval}claim/", approvals.ClaimView.as_view(), name="approval-claim"),
     path("compensations/", compensations.CompensationsView.as_view(), name="compensations"),
     path(_compensation, compensations.CompensationView.as_view(), name="compensation"),
     path(f"{_compensation}retry/", compensations.RetryView.as_view(), name="compensation-retry"),

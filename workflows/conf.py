@@ -174,6 +174,15 @@ class DurableSettings:
         "a whole number of at least 1",
         _at_least(1),
     )
+    # `async def` activities run on one event loop per worker process (runtime/eventloop.py),
+    # at most this many at once; the rest wait there for a slot, claimed.
+    ASYNC_ACTIVITY_CONCURRENCY = Setting(
+        "DURABLE_ASYNC_ACTIVITY_CONCURRENCY",
+        100,
+        _integer,
+        "a whole number of at least 1",
+        _at_least(1),
+    )
     # On SIGTERM a worker stops taking work and lets running activities finish this long;
     # then it releases the leases of what still runs (others take it over at once).
     SHUTDOWN_GRACE_SECONDS = Setting(

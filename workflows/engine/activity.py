@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,18 +80,67 @@ class ActivityOutcome:
     failure: FailureDetails | None = None
 
 
+def is_async(registry: Registry, name: str) -> bool:
+    """Whether activity ``name`` is an ``async def`` (the runtime runs it on its event loop).
+
+    An unknown name is not: the plain path reports it as the attempt's failure.
+    """
+    try:
+        return inspect.iscoroutinefunction(registry.get_activity(name).fn)
+    except Exception:  # noqa: BLE001 - unknown activity: run_activity reports it
+        return False
+
+
 def run_activity(registry: Registry, ctx: ActivityContext, input: Any) -> ActivityOutcome:
     """Call the registered activity; any exception becomes failure details.
 
     The result goes through a JSON round trip so the orchestrator sees exactly
     what storage will give back on replay. A failed attempt writes the heartbeat
     details the throttle held back, so the next attempt resumes from the latest.
+    An ``async def`` activity called here (the in-memory test runner) runs on an event
+    loop of its own; the runtime awaits it with :func:`run_activity_async` instead.
     """
     try:
         definition = registry.get_activity(ctx.name)
         value = definition.fn(ctx, input)
-        return ActivityOutcome(True, round_trip(value, f"result of activity {ctx.name!r}"))
+        if inspect.isawaitable(value):
+            value = asyncio.run(_awaited(value))
+        return _completed(ctx, value)
     except Exception as exc:  # noqa: BLE001 - every activity error is reported, not raised
-        if not isinstance(exc, ActivityCancelled):
-            ctx.heartbeats.flush()
-        return ActivityOutcome(False, failure=FailureDetails.from_exception(exc))
+        return _failed(ctx, exc)
+
+
+async def run_activity_async(
+    registry: Registry, ctx: ActivityContext, input: Any
+) -> ActivityOutcome:
+    """:func:`run_activity` for an ``async def`` activity, awaited on the caller's loop.
+
+    Cancelling the awaiting task (a timeout, the process stopping) raises
+    ``asyncio.CancelledError`` out of here: that is no outcome, the caller decides.
+
+    Example::
+
+        outcome = await run_activity_async(registry, ctx, {"url": "https://example.com"})
+    """
+    try:
+        definition = registry.get_activity(ctx.name)
+        value = definition.fn(ctx, input)
+        if inspect.isawaitable(value):
+            value = await value
+        return _completed(ctx, value)
+    except Exception as exc:  # noqa: BLE001 - every activity error is reported, not raised
+        return _failed(ctx, exc)
+
+
+async def _awaited(value: Any) -> Any:
+    return await value
+
+
+def _completed(ctx: ActivityContext, value: Any) -> ActivityOutcome:
+    return ActivityOutcome(True, round_trip(value, f"result of activity {ctx.name!r}"))
+
+
+def _failed(ctx: ActivityContext, exc: Exception) -> ActivityOutcome:
+    if not isinstance(exc, ActivityCancelled):
+        ctx.heartbeats.flush()
+    return ActivityOutcome(False, failure=FailureDetails.from_exception(exc))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 
 from django.db import DatabaseError, transaction
 from django.utils import timezone
@@ -12,10 +14,12 @@ from django.utils import timezone
 from ..conf import conf
 from ..counters import observe_activity, observe_payload_rejected
 from ..engine import ActivityContext, FailureDetails, PayloadTooLarge, default_registry
-from ..engine.activity import ActivityOutcome, run_activity
+from ..engine.activity import ActivityOutcome, is_async, run_activity, run_activity_async
+from ..engine.errors import ActivityCancelled
 from ..engine.heartbeat import Beat, Heartbeats, HeartbeatWriter
 from ..engine.payloads import check_size
 from ..engine.registry import Registry
+from ..engine.timeouts import START_TO_CLOSE, ActivityTimeouts, timed_out
 from ..episodes import episode_locked, lock_instance
 from ..limits.admission import acquire, acquire_task, task_finished
 from ..limits.config import has_slots, limited_names
@@ -25,6 +29,7 @@ from ..statuses import TERMINAL, TaskStatus
 from . import outcomes, shutdown
 from .cache import sticky_cache
 from .dispatch import wake_orchestration
+from .eventloop import ActivityLoop, activity_loop
 from .leases import claim, worker_name
 from .merge import finish_together
 from .renewal import give_back
@@ -153,9 +158,24 @@ def run_chain(task: ActivityTask | None, registry: Registry | None = None) -> bo
 def run_claimed(
     task: ActivityTask, registry: Registry | None = None
 ) -> tuple[bool, ActivityTask | None]:
-    """Run a task this thread has claimed; returns (recorded, next claimed task)."""
+    """Run a task this thread has claimed; returns (recorded, next claimed task).
+
+    An ``async def`` activity goes to the process's event loop (:func:`run_async`) and
+    this returns at once: (False, None); a record thread records its outcome.
+    """
     registry = registry or default_registry
+    if is_async(registry, task.name):
+        run_async(task, registry)
+        return False, None
     outcome = attempt(task, registry)
+    return settle(task, outcome, registry)
+
+
+def settle(
+    task: ActivityTask, outcome: ActivityOutcome, registry: Registry
+) -> tuple[bool, ActivityTask | None]:
+    """Record an attempt's outcome (with the next episode when it can); returns
+    (recorded, the task that episode or a freed limit slot claimed for this thread)."""
     recorded, claimed = finish_task(task, outcome, registry)
     if recorded and claimed is None and has_slots(task.name):
         # Hand the freed slot on from this thread (round robin): no broker hop, no gap.
@@ -163,9 +183,9 @@ def run_claimed(
     return recorded, claimed
 
 
-def attempt(task: ActivityTask, registry: Registry) -> ActivityOutcome:
-    """Run one attempt of a claimed task, outside any transaction; observed and logged."""
-    ctx = ActivityContext(
+def context_of(task: ActivityTask, heartbeats: Heartbeats) -> ActivityContext:
+    """The ``ctx`` of one run of a claimed task."""
+    return ActivityContext(
         instance_id=task.instance.instance_id,
         name=task.name,
         attempt=task.attempt,
@@ -173,11 +193,21 @@ def attempt(task: ActivityTask, registry: Registry) -> ActivityOutcome:
         task_id=task.task_id,
         execution_id=task.execution_id,
         last_heartbeat=task.heartbeat_details,
-        heartbeats=heartbeats_of(task),
+        heartbeats=heartbeats,
     )
+
+
+def attempt(task: ActivityTask, registry: Registry) -> ActivityOutcome:
+    """Run one attempt of a claimed task, outside any transaction; observed and logged."""
+    ctx = context_of(task, heartbeats_of(task))
     started = time.perf_counter()
     outcome = limit_result(task.name, run_activity(registry, ctx, task.input))
-    elapsed = time.perf_counter() - started
+    observed(task, outcome, time.perf_counter() - started)
+    return outcome
+
+
+def observed(task: ActivityTask, outcome: ActivityOutcome, elapsed: float) -> None:
+    """Count and log one finished attempt."""
     observe_activity(task.name, task.attempt, task.runs, outcome.ok, elapsed)
     if log.isEnabledFor(logging.INFO):  # building the context costs more than the step
         log.info(
@@ -188,10 +218,9 @@ def attempt(task: ActivityTask, registry: Registry) -> ActivityOutcome:
             elapsed * 1000,
             extra=log_context(task.instance, activity=task.name, task_id=task.task_id),
         )
-    return outcome
 
 
-def heartbeats_of(task: ActivityTask) -> Heartbeats:
+def heartbeats_of(task: ActivityTask, writer: HeartbeatWriter | None = None) -> Heartbeats:
     """``ctx.heartbeat()`` of a claimed task: throttled (DURABLE_HEARTBEAT_INTERVAL_SECONDS,
     or a third of its heartbeat_timeout when shorter), size-limited, written durably."""
     interval = conf.HEARTBEAT_INTERVAL_SECONDS
@@ -201,7 +230,7 @@ def heartbeats_of(task: ActivityTask) -> Heartbeats:
     if limit > conf.MAX_PAYLOAD_BYTES:
         limit, setting = conf.MAX_PAYLOAD_BYTES, "DURABLE_MAX_PAYLOAD_BYTES"
     return Heartbeats(
-        heartbeat_writer(task),
+        writer or heartbeat_writer(task),
         interval=interval,
         clock=time.monotonic,
         max_bytes=limit,
@@ -234,6 +263,124 @@ def heartbeat_writer(task: ActivityTask) -> HeartbeatWriter:
             return None
 
     return write
+
+
+# -- async def activities: on the process's event loop (runtime/eventloop.py) -------------
+# docs/architecture.md, "Async activities".
+def run_async(task: ActivityTask, registry: Registry) -> None:
+    """Hand a claimed task of an ``async def`` activity to the event loop; returns at once.
+
+    The task stays claimed by this thread's name (the lease keeper renews it); a record
+    thread records the outcome through :func:`settle` and goes on with the task the next
+    episode claims: on the loop again if async, else given back to the broker (record
+    threads run no blocking activity code).
+    """
+    loop = activity_loop()
+    beats = BackgroundBeats(task, loop)
+    loop.submit(
+        lambda: _attempt_async(task, registry, beats),
+        lambda outcome: _record_async(task, outcome, registry, beats),
+    )
+
+
+def start_async_tasks(tasks: list[ActivityTask], registry: Registry) -> list[ActivityTask]:
+    """Hand the async ones of claimed ``tasks`` to the event loop; returns the others."""
+    plain = []
+    for task in tasks:
+        if is_async(registry, task.name):
+            run_async(task, registry)
+        else:
+            plain.append(task)
+    return plain
+
+
+async def _attempt_async(
+    task: ActivityTask, registry: Registry, beats: BackgroundBeats
+) -> ActivityOutcome:
+    """One attempt on the loop, under the task's start_to_close (``asyncio.wait_for``)."""
+    ctx = context_of(task, heartbeats_of(task, beats.write))
+    limit = task.start_to_close.total_seconds() if task.start_to_close is not None else None
+    started = time.perf_counter()
+    running = asyncio.ensure_future(run_activity_async(registry, ctx, task.input))
+    beats.target = running  # a write that finds the task unwanted cancels it
+    try:
+        outcome = await asyncio.wait_for(running, limit)
+    except TimeoutError:
+        ctx.heartbeats.flush()
+        timeouts = ActivityTimeouts(start_to_close=limit)
+        outcome = ActivityOutcome(False, failure=timed_out(task.name, START_TO_CLOSE, timeouts))
+    except asyncio.CancelledError:
+        if not beats.unwanted:
+            raise  # the process stops: no outcome, the lease is released
+        exc = ActivityCancelled("The activity was cancelled: its result is not wanted.")
+        outcome = ActivityOutcome(False, failure=FailureDetails.from_exception(exc))
+    observed(task, outcome, time.perf_counter() - started)
+    return outcome
+
+
+# An outcome the database refused is tried again this many times, 1 s apart, before the
+# task is given back (a database restart takes seconds; the lease covers a worker crash).
+RECORD_TRIES = 30
+
+
+def _record_async(
+    task: ActivityTask, outcome: ActivityOutcome, registry: Registry, beats: BackgroundBeats
+) -> None:
+    """On a record thread: record an async attempt's outcome and go on with the next task."""
+    beats.wait()  # a failed attempt's last details are written before its outcome
+    outcome = limit_result(task.name, outcome)
+    for tries in range(1, RECORD_TRIES + 1):
+        try:
+            _recorded, claimed = settle(task, outcome, registry)
+            break
+        except DatabaseError:
+            if tries == RECORD_TRIES or shutdown.stopping():
+                log.warning("could not record task %s; giving it back", task.pk, exc_info=True)
+                give_back([task.pk], this_thread=False, ran=True)
+                return
+            time.sleep(1.0)
+    if claimed is None:
+        return
+    if is_async(registry, claimed.name) and not shutdown.stopping():
+        run_async(claimed, registry)
+    else:
+        give_back([claimed.pk])  # a plain activity runs on a worker thread
+
+
+class BackgroundBeats:
+    """The heartbeat write of an async attempt, off the loop: ``ctx.heartbeat()`` never
+    blocks. Each write runs on a record thread (in order, one after the other) and the
+    beat returns what the writes done so far found; one finding the task unwanted
+    (cancelled, timed out, taken over) also cancels the running coroutine at its next
+    ``await``, and the beat after it raises ActivityCancelled."""
+
+    def __init__(self, task: ActivityTask, loop: ActivityLoop) -> None:
+        self._write = heartbeat_writer(task)
+        self._loop = loop
+        self._last: Future[bool | None] | None = None
+        self.unwanted = False
+        self.target: asyncio.Future[ActivityOutcome] | None = None
+
+    def write(self, beat: Beat) -> bool:
+        previous = self._last
+
+        def job() -> bool | None:
+            if previous is not None:
+                previous.result()
+            running = self._write(beat)
+            if running is False and not self.unwanted:
+                self.unwanted = True
+                if self.target is not None:
+                    self._loop.cancel_soon(self.target)
+            return running
+
+        self._last = self._loop.off_loop(job)
+        return not self.unwanted
+
+    def wait(self) -> None:
+        """Until the writes started so far are done (called off the loop)."""
+        if self._last is not None:
+            self._last.result()
 
 
 def finish_task(

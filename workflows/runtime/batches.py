@@ -26,7 +26,14 @@ from ..engine.registry import Registry
 from ..episodes import Episode, episode_locked, lock_instance
 from ..models import ActivityTask
 from . import outcomes, shutdown
-from .activities import attempt, claim_tasks, finish_task, may_finish_together, run_chain
+from .activities import (
+    attempt,
+    claim_tasks,
+    finish_task,
+    may_finish_together,
+    run_chain,
+    start_async_tasks,
+)
 from .dispatch import wake_orchestration
 from .merge import finish_together
 from .renewal import give_back
@@ -59,6 +66,7 @@ def execute_batch(
 def run_batch(tasks: list[ActivityTask], registry: Registry) -> tuple[int, list[ActivityTask]]:
     """Run claimed tasks one after another, recording outcomes a few at a time; returns
     (outcomes recorded, the tasks episodes run here claimed for this thread)."""
+    tasks = start_async_tasks(tasks, registry)  # to the event loop, all at once
     budget = conf.ACTIVITY_BATCH_SECONDS
     started = time.monotonic()
     recorded = 0

@@ -7,6 +7,7 @@ Used by ``durable serve`` (embedded broker, beside the web server), by
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 
 import dramatiq
@@ -18,6 +19,7 @@ from ..limits.config import routed_queues
 from ..versioning import verify_deployment
 from . import shutdown
 from .actors import activity_actor, run_orchestration
+from .eventloop import running_loop
 from .queues import remember_served
 from .renewal import LeaseKeeper, release_leases
 from .sweeper import Sweeper
@@ -121,8 +123,9 @@ class Worker:
         )
 
     def stop(self, grace: float | None = None) -> None:
-        """Stop taking work, let running activities finish for ``grace`` seconds
-        (DURABLE_SHUTDOWN_GRACE_SECONDS), then give what still runs to other workers.
+        """Stop taking work, let running activities (async ones on the event loop too)
+        finish for ``grace`` seconds (DURABLE_SHUTDOWN_GRACE_SECONDS), then give what
+        still runs to other workers.
 
         Unstarted tasks of a batch, and activities an episode claimed for a thread, are
         given back at once; messages fetched but not started go back to the broker.
@@ -135,9 +138,13 @@ class Worker:
         for pool in self._pools:  # in parallel: each stops its threads, then its consumers
             for thread in pool.workers:
                 thread.stop()
+        deadline = time.monotonic() + grace
         for pool in self._pools:
             pool.stop(timeout=int(grace * 1000))
         self._pools = []
+        loop = running_loop()
+        if loop is not None and loop.drain(max(0.0, deadline - time.monotonic())):
+            loop.cancel_all()  # their leases are released below
         if self._lease_keeper is not None:
             self._lease_keeper.stop()
             try:

@@ -214,8 +214,9 @@ def attribute_filters(pairs: dict[str, str]) -> dict[str, list[Any]]:
                 f"{MAX_ATTRIBUTE_VALUE} characters."
             )
         values: list[Any] = [text]
+        folded = text.lower()  # "True" as a template prints it, "true" as JSON spells it
         try:
-            typed = json.loads(text)
+            typed = json.loads(folded if folded in ("true", "false") else text)
         except ValueError:
             typed = None
         if isinstance(typed, bool) or (

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 from django_htmx.http import push_url
 
-from workflows.client import DurableClient
+from workflows.client import COUNT_CAP, DurableClient
 from workflows.engine.errors import ClientError
 from workflows.statuses import CompensationStatus, InstanceStatus
 
@@ -21,8 +21,17 @@ from .endings import compensated_count, endings
 from .forms import ConsoleFilterForm
 from .http import fragment, require
 from .live import poll_seconds
+from .saved_views import views_of
 
 PAGE_SIZE = 25
+DEFAULT_SORT = "-created"
+# (sort key, header) of the list's sortable columns, in the table's order.
+SORTABLE = (
+    ("name", "Workflow"),
+    ("status", "Status"),
+    ("created", "Started"),
+    ("updated", "Last change"),
+)
 NEEDS_VIEW = "The console is for operators: it needs the permission to view instances."
 
 
@@ -106,11 +115,14 @@ def _listing(client: DurableClient, params: QueryDict, user: Any) -> dict[str, A
         "items": [],
         "error": "",
         "poll_seconds": poll_seconds(),
+        "count_cap": COUNT_CAP,
     }
     if not form.is_valid():
+        # Every wrong field named; nothing is listed (or changed) until it is fixed.
         context["error"] = "; ".join(e for errors in form.errors.values() for e in errors)
         return context
     f = form.cleaned_data
+    sort = f["sort"] or DEFAULT_SORT
     try:
         page = client.query(
             search=f["q"].strip() or None,
@@ -118,8 +130,15 @@ def _listing(client: DurableClient, params: QueryDict, user: Any) -> dict[str, A
             name=f["name"].strip() or None,
             business_key=f["business_key"].strip() or None,
             needs_attention=True if f["attention"] else None,
+            attributes=f["attrs"] or None,
+            created_after=f["created_after"],
+            created_before=f["created_before"],
+            updated_after=f["updated_after"],
+            updated_before=f["updated_before"],
+            sort=sort,
             cursor=f["cursor"] or None,
-            limit=PAGE_SIZE,
+            limit=f["size"] or PAGE_SIZE,
+            count=True,
             user=user,
         )
     except ClientError as exc:
@@ -131,23 +150,51 @@ def _listing(client: DurableClient, params: QueryDict, user: Any) -> dict[str, A
     context.update(
         items=page.items,
         endings=endings(client, page.items),
-        filtered=any(f[k] for k in ("q", "status", "name", "business_key", "attention")),
+        filtered=any(f[k] for k in ("q", "status", "name", "business_key", "attention"))
+        or any(f[k] for k in ConsoleFilterForm.NOT_BULK),
         paged=bool(f["cursor"]),
         first_query=filters.urlencode(),
+        total=page.total,
+        total_exact=page.total_exact,
+        sort=sort,
+        columns=_sort_links(filters, sort),
+        saved_query=filters.urlencode(),
     )
-    if page.next_cursor:
-        filters["cursor"] = page.next_cursor
-        context["next_query"] = filters.urlencode()
+    for key, cursor in (("next_query", page.next_cursor), ("previous_query", page.previous_cursor)):
+        if cursor:
+            filters["cursor"] = cursor
+            context[key] = filters.urlencode()
     if access.can_operate(user):  # "select all N matching this filter" needs N
         hidden = [(key, f[key].strip()) for key in ("q", "name", "business_key") if f[key].strip()]
         hidden += [("status", f["status"])] if f["status"] else []
         hidden += [("attention", "on")] if f["attention"] else []
-        if f["cursor"] or page.next_cursor:
+        if any(f[k] for k in ConsoleFilterForm.NOT_BULK):
+            matching = 0  # bulk filters cannot repeat these: picked rows only
+        elif f["cursor"] or page.next_cursor:
             matching = client.count_bulk_targets("instances", _bulk_filter(f), user=user)
         else:  # the first page holds them all: no second search over the table
             matching = len(page.items)
         context["bulk"] = bulk_bar(user, "bulk-list", "instances", hidden, matching, "matching")
     return context
+
+
+def _sort_links(filters: QueryDict, sort: str) -> list[dict[str, str]]:
+    """The list's column headers: each sorts by its column (descending first; a second
+    click reverses), back to the first page."""
+    columns = []
+    for key, label in SORTABLE:
+        query = filters.copy()
+        query.pop("cursor", None)
+        current = sort.lstrip("-") == key
+        query["sort"] = key if current and sort.startswith("-") else f"-{key}"
+        columns.append(
+            {
+                "label": label,
+                "query": query.urlencode(),
+                "aria": ("descending" if sort.startswith("-") else "ascending") if current else "",
+            }
+        )
+    return columns
 
 
 def _bulk_filter(f: dict[str, Any]) -> dict[str, Any]:
@@ -170,6 +217,7 @@ def console_page(request: HttpRequest) -> HttpResponse:
         **_listing(client, request.GET, request.user),
         "names": client.orchestrator_names(),
         "poll_seconds": poll_seconds(),
+        "saved_views": views_of(request.user),
     }
     return render(request, "workflows/console.html", context)
 

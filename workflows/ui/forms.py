@@ -14,6 +14,8 @@ from typing import Any
 from django import forms
 
 from workflows import rules
+from workflows.client import SORT_CHOICES as client_sorts
+from workflows.client import attribute_problems
 from workflows.engine.errors import InvalidInput
 from workflows.statuses import InstanceStatus
 
@@ -162,7 +164,38 @@ class CompensationDecisionForm(forms.Form):
     note = forms.CharField(required=False, max_length=rules.MAX_NOTE_LENGTH)
 
 
+_SORT_LABELS = {
+    "created": "Started",
+    "updated": "Last change",
+    "name": "Workflow",
+    "status": "Status",
+}
+SORT_CHOICES = [
+    (choice, f"{_SORT_LABELS[choice.lstrip('-')]} {'↓' if choice[0] == '-' else '↑'}")
+    for choice in client_sorts
+]
+PAGE_SIZES = (10, 25, 50, 100)
+_WHEN_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
+
+
+def _when(label: str) -> forms.DateTimeField:
+    # datetime-local sends "2026-01-31T09:30"; read as UTC (the labels say so).
+    return forms.DateTimeField(
+        required=False,
+        label=label,
+        input_formats=_WHEN_FORMATS,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        error_messages={"invalid": f"{label}: use a date and time such as 2026-01-31T09:30."},
+    )
+
+
 class ConsoleFilterForm(forms.Form):
+    """The console's instance list: filters, order, page size and page (cursor).
+
+    ``attrs`` takes search attributes as ``name=value`` pairs, comma separated
+    (``customer=acme, region=eu``); every pair must match.
+    """
+
     q = forms.CharField(required=False, max_length=200, label="Search")
     status = forms.ChoiceField(
         required=False, choices=[("", "Any status"), *InstanceStatus.choices]
@@ -172,4 +205,55 @@ class ConsoleFilterForm(forms.Form):
         required=False, max_length=rules.MAX_BUSINESS_KEY_LENGTH, label="Business key"
     )
     attention = forms.BooleanField(required=False, label="Needs attention")
-    cursor = forms.CharField(required=False, max_length=40)
+    attrs = forms.CharField(required=False, max_length=1000, label="Search attributes")
+    created_after = _when("Started from")
+    created_before = _when("Started before")
+    updated_after = _when("Changed from")
+    updated_before = _when("Changed before")
+    sort = forms.ChoiceField(
+        required=False,
+        choices=SORT_CHOICES,
+        label="Order",
+        error_messages={"invalid_choice": "Order: %(value)s is not a column to sort by."},
+    )
+    size = forms.TypedChoiceField(
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[(n, f"{n} a page") for n in PAGE_SIZES],
+        label="Page size",
+        error_messages={
+            "invalid_choice": "Page size: %(value)s is not one of "
+            + ", ".join(map(str, PAGE_SIZES))
+            + "."
+        },
+    )
+    cursor = forms.CharField(required=False, max_length=700)
+
+    # Filters the bulk actions' "all matching" cannot repeat exactly: with one of them set,
+    # only picked rows can be acted on.
+    NOT_BULK = ("attrs", "created_after", "created_before", "updated_after", "updated_before")
+
+    def clean_attrs(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for pair in filter(None, (p.strip() for p in self.cleaned_data["attrs"].split(","))):
+            name, sep, value = pair.partition("=")
+            if not sep or not name.strip():
+                raise forms.ValidationError(
+                    f"Search attributes: {pair!r} is not name=value; e.g. customer=acme, region=eu."
+                )
+            found[name.strip()] = value.strip()
+        problems = attribute_problems(found)
+        if problems:
+            raise forms.ValidationError(f"Search attributes: {next(iter(problems.values()))}")
+        return found
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        for start, end, label in (
+            ("created_after", "created_before", "Started"),
+            ("updated_after", "updated_before", "Changed"),
+        ):
+            if data.get(start) and data.get(end) and data[start] >= data[end]:
+                self.add_error(end, f"{label} before must be later than {label.lower()} from.")
+        return data

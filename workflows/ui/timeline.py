@@ -160,6 +160,13 @@ def _marker(p: dict[str, Any], start: dict[str, Any] | None) -> _Text:
     return _Text(f"Marker {p.get('name', '?')}", "", "muted")
 
 
+def _search_attributes(p: dict[str, Any], start: dict[str, Any] | None) -> _Text:
+    # Not a payload: search attributes are shown wherever the instance is (lists, API).
+    pairs = (p.get("attributes") or {}).items()
+    detail = ", ".join(f"{k} removed" if v is None else f"{k}={v}" for k, v in pairs)
+    return _Text("Search attributes set", detail, "info")
+
+
 def _completed(p: dict[str, Any], start: dict[str, Any] | None) -> _Text:
     return _Text("Completed", "", "ok", "output")
 
@@ -190,6 +197,7 @@ _BUILDERS: dict[str, Callable[[dict[str, Any], dict[str, Any] | None], _Text]] =
     "approval_requested": _approval_requested,
     "compensation_registered": _compensation_registered,
     "marker_recorded": _marker,
+    "search_attributes_upserted": _search_attributes,
     "execution_completed": _completed,
     "execution_failed": _failed,
     "execution_terminated": _terminated,

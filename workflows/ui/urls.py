@@ -5,7 +5,7 @@ from django.templatetags.static import static
 from django.urls import path, reverse
 from django.views.generic import RedirectView
 
-from . import access, approvals, bulk, console, dashboard, instances, start
+from . import access, approvals, bulk, console, dashboard, instances, saved_views, start
 from .http import login_required
 
 app_name = "ui"
@@ -30,6 +30,8 @@ urlpatterns = [
     path("console/", console.console_page, name="console"),
     path("console/overview/", console.console_overview, name="console-overview"),
     path("console/instances/", console.console_instances, name="console-instances"),
+    path("console/views/", saved_views.save_view, name="save-view"),
+    path("console/views/<int:pk>/delete/", saved_views.delete_view, name="delete-view"),
     path("console/bulk/", bulk.operations_page, name="bulk-operations"),
     path("console/bulk/review/", bulk.review, name="bulk-review"),
     path("console/bulk/start/", bulk.start, name="bulk-start"),

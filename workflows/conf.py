@@ -17,6 +17,7 @@ ImproperlyConfigured, by any code that reads it anyway. Reads are not cached, so
 
 from __future__ import annotations
 
+import base64
 import difflib
 import json
 import re
@@ -79,6 +80,21 @@ def _objects(value: Any) -> dict[str, dict[str, Any]]:
     if not isinstance(parsed, dict) or not all(isinstance(v, dict) for v in parsed.values()):
         raise ValueError("not an object of objects")
     return parsed
+
+
+def _keys(value: Any) -> dict[str, str]:
+    """Key id -> urlsafe base64 of 32 random bytes (an AES-256 key)."""
+    parsed = json.loads(value) if isinstance(value, str) and value.strip() else value
+    if parsed in ("", None):
+        return {}
+    if not isinstance(parsed, dict):
+        raise ValueError("not an object")
+    for key_id, key in parsed.items():
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", str(key_id)) or not isinstance(key, str):
+            raise ValueError("bad key id")
+        if len(base64.urlsafe_b64decode(key.encode())) != 32:
+            raise ValueError("not 32 bytes")
+    return {str(k): v for k, v in parsed.items()}
 
 
 def _optional_integer(value: Any) -> int | None:
@@ -241,6 +257,42 @@ class DurableSettings:
         'a JSON object of objects, e.g. {"call_partner": {"max_concurrency": 5, '
         '"rate_limit": "20/s", "queue": "partner"}}',
     )
+    # Payloads at rest (workflows/payloads/, README "Payloads"). "aesgcm" encrypts every
+    # stored payload with the key DURABLE_PAYLOAD_KEY_ID names in DURABLE_PAYLOAD_KEYS
+    # (a JSON object, key id -> urlsafe base64 of 32 random bytes); "" stores plain JSON.
+    PAYLOAD_CODEC = Setting(
+        "DURABLE_PAYLOAD_CODEC",
+        "",
+        lambda v: _text(v).lower(),
+        '"" (plain JSON) or "aesgcm"',
+        lambda v: v in {"", "aesgcm"},
+    )
+    PAYLOAD_KEYS = Setting(
+        "DURABLE_PAYLOAD_KEYS",
+        {},
+        _keys,
+        "a JSON object of key ids (letters, digits, _.-) to urlsafe base64 of 32 bytes, e.g. "
+        '{"k1": "<python -c \'import base64,os;print(base64.urlsafe_b64encode(os.urandom(32))'
+        ".decode())'>\"}",
+    )
+    PAYLOAD_KEY_ID = Setting(
+        "DURABLE_PAYLOAD_KEY_ID", "", _text, "a key id of DURABLE_PAYLOAD_KEYS"
+    )
+    # Payload JSON larger than this is zlib-compressed before it is stored (0: never).
+    PAYLOAD_COMPRESS_BYTES = Setting(
+        "DURABLE_PAYLOAD_COMPRESS_BYTES", 0, _integer, "a byte count, 0 or more", _at_least(0)
+    )
+    # Payloads (inputs, outputs, results, history values) stored larger than this go to
+    # the payload storage, the row keeps a reference (0: never). DURABLE_MAX_PAYLOAD_BYTES
+    # still caps every payload, offloaded or not.
+    PAYLOAD_OFFLOAD_BYTES = Setting(
+        "DURABLE_PAYLOAD_OFFLOAD_BYTES", 0, _integer, "a byte count, 0 or more", _at_least(0)
+    )
+    # A STORAGES alias for offloaded payloads (e.g. an S3 bucket of django-storages); "":
+    # a FileSystemStorage in DURABLE_PAYLOAD_DIR (never served by the web server).
+    PAYLOAD_STORAGE = Setting("DURABLE_PAYLOAD_STORAGE", "", _text, "a STORAGES alias")
+    # "": var/payloads under the project's BASE_DIR.
+    PAYLOAD_DIR = Setting("DURABLE_PAYLOAD_DIR", "", _text, "a folder")
     # /metrics (workflows/metrics.py): users with workflows.view_instance, or
     # `Authorization: Bearer <token>`.
     METRICS_TOKEN = Setting("DURABLE_METRICS_TOKEN", "", _text, "a string")
@@ -295,4 +347,46 @@ def check_settings(app_configs: Any = None, **_: Any) -> list[checks.CheckMessag
             problems.append(
                 checks.Warning(f"{name} is not a durableapp setting", hint=hint, id="durable.W001")
             )
+    return problems + _payload_problems()
+
+
+def _payload_problems() -> list[checks.CheckMessage]:
+    """The payload settings that only make sense together (README, "Payloads")."""
+    try:
+        codec, keys, key_id = conf.PAYLOAD_CODEC, conf.PAYLOAD_KEYS, conf.PAYLOAD_KEY_ID
+        offload, limit = conf.PAYLOAD_OFFLOAD_BYTES, conf.MAX_PAYLOAD_BYTES
+        alias = conf.PAYLOAD_STORAGE
+    except ImproperlyConfigured:
+        return []  # reported above as durable.E001
+    problems: list[checks.CheckMessage] = []
+    if codec and key_id not in keys:
+        known = ", ".join(sorted(keys)) or "none"
+        problems.append(
+            checks.Error(
+                f"DURABLE_PAYLOAD_CODEC={codec} encrypts with the key "
+                f"DURABLE_PAYLOAD_KEY_ID={key_id!r} names, but DURABLE_PAYLOAD_KEYS holds "
+                f"no such key (key ids: {known}).",
+                hint="Set DURABLE_PAYLOAD_KEY_ID to one of DURABLE_PAYLOAD_KEYS' ids.",
+                id="durable.E002",
+            )
+        )
+    if alias and alias not in getattr(settings, "STORAGES", {}):
+        problems.append(
+            checks.Error(
+                f"DURABLE_PAYLOAD_STORAGE={alias!r} is not an alias of settings.STORAGES.",
+                hint="Add it to STORAGES, or leave DURABLE_PAYLOAD_STORAGE empty "
+                "(a folder, DURABLE_PAYLOAD_DIR).",
+                id="durable.E002",
+            )
+        )
+    if offload and offload >= limit:
+        problems.append(
+            checks.Warning(
+                f"DURABLE_PAYLOAD_OFFLOAD_BYTES={offload} is not below "
+                f"DURABLE_MAX_PAYLOAD_BYTES={limit}: no payload is ever offloaded (the hard "
+                "limit refuses larger ones first).",
+                hint="Offload below the hard limit, e.g. DURABLE_PAYLOAD_OFFLOAD_BYTES=65536.",
+                id="durable.W002",
+            )
+        )
     return problems

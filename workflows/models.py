@@ -8,7 +8,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, models
+from django.db.models.signals import pre_delete
+from django.dispatch import receiver
 
+from .payloads import offload
+from .payloads.fields import PayloadField
 from .statuses import (
     ACTIVE,
     OPEN,
@@ -87,10 +91,10 @@ class Instance(models.Model):
         max_length=16, choices=InstanceStatus.choices, default=InstanceStatus.PENDING
     )
     execution_id = models.CharField(max_length=64)
-    input = models.JSONField(null=True, blank=True)
-    output = models.JSONField(null=True, blank=True)
-    failure = models.JSONField(null=True, blank=True)
-    custom_status = models.JSONField(null=True, blank=True)
+    input = PayloadField(null=True, blank=True, offload=True)
+    output = PayloadField(null=True, blank=True, offload=True)
+    failure = PayloadField(null=True, blank=True)
+    custom_status = PayloadField(null=True, blank=True)
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
     )
@@ -178,7 +182,7 @@ class HistoryEvent(models.Model):
     execution_id = models.CharField(max_length=64)
     seq = models.PositiveIntegerField()
     kind = models.CharField(max_length=40)
-    payload = models.JSONField(default=dict)
+    payload = PayloadField(default=dict, offload=True)
     timestamp = models.DateTimeField()
 
     class Meta:
@@ -196,7 +200,8 @@ class InboxMessage(models.Model):
     instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="inbox")
     execution_id = models.CharField(max_length=64, blank=True, default="")  # "" = any
     kind = models.CharField(max_length=40)
-    payload = models.JSONField(default=dict)
+    # Not offloaded: applied messages are deleted by the episode (their objects would stay).
+    payload = PayloadField(default=dict)
     # A duplicate delivery hits this constraint and changes nothing.
     dedup_key = models.CharField(max_length=300, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -235,14 +240,14 @@ class ActivityTask(models.Model):
     task_id = models.PositiveIntegerField()
     call_id = models.PositiveIntegerField()
     name = models.CharField(max_length=200)
-    input = models.JSONField(null=True, blank=True)
+    input = PayloadField(null=True, blank=True, offload=True)
     attempt = models.PositiveIntegerField(default=1)
     status = models.CharField(
         max_length=16, choices=TaskStatus.choices, default=TaskStatus.SCHEDULED
     )
     idempotency_key = models.CharField(max_length=300)
-    result = models.JSONField(null=True, blank=True)
-    failure = models.JSONField(null=True, blank=True)
+    result = PayloadField(null=True, blank=True, offload=True)
+    failure = PayloadField(null=True, blank=True)
     runs = models.PositiveIntegerField(default=0)  # times a worker started it (at-least-once)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=200, blank=True, default="")
@@ -261,7 +266,7 @@ class ActivityTask(models.Model):
     # while the task runs; a later run of this row, or the next attempt's row (copied when
     # it is scheduled), starts from them (ctx.last_heartbeat).
     heartbeat_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_details = models.JSONField(null=True, blank=True)
+    heartbeat_details = PayloadField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -339,7 +344,7 @@ class ExternalEvent(models.Model):
     instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="events")
     name = models.CharField(max_length=200)
     event_id = models.CharField(max_length=200, null=True, blank=True)
-    data = models.JSONField(null=True, blank=True)
+    data = PayloadField(null=True, blank=True, offload=True)
     sender = models.CharField(max_length=200, blank=True, default="")
     outcome = models.CharField(max_length=16, choices=EventOutcome.choices)
     reason = models.TextField(blank=True, default="")
@@ -361,13 +366,13 @@ class CompensationRecord(models.Model):
     compensation_id = models.CharField(max_length=300, unique=True)
     step = models.CharField(max_length=200, blank=True, default="")
     activity = models.CharField(max_length=200)
-    input = models.JSONField(null=True, blank=True)
+    input = PayloadField(null=True, blank=True, offload=True)
     order = models.PositiveIntegerField()  # registration order, 1-based
     status = models.CharField(
         max_length=20, choices=CompensationStatus.choices, default=CompensationStatus.REGISTERED
     )
     attempts = models.PositiveIntegerField(default=0)
-    last_error = models.JSONField(null=True, blank=True)
+    last_error = PayloadField(null=True, blank=True)
     resolved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
@@ -393,7 +398,7 @@ class ApprovalRequest(models.Model):
     request_id = models.CharField(max_length=300, unique=True)
     name = models.CharField(max_length=200)
     assignees = models.CharField(max_length=150)  # a Django auth Group name
-    details = models.JSONField(null=True, blank=True)
+    details = PayloadField(null=True, blank=True, offload=True)
     deadline = models.DateTimeField(null=True, blank=True)
     status = models.CharField(
         max_length=16, choices=ApprovalStatus.choices, default=ApprovalStatus.PENDING
@@ -407,7 +412,7 @@ class ApprovalRequest(models.Model):
     # What the approvers' card shows (request_approval(title=, summary=)), and whether
     # rejecting needs a comment; all from the workflow's request.
     title = models.CharField(max_length=200, blank=True, default="")
-    summary = models.JSONField(null=True, blank=True)
+    summary = PayloadField(null=True, blank=True)
     reason_required = models.BooleanField(default=False)
     # "I'm on it": the approver working on it, so two do not (approvals.claim).
     claimed_by = models.ForeignKey(
@@ -472,8 +477,8 @@ class BulkOperation(models.Model):
     action = models.CharField(max_length=32)
     # What was asked for: the filter, or None when an explicit id list was given.
     filter = models.JSONField(null=True, blank=True)
-    # Extra arguments of the action (raise_event: the event's name and data).
-    parameters = models.JSONField(default=dict, blank=True)
+    # Extra arguments of the action (raise_event: the event's name and data): a payload.
+    parameters = PayloadField(default=dict, blank=True)
     reason = models.TextField()  # why (the shared note of compensation decisions)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -547,3 +552,31 @@ class SavedView(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.user_id})"
+
+
+# -- offloaded payloads go with their instance (docs/architecture.md, "Payloads") -------------
+def _offloaded_columns(model: type[models.Model]) -> list[str]:
+    return [
+        f.name for f in model._meta.concrete_fields if isinstance(f, PayloadField) and f.offload
+    ]
+
+
+# The instance's own rows that may hold offloaded payloads (deleted with it by cascade).
+_INSTANCE_ROWS = (HistoryEvent, ActivityTask, ExternalEvent, CompensationRecord, ApprovalRequest)
+
+
+@receiver(pre_delete, sender=Instance)
+def _delete_offloaded_payloads(
+    sender: type[Instance], instance: Instance, **kwargs: object
+) -> None:
+    """Every purge path (``purge``, retention, replacing a finished instance) deletes an
+    instance through the ORM: its offloaded objects are deleted after that commits."""
+    if not offload.may_hold_objects():
+        return
+    names = offload.refs_in_rows(
+        Instance.objects.filter(pk=instance.pk), _offloaded_columns(Instance)
+    )
+    for model in _INSTANCE_ROWS:
+        rows = model.objects.filter(instance_id=instance.pk)
+        names += offload.refs_in_rows(rows, _offloaded_columns(model))
+    offload.delete_after_commit(names, using=kwargs.get("using") or "default")

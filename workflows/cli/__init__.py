@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import bulk, check_replay, entity, instances, schedule, serve, token, worker
+from . import bulk, check_replay, entity, instances, rotate_key, schedule, serve, token, worker
 
 SUBCOMMANDS: dict[str, ModuleType] = {
     "serve": serve,
@@ -14,5 +14,6 @@ SUBCOMMANDS: dict[str, ModuleType] = {
     "bulk": bulk,
     "schedule": schedule,
     "entity": entity,
+    "rotate-key": rotate_key,
     **instances.SUBCOMMANDS,
 }

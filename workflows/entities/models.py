@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from ..payloads.fields import PayloadField
+
 SIGNAL_ENTITY = "signal_entity"
 LOG_KEEP = 100  # applied operations kept per entity
 
@@ -19,7 +21,7 @@ class Entity(models.Model):
     name = models.CharField(max_length=100)
     key = models.CharField(max_length=200)
     exists = models.BooleanField(default=False)  # False: no state (new, or deleted)
-    state = models.JSONField(null=True, blank=True)
+    state = PayloadField(null=True, blank=True)
     version = models.PositiveBigIntegerField(default=0)  # batches applied
     lock_holder = models.CharField(max_length=200, blank=True, default="")  # instance id
     operations_applied = models.PositiveBigIntegerField(default=0)
@@ -50,7 +52,7 @@ class EntityOperation(models.Model):
     entity = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="queue")
     kind = models.CharField(max_length=10)  # signal, call, lock, unlock
     operation = models.CharField(max_length=100)
-    input = models.JSONField(null=True, blank=True)
+    input = PayloadField(null=True, blank=True)
     # An instance id, "@name@key" of an entity, or "" (from outside: API, CLI, code).
     sender = models.CharField(max_length=200, blank=True, default="")
     execution_id = models.CharField(max_length=64, blank=True, default="")

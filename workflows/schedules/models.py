@@ -15,6 +15,7 @@ from django.db import models
 from django.db.models import Exists, OuterRef, Q
 
 from ..models import Instance
+from ..payloads.fields import PayloadField
 from ..statuses import TERMINAL
 from . import policies
 
@@ -39,7 +40,7 @@ class Schedule(models.Model):
     schedule_id = models.CharField(max_length=150)
     orchestrator = models.CharField(max_length=200)
     version = models.PositiveIntegerField(null=True, blank=True)  # None: the latest
-    input = models.JSONField(null=True, blank=True)
+    input = PayloadField(null=True, blank=True)
     pass_scheduled_time = models.BooleanField(default=False)  # input["scheduled_at"]
     cron = models.CharField(max_length=200, blank=True, default="")
     timezone = models.CharField(max_length=64, default="UTC")

@@ -1,0 +1,4 @@
+"""Stored payloads: encryption at rest, compression, large payloads by reference.
+
+See docs/architecture.md, "Payloads", and README, "Payloads".
+"""

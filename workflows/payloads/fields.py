@@ -1,0 +1,55 @@
+"""``PayloadField``: the model field of every column holding workflow data.
+
+A ``JSONField`` whose every write goes through :func:`offload.store` (the codec, then the
+storage when large) and every read through :func:`offload.load`. Writes of every kind
+pass ``get_db_prep_value``: ``save()``, ``update()``, ``bulk_create``, ``bulk_update`` and
+the raw SQL of ``workflows/compiled.py`` (which prepares values with the field); reads of
+every kind pass ``from_db_value``: model rows, ``values()``/``values_list()`` and
+``raw()``. So replay, check-replay, the API and the UI see plain values and only the
+database (and the payload storage) sees envelopes. JSON lookups inside these columns
+(``input__customer=...``) cannot match an envelope: none are used (docs/architecture.md,
+"Payloads").
+
+Example::
+
+    class Order(models.Model):
+        input = PayloadField(null=True, blank=True, offload=True)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from django.db.models.fields.json import KeyTransform
+
+from .offload import load, store
+
+
+class PayloadField(models.JSONField):
+    """A JSONField stored through the payload codec; ``offload=True``: large values go to
+    the payload storage (only for columns written once and deleted with their instance,
+    so a purge finds every object)."""
+
+    def __init__(self, *args: Any, offload: bool = False, **kwargs: Any) -> None:
+        self.offload = offload
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self) -> Any:
+        name, path, args, kwargs = super().deconstruct()
+        if self.offload:
+            kwargs["offload"] = True
+        return name, path, args, kwargs
+
+    def get_db_prep_value(self, value: Any, connection: Any, prepared: bool = False) -> Any:
+        if not prepared:
+            value = self.get_prep_value(value)
+        if value is not None and not hasattr(value, "as_sql"):
+            value = store(value, offload=self.offload)
+        return super().get_db_prep_value(value, connection, prepared=True)
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        value = super().from_db_value(value, expression, connection)
+        if isinstance(expression, KeyTransform):
+            return value
+        return load(value)

@@ -10,7 +10,6 @@ from typing import Any
 from .errors import ActivityCancelled
 from .failures import FailureDetails
 from .heartbeat import Heartbeats
-from .payloads import round_trip
 from .registry import Registry
 
 
@@ -94,18 +93,20 @@ def is_async(registry: Registry, name: str) -> bool:
 def run_activity(registry: Registry, ctx: ActivityContext, input: Any) -> ActivityOutcome:
     """Call the registered activity; any exception becomes failure details.
 
-    The result goes through a JSON round trip so the orchestrator sees exactly
-    what storage will give back on replay. A failed attempt writes the heartbeat
-    details the throttle held back, so the next attempt resumes from the latest.
+    The input is rebuilt from its stored JSON form by the activity's parameter hint, and
+    the result turned into its JSON form (checked against the return annotation), so the
+    orchestrator sees exactly what storage will give back on replay. A failed attempt
+    writes the heartbeat details the throttle held back, so the next attempt resumes
+    from the latest.
     An ``async def`` activity called here (the in-memory test runner) runs on an event
     loop of its own; the runtime awaits it with :func:`run_activity_async` instead.
     """
     try:
         definition = registry.get_activity(ctx.name)
-        value = definition.fn(ctx, input)
+        value = definition.fn(ctx, _typed_input(registry, ctx, input))
         if inspect.isawaitable(value):
             value = asyncio.run(_awaited(value))
-        return _completed(ctx, value)
+        return _completed(registry, ctx, value)
     except Exception as exc:  # noqa: BLE001 - every activity error is reported, not raised
         return _failed(ctx, exc)
 
@@ -124,10 +125,10 @@ async def run_activity_async(
     """
     try:
         definition = registry.get_activity(ctx.name)
-        value = definition.fn(ctx, input)
+        value = definition.fn(ctx, _typed_input(registry, ctx, input))
         if inspect.isawaitable(value):
             value = await value
-        return _completed(ctx, value)
+        return _completed(registry, ctx, value)
     except Exception as exc:  # noqa: BLE001 - every activity error is reported, not raised
         return _failed(ctx, exc)
 
@@ -136,8 +137,18 @@ async def _awaited(value: Any) -> Any:
     return await value
 
 
-def _completed(ctx: ActivityContext, value: Any) -> ActivityOutcome:
-    return ActivityOutcome(True, round_trip(value, f"result of activity {ctx.name!r}"))
+def _typed_input(registry: Registry, ctx: ActivityContext, input: Any) -> Any:
+    """The stored input, rebuilt by the activity's parameter hint (engine/converter.py)."""
+    hint = registry.payload_types("activity", ctx.name).input
+    return registry.converter.from_json(input, hint, f"input of activity {ctx.name!r}")
+
+
+def _completed(registry: Registry, ctx: ActivityContext, value: Any) -> ActivityOutcome:
+    # Its JSON form, checked against the return annotation here, where it was returned:
+    # the orchestrator then decodes the stored form with the same hint.
+    hint = registry.payload_types("activity", ctx.name).output
+    what = f"result of activity {ctx.name!r}"
+    return ActivityOutcome(True, registry.converter.encode(value, what, hint))
 
 
 def _failed(ctx: ActivityContext, exc: Exception) -> ActivityOutcome:

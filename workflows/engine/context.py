@@ -14,6 +14,7 @@ from typing import Any
 
 from . import actions as act
 from .approvals import request_approval
+from .converter import DEFAULT_CONVERTER, DataConverter
 from .entity_calls import EntityCheck
 from .entity_calls import call_entity as _call_entity
 from .entity_calls import lock as _lock
@@ -21,7 +22,7 @@ from .entity_calls import signal_entity as _signal_entity
 from .errors import ActivityFailed, EventTimeout, FanOutFailed, WorkflowCodeError
 from .failures import FailureDetails
 from .payloads import round_trip
-from .registry import name_of
+from .registry import PLAIN_JSON, PayloadTypes, name_of
 from .retry import RetryPolicy, next_retry_delay
 from .saga import Saga
 from .search_attributes import check_search_attributes
@@ -94,8 +95,8 @@ class OrchestrationContext:
     """What an orchestrator function receives as ``ctx``.
 
     Every method that returns a task only *describes* work: ``yield`` the task to
-    wait for it. Results come back as stored (JSON round trip), on the first run
-    and on replay alike.
+    wait for it. Results come back rebuilt from what history stores (typed by the
+    activity's return annotation, else as JSON), on the first run and on replay alike.
 
     Example::
 
@@ -117,6 +118,8 @@ class OrchestrationContext:
         state: ExecutionState | None = None,
         activity_timeouts: Callable[[str], ActivityTimeouts] | None = None,
         entity_check: EntityCheck | None = None,
+        converter: DataConverter = DEFAULT_CONVERTER,
+        payload_types: Callable[..., PayloadTypes] | None = None,
     ) -> None:
         self.instance_id = instance_id
         self.execution_id = execution_id
@@ -128,6 +131,9 @@ class OrchestrationContext:
         # The timeouts @activity(...) declared, by activity name (Registry.activity_timeouts).
         self._activity_timeouts = activity_timeouts or (lambda _name: NO_TIMEOUTS)
         self._entity_check = entity_check  # Registry.check_entity_call: unknown name/operation
+        # Typed payloads (engine/converter.py): Registry.converter, Registry.payload_types.
+        self._converter = converter
+        self._payload_types = payload_types or (lambda *_args: PLAIN_JSON)
 
     # -- identity, time, ids -------------------------------------------------
     @property
@@ -178,7 +184,9 @@ class OrchestrationContext:
             )
         """
         name = name_of(activity)
-        value = round_trip(input, f"input of activity {name!r}")
+        types = self._payload_types("activity", name)
+        value = self._converter.encode(input, f"input of activity {name!r}", types.input)
+        decode = self._decoder(types.output, f"result of activity {name!r}")
         try:
             given = ActivityTimeouts.of(start_to_close, heartbeat_timeout)
         except ValueError as exc:
@@ -203,7 +211,7 @@ class OrchestrationContext:
                 timeouts.start_to_close,
                 timeouts.heartbeat_timeout,
             )
-            self._state.schedule(action, task)
+            self._state.schedule(action, task, decode)
             return task
 
         return self._with_retry(retry, start)
@@ -224,7 +232,9 @@ class OrchestrationContext:
         across continue-as-new (task ids start again in every execution).
         """
         name = name_of(orchestrator)
-        value = round_trip(input, f"input of sub-orchestration {name!r}")
+        types = self._payload_types("orchestrator", name, version)
+        value = self._converter.encode(input, f"input of sub-orchestration {name!r}", types.input)
+        decode = self._decoder(types.output, f"output of sub-orchestration {name!r}")
 
         def start(attempt: int) -> Task:
             task_id = self._state.next_task_id()
@@ -233,7 +243,7 @@ class OrchestrationContext:
                 child_id = f"{instance_id}:attempt{attempt}"
             task = CompletableTask(task_id, "sub_orchestration", name, child_id)
             action = act.StartSubOrchestration(task_id, name, child_id, version, value)
-            self._state.schedule(action, task)
+            self._state.schedule(action, task, decode)
             return task
 
         return self._with_retry(retry, start)
@@ -483,7 +493,8 @@ class OrchestrationContext:
 
         External events not yet consumed are carried over unless told otherwise.
         """
-        value = round_trip(input, "continue-as-new input")
+        types = self._payload_types("orchestrator", self.name, self.version)
+        value = self._converter.encode(input, "continue-as-new input", types.input)
         self._state.request_continue_as_new(value, keep_unprocessed_events)
 
     def is_patched(self, change_id: str) -> bool:
@@ -506,6 +517,13 @@ class OrchestrationContext:
         return True
 
     # -- helpers ---------------------------------------------------------------
+    def _decoder(self, hint: Any, what: str) -> Callable[[Any], Any] | None:
+        """How a task's stored result becomes the typed value its ``yield`` returns."""
+        if hint is Any:
+            return None
+        converter = self._converter
+        return lambda data: converter.from_json(data, hint, what)
+
     def _with_retry(self, retry: RetryPolicy | None, start: Callable[[int], Task]) -> Task:
         if retry is None:
             return start(1)

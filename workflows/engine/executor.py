@@ -15,7 +15,7 @@ from .context import OrchestrationContext
 from .errors import NonDeterminismError, PayloadError, WorkflowCodeError
 from .failures import FailureDetails
 from .payloads import check_size, round_trip
-from .registry import Registry
+from .registry import PLAIN_JSON, Registry
 from .state import ExecutionState
 from .tasks import Task
 
@@ -226,6 +226,7 @@ class Orchestration:
         self._generator: Generator[Any, Any, Any] | None = None
         self._awaiting: Task | None = None
         self._end_recorded = False  # history holds this execution's end event
+        self._types = PLAIN_JSON  # the orchestrator's input and output hints
 
     def __del__(self) -> None:
         # Dropped between episodes (a worker replays afresh next time, or the sticky
@@ -404,7 +405,9 @@ class Orchestration:
             self._finish_continued()
             return
         try:
-            output = round_trip(value, "orchestrator output")
+            output = self.registry.converter.encode(
+                value, "orchestrator output", self._types.output
+            )
             check_size(output, "orchestrator output", self.max_output_bytes)
             self.output = output
         except PayloadError as exc:
@@ -494,9 +497,22 @@ class Orchestration:
             state=self._state,
             activity_timeouts=self.registry.activity_timeouts,
             entity_check=self.registry.check_entity_call,
+            converter=self.registry.converter,
+            payload_types=self.registry.payload_types,
         )
         self.status = OrchestrationStatus.RUNNING
-        self._start_generator(definition.fn, round_trip(event.input, "orchestrator input"))
+        try:
+            # Typed by the orchestrator's input hint, always from the stored form.
+            self._types = self.registry.payload_types(
+                "orchestrator", event.name, definition.version
+            )
+            value = self.registry.converter.from_json(
+                round_trip(event.input), self._types.input, "orchestrator input"
+            )
+        except PayloadError as exc:
+            self._finish_failed(FailureDetails.from_exception(exc))
+            return
+        self._start_generator(definition.fn, value)
 
     def _on_terminated(self, _event: ev.ExecutionTerminated) -> None:
         self.status = OrchestrationStatus.TERMINATED

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import collections.abc as cabc
 import inspect
 import re
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .converter import DEFAULT_CONVERTER, DataConverter
 from .entities import EntityDef, define_entity
 from .errors import (
+    PayloadError,
     RegistrationError,
     UnknownActivityError,
     UnknownEntityError,
     UnknownOrchestratorError,
 )
-from .payloads import round_trip
 from .timeouts import NO_TIMEOUTS, TIMEOUT_OPTIONS, ActivityTimeouts
 
 
@@ -38,6 +41,61 @@ class ActivityDef:
     fn: Callable[..., Any]
     options: dict[str, Any] = field(default_factory=dict)  # limits (workflows/limits)
     timeouts: ActivityTimeouts = NO_TIMEOUTS  # defaults of every call (engine/timeouts.py)
+
+
+@dataclass(frozen=True)
+class PayloadTypes:
+    """The type hints a function's input and result are converted with (engine/converter.py).
+
+    ``Any`` (no hint) keeps the value in its JSON form.
+    """
+
+    input: Any = Any
+    output: Any = Any
+
+
+PLAIN_JSON = PayloadTypes()
+# An orchestrator is a generator: its result is the third argument of Generator[Y, S, R].
+_GENERATORS = {cabc.Generator, cabc.Iterator, cabc.Iterable}
+
+
+class _Annotations:
+    """What typing.get_type_hints reads: one function's chosen annotations."""
+
+    def __init__(self, annotations: dict[str, Any]) -> None:
+        self.__annotations__ = annotations
+
+
+def payload_types(fn: Callable[..., Any], what: str) -> PayloadTypes:
+    """The hints of ``fn(ctx, input) -> result``: its second parameter and its return.
+
+    Only these two are resolved (a ``ctx`` hint that names a type imported only under
+    TYPE_CHECKING does not matter). One that cannot be resolved raises PayloadError.
+    """
+    params = [
+        p
+        for p in inspect.signature(fn).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    raw = getattr(fn, "__annotations__", {})
+    wanted = {"return": "result"}
+    if len(params) > 1:
+        wanted[params[1].name] = f"parameter {params[1].name!r}"
+    chosen = {name: raw[name] for name in wanted if name in raw}
+    try:
+        hints = typing.get_type_hints(_Annotations(chosen), globalns=getattr(fn, "__globals__", {}))
+    except Exception as exc:  # noqa: BLE001 - NameError, SyntaxError in a string hint...
+        raise PayloadError(
+            f"The type hints of {what} cannot be resolved ({type(exc).__name__}: {exc}). "
+            "Define or import the types they name at module level (not only under "
+            "TYPE_CHECKING), or remove the hint."
+        ) from None
+    output = hints.get("return", Any)
+    if typing.get_origin(output) in _GENERATORS:
+        args = typing.get_args(output)
+        output = args[2] if len(args) == 3 else Any
+    input_hint = hints.get(params[1].name, Any) if len(params) > 1 else Any
+    return PayloadTypes(input_hint, output)
 
 
 def _check_name(kind: str, name: Any) -> str:
@@ -140,7 +198,10 @@ class Registry:
             return (yield ctx.call_activity(greet, who))
     """
 
-    def __init__(self) -> None:
+    def __init__(self, converter: DataConverter | None = None) -> None:
+        # Turns payloads into their stored JSON form and back (DURABLE_DATA_CONVERTER).
+        self.converter = converter or DEFAULT_CONVERTER
+        self._types: dict[Callable[..., Any], PayloadTypes] = {}
         self._orchestrators: dict[str, dict[int, OrchestratorDef]] = {}
         self._activities: dict[str, ActivityDef] = {}
         self._entities: dict[str, EntityDef] = {}
@@ -230,7 +291,7 @@ class Registry:
         if description is not None and not isinstance(description, str):
             raise RegistrationError(f"Orchestrator {name!r}: description must be text.")
         try:
-            example = round_trip(example, f"example input of orchestrator {name!r}")
+            example = self.converter.to_json(example, f"example input of orchestrator {name!r}")
         except Exception as exc:  # noqa: BLE001 - any reason it is not JSON: one message
             raise RegistrationError(f"Orchestrator {name!r}: {exc}") from None
         if description is None:
@@ -369,6 +430,31 @@ class Registry:
 
     def orchestrator_names(self) -> list[str]:
         return sorted(self._orchestrators)
+
+    def payload_types(self, kind: str, name: str, version: int | None = None) -> PayloadTypes:
+        """The input and result hints of activity or orchestrator ``name`` (``kind``).
+
+        Plain JSON for one not registered here (the other side converts it). Resolved at
+        first use, not at registration: a type defined below the function is found then.
+
+        Example::
+
+            registry.payload_types("activity", "charge").input  # e.g. <class 'Order'>
+        """
+        if kind == "activity":
+            definition = self._activities.get(name)
+            fn = definition.fn if definition is not None else None
+        elif self.has_orchestrator(name, version):
+            fn = self.get_orchestrator(name, version).fn
+        else:
+            fn = None
+        if fn is None:
+            return PLAIN_JSON
+        # By function, not by name: what is registered under a name may change.
+        found = self._types.get(fn)
+        if found is None:
+            found = self._types[fn] = payload_types(fn, f"{kind} {name!r}")
+        return found
 
     def declared_schedules(self) -> dict[str, str | dict[str, Any]]:
         """``{orchestrator name: schedule}`` of the newest version declaring one."""

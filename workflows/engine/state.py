@@ -10,7 +10,7 @@ methods below (and their invariants hold in one place).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ from .errors import (
     ActivityFailed,
     ActivityTimedOut,
     EntityOperationFailed,
+    PayloadError,
     SubOrchestrationFailed,
     TaskFailed,
 )
@@ -72,6 +73,7 @@ class ExecutionState:
         self._search_attributes: dict[str, Any] = {}
         self._pending: dict[int, act.StepAction] = {}
         self._open: dict[int, CompletableTask] = {}
+        self._decoders: dict[int, Callable[[Any], Any]] = {}  # task id -> typed result
         self._recorded: dict[int, HistoryEvent] = {}
         self._waiters: dict[str, deque[EventTask]] = {}
         self._buffer: dict[str, deque[EventRaised]] = {}
@@ -98,14 +100,25 @@ class ExecutionState:
         return self._uuid_counter
 
     # -- decisions -------------------------------------------------------------------
-    def schedule(self, action: act.StepAction, task: CompletableTask | None = None) -> None:
-        """Record ``action`` as decided this episode; ``task`` then waits for its outcome."""
+    def schedule(
+        self,
+        action: act.StepAction,
+        task: CompletableTask | None = None,
+        decode: Callable[[Any], Any] | None = None,
+    ) -> None:
+        """Record ``action`` as decided this episode; ``task`` then waits for its outcome.
+
+        ``decode`` turns the stored result into the value the task completes with (a
+        typed payload, engine/converter.py); without it the task gets the stored JSON.
+        """
         if action.task_id in self._pending or action.task_id in self._open:
             # Two decisions at one step would make replay match the wrong one.
             raise ValueError(f"Step {action.task_id} is already taken.")
         self._pending[action.task_id] = action
         if task is not None:
             self._open[action.task_id] = task
+        if decode is not None:
+            self._decoders[action.task_id] = decode
 
     def create_timer(self, fire_at: datetime, purpose: str = "timer") -> TimerTask:
         """Schedule a durable timer at the next step; the task completes when it fires."""
@@ -151,14 +164,24 @@ class ExecutionState:
         None waits after a duplicate delivery or for an abandoned task: ignored.
         """
         task = self._open.pop(task_id, None)
+        decode = self._decoders.pop(task_id, None)
         if task is None:
             return False
+        if decode is not None:
+            try:
+                value = decode(value)
+            except PayloadError as exc:
+                # The result no longer fits the type the code expects (the activity's code
+                # changed): the call fails where it is awaited, catchable like any failure.
+                task.fail(failure_for(task, FailureDetails.from_exception(exc)))
+                return True
         task.complete(value)
         return True
 
     def reject(self, task_id: int, failure: FailureDetails) -> bool:
         """Fail the open task ``task_id`` with the error its kind raises; False if none."""
         task = self._open.pop(task_id, None)
+        self._decoders.pop(task_id, None)
         if task is None:
             return False
         task.fail(failure_for(task, failure))

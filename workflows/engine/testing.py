@@ -118,8 +118,15 @@ class WorkflowTestRunner(EntityRunnerMixin):
         instance_id: str | None = None,
         version: int | None = None,
     ) -> str:
-        """Start an orchestration (latest version unless named); returns its id."""
+        """Start an orchestration (latest version unless named); returns its id.
+
+        ``input`` may be typed (a dataclass, ...): stored in its JSON form, checked here
+        against the orchestrator's input hint (PayloadError naming the bad field).
+        """
         definition = self.registry.get_orchestrator(name, version)
+        hint = self.registry.payload_types("orchestrator", definition.name, definition.version)
+        what = f"input of orchestrator {definition.name!r}"
+        input = self.registry.converter.encode(input, what, hint.input)
         if instance_id is None:
             self._counter += 1
             instance_id = f"test-{self._counter}"
@@ -288,7 +295,7 @@ class WorkflowTestRunner(EntityRunnerMixin):
         self._calls.setdefault(action.name, []).append(action.input)
         fake = self.fakes.get(action.name)
         if fake is not None:
-            registry = Registry()
+            registry = Registry(self.registry.converter)
             registry.add_activity(fake, action.name)
             outcome = run_activity(registry, ctx, round_trip(action.input))
         else:

@@ -6,8 +6,9 @@
 * sqlite: the one-machine default, SQLite (WAL) and the embedded in-process broker;
 * postgres: production shape, PostgreSQL and RabbitMQ;
 * redis: PostgreSQL and Redis, the runtime's worker tests (the broker only changes
-  transport), through a PgBouncer in transaction pooling that this run starts in front
-  of PostgreSQL (DATABASE_PGBOUNCER=1): the runtime behind a pooler, at no extra time.
+  transport) with the payload codec on (DURABLE_PAYLOAD_CODEC=aesgcm, a test key),
+  through a PgBouncer in transaction pooling that this run starts in front of
+  PostgreSQL (DATABASE_PGBOUNCER=1): the runtime behind a pooler, at no extra time.
   Without the pgbouncer binary the suite runs directly on PostgreSQL, said in the
   summary; with DURABLEAPP_TEST_STRICT=1 it is not run (fails the run).
 
@@ -43,6 +44,12 @@ LOGS = ROOT / "artifacts" / "test-logs"
 # The one-machine default: no service URLs, whatever the calling shell exports.
 UNSET_FOR_DEFAULT = ("DATABASE_URL", "DURABLE_BROKER_URL", "CHANNEL_LAYER_URL")
 SLOWEST = 15
+# The Redis suite's payload codec: a fixed test key, never one of production.
+CODEC_MODE = {
+    "DURABLE_PAYLOAD_CODEC": "aesgcm",
+    "DURABLE_PAYLOAD_KEYS": '{"ci1": "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="}',
+    "DURABLE_PAYLOAD_KEY_ID": "ci1",
+}
 
 
 @dataclass
@@ -120,6 +127,9 @@ def suites() -> list[Suite]:
             needs=("postgres", "redis"),
             workers=2,
             via_pgbouncer=True,
+            # Codec mode: every payload this suite stores is encrypted (README, "Payloads");
+            # tests/runtime/test_payloads_at_rest.py reads the rows back raw.
+            env=CODEC_MODE,
         ),
     ]
 

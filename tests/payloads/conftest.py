@@ -11,6 +11,16 @@ K2 = base64.urlsafe_b64encode(bytes(range(32, 64))).decode()
 SECRET = "SECRET-4111-1111-1111-1111"
 
 
+@pytest.fixture(autouse=True)
+def codec_off(settings):
+    """Each test starts from the defaults, whatever the environment sets (the Redis suite
+    turns the codec on for everything)."""
+    settings.DURABLE_PAYLOAD_CODEC = ""
+    settings.DURABLE_PAYLOAD_COMPRESS_BYTES = 0
+    settings.DURABLE_PAYLOAD_OFFLOAD_BYTES = 0
+    return settings
+
+
 @pytest.fixture
 def encrypted(settings, tmp_path):
     """The codec on with key k1 (k2 known too, not current); offloading off."""

@@ -1,7 +1,14 @@
 import importlib
 import importlib.util
+from typing import Any
 
 from django.apps import AppConfig
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+
+from . import conf
+from .engine import default_registry
+from .engine.converter import DEFAULT_CONVERTER
 
 
 class WorkflowsConfig(AppConfig):
@@ -10,10 +17,7 @@ class WorkflowsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import (
-            bulk_actor,  # noqa: F401 - every worker of the hub runs bulk chunks
-            conf,  # noqa: F401 - registers the settings' system check
-        )
+        from . import bulk_actor  # noqa: F401 - every worker of the hub runs bulk chunks
         from .ui import live  # noqa: F401 - pushes instance_changed to websockets
 
         # Orchestrators and activities register themselves on import: the samples, then
@@ -22,3 +26,16 @@ class WorkflowsConfig(AppConfig):
             importlib.import_module("workflows.samples")
         for module in conf.conf.WORKFLOW_MODULES:
             importlib.import_module(module)
+        _use_data_converter()
+        setting_changed.connect(_use_data_converter)
+
+
+def _use_data_converter(setting: str = "DURABLE_DATA_CONVERTER", **_: Any) -> None:
+    """Hand DURABLE_DATA_CONVERTER to the engine (it reads no settings); again when a test
+    overrides it. A bad one keeps the default: the settings check reports it (durable.E001)."""
+    if setting != "DURABLE_DATA_CONVERTER":
+        return
+    try:
+        default_registry.converter = conf.conf.DATA_CONVERTER
+    except ImproperlyConfigured:
+        default_registry.converter = DEFAULT_CONVERTER

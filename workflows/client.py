@@ -32,8 +32,9 @@ from .engine.errors import (
     InvalidInput,
     InvalidState,
     NotAllowed,
+    PayloadError,
 )
-from .engine.registry import Registry
+from .engine.registry import OrchestratorDef, Registry
 from .entities.client import EntityOperations
 from .inbox import create_instance, deliver
 from .listing import ATTRIBUTE_PREFIX, COUNT_CAP, SORT_CHOICES, attribute_problems
@@ -108,6 +109,15 @@ class DurableClient(BulkOperations, ScheduleOperations, EntityOperations):
         check_payload(value, what, conf.MAX_PAYLOAD_BYTES)
         return value
 
+    def _typed_input(self, definition: OrchestratorDef, value: Any) -> Any:
+        """A start input in its stored JSON form (a dataclass, datetime... converted),
+        checked against the orchestrator's input hint: a bad field is a 400 naming it."""
+        types = self.registry.payload_types("orchestrator", definition.name, definition.version)
+        try:
+            return self.registry.converter.encode(value, "input", types.input)
+        except PayloadError as exc:
+            raise InvalidInput(str(exc)) from None
+
     def _get(self, instance_id: str, lock: bool = False) -> Instance:
         self._check_id(instance_id)
         qs = Instance.objects.filter(task_hub=self.hub, instance_id=instance_id)
@@ -158,6 +168,10 @@ class DurableClient(BulkOperations, ScheduleOperations, EntityOperations):
         instance finishing meanwhile cannot slip through; each replacement is audited
         (``replace``, with the replaced execution id).
 
+        ``input`` may hold typed values (dataclasses, datetimes, Decimal...: README
+        "Payloads"): stored as JSON, checked against the orchestrator's input hint first
+        (InvalidInput naming the bad field).
+
         Example::
 
             client.start("order", {"sku": "A-1"}, instance_id="order-7", by=request.user)
@@ -181,7 +195,7 @@ class DurableClient(BulkOperations, ScheduleOperations, EntityOperations):
         """``start``; ``action`` names the audit entry of a replacement ("restart", whose
         callers checked the operate permission already)."""
         definition = self.registry.get_orchestrator(name, version)
-        self._check_payload(input, "input")
+        input = self._check_payload(self._typed_input(definition, input), "input")
         instance_id = self._check_id(instance_id) if instance_id is not None else _new_id()
         business_key = check_business_key(business_key or "")
         if not isinstance(replace, bool):

@@ -28,6 +28,7 @@ from typing import Any, Generic, TypeVar
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 
 T = TypeVar("T")
 
@@ -137,6 +138,19 @@ def _at_least(low: int) -> Callable[[float], bool]:
     return lambda value: value >= low
 
 
+def _data_converter(value: Any) -> Any:
+    """A dotted path to a data converter class (made once per read) or instance."""
+    try:
+        target = import_string(value.strip()) if isinstance(value, str) else value
+    except ImportError:
+        raise ValueError("cannot be imported") from None
+    if isinstance(target, type):
+        target = target()
+    if not all(callable(getattr(target, name, None)) for name in ("to_json", "from_json")):
+        raise ValueError("not a data converter")
+    return target
+
+
 class DurableSettings:
     """The runtime's settings, read through ``conf.NAME`` (without the DURABLE_ prefix)."""
 
@@ -151,6 +165,15 @@ class DurableSettings:
     # every process (web and workers), e.g. "shop.workflows,billing.workflows".
     WORKFLOW_MODULES = Setting(
         "DURABLE_WORKFLOW_MODULES", [], _names, "comma-separated module names"
+    )
+    # Typed payloads (README "Payloads"): what turns inputs and results into the JSON that
+    # history stores and back, by type hint. A subclass adds types; read once at start-up.
+    DATA_CONVERTER = Setting(
+        "DURABLE_DATA_CONVERTER",
+        "workflows.engine.converter.DataConverter",
+        _data_converter,
+        "the dotted path of an importable DataConverter subclass or instance (with "
+        "to_json and from_json), e.g. 'workflows.engine.converter.DataConverter'",
     )
     # A wake-up or task message not acted on for this long is considered lost and re-sent.
     REDELIVER_AFTER_SECONDS = Setting(

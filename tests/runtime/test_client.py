@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from datetime import datetime
 
 import pytest
 
@@ -88,9 +87,7 @@ def test_an_oversized_payload_is_refused(client, settings, waiting):
     assert client.start("t_chain", "x" * 998)
 
 
-@pytest.mark.parametrize(
-    "payload", [{1, 2}, datetime(2026, 1, 1), float("nan"), {"text": "nul\x00"}, object()]
-)
+@pytest.mark.parametrize("payload", [{1, 2}, b"raw", float("nan"), {"text": "nul\x00"}, object()])
 def test_a_payload_that_cannot_be_stored_is_refused(client, payload):
     with refused(InvalidInput):
         client.start("t_chain", payload)

@@ -68,6 +68,7 @@ from .statuses import (
     EventOutcome,
     InstanceStatus,
 )
+from .tracing import traced_start
 
 
 def _known(status: str, choices: Any, what: str) -> str:
@@ -180,6 +181,7 @@ class DurableClient(BulkOperations, ScheduleOperations, EntityOperations):
         """
         return self._start(name, input, instance_id, version, business_key, by, replace)
 
+    @traced_start  # the trace of the instance starts here (workflows/tracing.py)
     def _start(
         self,
         name: str,

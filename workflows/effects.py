@@ -34,6 +34,7 @@ from .runtime.dispatch import wake_orchestration
 from .runtime.leases import claim_new, worker_name
 from .signals import approval_requested, compensation_failed
 from .statuses import ApprovalStatus, CompensationStatus, InstanceStatus, TaskStatus
+from .tracing import current_context
 
 MANUAL_OUTCOMES = frozenset({CompensationStatus.RESOLVED_MANUALLY, CompensationStatus.SKIPPED})
 
@@ -294,7 +295,7 @@ class EpisodeEffects:
         inst.input = action.input
         parent_id = inst.parent.instance_id if inst.parent_id else None
         started = ev.ExecutionStarted(
-            inst.name, inst.version, action.input, parent_id, inst.parent_task_id
+            inst.name, inst.version, action.input, parent_id, inst.parent_task_id, current_context()
         )
         for event in (started, *action.carryover_events):
             deliver(inst, event, execution_id=inst.execution_id, wake=False)

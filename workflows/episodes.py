@@ -38,6 +38,7 @@ from .runtime import completions
 from .runtime.cache import sticky_cache
 from .signals import notify_changed
 from .statuses import TERMINAL, InstanceStatus
+from .tracing import traced_episode
 
 log = logging.getLogger("workflows.runtime")
 
@@ -135,6 +136,7 @@ def run_episode(
     return episode.ran, episode.claimed
 
 
+@traced_episode  # a span per episode when OpenTelemetry is on (workflows/tracing.py)
 def episode_locked(
     instance: Instance,
     registry: Registry | None = None,

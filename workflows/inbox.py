@@ -12,6 +12,7 @@ from .engine import events as ev
 from .models import InboxMessage, Instance
 from .runtime.dispatch import wake_new, wake_orchestration
 from .statuses import InstanceStatus
+from .tracing import current_context
 
 
 def new_execution_id() -> str:
@@ -72,9 +73,9 @@ def create_instance(
         parent_task_id=parent_task_id,
         woken_at=timezone.now(),
     )
-    started = ev.ExecutionStarted(
-        name, version, input, parent.instance_id if parent else None, parent_task_id
-    )
+    parent_id = parent.instance_id if parent else None
+    context = current_context()  # the start's (or parent episode's) span: workflows/tracing.py
+    started = ev.ExecutionStarted(name, version, input, parent_id, parent_task_id, context)
     deliver(instance, started, execution_id=instance.execution_id, wake=False)
     wake_new(instance.pk, hub)
     return instance

@@ -28,6 +28,7 @@ from ..client import (
 )
 from ..engine.errors import InstanceFinished
 from ..statuses import EventOutcome
+from ..tracing import traced_request
 from . import schema as doc
 from .errors import error_body, exception_handler
 from .fields import query_data
@@ -163,6 +164,7 @@ class InstancesView(DurableAPIView):
         parameters=[doc.LOCATION, doc.RETRY_AFTER],
         responses={202: StartedSerializer, **doc.errors(400, 403, 409, 413, 415)},
     )
+    @traced_request  # a caller's traceparent header parents the start (workflows/tracing.py)
     def post(self, request: Request) -> Response:
         body = self.valid(StartRequest, request.data)
         # The client checks the replace rule under the row lock (a check here could race).

@@ -65,6 +65,9 @@ class ExecutionStarted(HistoryEvent):
     input: Any = None
     parent_instance_id: str | None = None
     parent_task_id: int | None = None
+    # W3C trace context of the start (traceparent, tracestate), when tracing was on
+    # (workflows/tracing.py); not used by the engine.
+    trace_context: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from ..inbox import create_instance
 from ..models import InboxMessage, Instance
 from ..runtime.dispatch import wake_orchestration
 from ..statuses import ACTIVE
+from ..tracing import traced_entity_batch
 from .models import LOG_KEEP, Entity, EntityOperation, EntityOperationLog
 from .sending import Queued, enqueue
 from .wakeups import wake_entities
@@ -78,6 +79,7 @@ def send_again(entity_pk: int, hub: str) -> None:
         wake_entities([entity_pk], hub)
 
 
+@traced_entity_batch  # a span per batch when OpenTelemetry is on (workflows/tracing.py)
 def _apply(entity: Entity, queued: list[EntityOperation], registry: Registry) -> BatchReport:
     hub = entity.task_hub
     now = timezone.now()

@@ -26,6 +26,7 @@ from ..limits.config import has_slots, limited_names
 from ..logging import log_context
 from ..models import ActivityTask
 from ..statuses import TERMINAL, TaskStatus
+from ..tracing import prefetch, traced_async_attempt, traced_attempt
 from . import outcomes, shutdown
 from .cache import sticky_cache
 from .dispatch import wake_orchestration
@@ -197,6 +198,7 @@ def context_of(task: ActivityTask, heartbeats: Heartbeats) -> ActivityContext:
     )
 
 
+@traced_attempt
 def attempt(task: ActivityTask, registry: Registry) -> ActivityOutcome:
     """Run one attempt of a claimed task, outside any transaction; observed and logged."""
     ctx = context_of(task, heartbeats_of(task))
@@ -275,6 +277,7 @@ def run_async(task: ActivityTask, registry: Registry) -> None:
     episode claims: on the loop again if async, else given back to the broker (record
     threads run no blocking activity code).
     """
+    prefetch(task)  # its trace context, looked up here rather than on the loop
     loop = activity_loop()
     beats = BackgroundBeats(task, loop)
     loop.submit(
@@ -294,6 +297,7 @@ def start_async_tasks(tasks: list[ActivityTask], registry: Registry) -> list[Act
     return plain
 
 
+@traced_async_attempt
 async def _attempt_async(
     task: ActivityTask, registry: Registry, beats: BackgroundBeats
 ) -> ActivityOutcome:

@@ -12,7 +12,7 @@ from django.db.models.signals import pre_delete
 from django.dispatch import receiver
 
 from .payloads import offload
-from .payloads.fields import PayloadField
+from .payloads.fields import PayloadField, PayloadTextField
 from .statuses import (
     ACTIVE,
     OPEN,
@@ -101,7 +101,7 @@ class Instance(models.Model):
     parent_task_id = models.IntegerField(null=True, blank=True)
     business_key = models.CharField(max_length=200, blank=True, default="")
     needs_attention = models.BooleanField(default=False)
-    attention_reason = models.TextField(blank=True, default="")
+    attention_reason = PayloadTextField(blank=True, default="")
     history_length = models.PositiveIntegerField(default=0)
     generation = models.PositiveIntegerField(default=1)  # counts continue-as-new
     # Bumped when history is rewritten (rewind), so cached replay states are dropped.
@@ -347,7 +347,7 @@ class ExternalEvent(models.Model):
     data = PayloadField(null=True, blank=True, offload=True)
     sender = models.CharField(max_length=200, blank=True, default="")
     outcome = models.CharField(max_length=16, choices=EventOutcome.choices)
-    reason = models.TextField(blank=True, default="")
+    reason = PayloadTextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -9,7 +9,7 @@ from django.db import connection
 from django.db.models import Model
 from django.utils import timezone
 
-from workflows.entities.models import Entity, EntityOperation
+from workflows.entities.models import Entity, EntityOperation, EntityOperationLog
 from workflows.models import (
     ActivityTask,
     ApprovalRequest,
@@ -20,6 +20,7 @@ from workflows.models import (
     InboxMessage,
     Instance,
 )
+from workflows.payloads.fields import TEXT_MARK
 from workflows.schedules.models import Schedule
 
 
@@ -56,6 +57,9 @@ def rows_of_every_kind(hub: str = "payload-tests") -> dict[type[Model], Model]:
         EntityOperation: EntityOperation.objects.create(
             entity=entity, kind="signal", operation="add", created_at=now
         ),
+        EntityOperationLog: EntityOperationLog.objects.create(
+            entity=entity, kind="signal", operation="add", ok=False, applied_at=now
+        ),
         Schedule: Schedule.objects.create(
             task_hub=hub, schedule_id="s1", orchestrator="t_chain", interval_seconds=60
         ),
@@ -70,6 +74,11 @@ def raw_text(model: type[Model], column: str, pk: Any) -> str | None:
         cursor.execute(f"SELECT {name} FROM {table} WHERE id = %s", [pk])
         (value,) = cursor.fetchone()
     return value if value is None or isinstance(value, str) else _as_text(value)
+
+
+def envelope(text: str) -> dict[str, Any]:
+    """The envelope a raw column holds: JSON, or a text column's "$p:" and JSON."""
+    return json.loads(text[len(TEXT_MARK) :] if text.startswith(TEXT_MARK) else text)
 
 
 def _as_text(value: Any) -> str:

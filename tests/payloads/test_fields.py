@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.payloads.conftest import SECRET
-from tests.payloads.support import raw_text, rows_of_every_kind
+from tests.payloads.support import envelope, raw_text, rows_of_every_kind
 from workflows import compiled
 from workflows.models import HistoryEvent, Instance
 from workflows.payloads.rotation import payload_tables
@@ -16,19 +16,23 @@ pytestmark = pytest.mark.django_db
 
 VALUE = {"card": SECRET, "amounts": [1, 2.5], "$p": "looks like an envelope"}
 
+# Text columns that may quote workflow data (failure text): PayloadTextField.
+TEXT = {("workflows.instance", "attention_reason"), ("workflows.externalevent", "reason")}
+TEXT |= {("entities.entityoperationlog", "error")}
 # Columns holding workflow data (docs/architecture.md, "Payloads"). A new JSON column
 # must be added here, as a payload or deliberately not.
 EXPECTED = {
-    "workflows.instance": ["input", "output", "failure", "custom_status"],
+    "workflows.instance": ["input", "output", "failure", "custom_status", "attention_reason"],
     "workflows.historyevent": ["payload"],
     "workflows.inboxmessage": ["payload"],
     "workflows.activitytask": ["input", "result", "failure", "heartbeat_details"],
-    "workflows.externalevent": ["data"],
+    "workflows.externalevent": ["data", "reason"],
     "workflows.compensationrecord": ["input", "last_error"],
     "workflows.approvalrequest": ["details", "summary"],
     "workflows.bulkoperation": ["parameters"],
     "entities.entity": ["state"],
     "entities.entityoperation": ["input"],
+    "entities.entityoperationlog": ["error"],
     "schedules.schedule": ["input"],
 }
 NOT_PAYLOADS = {  # metadata: searched or shown without view_payloads
@@ -60,7 +64,26 @@ def test_every_json_column_is_a_payload_or_listed_as_metadata():
 
 
 def _columns():
-    return [(label, column) for label, names in EXPECTED.items() for column in names]
+    return [
+        (label, column)
+        for label, names in EXPECTED.items()
+        for column in names
+        if (label, column) not in TEXT
+    ]
+
+
+@pytest.mark.parametrize(("label", "column"), sorted(TEXT))
+def test_each_text_column_round_trips_with_no_clear_text(encrypted, label, column):
+    rows = {m._meta.label_lower: (m, row) for m, row in rows_of_every_kind().items()}
+    model, row = rows[label]
+    text = f"boom: {SECRET}"
+    model.objects.filter(pk=row.pk).update(**{column: text})
+    stored = raw_text(model, column, row.pk)
+    assert SECRET not in stored and envelope(stored)["$k"] == "k1"
+    assert getattr(model.objects.get(pk=row.pk), column) == text
+    model.objects.filter(pk=row.pk).update(**{column: ""})
+    assert raw_text(model, column, row.pk) == ""  # "none" stays empty (and filterable)
+    assert model.objects.filter(pk=row.pk, **{column: ""}).exists()
 
 
 @pytest.mark.parametrize(("label", "column"), _columns())

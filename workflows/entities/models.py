@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from ..payloads.fields import PayloadField
+from ..payloads.fields import PayloadField, PayloadTextField
 
 SIGNAL_ENTITY = "signal_entity"
 LOG_KEEP = 100  # applied operations kept per entity
@@ -79,7 +79,7 @@ class EntityOperationLog(models.Model):
     sender = models.CharField(max_length=200, blank=True, default="")
     dedup_key = models.CharField(max_length=300, null=True, blank=True)
     ok = models.BooleanField(default=True)
-    error = models.TextField(blank=True, default="")
+    error = PayloadTextField(blank=True, default="")
     applied_at = models.DateTimeField()
 
     class Meta:

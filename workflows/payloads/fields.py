@@ -18,12 +18,17 @@ Example::
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.db import models
 from django.db.models.fields.json import KeyTransform
 
+from . import codec
 from .offload import load, store
+
+# A text column's stored form when encrypted: this prefix, then the envelope's JSON.
+TEXT_MARK = "$p:"
 
 
 class PayloadField(models.JSONField):
@@ -53,3 +58,22 @@ class PayloadField(models.JSONField):
         if isinstance(expression, KeyTransform):
             return value
         return load(value)
+
+
+class PayloadTextField(models.TextField):
+    """A text column that may quote workflow data (failure text in an attention reason, an
+    entity operation's error): encrypted like a payload when the codec is on. The empty
+    text stays empty (it says "none" and is filtered on)."""
+
+    def get_db_prep_value(self, value: Any, connection: Any, prepared: bool = False) -> Any:
+        value = super().get_db_prep_value(value, connection, prepared)
+        if isinstance(value, str) and value:
+            stored = codec.encode(value)
+            if stored != value:
+                return TEXT_MARK + json.dumps(stored)
+        return value
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        if isinstance(value, str) and value.startswith(TEXT_MARK):
+            return codec.decode(json.loads(value[len(TEXT_MARK) :]))
+        return value

@@ -30,7 +30,7 @@ from django.db.models.functions import Cast
 
 from ..conf import conf
 from . import codec, offload
-from .fields import PayloadField
+from .fields import PayloadField, PayloadTextField
 
 DEFAULT_BATCH = 500
 MAX_PASSES = 20  # rows held by running episodes are tried again, this many times at most
@@ -55,23 +55,28 @@ def payload_tables() -> list[tuple[type[models.Model], list[str]]]:
     """Every model with payload columns, and those columns (all installed apps)."""
     found = []
     for model in apps.get_models():
-        names = [f.name for f in model._meta.concrete_fields if isinstance(f, PayloadField)]
+        names = [
+            f.name
+            for f in model._meta.concrete_fields
+            if isinstance(f, (PayloadField, PayloadTextField))
+        ]
         if names:
             found.append((model, names))
     return found
 
 
 def _stale(alias: str) -> Q:
-    """Rows of one raw column not yet in the current form."""
+    """Rows of one raw column not yet in the current form (an empty text has none)."""
     key_id = conf.PAYLOAD_KEY_ID if conf.PAYLOAD_CODEC else ""
     if key_id:
         current = f'"{codec.KEY_ID}": "{key_id}"'
-        return Q(**{f"{alias}__isnull": False}) & ~Q(**{f"{alias}__contains": current})
+        filled = Q(**{f"{alias}__isnull": False}) & ~Q(**{alias: ""})
+        return filled & ~Q(**{f"{alias}__contains": current})
     return Q(**{f"{alias}__contains": f'"{codec.KEY_ID}": '})
 
 
 def _is_stale(text: str | None) -> bool:
-    if text is None:
+    if not text:
         return False
     key_id = conf.PAYLOAD_KEY_ID if conf.PAYLOAD_CODEC else ""
     if key_id:

@@ -1,5 +1,5 @@
-"""Payload columns become PayloadField (workflows/payloads/fields.py): the same JSON column,
-read and written through the payload codec. No change in the database."""
+"""Payload columns become PayloadField or PayloadTextField (workflows/payloads/fields.py):
+the same columns, read and written through the payload codec. No change in the database."""
 
 from django.db import migrations
 
@@ -8,6 +8,10 @@ import workflows.payloads.fields
 
 def payload(**kwargs):
     return workflows.payloads.fields.PayloadField(**kwargs)
+
+
+def payload_text(**kwargs):
+    return workflows.payloads.fields.PayloadTextField(**kwargs)
 
 
 class Migration(migrations.Migration):
@@ -25,5 +29,10 @@ class Migration(migrations.Migration):
             model_name="entityoperation",
             name="input",
             field=payload(blank=True, null=True),
+        ),
+        migrations.AlterField(
+            model_name="entityoperationlog",
+            name="error",
+            field=payload_text(blank=True, default=""),
         ),
     ]

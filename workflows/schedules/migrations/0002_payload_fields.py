@@ -1,5 +1,5 @@
-"""Payload columns become PayloadField (workflows/payloads/fields.py): the same JSON column,
-read and written through the payload codec. No change in the database."""
+"""Payload columns become PayloadField or PayloadTextField (workflows/payloads/fields.py):
+the same columns, read and written through the payload codec. No change in the database."""
 
 from django.db import migrations
 

@@ -4,7 +4,9 @@
   instances that finished more than that many days ago, with their history, tasks,
   timers and records, at most every ``DURABLE_RETENTION_INTERVAL_SECONDS`` and at
   most ``DURABLE_RETENTION_BATCH`` instances per round. ``durable purge
-  --finished-before`` does the same by hand.
+  --finished-before`` does the same by hand. Their offloaded payloads (objects in the
+  payload storage) are deleted once the purge commits, by the ``pre_delete`` receiver in
+  ``models.py`` that every ORM delete of an instance runs (docs/architecture.md, "Payloads").
 * ``DURABLE_HISTORY_WARNING_EVENTS`` (default 10000, 0 turns it off): an execution
   whose history grows past it logs one warning, and :func:`history_warning` says so
   (the UI shows it). Every episode that misses the worker's cache replays the whole history, so

@@ -269,8 +269,9 @@ def heartbeat_writer(task: ActivityTask) -> HeartbeatWriter:
 
 # -- async def activities: on the process's event loop (runtime/eventloop.py) -------------
 # docs/architecture.md, "Async activities".
-def run_async(task: ActivityTask, registry: Registry) -> None:
-    """Hand a claimed task of an ``async def`` activity to the event loop; returns at once.
+def run_async(task: ActivityTask, registry: Registry, wait: bool = True) -> None:
+    """Hand a claimed task of an ``async def`` activity to the event loop; returns once
+    the loop has room for it (``wait``; see ActivityLoop.submit).
 
     The task stays claimed by this thread's name (the lease keeper renews it); a record
     thread records the outcome through :func:`settle` and goes on with the task the next
@@ -283,6 +284,7 @@ def run_async(task: ActivityTask, registry: Registry) -> None:
     loop.submit(
         lambda: _attempt_async(task, registry, beats),
         lambda outcome: _record_async(task, outcome, registry, beats),
+        wait=wait,
     )
 
 
@@ -346,7 +348,7 @@ def _record_async(
     if claimed is None:
         return
     if is_async(registry, claimed.name) and not shutdown.stopping():
-        run_async(claimed, registry)
+        run_async(claimed, registry, wait=False)
     else:
         give_back([claimed.pk])  # a plain activity runs on a worker thread
 

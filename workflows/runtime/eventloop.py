@@ -61,11 +61,22 @@ class ActivityLoop:
         """Attempts submitted and not yet recorded (waiting for a slot, running, recording)."""
         return self._in_flight
 
-    def submit(self, make: Callable[[], Awaitable[T]], done: Callable[[T], None]) -> None:
+    def submit(
+        self, make: Callable[[], Awaitable[T]], done: Callable[[T], None], wait: bool = True
+    ) -> None:
         """Run ``make()`` on the loop when a slot is free, then ``done(result)`` on a
-        record thread. Thread-safe; returns at once. A coroutine that raises (or is
-        cancelled) calls nothing: what it held is left to its lease."""
+        record thread. Thread-safe. A coroutine that raises (or is cancelled) calls
+        nothing: what it held is left to its lease.
+
+        With ``wait`` (a worker thread handing over a task it claimed), first wait until
+        fewer than ``concurrency`` attempts are in flight: a full loop leaves further
+        messages in the broker for other workers, and a claimed task never sits waiting
+        for a slot while its start_to_close runs. A record thread going on with the next
+        task of an episode passes ``wait=False`` (waiting there could wait for itself).
+        """
         with self._idle:
+            while wait and self._in_flight >= self.concurrency:
+                self._idle.wait()
             self._in_flight += 1
         self._loop.call_soon_threadsafe(self._start, make, done)
 

@@ -91,7 +91,8 @@ def _keys(value: Any) -> dict[str, str]:
     if not isinstance(parsed, dict):
         raise ValueError("not an object")
     for key_id, key in parsed.items():
-        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", str(key_id)) or not isinstance(key, str):
+        # Lower case: SQLite compares the ids rotate-key searches for without case.
+        if not re.fullmatch(r"[a-z0-9_.-]{1,32}", str(key_id)) or not isinstance(key, str):
             raise ValueError("bad key id")
         if len(base64.urlsafe_b64decode(key.encode())) != 32:
             raise ValueError("not 32 bytes")
@@ -294,7 +295,8 @@ class DurableSettings:
         "DURABLE_PAYLOAD_KEYS",
         {},
         _keys,
-        "a JSON object of key ids (letters, digits, _.-) to urlsafe base64 of 32 bytes, e.g. "
+        "a JSON object of key ids (lower-case letters, digits, _.-) to urlsafe base64 of 32 "
+        "bytes, e.g. "
         '{"k1": "<python -c \'import base64,os;print(base64.urlsafe_b64encode(os.urandom(32))'
         ".decode())'>\"}",
     )

@@ -108,6 +108,7 @@ def test_compression_without_encryption(settings):
         ({"DURABLE_PAYLOAD_KEY_ID": "k9"}, "durable.E002", "DURABLE_PAYLOAD_KEY_ID='k9'"),
         ({"DURABLE_PAYLOAD_KEYS": '{"k1": "short"}'}, "durable.E001", "DURABLE_PAYLOAD_KEYS"),
         ({"DURABLE_PAYLOAD_CODEC": "rot13"}, "durable.E001", "DURABLE_PAYLOAD_CODEC"),
+        ({"DURABLE_PAYLOAD_KEYS": {"K1": K1}}, "durable.E001", "lower-case"),
         ({"DURABLE_PAYLOAD_STORAGE": "nowhere"}, "durable.E002", "'nowhere'"),
         ({"DURABLE_PAYLOAD_OFFLOAD_BYTES": 10**9}, "durable.W002", "no payload is ever"),
     ],

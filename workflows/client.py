@@ -114,8 +114,11 @@ class DurableClient(BulkOperations, ScheduleOperations, EntityOperations):
         """A start input in its stored JSON form (a dataclass, datetime... converted),
         checked against the orchestrator's input hint: a bad field is a 400 naming it."""
         types = self.registry.payload_types("orchestrator", definition.name, definition.version)
+        return self._stored_form(value, "input", types.input)
+
+    def _stored_form(self, value: Any, what: str, hint: Any = Any) -> Any:
         try:
-            return self.registry.converter.encode(value, "input", types.input)
+            return self.registry.converter.encode(value, what, hint)
         except PayloadError as exc:
             raise InvalidInput(str(exc)) from None
 
@@ -386,11 +389,15 @@ class DurableClient(BulkOperations, ScheduleOperations, EntityOperations):
         event_id: str | None = None,
         sender: str = "",
     ) -> EventResult:
-        """Deliver an external event; a repeated ``event_id`` changes nothing."""
+        """Deliver an external event; a repeated ``event_id`` changes nothing.
+
+        ``data`` may be typed (stored as JSON): the orchestrator's
+        ``wait_for_external_event(name, as_type=...)`` rebuilds it.
+        """
         check_event_name(name)
         if event_id is not None:
             self._check_id(event_id, "event id")
-        self._check_payload(data, "event data")
+        data = self._check_payload(self._stored_form(data, "event data"), "event data")
         with transaction.atomic():
             instance = self._get(instance_id, lock=True)
             if event_id is not None:

@@ -21,6 +21,7 @@ from workflows.engine import (
     InstanceRef,
     PayloadError,
     Registry,
+    TaskFailed,
     execute,
 )
 from workflows.engine import events as ev
@@ -296,3 +297,43 @@ def test_un_annotated_code_still_gets_json():
         "at": "2026-01-02T00:00:00+01:00[Europe/Berlin]",
         "n": "1.0",
     }
+
+
+@dataclass(frozen=True)
+class Review:
+    approved: bool
+    by: str
+    at: datetime
+
+
+def test_event_data_is_rebuilt_by_the_type_the_wait_names_live_and_on_replay():
+    registry = Registry()
+    seen: list[str] = []
+
+    @registry.orchestrator(name="review")
+    def review(ctx: Any, _: Any) -> Generator[Any, Any, Any]:
+        typed = yield ctx.wait_for_external_event("review", as_type=Review)
+        plain = yield ctx.wait_for_external_event("note")
+        seen.extend([describe(typed), describe(plain)])
+        try:
+            yield ctx.wait_for_external_event("review", as_type=Review)
+        except TaskFailed as exc:
+            return str(exc)
+
+    runner = WorkflowTestRunner(registry=registry, start_time=T0)
+    iid = runner.start("review")
+    runner.run_until_idle()
+    given = Review(True, "ada", datetime(2026, 1, 5, 9, tzinfo=BERLIN))
+    runner.raise_event(iid, "review", given)  # typed data is stored as JSON
+    runner.raise_event(iid, "note", given)  # no type named: the JSON form
+    runner.raise_event(iid, "review", {"approved": "yes", "by": "bob", "at": T0.isoformat()})
+    runner.run_until_idle()
+    status = runner.status(iid)
+    assert seen == [describe(given), describe(runner.registry.converter.to_json(given, "x"))]
+    assert status.output.startswith(
+        "The data of event 'review' at .approved does not fit its type Review: "
+        "expected true or false, got str 'yes'"
+    )
+    seen.clear()
+    assert execute(registry, InstanceRef(iid), status.history, []).output == status.output
+    assert seen == [describe(given), describe(runner.registry.converter.to_json(given, "x"))]

@@ -127,3 +127,16 @@ def test_a_bad_converter_path_is_reported_at_start_up(settings):
     ]
     # Meanwhile the engine keeps the default converter.
     assert type(default_registry.converter) is DataConverter
+
+
+def test_typed_event_data_is_stored_as_json_and_bad_data_is_named(client):
+    from workflows.models import ExternalEvent
+
+    iid = client.start("t_wait_event", 0)
+    client.raise_event(iid, "approve", {"line": Line("A-1", Decimal("2.50"))})
+    assert ExternalEvent.objects.get(instance__instance_id=iid).data == {
+        "line": {"sku": "A-1", "price": "2.50", "qty": 1}
+    }
+    with pytest.raises(InvalidInput, match=r"The event data at \.line\.price is not JSON"):
+        client.raise_event(iid, "approve", {"line": Line("A-1", {Decimal(1)})})
+    assert ExternalEvent.objects.count() == 1

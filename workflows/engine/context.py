@@ -263,16 +263,22 @@ class OrchestrationContext:
         return self._state.create_timer(fire_at)
 
     def wait_for_external_event(
-        self, name: str, timeout: timedelta | datetime | None = None
+        self, name: str, timeout: timedelta | datetime | None = None, *, as_type: Any = Any
     ) -> Task:
         """Wait for an event raised to this instance under ``name``.
 
         Events that arrived before the wait are buffered and consumed in order. With a
-        ``timeout``, the ``yield`` raises :class:`EventTimeout` at the deadline.
+        ``timeout``, the ``yield`` raises :class:`EventTimeout` at the deadline. The data
+        is plain JSON unless ``as_type`` names a type (a dataclass, ...) to rebuild it
+        by; data that does not fit raises :class:`TaskFailed` (naming the field) there.
+
+        Example::
+
+            decision = yield ctx.wait_for_external_event("review", as_type=Review)
         """
         if not isinstance(name, str) or not name:
             raise WorkflowCodeError("wait_for_external_event needs a non-empty event name.")
-        task = self._state.wait_for_event(name)
+        task = self._state.wait_for_event(name, self._decoder(as_type, f"data of event {name!r}"))
         if task.is_complete or timeout is None:
             return task
         timer = self.create_timer(timeout)

@@ -31,11 +31,24 @@ from .tasks import CompletableTask, Task, TimerTask
 
 
 class EventTask(Task):
-    """A wait for an external event named ``name``; completes with the event's data."""
+    """A wait for an external event named ``name``; completes with the event's data,
+    rebuilt by ``decode`` when the wait names a type (engine/converter.py)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, decode: Callable[[Any], Any] | None = None) -> None:
         super().__init__()
         self.name = name
+        self.decode = decode
+
+    def deliver(self, data: Any) -> None:
+        value = round_trip(data)
+        if self.decode is None:
+            self.complete(value)
+            return
+        try:
+            self.complete(self.decode(value))
+        except PayloadError as exc:
+            # Data from outside that does not fit: raised at the `yield`, catchable.
+            self.fail(TaskFailed(str(exc), FailureDetails.from_exception(exc)))
 
 
 def failure_for(task: CompletableTask, failure: FailureDetails) -> TaskFailed:
@@ -192,13 +205,13 @@ class ExecutionState:
         return sum(1 for task in self._open.values() if task.kind == kind)
 
     # -- external events -------------------------------------------------------------
-    def wait_for_event(self, name: str) -> EventTask:
+    def wait_for_event(self, name: str, decode: Callable[[Any], Any] | None = None) -> EventTask:
         """A task for the next event ``name``: done at once if one is buffered."""
-        task = EventTask(name)
+        task = EventTask(name, decode)
         buffered = self._buffer.get(name)
         if buffered:
             # Decoded like a live delivery (deliver_event): the same value either way.
-            task.complete(round_trip(buffered.popleft().data))
+            task.deliver(buffered.popleft().data)
         else:
             self._waiters.setdefault(name, deque()).append(task)
         return task
@@ -216,7 +229,7 @@ class ExecutionState:
         """Hand ``event`` to its oldest waiter, or buffer it for a later wait."""
         waiters = self._waiters.get(event.name)
         if waiters:
-            waiters.popleft().complete(round_trip(event.data))
+            waiters.popleft().deliver(event.data)
         else:
             self._buffer.setdefault(event.name, deque()).append(event)
 

@@ -158,7 +158,7 @@ class WorkflowTestRunner(EntityRunnerMixin):
         inst = self._get(instance_id)
         if inst.status in TERMINAL_STATUSES:
             raise DurableError(f"Instance {instance_id!r} is already {inst.status}.")
-        inst.inbox.append(ev.EventRaised(name, round_trip(data, "event data")))
+        inst.inbox.append(ev.EventRaised(name, self.registry.converter.to_json(data, "event data")))
 
     def terminate(self, instance_id: str, reason: str = "") -> None:
         inst = self._get(instance_id)

@@ -337,3 +337,29 @@ def test_event_data_is_rebuilt_by_the_type_the_wait_names_live_and_on_replay():
     seen.clear()
     assert execute(registry, InstanceRef(iid), status.history, []).output == status.output
     assert seen == [describe(given), describe(runner.registry.converter.to_json(given, "x"))]
+
+
+def test_entity_operations_take_typed_inputs_as_their_json_form():
+    registry = Registry()
+
+    @registry.entity(name="ledger")
+    def ledger(ctx: Any, operation: str, line: Any) -> Any:
+        ctx.state = [*(ctx.state or []), line]
+        return len(ctx.state)
+
+    @registry.orchestrator(name="book")
+    def book(ctx: Any, _: Any) -> Generator[Any, Any, Any]:
+        ctx.signal_entity(("ledger", "a"), "add", Line("A-1", Decimal("1.50")))
+        count = yield ctx.call_entity(("ledger", "a"), "add", Line("B-2", Decimal("0.25"), 4))
+        with pytest.raises(PayloadError, match=r"entity operation 'add' at \.price is not JSON"):
+            ctx.signal_entity(("ledger", "a"), "add", Line("C-3", {Decimal(1)}))  # type: ignore[arg-type]
+        return count
+
+    runner = WorkflowTestRunner(registry=registry, start_time=T0)
+    iid = runner.start("book")
+    runner.run_until_idle()
+    assert runner.status(iid).output == 2
+    assert runner.entity_state(("ledger", "a")) == [
+        {"sku": "A-1", "price": "1.50", "qty": 1},
+        {"sku": "B-2", "price": "0.25", "qty": 4},
+    ]

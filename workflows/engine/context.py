@@ -412,7 +412,8 @@ class OrchestrationContext:
 
             balance = yield ctx.call_entity(("bank_account", "alice"), "deposit", 10)
         """
-        return _call_entity(self._state, self._entity_check, entity, operation, input)
+        state, check = self._state, self._entity_check
+        return _call_entity(state, check, entity, operation, input, self._converter)
 
     def signal_entity(self, entity: Any, operation: str, input: Any = None) -> None:
         """Send a one-way operation to an entity: recorded, sent once (never on replay).
@@ -421,7 +422,8 @@ class OrchestrationContext:
 
             ctx.signal_entity(("running_total", "files"), "add", len(files))
         """
-        _signal_entity(self._state, self._entity_check, entity, operation, input)
+        state, check = self._state, self._entity_check
+        _signal_entity(state, check, entity, operation, input, self._converter)
 
     def lock(self, entities: Iterable[Any]) -> Task:
         """Enter a critical section: ``yield`` it for an :class:`EntityLock`.

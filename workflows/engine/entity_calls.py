@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from . import actions as act
+from .converter import DEFAULT_CONVERTER, DataConverter
 from .entities import EntityId, _check_operation_name
 from .errors import WorkflowCodeError
-from .payloads import round_trip
 from .tasks import CompletableTask, Task
 
 if TYPE_CHECKING:
@@ -74,7 +74,12 @@ def _target(check: EntityCheck | None, entity: Any, operation: str) -> EntityId:
 
 
 def call_entity(
-    state: ExecutionState, check: EntityCheck | None, entity: Any, operation: str, input: Any
+    state: ExecutionState,
+    check: EntityCheck | None,
+    entity: Any,
+    operation: str,
+    input: Any,
+    converter: DataConverter = DEFAULT_CONVERTER,
 ) -> Task:
     entity_id = _target(check, entity, operation)
     section = state.lock_set
@@ -84,7 +89,7 @@ def call_entity(
             f"the locked entities ({', '.join(str(e) for e in sorted(section))}) may be called "
             "until the lock is released. Lock it too, or call it after lock.release()."
         )
-    value = round_trip(input, f"input of entity operation {operation!r}")
+    value = converter.to_json(input, f"input of entity operation {operation!r}")
     task_id = state.next_task_id()
     task = EntityCallTask(task_id, entity_id, operation)
     state.schedule(act.CallEntity(task_id, str(entity_id), operation, value), task)
@@ -92,10 +97,15 @@ def call_entity(
 
 
 def signal_entity(
-    state: ExecutionState, check: EntityCheck | None, entity: Any, operation: str, input: Any
+    state: ExecutionState,
+    check: EntityCheck | None,
+    entity: Any,
+    operation: str,
+    input: Any,
+    converter: DataConverter = DEFAULT_CONVERTER,
 ) -> None:
     entity_id = _target(check, entity, operation)
-    value = round_trip(input, f"input of entity operation {operation!r}")
+    value = converter.to_json(input, f"input of entity operation {operation!r}")
     task_id = state.next_task_id()
     state.schedule(act.SignalEntity(task_id, str(entity_id), operation, value))
 

@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 
 import pydantic
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from workflows.engine import PayloadError
 from workflows.engine.converter import DataConverter
@@ -283,3 +285,42 @@ def test_encode_checks_the_value_against_the_receivers_hint():
             Order,
         )
     assert converter.encode(ORDER, "input", Order) == converter.to_json(ORDER, "input")
+
+
+@pytest.mark.parametrize(
+    "wall",
+    [
+        datetime(2026, 3, 29, 2, 30, tzinfo=BERLIN),  # in the spring gap
+        datetime(2026, 3, 29, 2, 30, fold=1, tzinfo=BERLIN),
+        datetime(2026, 10, 25, 2, 30, tzinfo=BERLIN),  # the repeated hour, first time
+        datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=BERLIN),  # ... and second time
+    ],
+)
+def test_wall_time_and_fold_survive_dst_transitions(wall):
+    back = stored(wall, datetime)
+    assert (back, back.fold, back.utcoffset()) == (wall, wall.fold, wall.utcoffset())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.builds(
+            Line,
+            sku=st.text(max_size=8),
+            price=st.decimals(allow_nan=False, allow_infinity=False, places=2),
+            qty=st.integers(),
+        ),
+        max_size=4,
+    ),
+    st.datetimes(timezones=st.timezones() | st.none()),
+    st.uuids(),
+    st.sampled_from(Color),
+    st.one_of(st.none(), st.text(max_size=5)),
+)
+def test_any_order_round_trips_through_json_text(lines, placed_at, order_id, color, note):
+    order = Order(order_id, placed_at, lines, color, note, tuple(line.sku for line in lines))
+    back = stored(order, Order)
+    assert back == order
+    assert [type(line.price) for line in back.lines] == [Decimal] * len(lines)
+    # Equal wall times in one zone compare equal whatever their fold: the offset tells.
+    assert back.placed_at.utcoffset() == order.placed_at.utcoffset()

@@ -128,7 +128,13 @@ def _datetime_from(text: str) -> datetime:
     if text.endswith("]") and "[" in text:
         text, key = text[:-1].split("[", 1)
         parsed, zone = datetime.fromisoformat(text), ZoneInfo(key)
-        return parsed.astimezone(zone) if parsed.tzinfo else parsed.replace(tzinfo=zone)
+        # The same wall time and fold as encoded (a time in a DST gap or overlap too):
+        # the fold whose offset is the one written down.
+        for fold in (0, 1):
+            local = parsed.replace(tzinfo=zone, fold=fold)
+            if parsed.tzinfo is None or local.utcoffset() == parsed.utcoffset():
+                return local
+        return parsed.astimezone(zone)  # an offset the zone never had here: the instant
     return datetime.fromisoformat(text)
 
 

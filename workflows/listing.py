@@ -21,7 +21,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from django.db.models import Q, QuerySet
@@ -47,6 +47,12 @@ CURSOR_PATTERN: Final = r"^([0-9]{1,18}|[ab]W[A-Za-z0-9_-]{2,600})$"
 ATTRIBUTE_PREFIX: Final = "attr."
 MAX_ATTRIBUTE_FILTERS: Final = 5
 MAX_ATTRIBUTE_VALUE: Final = 200
+# What a cursor may name: a bigint pk, a time a database column holds after the UTC
+# conversion, a name or status no longer than their columns.
+MAX_PK: Final = 2**63
+MIN_CURSOR_YEAR: Final = 2
+MAX_CURSOR_YEAR: Final = 9998
+MAX_CURSOR_TEXT: Final = 200
 
 _CURSOR = re.compile(CURSOR_PATTERN)
 
@@ -112,18 +118,30 @@ def _decode(cursor: str, sort: Sort) -> tuple[str, Any, int]:
         value, pk = json.loads(base64.urlsafe_b64decode(padded))
     except (ValueError, TypeError, binascii.Error):
         raise _bad_cursor(cursor) from None
-    if not isinstance(pk, int) or isinstance(pk, bool):
+    if not isinstance(pk, int) or isinstance(pk, bool) or not 0 < pk < MAX_PK:
         raise _bad_cursor(cursor)
     if sort.key == "created":
         value = pk
     elif sort.key == "updated":
-        try:
-            value = datetime.fromisoformat(value)
-        except (TypeError, ValueError):
-            raise _bad_cursor(cursor) from None
-    elif not isinstance(value, str):
+        value = _cursor_time(value)
+        if value is None:
+            raise _bad_cursor(cursor)
+    elif not isinstance(value, str) or len(value) > MAX_CURSOR_TEXT:
         raise _bad_cursor(cursor)
     return cursor[0], value, pk
+
+
+def _cursor_time(text: Any) -> datetime | None:
+    """A cursor's updated_at: an aware time within the years a database stores (a naive
+    time, or year 1 or 9999 with an offset, would be a warning or an overflow), in UTC."""
+    try:
+        value = datetime.fromisoformat(text)
+        if value.utcoffset() is None:
+            return None
+        value = value.astimezone(UTC)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return value if MIN_CURSOR_YEAR <= value.year <= MAX_CURSOR_YEAR else None
 
 
 def keyset_page(qs: QuerySet[Instance], sort: Sort, cursor: str | None, limit: int) -> KeysetPage:

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, models
+from django.db.models.fields.json import KeyTransform
 from django.db.models.signals import pre_delete
 from django.dispatch import receiver
 
@@ -53,23 +54,30 @@ class InstanceQuerySet(models.QuerySet["Instance"]):
 
     def with_attributes(self, attributes: dict[str, list[Any]]) -> InstanceQuerySet:
         """Instances whose search attribute ``name`` equals one of its candidate values,
-        for every name given (``ctx.upsert_search_attributes``).
+        for every name given (``ctx.upsert_search_attributes``). A value matches only its
+        own JSON type: true is not 1, 5 is not "5" (5.0 is 5).
 
         On PostgreSQL each is a containment (``@>``) that the GIN index ``inst_attrs_gin``
-        (migration 0011) answers; elsewhere a JSON key lookup.
+        (migration 0011) answers; elsewhere a JSON key transform. The name is always a
+        key, never a lookup (``contains``, ``isnull``... are attribute names like others).
 
         Example::
 
             Instance.objects.with_attributes({"customer": ["acme"], "amount": ["5", 5]})
         """
         qs = self
-        for name, values in attributes.items():
+        for n, (name, values) in enumerate(attributes.items()):
             match = models.Q()
-            for value in values:
-                if connection.vendor == "postgresql":
+            if connection.vendor == "postgresql":
+                for value in values:
                     match |= models.Q(search_attributes__contains={name: value})
-                else:
-                    match |= models.Q(**{f"search_attributes__{name}": value})
+                qs = qs.filter(match)
+                continue
+            # Django compares a key's JSON type too (JSON_TYPE on SQLite): true is not 1.
+            key = f"_attr{n}"
+            qs = qs.alias(**{key: KeyTransform(name, "search_attributes")})
+            for value in values:
+                match |= models.Q(**{key: value})
             qs = qs.filter(match)
         return qs
 
@@ -521,7 +529,7 @@ class BulkItem(models.Model):
     status = models.CharField(
         max_length=16, choices=BulkItemStatus.choices, default=BulkItemStatus.PENDING
     )
-    reason = models.TextField(blank=True, default="")
+    reason = PayloadTextField(blank=True, default="")  # may quote failure text
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 
 from workflows.models import Instance
@@ -24,6 +27,17 @@ def tagged(durable):
         search_attributes={"customer": "acme", "amount": 5}
     )
     Instance.objects.filter(instance_id="i-2").update(search_attributes={"customer": "acme"})
+
+
+def _cursor(value, pk) -> str:
+    return "a" + base64.urlsafe_b64encode(json.dumps([value, pk]).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("name", ["contains", "isnull", "regex", "exact", "gt"])
+def test_an_attribute_named_like_a_lookup_is_an_attribute(viewer, tagged, name):
+    Instance.objects.filter(instance_id="i-3").update(search_attributes={name: "(("})
+    assert ids(viewer.get(LIST, {f"attr.{name}": "(("})) == ["i-3"]
+    assert ids(viewer.get(LIST, {f"attr.{name}": "a"})) == []
 
 
 def ids(response) -> list[str]:
@@ -50,6 +64,8 @@ def test_attribute_filter_and_the_attributes_in_each_item(viewer, tagged):
         ({"updated_after": "yesterday"}, "updated_after"),
         ({"cursor": "aWxyz"}, "cursor"),
         ({"count": "maybe"}, "count"),
+        ({"sort": "-updated", "cursor": _cursor("9999-12-31T23:59:59-05:00", 1)}, "cursor"),
+        ({"sort": "-updated", "cursor": _cursor("2026-01-01T00:00:00", 1)}, "cursor"),
     ],
 )
 def test_bad_values_are_400_naming_the_parameter(viewer, tagged, query, param):

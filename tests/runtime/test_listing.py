@@ -3,6 +3,7 @@ sorts with keyset pages both ways, time ranges, the capped count, and bad filter
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import timedelta
 from io import StringIO
@@ -54,6 +55,21 @@ def tagged(client):
     return client
 
 
+def _crafted(value, pk) -> str:
+    """A cursor as a caller could make one by hand: "a" + base64 of [value, pk]."""
+    raw = json.dumps([value, pk]).encode()
+    return "a" + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def test_an_updated_cursor_with_an_offset_reads_as_utc(tagged):
+    now = timezone.now()
+    for n in range(5):  # i-0 changed last
+        Instance.objects.filter(instance_id=f"i-{n}").update(updated_at=now - timedelta(hours=n))
+    boundary = Instance.objects.get(instance_id="i-2")
+    local = boundary.updated_at.astimezone(timezone.get_fixed_timezone(-300)).isoformat()
+    assert found(tagged, sort="-updated", cursor=_crafted(local, boundary.pk)) == ["i-3", "i-4"]
+
+
 def found(client, **filters) -> list[str]:
     return [s.instance_id for s in client.query(**filters).items]
 
@@ -74,6 +90,26 @@ def test_attribute_filters(tagged, attributes, expected):
     assert tagged.query(attributes=attributes, count=True).total == len(expected)
 
 
+@pytest.mark.parametrize("name", ["contains", "isnull", "exact", "regex", "gt", "in", "has_key"])
+def test_attribute_names_that_are_django_lookups_are_plain_keys(tagged, name):
+    _tag("i-3", **{name: "(("})
+    _tag("i-4", **{name: "b", "other": "(("})
+    assert found(tagged, attributes={name: "(("}) == ["i-3"]
+    assert found(tagged, attributes={name: "b"}) == ["i-4"]
+    assert found(tagged, attributes={name: "a"}) == []  # not "greater than a"
+
+
+def test_a_flag_is_not_a_number_and_a_number_is_not_a_flag(tagged):
+    _tag("i-3", flag=1, count=True)
+    _tag("i-4", flag=True, count=1)
+    assert found(tagged, attributes={"flag": "1"}) == ["i-3"]
+    assert found(tagged, attributes={"flag": "true"}) == ["i-4"]
+    assert found(tagged, attributes={"count": "1"}) == ["i-4"]
+    assert found(tagged, attributes={"vip": "1"}) == []  # i-0 has vip=True
+    _tag("i-3", ratio=5.0)
+    assert found(tagged, attributes={"ratio": "5"}) == ["i-3"]  # 5.0 is 5
+
+
 @pytest.mark.parametrize(
     ("filters", "words"),
     [
@@ -85,6 +121,12 @@ def test_attribute_filters(tagged, attributes, expected):
         ({"cursor": "a!!"}, "is not a cursor"),
         ({"cursor": "bWFsZm9ybWVk", "sort": "name"}, "is not a cursor"),
         ({"cursor": "12", "sort": "name"}, "is not a cursor"),
+        ({"cursor": _crafted("9999-12-31T23:59:59-05:00", 1), "sort": "-updated"}, "cursor"),
+        ({"cursor": _crafted("0001-01-01T00:00:00+05:00", 1), "sort": "-updated"}, "cursor"),
+        ({"cursor": _crafted("2026-01-01T00:00:00", 1), "sort": "-updated"}, "cursor"),
+        ({"cursor": _crafted("2026-01-01T00:00:00+00:00", 2**63), "sort": "-updated"}, "cursor"),
+        ({"cursor": _crafted("2026-01-01T00:00:00+00:00", 0), "sort": "-updated"}, "cursor"),
+        ({"cursor": _crafted("x" * 300, 1), "sort": "name"}, "cursor"),
     ],
 )
 def test_bad_filters_name_what_is_wrong(tagged, filters, words):
@@ -179,6 +221,8 @@ def test_the_cli_lists_by_attribute_and_sort(tagged):
     cursor = paged.rsplit("--cursor ", 1)[1].strip()
     rest = _durable("list", "--sort", "created", "--limit", "2", "--cursor", cursor)
     assert "i-2" in rest and "i-0" not in rest
+    _tag("i-3", contains="x")
+    assert "i-3" in _durable("list", "--attr", "contains=x")
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from workflows.entities.models import Entity, EntityOperation, EntityOperationLo
 from workflows.models import (
     ActivityTask,
     ApprovalRequest,
+    BulkItem,
     BulkOperation,
     CompensationRecord,
     ExternalEvent,
@@ -31,6 +32,9 @@ def rows_of_every_kind(hub: str = "payload-tests") -> dict[type[Model], Model]:
     )
     now = timezone.now()
     entity = Entity.objects.create(task_hub=hub, name="counter", key="k")
+    bulk = BulkOperation.objects.create(
+        task_hub=hub, action="raise_event", reason="test", actor="test"
+    )
     common = {"instance": inst, "execution_id": "e1", "task_id": 1}
     return {
         Instance: inst,
@@ -50,9 +54,8 @@ def rows_of_every_kind(hub: str = "payload-tests") -> dict[type[Model], Model]:
         ApprovalRequest: ApprovalRequest.objects.create(
             **common, request_id="r1", name="ok", assignees="staff"
         ),
-        BulkOperation: BulkOperation.objects.create(
-            task_hub=hub, action="raise_event", reason="test", actor="test"
-        ),
+        BulkOperation: bulk,
+        BulkItem: BulkItem.objects.create(operation=bulk, target="payloads-1", instance_ref="x"),
         Entity: entity,
         EntityOperation: EntityOperation.objects.create(
             entity=entity, kind="signal", operation="add", created_at=now

@@ -18,7 +18,8 @@ VALUE = {"card": SECRET, "amounts": [1, 2.5], "$p": "looks like an envelope"}
 
 # Text columns that may quote workflow data (failure text): PayloadTextField.
 TEXT = {("workflows.instance", "attention_reason"), ("workflows.externalevent", "reason")}
-TEXT |= {("entities.entityoperationlog", "error")}
+TEXT |= {("entities.entityoperationlog", "error"), ("workflows.bulkitem", "reason")}
+TEXT |= {("schedules.schedule", "last_error")}
 # Columns holding workflow data (docs/architecture.md, "Payloads"). A new JSON column
 # must be added here, as a payload or deliberately not.
 EXPECTED = {
@@ -30,10 +31,11 @@ EXPECTED = {
     "workflows.compensationrecord": ["input", "last_error"],
     "workflows.approvalrequest": ["details", "summary"],
     "workflows.bulkoperation": ["parameters"],
+    "workflows.bulkitem": ["reason"],
     "entities.entity": ["state"],
     "entities.entityoperation": ["input"],
     "entities.entityoperationlog": ["error"],
-    "schedules.schedule": ["input"],
+    "schedules.schedule": ["input", "last_error"],
 }
 NOT_PAYLOADS = {  # metadata: searched or shown without view_payloads
     "workflows.activitylimitstate": ["recent_starts"],
@@ -133,3 +135,31 @@ def test_bulk_update_goes_through_the_codec(encrypted):
     assert SECRET not in raw_text(type(task), "result", task.pk)
     task.refresh_from_db()
     assert task.result == {"card": SECRET}
+
+
+MARKED = '$p:{"$p": "raw", "v": "user text"} and "$p:" again'
+
+
+@pytest.mark.parametrize("codec_on", [False, True])
+def test_a_text_that_starts_with_the_mark_round_trips(request, codec_on):
+    if codec_on:
+        request.getfixturevalue("encrypted")
+    row = rows_of_every_kind()[Instance]
+    for text in (MARKED, "$p:", "$p:not json", '$p:{"a": 1}'):
+        Instance.objects.filter(pk=row.pk).update(attention_reason=text)
+        stored = raw_text(Instance, "attention_reason", row.pk)
+        assert stored.startswith("$p:") and stored != text  # escaped, never stored as is
+        assert Instance.objects.get(pk=row.pk).attention_reason == text
+        assert Instance.objects.values_list("attention_reason", flat=True).get(pk=row.pk) == text
+
+
+def test_a_marked_text_stored_raw_by_an_earlier_version_reads_as_itself():
+    from django.db import connection
+
+    row = rows_of_every_kind()[Instance]
+    for text in ("$p:not json", '$p:{"a": 1}', '$p:["$p"]'):
+        with connection.cursor() as cursor:  # as written before texts were escaped
+            cursor.execute(
+                "UPDATE workflows_instance SET attention_reason = %s WHERE id = %s", [text, row.pk]
+            )
+        assert Instance.objects.get(pk=row.pk).attention_reason == text

@@ -63,17 +63,36 @@ class PayloadField(models.JSONField):
 class PayloadTextField(models.TextField):
     """A text column that may quote workflow data (failure text in an attention reason, an
     entity operation's error): encrypted like a payload when the codec is on. The empty
-    text stays empty (it says "none" and is filtered on)."""
+    text stays empty (it says "none" and is filtered on). A text that itself starts with
+    ``"$p:"`` is stored escaped (``"$p:"`` + a ``raw`` envelope), so any text reads back
+    as written with the codec on or off.
+
+    Example::
+
+        reason = PayloadTextField(blank=True, default="")
+    """
 
     def get_db_prep_value(self, value: Any, connection: Any, prepared: bool = False) -> Any:
         value = super().get_db_prep_value(value, connection, prepared)
         if isinstance(value, str) and value:
             stored = codec.encode(value)
+            if stored == value and value.startswith(TEXT_MARK):
+                stored = {codec.MARK: "raw", "v": value}  # escaped: not read as a mark
             if stored != value:
                 return TEXT_MARK + json.dumps(stored)
         return value
 
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
         if isinstance(value, str) and value.startswith(TEXT_MARK):
-            return codec.decode(json.loads(value[len(TEXT_MARK) :]))
+            return codec.decode(envelope) if (envelope := _envelope(value)) else value
         return value
+
+
+def _envelope(text: str) -> dict[str, Any] | None:
+    """The envelope a marked text holds, None when it holds none (a text stored raw by an
+    earlier version that happened to start with the mark)."""
+    try:
+        stored = json.loads(text[len(TEXT_MARK) :])
+    except ValueError:
+        return None
+    return stored if codec.is_envelope(stored) else None

@@ -15,7 +15,7 @@ from django.db import models
 from django.db.models import Exists, OuterRef, Q
 
 from ..models import Instance
-from ..payloads.fields import PayloadField
+from ..payloads.fields import PayloadField, PayloadTextField
 from ..statuses import TERMINAL
 from . import policies
 
@@ -67,7 +67,7 @@ class Schedule(models.Model):
     next_due_at = models.DateTimeField(null=True, blank=True)
     buffered_at = models.DateTimeField(null=True, blank=True)  # buffer_one: waiting run
     last_instance_id = models.CharField(max_length=200, blank=True, default="")
-    last_error = models.TextField(blank=True, default="")
+    last_error = PayloadTextField(blank=True, default="")  # may quote failure text
     started = models.PositiveIntegerField(default=0)
     skipped = models.PositiveIntegerField(default=0)  # by the overlap policy
     missed = models.PositiveIntegerField(default=0)  # by the catch-up policy

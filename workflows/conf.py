@@ -215,7 +215,9 @@ class DurableSettings:
         _at_least(1),
     )
     # `async def` activities run on one event loop per worker process (runtime/eventloop.py),
-    # at most this many at once; the rest wait there for a slot, claimed.
+    # at most this many at once. A full loop takes no more: a worker thread waits for room
+    # to hand its message's task over (taking no further message meanwhile), and a batch's
+    # or an episode's further async tasks go back to the broker unstarted.
     ASYNC_ACTIVITY_CONCURRENCY = Setting(
         "DURABLE_ASYNC_ACTIVITY_CONCURRENCY",
         100,

@@ -132,3 +132,27 @@ async def t_async_beating(ctx, spec):
 @orchestrator(name="t_async_beats")
 def t_async_beats(ctx, spec):
     return (yield ctx.call_activity("t_async_beating", spec))
+
+
+@activity(name="t_async_together")
+async def t_async_together(ctx, spec):
+    """Leaves a file in ``spec["dir"]``, then waits (up to a minute) until ``together`` are
+    there: returns how many it saw, which reaches ``together`` only for attempts that ran
+    at once with enough others (run one after another, the first would see only itself).
+    """
+    folder = Path(spec["dir"])
+    (folder / str(spec["i"])).touch()
+    deadline = time.monotonic() + 60
+    while len(list(folder.iterdir())) < spec["together"] and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    return len(list(folder.iterdir()))
+
+
+@orchestrator(name="t_async_all_together")
+def t_async_all_together(ctx, spec):
+    """``count`` t_async_together at once; their counts, in order."""
+    return (
+        yield ctx.task_all(
+            [ctx.call_activity("t_async_together", {**spec, "i": i}) for i in range(spec["count"])]
+        )
+    )

@@ -269,34 +269,52 @@ def heartbeat_writer(task: ActivityTask) -> HeartbeatWriter:
 
 # -- async def activities: on the process's event loop (runtime/eventloop.py) -------------
 # docs/architecture.md, "Async activities".
-def run_async(task: ActivityTask, registry: Registry, wait: bool = True) -> None:
-    """Hand a claimed task of an ``async def`` activity to the event loop; returns once
-    the loop has room for it (``wait``; see ActivityLoop.submit).
+def run_async(task: ActivityTask, registry: Registry, wait: bool = True) -> bool:
+    """Hand a claimed task of an ``async def`` activity to the event loop; True if it
+    was, else it is given back (unstarted) to the broker.
+
+    ``wait`` (a worker thread's own claim): until the loop has room, or the process
+    stops (ActivityLoop.submit). Without (a record thread going on with an episode's
+    next task, a batch's tasks): only if it has room now (ActivityLoop.try_submit), so
+    nothing claimed waits for a slot while its start_to_close runs.
 
     The task stays claimed by this thread's name (the lease keeper renews it); a record
     thread records the outcome through :func:`settle` and goes on with the task the next
     episode claims: on the loop again if async, else given back to the broker (record
-    threads run no blocking activity code).
+    threads run no blocking activity code). If recording fails, :func:`release` gives the
+    task back (this process's lease keeper would otherwise keep it claimed).
     """
-    prefetch(task)  # its trace context, looked up here rather than on the loop
-    loop = activity_loop()
-    beats = BackgroundBeats(task, loop)
-    loop.submit(
-        lambda: _attempt_async(task, registry, beats),
-        lambda outcome: _record_async(task, outcome, registry, beats),
-        wait=wait,
-    )
+    taken = _hand_over(task, registry, wait)
+    if not taken:
+        give_back([task.pk])
+    return taken
 
 
 def start_async_tasks(tasks: list[ActivityTask], registry: Registry) -> list[ActivityTask]:
-    """Hand the async ones of claimed ``tasks`` to the event loop; returns the others."""
-    plain = []
+    """Hand the async ones of claimed ``tasks`` to the event loop while it has room, give
+    the rest back unstarted (other threads and workers take them); returns the plain ones.
+    """
+    plain: list[ActivityTask] = []
+    refused: list[int] = []
     for task in tasks:
-        if is_async(registry, task.name):
-            run_async(task, registry)
-        else:
+        if not is_async(registry, task.name):
             plain.append(task)
+        elif refused or not _hand_over(task, registry, wait=False):
+            refused.append(task.pk)
+    if refused:
+        give_back(refused)
     return plain
+
+
+def _hand_over(task: ActivityTask, registry: Registry, wait: bool) -> bool:
+    prefetch(task)  # its trace context, looked up here rather than on the loop
+    loop = activity_loop()
+    beats = BackgroundBeats(task, loop)
+    return (loop.submit if wait else loop.try_submit)(
+        lambda: _attempt_async(task, registry, beats),
+        lambda outcome: _record_async(task, outcome, registry, beats),
+        lambda: release(task),
+    )
 
 
 @traced_async_attempt
@@ -332,7 +350,10 @@ RECORD_TRIES = 30
 def _record_async(
     task: ActivityTask, outcome: ActivityOutcome, registry: Registry, beats: BackgroundBeats
 ) -> None:
-    """On a record thread: record an async attempt's outcome and go on with the next task."""
+    """On a record thread: record an async attempt's outcome and go on with the next task.
+
+    Any other error than the database's propagates: the loop calls :func:`release`.
+    """
     beats.wait()  # a failed attempt's last details are written before its outcome
     outcome = limit_result(task.name, outcome)
     for tries in range(1, RECORD_TRIES + 1):
@@ -342,15 +363,47 @@ def _record_async(
         except DatabaseError:
             if tries == RECORD_TRIES or shutdown.stopping():
                 log.warning("could not record task %s; giving it back", task.pk, exc_info=True)
-                give_back([task.pk], this_thread=False, ran=True)
+                release(task)
                 return
             time.sleep(1.0)
-    if claimed is None:
+    if claimed is not None:
+        _go_on(claimed, registry)
+
+
+def _go_on(claimed: ActivityTask, registry: Registry) -> None:
+    """The task an episode claimed for this record thread: to the loop if async and it
+    has room (this attempt's slot), else back to the broker (a plain one runs on a worker
+    thread)."""
+    try:
+        if is_async(registry, claimed.name):
+            run_async(claimed, registry, wait=False)
+        else:
+            give_back([claimed.pk])
+    except Exception:  # noqa: BLE001 - it must not stay claimed by this thread
+        log.exception("could not hand task %s on", claimed.pk)
+        release(claimed)
+
+
+def release(task: ActivityTask) -> None:
+    """Give back a claimed async task whose outcome could not be recorded (or handed on):
+    scheduled again now, its runs unchanged.
+
+    Never left to its lease: the lease keeper renews every task held under a name of this
+    process's threads, and the claiming thread's stays one. If the database refuses that
+    too, the lease is expired by pk and holder (and the holder cleared, so the keeper
+    leaves it alone): the sweeper runs it again.
+    """
+    try:
+        give_back([task.pk], this_thread=False, ran=True)
         return
-    if is_async(registry, claimed.name) and not shutdown.stopping():
-        run_async(claimed, registry, wait=False)
-    else:
-        give_back([claimed.pk])  # a plain activity runs on a worker thread
+    except Exception:  # noqa: BLE001 - try the smaller write
+        log.warning("could not give task %s back; expiring its lease", task.pk, exc_info=True)
+    try:
+        ActivityTask.objects.filter(
+            pk=task.pk, status=TaskStatus.RUNNING, worker=task.worker
+        ).update(lease_expires_at=timezone.now(), worker="")
+    except Exception:  # noqa: BLE001 - nothing more to try
+        log.exception("could not expire the lease of task %s", task.pk)
 
 
 class BackgroundBeats:

@@ -66,7 +66,7 @@ def execute_batch(
 def run_batch(tasks: list[ActivityTask], registry: Registry) -> tuple[int, list[ActivityTask]]:
     """Run claimed tasks one after another, recording outcomes a few at a time; returns
     (outcomes recorded, the tasks episodes run here claimed for this thread)."""
-    tasks = start_async_tasks(tasks, registry)  # to the event loop, all at once
+    tasks = start_async_tasks(tasks, registry)  # to the event loop while it has room
     budget = conf.ACTIVITY_BATCH_SECONDS
     started = time.monotonic()
     recorded = 0

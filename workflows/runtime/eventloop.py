@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from django.db import close_old_connections
 
 from ..conf import conf
+from . import shutdown
 
 log = logging.getLogger("workflows.runtime")
 
@@ -29,6 +30,9 @@ T = TypeVar("T")
 # Threads writing async attempts' outcomes and heartbeats: a write takes a few ms, an
 # attempt at least one await, so a few keep up with a full loop.
 RECORD_THREADS = 4
+# A worker thread waiting for room looks at the shutdown this often (the loop's own
+# progress wakes it at once).
+WAIT_STEP = 0.1
 
 
 class ActivityLoop:
@@ -37,8 +41,9 @@ class ActivityLoop:
     Example::
 
         loop = ActivityLoop(concurrency=100)
-        loop.submit(lambda: fetch(url), lambda page: save(page))  # returns at once
+        loop.submit(lambda: fetch(url), save, release)  # False: stopping, give it back
         loop.drain(timeout=30)  # wait for what runs (a worker's shutdown)
+        loop.close()  # a test's loop: its threads end
     """
 
     def __init__(self, concurrency: int, record_threads: int = RECORD_THREADS) -> None:
@@ -48,7 +53,11 @@ class ActivityLoop:
         self._records = ThreadPoolExecutor(record_threads, thread_name_prefix="durable-record")
         self._tasks: set[asyncio.Task[Any]] = set()
         self._in_flight = 0  # submitted and not yet recorded (or dropped)
+        self._waiting = 0  # worker threads in submit() waiting for room
+        self._closed = False
         self._idle = threading.Condition()
+        # Set on a record thread while it records an attempt whose slot it may hand on.
+        self._local = threading.local()
         self._thread = threading.Thread(target=self._run, name="durable-async-loop", daemon=True)
         self._thread.start()
 
@@ -58,27 +67,80 @@ class ActivityLoop:
 
     @property
     def in_flight(self) -> int:
-        """Attempts submitted and not yet recorded (waiting for a slot, running, recording)."""
+        """Attempts submitted and not yet recorded (running or recording)."""
         return self._in_flight
 
-    def submit(
-        self, make: Callable[[], Awaitable[T]], done: Callable[[T], None], wait: bool = True
-    ) -> None:
-        """Run ``make()`` on the loop when a slot is free, then ``done(result)`` on a
-        record thread. Thread-safe. A coroutine that raises (or is cancelled) calls
-        nothing: what it held is left to its lease.
+    @property
+    def waiting(self) -> int:
+        """Worker threads waiting in :meth:`submit` for room (tests observe it)."""
+        return self._waiting
 
-        With ``wait`` (a worker thread handing over a task it claimed), first wait until
-        fewer than ``concurrency`` attempts are in flight: a full loop leaves further
-        messages in the broker for other workers, and a claimed task never sits waiting
-        for a slot while its start_to_close runs. A record thread going on with the next
-        task of an episode passes ``wait=False`` (waiting there could wait for itself).
+    def submit(
+        self,
+        make: Callable[[], Awaitable[T]],
+        done: Callable[[T], None],
+        failed: Callable[[], None] | None = None,
+    ) -> bool:
+        """A worker thread's hand-over: wait until fewer than ``concurrency`` attempts are
+        in flight, then run ``make()`` on the loop and ``done(result)`` on a record
+        thread. Thread-safe.
+
+        Waiting leaves further messages in the broker for other workers, and what is
+        handed over starts at once (nothing waits behind the semaphore while its
+        start_to_close runs). Returns False, handing nothing over, once the process is
+        stopping (checked while waiting too): the caller gives the task back, which the
+        shutdown's release of leases may already have done.
+
+        ``failed()`` runs on a record thread when ``make()`` or ``done`` raises (not when
+        cancelled: a shutdown releases what it cancels): whatever the attempt held must
+        be released there, since this process keeps its claims alive.
         """
         with self._idle:
-            while wait and self._in_flight >= self.concurrency:
-                self._idle.wait()
+            while self._in_flight >= self.concurrency and not self._refusing():
+                self._waiting += 1
+                try:
+                    self._idle.wait(WAIT_STEP)
+                finally:
+                    self._waiting -= 1
+            return self._hand_over(make, done, failed, new_slot=True)
+
+    def try_submit(
+        self,
+        make: Callable[[], Awaitable[T]],
+        done: Callable[[T], None],
+        failed: Callable[[], None] | None = None,
+    ) -> bool:
+        """:meth:`submit` without waiting: False when the loop is full (or stopping).
+
+        A record thread going on with an episode's next task hands on the slot of the
+        attempt it records, so that always fits (it never waits: it could wait for itself).
+        """
+        with self._idle:
+            if getattr(self._local, "slot", False) and not self._refusing():
+                self._local.slot = False
+                return self._hand_over(make, done, failed, new_slot=False)
+            if self._in_flight >= self.concurrency:
+                return False
+            return self._hand_over(make, done, failed, new_slot=True)
+
+    def _refusing(self) -> bool:
+        return self._closed or shutdown.stopping()
+
+    def _hand_over(
+        self,
+        make: Callable[[], Awaitable[T]],
+        done: Callable[[T], None],
+        failed: Callable[[], None] | None,
+        new_slot: bool,
+    ) -> bool:
+        # Under self._idle: a drain sees it in flight, or it sees the stop; and it is
+        # scheduled on the loop before a later cancel_all's cancellation.
+        if self._refusing():
+            return False
+        if new_slot:
             self._in_flight += 1
-        self._loop.call_soon_threadsafe(self._start, make, done)
+        self._loop.call_soon_threadsafe(self._start, make, done, failed)
+        return True
 
     def off_loop(self, fn: Callable[[], T]) -> Future[T]:
         """Run blocking ``fn`` on a record thread (database writes from the loop)."""
@@ -100,15 +162,42 @@ class ActivityLoop:
     def cancel_all(self, timeout: float = 5.0) -> None:
         """Cancel every running attempt (the end of a shutdown's grace: their tasks'
         leases are released by the worker) and wait for them to unwind."""
-        self._loop.call_soon_threadsafe(lambda: [task.cancel() for task in self._tasks])
+        with self._idle:  # after every hand-over so far (see _hand_over)
+            self._loop.call_soon_threadsafe(lambda: [task.cancel() for task in self._tasks])
         self.drain(timeout)
 
-    def _start(self, make: Callable[[], Awaitable[T]], done: Callable[[T], None]) -> None:
-        task = self._loop.create_task(self._guarded(make, done))
+    def close(self, timeout: float = 5.0) -> None:
+        """Cancel what runs, stop the loop and end its thread and the record threads.
+
+        For a loop of its own (a test's); the process's loop lives as long as the process.
+        """
+        with self._idle:
+            self._closed = True
+        if self._loop.is_closed():
+            return
+        self.cancel_all(timeout)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout)
+        self._records.shutdown(wait=True)
+        if not self._thread.is_alive():
+            self._loop.close()
+
+    def _start(
+        self,
+        make: Callable[[], Awaitable[T]],
+        done: Callable[[T], None],
+        failed: Callable[[], None] | None,
+    ) -> None:
+        task = self._loop.create_task(self._guarded(make, done, failed))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _guarded(self, make: Callable[[], Awaitable[T]], done: Callable[[T], None]) -> None:
+    async def _guarded(
+        self,
+        make: Callable[[], Awaitable[T]],
+        done: Callable[[T], None],
+        failed: Callable[[], None] | None,
+    ) -> None:
         try:
             async with self._semaphore:
                 result = await make()
@@ -117,17 +206,33 @@ class ActivityLoop:
             return
         except Exception:  # noqa: BLE001 - a bug of the runtime's, not of the activity
             log.exception("an async activity attempt failed outside the activity")
-            self._finished()
+            self._records.submit(_with_connections, lambda: self._release(failed))
             return
-        self._records.submit(_with_connections, lambda: self._record(done, result))
+        self._records.submit(_with_connections, lambda: self._record(done, failed, result))
 
-    def _record(self, done: Callable[[T], None], result: T) -> None:
+    def _record(
+        self, done: Callable[[T], None], failed: Callable[[], None] | None, result: T
+    ) -> None:
+        self._local.slot = True  # done() may hand it on to the episode's next task
         try:
             done(result)
-        except Exception:  # noqa: BLE001 - logged; the task's lease decides what happens
+        except Exception:  # noqa: BLE001 - logged; what the attempt held is released
             log.exception("could not record an async activity attempt")
+            self._release(failed, finish=False)
         finally:
-            self._finished()
+            if self._local.slot:
+                self._local.slot = False
+                self._finished()
+
+    def _release(self, failed: Callable[[], None] | None, finish: bool = True) -> None:
+        try:
+            if failed is not None:
+                failed()
+        except Exception:  # noqa: BLE001 - failed() logs what it could not do
+            log.exception("could not release an async activity attempt")
+        finally:
+            if finish:
+                self._finished()
 
     def _finished(self) -> None:
         with self._idle:

@@ -221,7 +221,7 @@ def test_non_json_payloads_fail_the_orchestration_saying_so(registry, runner, bo
         if body == "activity_input":
             yield ctx.call_activity("echo", {1, 2})
         elif body == "custom_status":
-            ctx.set_custom_status({"amount": Decimal("1.5")})
+            ctx.set_custom_status({Decimal("1.5")})  # a set: no JSON form
         elif body == "child_input":
             yield ctx.call_sub_orchestrator("child", Money())
         elif body == "continue_input":

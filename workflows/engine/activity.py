@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
+from .converter import DEFAULT_CONVERTER, DataConverter
 from .errors import ActivityCancelled
 from .failures import FailureDetails
 from .heartbeat import Heartbeats
@@ -47,9 +49,14 @@ class ActivityContext:
     last_heartbeat: Any = None
     # Injected by the runtime (throttle clock, the durable write); a plain one otherwise.
     heartbeats: Heartbeats = field(default_factory=Heartbeats, compare=False, repr=False)
+    # The registry's (run_activity sets it): typed heartbeat details get their JSON form.
+    converter: DataConverter = field(default=DEFAULT_CONVERTER, compare=False, repr=False)
 
     def heartbeat(self, details: Any = None) -> None:
-        """Say the activity is alive, with optional progress ``details`` (JSON).
+        """Say the activity is alive, with optional progress ``details``.
+
+        Typed details (a datetime, a dataclass) are stored in their JSON form, which is
+        what ``last_heartbeat`` gives the next attempt (plain JSON, not rebuilt).
 
         Written durably at most every few seconds (DURABLE_HEARTBEAT_INTERVAL_SECONDS);
         calls in between only keep the latest details, written by the next beat that is
@@ -60,6 +67,8 @@ class ActivityContext:
         for this run: its instance was terminated or continued as new, or the attempt
         timed out. Whatever the activity returns after that is ignored.
         """
+        if details is not None:
+            details = self.converter.to_json(details, "heartbeat details")
         self.heartbeats.beat(details)
 
     @property
@@ -101,6 +110,7 @@ def run_activity(registry: Registry, ctx: ActivityContext, input: Any) -> Activi
     An ``async def`` activity called here (the in-memory test runner) runs on an event
     loop of its own; the runtime awaits it with :func:`run_activity_async` instead.
     """
+    ctx = _with_converter(registry, ctx)
     try:
         definition = registry.get_activity(ctx.name)
         value = definition.fn(ctx, _typed_input(registry, ctx, input))
@@ -123,6 +133,7 @@ async def run_activity_async(
 
         outcome = await run_activity_async(registry, ctx, {"url": "https://example.com"})
     """
+    ctx = _with_converter(registry, ctx)
     try:
         definition = registry.get_activity(ctx.name)
         value = definition.fn(ctx, _typed_input(registry, ctx, input))
@@ -137,10 +148,21 @@ async def _awaited(value: Any) -> Any:
     return await value
 
 
+def _with_converter(registry: Registry, ctx: ActivityContext) -> ActivityContext:
+    if ctx.converter is registry.converter:
+        return ctx
+    return dataclasses.replace(ctx, converter=registry.converter)
+
+
+# A misfit raises PayloadMismatch, never retried: every attempt would meet the same one.
 def _typed_input(registry: Registry, ctx: ActivityContext, input: Any) -> Any:
     """The stored input, rebuilt by the activity's parameter hint (engine/converter.py)."""
     hint = registry.payload_types("activity", ctx.name).input
-    return registry.converter.from_json(input, hint, f"input of activity {ctx.name!r}")
+    advice = (
+        f"Not retried (the stored input stays the same): pass activity {ctx.name!r} an "
+        "input of its parameter's type, or change that parameter's hint."
+    )
+    return registry.converter.from_json(input, hint, f"input of activity {ctx.name!r}", advice)
 
 
 def _completed(registry: Registry, ctx: ActivityContext, value: Any) -> ActivityOutcome:
@@ -148,7 +170,12 @@ def _completed(registry: Registry, ctx: ActivityContext, value: Any) -> Activity
     # the orchestrator then decodes the stored form with the same hint.
     hint = registry.payload_types("activity", ctx.name).output
     what = f"result of activity {ctx.name!r}"
-    return ActivityOutcome(True, registry.converter.encode(value, what, hint))
+    advice = (
+        f"Not retried (every attempt would return the same): make activity {ctx.name!r} "
+        "return that type, or change its return annotation to what it returns (e.g. "
+        "add `| None`)."
+    )
+    return ActivityOutcome(True, registry.converter.encode(value, what, hint, advice))
 
 
 def _failed(ctx: ActivityContext, exc: Exception) -> ActivityOutcome:

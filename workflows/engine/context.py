@@ -21,7 +21,6 @@ from .entity_calls import lock as _lock
 from .entity_calls import signal_entity as _signal_entity
 from .errors import ActivityFailed, EventTimeout, FanOutFailed, WorkflowCodeError
 from .failures import FailureDetails
-from .payloads import round_trip
 from .registry import PLAIN_JSON, PayloadTypes, name_of
 from .retry import RetryPolicy, next_retry_delay
 from .saga import Saga
@@ -184,9 +183,10 @@ class OrchestrationContext:
             )
         """
         name = name_of(activity)
-        types = self._payload_types("activity", name)
-        value = self._converter.encode(input, f"input of activity {name!r}", types.input)
-        decode = self._decoder(types.output, f"result of activity {name!r}")
+        value = self._activity_input(name, input, f"input of activity {name!r}")
+        decode = self._decoder(
+            self._payload_types("activity", name).output, f"result of activity {name!r}"
+        )
         try:
             given = ActivityTimeouts.of(start_to_close, heartbeat_timeout)
         except ValueError as exc:
@@ -366,7 +366,7 @@ class OrchestrationContext:
                 yield from saga.compensate()
                 raise
         """
-        return Saga(self, self._state)
+        return Saga(self, self._state, self._activity_input)
 
     def request_approval(
         self,
@@ -396,6 +396,8 @@ class OrchestrationContext:
                 reason_required=True,
             )
         """
+        details = self._converter.to_json(details, "approval details")  # read back as JSON
+        summary = self._converter.to_json(summary, "approval summary")
         return request_approval(
             self._state, name, assignees, details, timeout, title, summary, reason_required
         )
@@ -444,8 +446,12 @@ class OrchestrationContext:
 
     # -- instance-level decisions --------------------------------------------
     def set_custom_status(self, value: Any) -> None:
-        """Publish a JSON value (e.g. progress) readable by clients while this runs."""
-        self._state.set_custom_status(round_trip(value, "custom status"))
+        """Publish a value (e.g. progress) readable by clients while this runs.
+
+        Typed values (a datetime, a dataclass) are stored in their JSON form, which is
+        what :attr:`custom_status` and clients read back.
+        """
+        self._state.set_custom_status(self._converter.to_json(value, "custom status"))
 
     @property
     def search_attributes(self) -> dict[str, Any]:
@@ -525,6 +531,10 @@ class OrchestrationContext:
         return True
 
     # -- helpers ---------------------------------------------------------------
+    def _activity_input(self, name: str, input: Any, what: str) -> Any:
+        """``input``'s JSON form, checked against activity ``name``'s parameter hint."""
+        return self._converter.encode(input, what, self._payload_types("activity", name).input)
+
     def _decoder(self, hint: Any, what: str) -> Callable[[Any], Any] | None:
         """How a task's stored result becomes the typed value its ``yield`` returns."""
         if hint is Any:

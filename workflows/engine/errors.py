@@ -77,6 +77,14 @@ class NonRetryableError(Exception):
     """
 
 
+class PayloadMismatch(PayloadError, NonRetryableError):
+    """A value does not fit the type hint of the code that receives (or returns) it.
+
+    Never retried: the same value fails the same check on every attempt. The message
+    says what was expected, what was found and where (README "Payloads > Types").
+    """
+
+
 class PayloadTooLarge(PayloadError, NonRetryableError):
     """A value entering history is over the payload size limit (never retried)."""
 

@@ -68,6 +68,10 @@ class ExecutionStarted(HistoryEvent):
     # W3C trace context of the start (traceparent, tracestate), when tracing was on
     # (workflows/tracing.py); not used by the engine.
     trace_context: dict[str, str] | None = None
+    # 1: this execution's payloads are typed by hints (engine/converter.py). Histories
+    # recorded before typed payloads lack the field (read back as None): they replay with
+    # plain JSON throughout, as they ran.
+    converter: int | None = 1
 
 
 @dataclass(frozen=True)
@@ -315,6 +319,11 @@ _CODECS: dict[str, tuple[Any, Any]] = {
 }
 
 
+# Fields whose absence from a stored payload means "recorded before the field existed",
+# which is not the default a new event gets.
+_ABSENT_FROM_OLD_HISTORY: dict[str, Any] = {"converter": None}
+
+
 def event_to_payload(event: HistoryEvent) -> dict[str, Any]:
     """The event's fields as a JSON-ready dict (its kind is stored separately)."""
     payload = {}
@@ -338,6 +347,9 @@ def event_from_payload(kind: str | EventType, payload: dict[str, Any]) -> Histor
             continue
         codec = _CODECS.get(name)
         args[name] = codec[1](value) if codec and value is not None else value
+    for name, value in _ABSENT_FROM_OLD_HISTORY.items():
+        if name in names and name not in payload:
+            args[name] = value
     return cls(**args)
 
 

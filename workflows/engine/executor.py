@@ -12,6 +12,7 @@ from typing import Any
 from . import actions as act
 from . import events as ev
 from .context import OrchestrationContext
+from .converter import PLAIN_JSON_CONVERTER
 from .errors import NonDeterminismError, PayloadError, WorkflowCodeError
 from .failures import FailureDetails
 from .payloads import check_size, round_trip
@@ -227,6 +228,7 @@ class Orchestration:
         self._awaiting: Task | None = None
         self._end_recorded = False  # history holds this execution's end event
         self._types = PLAIN_JSON  # the orchestrator's input and output hints
+        self._converter = registry.converter  # plain JSON for histories before typed ones
 
     def __del__(self) -> None:
         # Dropped between episodes (a worker replays afresh next time, or the sticky
@@ -405,9 +407,7 @@ class Orchestration:
             self._finish_continued()
             return
         try:
-            output = self.registry.converter.encode(
-                value, "orchestrator output", self._types.output
-            )
+            output = self._converter.encode(value, "orchestrator output", self._types.output)
             check_size(output, "orchestrator output", self.max_output_bytes)
             self.output = output
         except PayloadError as exc:
@@ -489,6 +489,9 @@ class Orchestration:
 
     def _on_execution_started(self, event: ev.ExecutionStarted) -> None:
         definition = self.registry.get_orchestrator(event.name, event.version)
+        # Unmarked: recorded before typed payloads, so plain JSON for the whole execution.
+        typed = event.converter is not None
+        self._converter = self.registry.converter if typed else PLAIN_JSON_CONVERTER
         self.ctx = OrchestrationContext(
             self.instance.instance_id,
             self.instance.execution_id,
@@ -497,16 +500,15 @@ class Orchestration:
             state=self._state,
             activity_timeouts=self.registry.activity_timeouts,
             entity_check=self.registry.check_entity_call,
-            converter=self.registry.converter,
-            payload_types=self.registry.payload_types,
+            converter=self._converter,
+            payload_types=self.registry.payload_types if typed else None,
         )
         self.status = OrchestrationStatus.RUNNING
         try:
-            # Typed by the orchestrator's input hint, always from the stored form.
-            self._types = self.registry.payload_types(
-                "orchestrator", event.name, definition.version
-            )
-            value = self.registry.converter.from_json(
+            if typed:  # by the orchestrator's input hint, always from the stored form
+                types = self.registry.payload_types
+                self._types = types("orchestrator", event.name, definition.version)
+            value = self._converter.from_json(
                 round_trip(event.input), self._types.input, "orchestrator input"
             )
         except PayloadError as exc:

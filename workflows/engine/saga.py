@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 from . import actions as act
 from .errors import ActivityFailed, FanOutFailed, WorkflowCodeError
 from .failures import FailureDetails
-from .payloads import round_trip
 from .registry import name_of
 from .retry import RetryPolicy
 from .tasks import Outcome, Task, WhenAll
@@ -64,8 +63,16 @@ class Saga:
     a person, and the saga waits durably for an operator to retry, resolve or skip it.
     """
 
-    def __init__(self, ctx: OrchestrationContext, state: ExecutionState) -> None:
+    def __init__(
+        self,
+        ctx: OrchestrationContext,
+        state: ExecutionState,
+        activity_input: Callable[[str, Any, str], Any],
+    ) -> None:
         self._ctx = ctx
+        # (activity name, value, what) -> its JSON form, checked against the activity's
+        # parameter hint: a compensation's input is typed as a call_activity input is.
+        self._activity_input = activity_input
         # Compensation records are steps of their own, and live updates the runtime
         # shows: both are run-time state, not part of the orchestrator's API.
         self._state = state
@@ -80,11 +87,20 @@ class Saga:
         step: str = "",
         retry: RetryPolicy | None = None,
     ) -> None:
-        """Register the undo of a step that just succeeded (``step`` names it for people)."""
+        """Register the undo of a step that just succeeded (``step`` names it for people).
+
+        ``input`` may be typed like a ``call_activity`` input: stored in its JSON form,
+        checked here against the compensation activity's parameter hint (PayloadError
+        naming the field), and rebuilt by that hint when the compensation runs.
+
+        Example::
+
+            saga.add(release_stock, Reservation(order.id, sku), step="reserve")
+        """
         name = name_of(compensation)
+        value = self._activity_input(name, input, f"input of compensation {name!r}")
         task_id = self._state.next_task_id()
         order = len(self.steps) + 1
-        value = round_trip(input, f"input of compensation {name!r}")
         self._state.schedule(act.RegisterCompensation(task_id, name, value, step, order))
         self.steps.append(CompensationStep(task_id, name, value, step, order, retry))
 

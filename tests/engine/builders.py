@@ -66,8 +66,11 @@ class History:
         self.now += timedelta(seconds=seconds)
         return self._add(ev.OrchestratorStarted(self.now))
 
-    def started(self, name: str, input: Any = None, version: int = 1) -> History:
-        return self._add(ev.ExecutionStarted(name, version, input))
+    def started(
+        self, name: str, input: Any = None, version: int = 1, converter: int | None = 1
+    ) -> History:
+        """``converter=None``: a history recorded before typed payloads (no marker)."""
+        return self._add(ev.ExecutionStarted(name, version, input, converter=converter))
 
     def scheduled(
         self, task_id: int, name: str, input: Any = None, attempt: int = 1, call_id: int = 0

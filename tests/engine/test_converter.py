@@ -18,8 +18,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workflows.engine import PayloadError
+from workflows.engine import NonRetryableError, PayloadError
 from workflows.engine.converter import DataConverter
+from workflows.engine.errors import PayloadMismatch
 
 converter = DataConverter()
 OrderId = NewType("OrderId", str)
@@ -265,7 +266,7 @@ def test_a_value_without_a_json_form_is_refused_with_its_path(value, path, words
         (1.5, int | None, "", "as int: expected a whole number"),
         ("c", Literal["a", "b"], "", "expected one of 'a', 'b'"),
         ({"x": 1}, Point, "", "Point needs the key(s) 'y'"),
-        (5, Money, "", "test_converter.Money has no converter"),
+        (5, Money, "", "expected Money, got int 5; engine.test_converter.Money has no conv"),
     ],
 )
 def test_data_that_does_not_fit_its_hint_is_refused_with_its_path(data, hint, path, words):
@@ -324,3 +325,37 @@ def test_any_order_round_trips_through_json_text(lines, placed_at, order_id, col
     assert [type(line.price) for line in back.lines] == [Decimal] * len(lines)
     # Equal wall times in one zone compare equal whatever their fold: the offset tells.
     assert back.placed_at.utcoffset() == order.placed_at.utcoffset()
+
+
+@pytest.mark.parametrize(
+    ("data", "hint", "path", "expected"),
+    [
+        (None, dict, "", "dict: expected an object, got null (None)"),
+        ("5", int, "", "int: expected a whole number, got str '5'"),
+        (1.5, int, "", "int: expected a whole number, got float 1.5"),
+        (None, list, "", "list: expected a list, got null (None)"),
+        ({"a": 1}, tuple, "", "tuple: expected a list, got dict {'a': 1}"),
+        ([None], list[dict], " at [0]", "list[dict]: expected an object, got null (None)"),
+        ({"m": [1]}, Mapping[str, Mapping], " at .m", "expected an object, got list [1]"),
+    ],
+)
+def test_a_misfit_of_a_builtin_hint_says_what_was_expected_and_what_was_found(
+    data, hint, path, expected
+):
+    with pytest.raises(PayloadMismatch) as caught:
+        converter.from_json(data, hint, "result of activity 'load'")
+    message = str(caught.value)
+    assert message.startswith(f"The result of activity 'load'{path} does not fit its type ")
+    assert expected in message
+    assert "has no converter" not in message
+    # Never retried: the same stored value fails the same check again.
+    assert isinstance(caught.value, NonRetryableError)
+
+
+@pytest.mark.parametrize(
+    ("data", "hint", "expected"),
+    [([1, "a"], tuple, (1, "a")), ({"a": [1]}, dict, {"a": [1]}), ([2, 1], frozenset, {1, 2})],
+)
+def test_bare_container_hints_take_their_json_form(data, hint, expected):
+    assert converter.from_json(data, hint) == expected
+    assert type(converter.from_json(data, hint)) is hint

@@ -21,10 +21,16 @@ from workflows.engine import (
     InstanceRef,
     PayloadError,
     Registry,
+    RetryPolicy,
     TaskFailed,
     execute,
 )
 from workflows.engine import events as ev
+from workflows.engine.activity import run_activity
+from workflows.engine.converter import DataConverter
+from workflows.engine.errors import PayloadMismatch
+from workflows.engine.heartbeat import Heartbeats
+from workflows.engine.retry import next_retry_delay
 from workflows.engine.testing import WorkflowTestRunner
 
 from .builders import T0
@@ -363,3 +369,163 @@ def test_entity_operations_take_typed_inputs_as_their_json_form():
         {"sku": "A-1", "price": "1.50", "qty": 1},
         {"sku": "B-2", "price": "0.25", "qty": 4},
     ]
+
+
+def test_a_result_that_does_not_fit_its_annotation_is_never_retried():
+    registry = Registry()
+    runs: list[int] = []
+
+    @registry.activity(name="lookup")
+    def lookup(ctx: ActivityContext, _: Any) -> dict:
+        runs.append(ctx.attempt)
+        return None  # type: ignore[return-value]
+
+    @registry.orchestrator(name="flow")
+    def flow(ctx: Any, _: Any) -> Generator[Any, Any, Any]:
+        try:
+            yield ctx.call_activity("lookup", retry=RetryPolicy(max_attempts=5))
+        except ActivityFailed as exc:
+            return {"attempts": exc.attempts, "failure": exc.failure.to_dict()}
+
+    runner = WorkflowTestRunner(registry=registry, start_time=T0)
+    iid = runner.start("flow")
+    runner.run_until_idle()
+
+    output = runner.status(iid).output
+    assert runs == [1] and output["attempts"] == 1
+    failure = output["failure"]
+    assert failure["type"] == "workflows.engine.errors.PayloadMismatch"
+    assert failure["non_retryable"] is True
+    assert failure["message"] == (
+        "The result of activity 'lookup' does not fit its type dict: expected an object, got "
+        "null (None). Not retried (every attempt would return the same): make activity "
+        "'lookup' return that type, or change its return annotation to what it returns "
+        "(e.g. add `| None`)."
+    )
+
+
+def test_an_input_that_does_not_fit_the_parameter_in_the_worker_is_never_retried():
+    # E.g. an input stored before the activity's parameter hint changed.
+    registry = Registry()
+    registry.add_activity(charge, "charge")
+    ctx = ActivityContext("i", "charge", 1, "i:1:1", task_id=1)
+
+    outcome = run_activity(registry, ctx, {"id": str(UUID(int=1)), "currency": "GBP"})
+
+    assert not outcome.ok and outcome.failure is not None
+    assert outcome.failure.is_instance_of(PayloadMismatch)
+    assert outcome.failure.message.startswith(
+        "The input of activity 'charge' at .currency does not fit its type Order: 'GBP' is "
+        "not a Currency"
+    )
+    assert "Not retried (the stored input stays the same)" in outcome.failure.message
+    policy = RetryPolicy(max_attempts=5)
+    assert next_retry_delay(policy, 1, outcome.failure, timedelta(0)) is None
+
+
+@dataclass(frozen=True)
+class Reservation:
+    order_id: UUID
+    until: datetime
+
+
+def test_saga_inputs_are_typed_by_the_compensation_parameter_hint_live_and_on_replay():
+    registry = Registry()
+    released: list[tuple[bool, str]] = []
+
+    @registry.activity(name="reserve")
+    def reserve(ctx: ActivityContext, order: Order) -> Reservation:
+        return Reservation(order.id, order.deliver_by)
+
+    @registry.activity(name="release")
+    def release(ctx: ActivityContext, reservation: Reservation) -> None:
+        released.append((True, describe(reservation)))
+
+    @registry.activity(name="pay")
+    def pay(ctx: ActivityContext, _: Any) -> None:
+        raise ValueError("card declined")
+
+    @registry.orchestrator(name="book")
+    def book(ctx: Any, order: Order) -> Generator[Any, Any, Any]:
+        saga = ctx.saga()
+        reservation = yield ctx.call_activity("reserve", order)
+        saga.add("release", reservation, step="reserve")
+        try:
+            yield ctx.call_activity("pay")
+        except ActivityFailed:
+            outcomes = yield from saga.compensate()
+            return [o.status for o in outcomes]
+
+    runner = WorkflowTestRunner(registry=registry, start_time=T0)
+    iid = runner.start("book", ORDER)
+    runner.run_until_idle()
+
+    status = runner.status(iid)
+    assert status.output == ["compensated"]
+    expected = describe(Reservation(ORDER.id, ORDER.deliver_by))
+    assert released == [(True, expected)]
+    registered = next(e for e in status.history if isinstance(e, ev.CompensationRegistered))
+    assert registered.input == {
+        "order_id": str(ORDER.id),
+        "until": "2026-03-01T18:00:00+01:00[Europe/Berlin]",
+    }
+    assert execute(registry, InstanceRef(iid), status.history, []).output == status.output
+
+
+def test_a_saga_input_that_does_not_fit_fails_at_add_naming_the_field():
+    registry = Registry()
+
+    @registry.activity(name="release")
+    def release(ctx: ActivityContext, reservation: Reservation) -> None:
+        pass
+
+    @registry.orchestrator(name="book")
+    def book(ctx: Any, _: Any) -> Generator[Any, Any, Any]:
+        ctx.saga().add("release", {"order_id": "no uuid", "until": "2026-01-01T00:00:00"})
+        yield ctx.create_timer(T0)
+
+    runner = WorkflowTestRunner(registry=registry, start_time=T0)
+    iid = runner.start("book")
+    runner.run_until_idle()
+
+    failure = runner.status(iid).failure
+    assert failure is not None
+    assert failure.message.startswith(
+        "The input of compensation 'release' at .order_id does not fit its type Reservation"
+    )
+
+
+def test_custom_status_and_approval_details_take_typed_values_stored_as_json():
+    registry = Registry()
+
+    @registry.orchestrator(name="review")
+    def review(ctx: Any, order: Order) -> Generator[Any, Any, Any]:
+        ctx.set_custom_status({"order": order, "since": ctx.current_utc_datetime})
+        decision = yield ctx.request_approval("ok", assignees="ops", details=order)
+        return ctx.custom_status, decision["approved"]
+
+    runner = WorkflowTestRunner(registry=registry, start_time=T0)
+    iid = runner.start("review", ORDER)
+    runner.run_until_idle()
+    form = DataConverter().to_json(ORDER)
+    assert runner.status(iid).custom_status == {"order": form, "since": T0.isoformat()}
+    assert runner.approvals(iid)[0]["details"] == form
+
+    runner.decide(iid, runner.approvals(iid)[0]["task_id"], approve=True, by="ann")
+    runner.run_until_idle()
+    assert runner.status(iid).output == [{"order": form, "since": T0.isoformat()}, True]
+
+
+def test_heartbeat_details_take_typed_values_and_come_back_as_json():
+    written: list[Any] = []
+    beats = Heartbeats(lambda details: written.append(details) or True)
+    ctx = ActivityContext("i", "sync", 1, "i:1:1", heartbeats=beats)
+
+    ctx.heartbeat({"done": Line("A-1", Decimal("1.50")), "at": T0})
+
+    assert beats.details == {
+        "done": {"sku": "A-1", "price": "1.50", "qty": 1},
+        "at": T0.isoformat(),
+    }
+    with pytest.raises(PayloadError, match="heartbeat details at .done is not JSON"):
+        ctx.heartbeat({"done": {1, 2}})

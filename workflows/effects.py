@@ -30,6 +30,7 @@ from .models import (
     Instance,
     Timer,
 )
+from .payloads import offload
 from .runtime.dispatch import wake_orchestration
 from .runtime.leases import claim_new, worker_name
 from .signals import approval_requested, compensation_failed
@@ -217,7 +218,8 @@ class EpisodeEffects:
         record.attempts = action.attempts
         if action.failure is not None:
             record.last_error = action.failure.to_dict()
-        record.save()
+        # Only what changed: a full save would store the offloaded input again.
+        record.save(update_fields=["status", "attempts", "last_error", "updated_at"])
         if action.status == CompensationStatus.FAILED:
             reason = (
                 f"compensation {record.step or record.activity} ({record.activity}) failed: "
@@ -286,8 +288,12 @@ class EpisodeEffects:
         inst = self.instance
         cancel_outstanding(inst)
         old_execution = inst.execution_id
-        # Keep the just-ended execution for inspection; older ones go (bounded history).
-        HistoryEvent.objects.filter(instance=inst).exclude(execution_id=old_execution).delete()
+        # Keep the just-ended execution for inspection; older ones go (bounded history),
+        # with their offloaded objects; so does the replaced input's (after commit).
+        dropped = HistoryEvent.objects.filter(instance=inst).exclude(execution_id=old_execution)
+        offload.delete_objects_of(dropped)
+        dropped.delete()
+        offload.delete_objects_of(Instance.objects.filter(pk=inst.pk), ["input"])
         inst.execution_id = new_execution_id()
         inst.generation += 1
         inst.history_length = 0

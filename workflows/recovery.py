@@ -27,10 +27,16 @@ from .models import (
 
 # What is refused, and why, is decided in one place for the pages and here (offers.py).
 from .offers import NOT_AT_LAST_STEP, SCHEDULING, TASK_FAILURES, WAITS_FOR_DECISION, rewindable
+from .payloads import offload
 from .runtime.cache import sticky_cache
 from .runtime.dispatch import start_activity, wake_orchestration
 from .signals import notify_changed
 from .statuses import TERMINAL, CompensationStatus, InstanceStatus, TaskStatus
+
+# What rewind and terminate change on the instance row: saved alone, as a full save would
+# store the offloaded input and output again (leaving the previous objects behind).
+_REWOUND = ["status", "failure", "completed_at", "history_length", "history_epoch"]
+_TERMINATED = ["history_length", "status", "failure", "completed_at", "needs_attention"]
 
 DECISIONS = {
     "retry": CompensationStatus.COMPENSATING,
@@ -83,7 +89,10 @@ def decide_compensation(
         record.resolution = decision
         record.resolution_note = note or ""
         record.resolved_by = by if getattr(by, "pk", None) else None
-        record.save()
+        # Only what changed: a full save would store the offloaded input again.
+        record.save(
+            update_fields=["status", "resolution", "resolution_note", "resolved_by", "updated_at"]
+        )
         # The instance no longer waits on a person once every failed compensation has a
         # decision (a retry that fails again flags it again). The saga's own updates do
         # not clear it when the decided step was the last one to undo.
@@ -139,7 +148,9 @@ def rewind(instance_id: str, hub: str, by: Any = None, reason: str = "") -> None
         failed = [r for r in rows if r.kind in TASK_FAILURES and r.seq > last_scheduling]
         drop = {r.pk for r in failed} | {r.pk for r in rows if r.kind == "execution_failed"}
         kept = [r for r in rows if r.pk not in drop]
-        HistoryEvent.objects.filter(pk__in=drop).delete()
+        dropped = HistoryEvent.objects.filter(pk__in=drop)
+        offload.delete_objects_of(dropped)  # once this commits, with the rows
+        dropped.delete()
         # Renumber so seq stays contiguous (history replays in seq order).
         for new_seq, row in enumerate(kept, start=1):
             if row.seq != new_seq:
@@ -154,9 +165,11 @@ def rewind(instance_id: str, hub: str, by: Any = None, reason: str = "") -> None
                 task = ActivityTask.objects.get(
                     instance=instance, execution_id=instance.execution_id, task_id=task_id
                 )
+                offload.delete_objects_of(ActivityTask.objects.filter(pk=task.pk), ["result"])
                 task.status, task.enqueued_at = TaskStatus.SCHEDULED, now
                 task.result = task.failure = None
-                task.save()
+                # Only what changed: a full save would store the offloaded input again.
+                task.save(update_fields=["status", "enqueued_at", "result", "failure"])
                 start_activity(task.pk, instance.task_hub, task.name)
             else:
                 child = Instance.objects.get(parent=instance, parent_task_id=task_id)
@@ -166,7 +179,7 @@ def rewind(instance_id: str, hub: str, by: Any = None, reason: str = "") -> None
         instance.completed_at = None
         instance.history_length = len(kept)
         instance.history_epoch += 1
-        instance.save()
+        instance.save(update_fields=[*_REWOUND, "updated_at"])
         sticky_cache().discard(instance.pk)
         notify_changed(instance)
         _audit(instance, "rewind", by, reason, rerun=[r.payload["task_id"] for r in failed])
@@ -211,7 +224,7 @@ def terminate_instance(instance: Instance, reason: str, now: datetime | None = N
     instance.failure = FailureDetails("Terminated", reason or "terminated").to_dict()
     instance.completed_at = now
     instance.needs_attention = False
-    instance.save()
+    instance.save(update_fields=[*_TERMINATED, "updated_at"])
     notify_changed(instance)
     cancel_outstanding(instance)
     sticky_cache().discard(instance.pk)

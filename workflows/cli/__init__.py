@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import bulk, check_replay, entity, instances, rotate_key, schedule, serve, token, worker
+from . import (
+    bulk,
+    check_replay,
+    entity,
+    instances,
+    payloads,
+    rotate_key,
+    schedule,
+    serve,
+    token,
+    worker,
+)
 
 SUBCOMMANDS: dict[str, ModuleType] = {
     "serve": serve,
@@ -15,5 +26,6 @@ SUBCOMMANDS: dict[str, ModuleType] = {
     "schedule": schedule,
     "entity": entity,
     "rotate-key": rotate_key,
+    "payloads": payloads,
     **instances.SUBCOMMANDS,
 }

@@ -31,7 +31,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, Storage, storages
 from django.db import transaction
-from django.db.models import Q, QuerySet, TextField
+from django.db.models import Model, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 
 from ..conf import conf
@@ -129,6 +129,29 @@ def refs_in(texts: Iterable[str | None]) -> list[str]:
             if is_ref(stored):
                 names.append(str(stored["ref"]))
     return names
+
+
+def offloaded_columns(model: type[Model]) -> list[str]:
+    """The columns of ``model`` whose large values go to the storage (``offload=True``)."""
+    return [f.name for f in model._meta.concrete_fields if getattr(f, "offload", False)]
+
+
+def delete_objects_of(rows: QuerySet, fields: list[str] | None = None) -> None:
+    """Delete the objects ``rows`` reference (in ``fields``, default every offloaded
+    column) once the transaction commits. Call it before the rows are deleted, or before
+    their references are replaced by new values: an object belongs to one row's column
+    (names are never shared), so nothing else can still need it.
+
+    Example::
+
+        dropped = HistoryEvent.objects.filter(instance=inst, execution_id=old)
+        delete_objects_of(dropped)
+        dropped.delete()
+    """
+    if not may_hold_objects():
+        return
+    names = refs_in_rows(rows, fields or offloaded_columns(rows.model))
+    delete_after_commit(names, using=rows.db)
 
 
 def delete_after_commit(names: list[str], using: str = "default") -> None:

@@ -320,6 +320,10 @@ class DurableSettings:
     PAYLOAD_STORAGE = Setting("DURABLE_PAYLOAD_STORAGE", "", _text, "a STORAGES alias")
     # "": var/payloads under the project's BASE_DIR.
     PAYLOAD_DIR = Setting("DURABLE_PAYLOAD_DIR", "", _text, "a folder")
+    # Tracing (workflows/tracing.py) exports a failure's type only: its message and
+    # traceback are payloads (encrypted at rest, shown with workflows.view_payloads), and
+    # the collector is outside that. 1 exports them too.
+    TRACE_FAILURE_MESSAGES = Setting("DURABLE_TRACE_FAILURE_MESSAGES", False, _boolean, "1 or 0")
     # /metrics (workflows/metrics.py): users with workflows.view_instance, or
     # `Authorization: Bearer <token>`.
     METRICS_TOKEN = Setting("DURABLE_METRICS_TOKEN", "", _text, "a string")

@@ -300,8 +300,14 @@ class EpisodeEffects:
         inst.status = InstanceStatus.RUNNING
         inst.input = action.input
         parent_id = inst.parent.instance_id if inst.parent_id else None
+        inst.trace_context = current_context()
         started = ev.ExecutionStarted(
-            inst.name, inst.version, action.input, parent_id, inst.parent_task_id, current_context()
+            inst.name,
+            inst.version,
+            action.input,
+            parent_id,
+            inst.parent_task_id,
+            inst.trace_context,
         )
         for event in (started, *action.carryover_events):
             deliver(inst, event, execution_id=inst.execution_id, wake=False)

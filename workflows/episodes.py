@@ -63,7 +63,7 @@ _EPISODE_FIELDS = [
     "history_length",
     "updated_at",
 ]
-_NEW_EXECUTION_FIELDS = ["execution_id", "generation", "input"]  # continue-as-new
+_NEW_EXECUTION_FIELDS = ["execution_id", "generation", "input", "trace_context"]  # continue-as-new
 
 
 # -- one episode -------------------------------------------------------------------

@@ -60,6 +60,7 @@ def create_instance(
     parent_task_id: int | None = None,
 ) -> Instance:
     """Insert the instance row and its ExecutionStarted message (caller holds the transaction)."""
+    context = current_context()  # the start's (or parent episode's) span: workflows/tracing.py
     instance = Instance.objects.create(
         task_hub=hub,
         instance_id=instance_id,
@@ -72,9 +73,9 @@ def create_instance(
         parent=parent,
         parent_task_id=parent_task_id,
         woken_at=timezone.now(),
+        trace_context=context,
     )
     parent_id = parent.instance_id if parent else None
-    context = current_context()  # the start's (or parent episode's) span: workflows/tracing.py
     started = ev.ExecutionStarted(name, version, input, parent_id, parent_task_id, context)
     deliver(instance, started, execution_id=instance.execution_id, wake=False)
     wake_new(instance.pk, hub)

@@ -122,6 +122,9 @@ class Instance(models.Model):
     # ctx.upsert_search_attributes, merged: {name: scalar}. Filtered by the console, API
     # and CLI (InstanceQuerySet.with_attributes; GIN index inst_attrs_gin on PostgreSQL).
     search_attributes = models.JSONField(default=dict, blank=True)
+    # The W3C trace context (traceparent, tracestate) of this execution's start; null
+    # with tracing off. workflows/tracing.py reads it here, not from the start's payload.
+    trace_context = models.JSONField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from .conf import conf
 from .engine import events as ev
 from .models import HistoryEvent, InboxMessage, Instance
 from .statuses import InstanceStatus
@@ -96,32 +97,44 @@ _contexts: OrderedDict[tuple[int, str], dict[str, str] | None] = OrderedDict()
 
 
 def instance_context(instance_pk: int, execution_id: str) -> dict[str, str] | None:
-    """The trace context stored with an execution (its ExecutionStarted event: in history,
-    or still in the inbox before the first episode); cached per process."""
+    """The trace context stored with an execution; cached per process.
+
+    Read from the instance row (``Instance.trace_context``, one small column): the start
+    event's payload is not loaded (decrypted, maybe fetched from the payload storage).
+    Only an execution the row no longer holds, or an instance started before the column,
+    falls back to that payload: its ExecutionStarted in history, or still in the inbox,
+    of this very execution.
+    """
     key = (instance_pk, execution_id)
     with _lock:
         if key in _contexts:
             _contexts.move_to_end(key)
             return _contexts[key]
-    started = ev.EventType.EXECUTION_STARTED.value
-    payload = (
-        HistoryEvent.objects.filter(instance_id=instance_pk, execution_id=execution_id)
-        .filter(kind=started)
-        .values_list("payload", flat=True)
+    found = (
+        Instance.objects.filter(pk=instance_pk, execution_id=execution_id)
+        .values_list("trace_context", flat=True)
         .first()
     )
-    if payload is None:
-        payload = (
-            InboxMessage.objects.filter(instance_id=instance_pk, kind=started)
-            .values_list("payload", flat=True)
-            .first()
-        )
-    found = (payload or {}).get("trace_context") if isinstance(payload, Mapping) else None
+    if found is None:
+        found = _started_payload_context(instance_pk, execution_id)
     with _lock:
         _contexts[key] = found
         while len(_contexts) > CONTEXT_CACHE_SIZE:
             _contexts.popitem(last=False)
     return found
+
+
+def _started_payload_context(instance_pk: int, execution_id: str) -> dict[str, str] | None:
+    started = ev.EventType.EXECUTION_STARTED.value
+    for model in (HistoryEvent, InboxMessage):
+        payload = (
+            model.objects.filter(instance_id=instance_pk, execution_id=execution_id, kind=started)
+            .values_list("payload", flat=True)
+            .first()
+        )
+        if isinstance(payload, Mapping):
+            return payload.get("trace_context")
+    return None
 
 
 def _cached_context(instance_pk: int, execution_id: str) -> dict[str, str] | None:
@@ -150,39 +163,52 @@ def _span(name: str, parent: Mapping[str, str] | None, attributes: dict[str, Any
 
 def _record_failure(span: Any, failure: Mapping[str, Any] | None) -> None:
     """An error status and an ``exception`` event (OpenTelemetry's attribute names) from
-    stored failure details: the exception itself was raised elsewhere, maybe replayed."""
+    stored failure details: the exception itself was raised elsewhere, maybe replayed.
+
+    Only the type, unless DURABLE_TRACE_FAILURE_MESSAGES: a failure's message and
+    traceback are payloads (encrypted at rest, gated by workflows.view_payloads) and
+    may quote business data the collector must not see.
+    """
     failure = failure or {}
-    message = str(failure.get("message", ""))
-    span.set_status(Status(StatusCode.ERROR, message))
-    span.add_event(
-        "exception",
-        {
-            "exception.type": str(failure.get("type", "")),
-            "exception.message": message,
-            "exception.stacktrace": str(failure.get("traceback") or ""),
-        },
-    )
+    kind = str(failure.get("type", ""))
+    attributes = {"exception.type": kind}
+    description = kind
+    if conf.TRACE_FAILURE_MESSAGES:
+        description = str(failure.get("message", ""))
+        attributes["exception.message"] = description
+        attributes["exception.stacktrace"] = str(failure.get("traceback") or "")
+    span.set_status(Status(StatusCode.ERROR, description))
+    span.add_event("exception", attributes)
+
+
+def _present(attributes: dict[str, Any]) -> dict[str, Any]:
+    # None is not a valid attribute value (the SDK drops it with a warning): leave it out.
+    return {name: value for name, value in attributes.items() if value is not None}
 
 
 def _instance_attributes(instance: Instance) -> dict[str, Any]:
-    return {
-        "durable.instance_id": instance.instance_id,
-        "durable.execution_id": instance.execution_id,
-        "durable.business_key": instance.business_key,
-        "durable.orchestrator": instance.name,
-        "durable.version": instance.version,
-        "durable.task_hub": instance.task_hub,
-    }
+    return _present(
+        {
+            "durable.instance_id": instance.instance_id,
+            "durable.execution_id": instance.execution_id,
+            "durable.business_key": instance.business_key or None,
+            "durable.orchestrator": instance.name,
+            "durable.version": instance.version,
+            "durable.task_hub": instance.task_hub,
+        }
+    )
 
 
 def _task_attributes(task: ActivityTask) -> dict[str, Any]:
-    return {
-        **_instance_attributes(task.instance),
-        "durable.activity": task.name,
-        "durable.task_id": task.task_id,
-        "durable.attempt": task.attempt,
-        "durable.run": task.runs,
-    }
+    return _present(
+        {
+            **_instance_attributes(task.instance),
+            "durable.activity": task.name,
+            "durable.task_id": task.task_id,
+            "durable.attempt": task.attempt,
+            "durable.run": task.runs,
+        }
+    )
 
 
 # -- wrappers: one line at each call site (a decorator) ---------------------------------------

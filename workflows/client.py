@@ -9,7 +9,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
-from . import approvals, listing, recovery
+from . import recovery
 from .access import (
     OPERATE,
     PAYLOAD_COLUMNS,
@@ -19,6 +19,7 @@ from .access import (
     may_see_payloads,
     redacted,
 )
+from .approval_client import ApprovalOperations
 from .bulk_client import BulkOperations
 from .conf import conf
 from .engine import FailureDetails, UnknownOrchestratorError, default_registry
@@ -39,13 +40,13 @@ from .entities.client import EntityOperations
 from .inbox import create_instance, deliver
 from .listing import ATTRIBUTE_PREFIX, COUNT_CAP, SORT_CHOICES, attribute_problems
 from .models import (
-    ApprovalRequest,
     AuditEntry,
     CompensationRecord,
     ExternalEvent,
     HistoryEvent,
     Instance,
 )
+from .query_client import QueryOperations
 from .recovery import terminate_instance
 from .rules import (
     MAX_NOTE_LENGTH,
@@ -63,7 +64,6 @@ from .signals import notify_changed
 from .states import EventResult, InstanceState, Page, state_of
 from .statuses import (
     TERMINAL,
-    ApprovalStatus,
     CompensationStatus,
     EventOutcome,
     InstanceStatus,
@@ -87,7 +87,9 @@ def _reason(reason: Any, what: str = "reason", limit: int = MAX_REASON_LENGTH) -
     return check_text("" if reason is None else reason, what, limit)
 
 
-class DurableClient(BulkOperations, ScheduleOperations, EntityOperations):
+class DurableClient(
+    QueryOperations, ApprovalOperations, BulkOperations, ScheduleOperations, EntityOperations
+):
     """Start, inspect and manage orchestration instances of one task hub.
 
     Example::
@@ -289,79 +291,6 @@ class DurableClient(BulkOperations, ScheduleOperations, EntityOperations):
             )
         state = state_of(instance, rows)
         return state if user is None else redacted(state, user)
-
-    def query(
-        self,
-        *,
-        name: str | None = None,
-        status: str | list[str] | None = None,
-        business_key: str | None = None,
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-        updated_after: datetime | None = None,
-        updated_before: datetime | None = None,
-        needs_attention: bool | None = None,
-        search: str | None = None,
-        attributes: dict[str, str] | None = None,
-        sort: str | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-        count: bool = False,
-        user: Any = None,
-    ) -> Page:
-        """Instances matching the filters, ``limit`` per page, newest first unless ``sort``
-        says otherwise (``created``, ``updated``, ``name``, ``status``; a leading ``-``
-        sorts descending). Pass back ``next_cursor`` or ``previous_cursor`` for the page
-        after or before. ``attributes`` filters by search attributes (text that also
-        matches the number or true/false it spells). With ``count`` the page carries the
-        total, counted up to ``listing.COUNT_CAP``. With ``user`` only the instances they
-        may see, redacted().
-
-        Example::
-
-            page = client.query(attributes={"customer": "acme"}, sort="-updated", count=True)
-            page.total, page.next_cursor
-        """
-        qs = Instance.objects.filter(task_hub=self.hub).select_related("parent")
-        if user is not None and not may_see_every_instance(user):
-            if getattr(user, "is_authenticated", False):
-                qs = qs.filter(pk__in=self.approvals(user=user).values("instance_id"))
-            else:
-                qs = qs.none()
-        if name:
-            qs = qs.filter(name=name)
-        if status:
-            statuses = [status] if isinstance(status, str) else list(status)
-            bad = [s for s in statuses if s not in InstanceStatus.values]
-            if bad:
-                raise InvalidInput(
-                    f"Unknown status {bad[0]!r}; use one of {', '.join(InstanceStatus.values)}."
-                )
-            qs = qs.filter(status__in=statuses)
-        if business_key:
-            qs = qs.filter(business_key=business_key)
-        for column, after, before in (
-            ("created_at", created_after, created_before),
-            ("updated_at", updated_after, updated_before),
-        ):
-            if after:
-                qs = qs.filter(**{f"{column}__gte": after})
-            if before:
-                qs = qs.filter(**{f"{column}__lt": before})
-        if needs_attention is not None:
-            qs = qs.filter(needs_attention=needs_attention)
-        if search:  # a trigram index scan on PostgreSQL (models.SearchText)
-            qs = qs.search(search)
-        if attributes:  # a GIN index scan on PostgreSQL (models.InstanceQuerySet)
-            qs = qs.with_attributes(listing.attribute_filters(attributes))
-        if not isinstance(limit, int) or not 1 <= limit <= 500:
-            raise InvalidInput("limit must be an integer from 1 to 500.")
-        found = listing.keyset_page(qs, listing.parse_sort(sort), cursor, limit)
-        total, exact = listing.capped_count(qs) if count else (None, True)
-        states = [state_of(i) for i in found.rows]
-        if user is not None:
-            states = [redacted(state, user) for state in states]
-        return Page(states, found.next_cursor, found.previous_cursor, total, exact)
 
     def wait_for_completion(
         self, instance_id: str, timeout: float = 30.0, poll: float = 0.05, *, user: Any = None
@@ -579,40 +508,6 @@ class DurableClient(BulkOperations, ScheduleOperations, EntityOperations):
         """Give up a failed compensation on purpose (a note saying why)."""
         note = _reason(note, "note", MAX_NOTE_LENGTH)
         recovery.decide_compensation(record_id, "skip", by, note, self.hub)
-
-    # -- approvals ---------------------------------------------------------------------
-    def approvals(
-        self,
-        user: Any = None,
-        instance_id: str | None = None,
-        status: str | None = None,
-    ) -> QuerySet[ApprovalRequest]:
-        """Approval requests (of the user's groups when a non-superuser is given)."""
-        qs = ApprovalRequest.objects.filter(instance__task_hub=self.hub).select_related(
-            "instance", "decided_by"
-        )
-        if user is not None and not user.is_superuser:
-            qs = qs.filter(assignees__in=list(user.groups.values_list("name", flat=True)))
-        if instance_id is not None:
-            qs = qs.filter(instance__instance_id=self._check_id(instance_id))
-        if status is not None:
-            qs = qs.filter(status=_known(status, ApprovalStatus, "approval"))
-        return qs.order_by("deadline", "pk")
-
-    def claim_approval(self, approval_id: int, user: Any, release: bool = False) -> Any:
-        """Say "I'm on it" on a pending request, or release it: ``claim_approval(7, user)``."""
-        return approvals.claim(approval_id, user, self.hub, release)
-
-    def decide(
-        self, approval_id: int, user: Any, approve: bool, comment: str = ""
-    ) -> approvals.Decision:
-        """Approve or reject a request; only its group's members (or superusers) may.
-
-        A second decision answers with the first one; a decision after the deadline or
-        after the workflow finished is refused and changes nothing.
-        """
-        comment = _reason(comment, "comment", MAX_NOTE_LENGTH)
-        return approvals.decide(approval_id, user, approve, comment, self.hub)
 
 
 def _new_id() -> str:

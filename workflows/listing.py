@@ -2,7 +2,10 @@
 and a total count that stays cheap (DurableClient.query uses these).
 
 Every sort is a keyset over (column, pk): a page is "the rows after (or before) this
-row in the order", one index range read, correct while rows come and go. A cursor is
+row in the order", correct while rows come and go. Where an index holds the order it is
+one index range read from the cursor on (newest first: the primary key; last change of
+active instances: inst_active_updated_idx); other sorts read their matches and keep the
+first page (docs/architecture.md, "Pages at scale"). A cursor is
 opaque to callers: ``a`` (the page after) or ``b`` (the page before) and the boundary
 row's (value, pk), as URL-safe base64 JSON. A bare number is the old cursor of the
 default order (newest first): the page after that pk.
@@ -31,7 +34,7 @@ from .engine.search_attributes import name_problem
 from .models import Instance
 
 # Public name -> column. "created" is the pk: ids grow with creation, so it is the same
-# order as created_at, read from the primary key (or inst_created_idx with a hub filter).
+# order as created_at, read from the primary key (backwards for newest first).
 SORT_COLUMNS: Final = {
     "created": "pk",
     "updated": "updated_at",
@@ -144,8 +147,16 @@ def _cursor_time(text: Any) -> datetime | None:
     return value if MIN_CURSOR_YEAR <= value.year <= MAX_CURSOR_YEAR else None
 
 
-def keyset_page(qs: QuerySet[Instance], sort: Sort, cursor: str | None, limit: int) -> KeysetPage:
-    """One page of ``qs`` in ``sort`` order, after or before ``cursor``'s row."""
+def keyset_query(
+    qs: QuerySet[Instance], sort: Sort, cursor: str | None
+) -> tuple[QuerySet[Instance], bool]:
+    """``qs`` ordered for a page after or before ``cursor``'s row, and whether that page
+    reads forward (the page after). keyset_page takes the first rows of it.
+
+    The boundary is ``col < v OR (col = v AND pk < p)`` (``>`` ascending) with the
+    redundant ``col <= v`` ANDed to it: the OR alone gives PostgreSQL no start key for an
+    index on ``col``, so it would read the index from its beginning.
+    """
     column = sort.column
     forward = True
     if cursor:
@@ -156,12 +167,19 @@ def keyset_page(qs: QuerySet[Instance], sort: Sort, cursor: str | None, limit: i
         op = "lt" if down else "gt"
         after = Q(**{f"pk__{op}": pk})
         if column != "pk":
-            after = Q(**{f"{column}__{op}": value}) | (Q(**{column: value}) & after)
+            ties = Q(**{f"{column}__{op}": value}) | (Q(**{column: value}) & after)
+            after = Q(**{f"{column}__{op}e": value}) & ties
         qs = qs.filter(after)
-    descending = sort.descending == forward
-    sign = "-" if descending else ""
+    sign = "-" if sort.descending == forward else ""
     order = [f"{sign}pk"] if column == "pk" else [f"{sign}{column}", f"{sign}pk"]
-    rows = list(qs.order_by(*order)[: limit + 1])
+    return qs.order_by(*order), forward
+
+
+def keyset_page(qs: QuerySet[Instance], sort: Sort, cursor: str | None, limit: int) -> KeysetPage:
+    """One page of ``qs`` in ``sort`` order, after or before ``cursor``'s row."""
+    column = sort.column
+    qs, forward = keyset_query(qs, sort, cursor)
+    rows = list(qs[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
     if not forward:

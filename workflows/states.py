@@ -36,6 +36,9 @@ class InstanceState:
     # ctx.upsert_search_attributes: for finding instances, so never redacted (keep
     # secrets out of them, as out of business keys).
     search_attributes: dict[str, Any] = field(default_factory=dict)
+    # A list item (client.query): input, output and the payloads not asked for were not
+    # read; None here is "not read", not null (get_status reads them).
+    summary: bool = False
 
     @property
     def is_finished(self) -> bool:
@@ -60,7 +63,16 @@ class EventResult:
 
 
 def state_of(instance: Instance, history: list[dict[str, Any]] | None = None) -> InstanceState:
-    """The client's snapshot of an Instance row (with ``history`` rows when given)."""
+    """The client's snapshot of an Instance row (with ``history`` rows when given).
+
+    A row read with only() (a list summary) gives None for each payload column it left
+    out, without reading it now (which would decrypt or fetch it row by row).
+    """
+    skipped = instance.get_deferred_fields()
+
+    def payload(column: str, empty: Any = None) -> Any:
+        return empty if column in skipped else getattr(instance, column)
+
     return InstanceState(
         instance_id=instance.instance_id,
         name=instance.name,
@@ -70,15 +82,16 @@ def state_of(instance: Instance, history: list[dict[str, Any]] | None = None) ->
         created_at=instance.created_at,
         updated_at=instance.updated_at,
         completed_at=instance.completed_at,
-        input=instance.input,
-        output=instance.output,
-        failure=instance.failure,
-        custom_status=instance.custom_status,
+        input=payload("input"),
+        output=payload("output"),
+        failure=payload("failure"),
+        custom_status=payload("custom_status"),
         business_key=instance.business_key,
         needs_attention=instance.needs_attention,
-        attention_reason=instance.attention_reason,
+        attention_reason=payload("attention_reason", ""),
         parent_id=instance.parent.instance_id if instance.parent_id else None,
         history_length=instance.history_length,
         history=history,
         search_attributes=instance.search_attributes or {},
+        summary=bool(skipped),
     )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from tests.payloads.conftest import SECRET, stored_files
@@ -14,6 +16,7 @@ from tests.support.driver import drive
 from workflows.client import DurableClient
 from workflows.models import ExternalEvent, HistoryEvent, Instance
 from workflows.payloads.errors import PayloadTampered, StoredPayloadMissing
+from workflows.query_client import LIST_PAYLOADS
 from workflows.retention import purge_expired
 from workflows.rules import InputTooLarge
 
@@ -117,3 +120,18 @@ def test_the_hard_limit_still_applies_to_what_would_be_offloaded(client, offload
     with pytest.raises(InputTooLarge, match="DURABLE_MAX_PAYLOAD_BYTES"):
         client.raise_event(iid, "item", BIG)
     assert stored_files(offloading) == []
+
+
+def test_a_list_reads_no_offloaded_payload_so_a_missing_object_breaks_no_list(client, offloading):
+    inst = collected(client, BIG)
+    for path in stored_files(offloading):
+        path.unlink()
+    with pytest.raises(StoredPayloadMissing):
+        client.get_status(inst.instance_id)  # the one instance's page says what is missing
+    page = client.query(payloads=LIST_PAYLOADS, count=True)
+    assert [s.instance_id for s in page.items] == [inst.instance_id]
+    item = page.items[0]
+    assert (item.summary, item.input, item.output, item.status) == (True, None, None, "completed")
+    out = StringIO()
+    call_command("durable", "list", "--json", stdout=out)
+    assert json.loads(out.getvalue())[0]["instance_id"] == inst.instance_id

@@ -16,7 +16,7 @@ from django.utils import timezone
 from tests.support.driver import drive
 from workflows import listing
 from workflows.engine.errors import InvalidInput
-from workflows.models import HistoryEvent, Instance
+from workflows.models import ACTIVE_STATUSES, HistoryEvent, Instance
 
 pytestmark = pytest.mark.django_db
 
@@ -236,3 +236,54 @@ def test_the_cli_lists_by_attribute_and_sort(tagged):
 def test_cli_mistakes_are_one_clear_command_error(tagged, args, words):
     with pytest.raises(CommandError, match=words):
         _durable("list", *args)
+
+
+def test_a_page_is_one_read_with_its_parents_and_no_row_by_row_payloads(
+    client, django_assert_num_queries
+):
+    client.start("t_child", 1, instance_id="parent-1")
+    drive()
+    for n in range(4):
+        client.start("t_chain", n, instance_id=f"q-{n}")
+    with django_assert_num_queries(1):
+        page = client.query(payloads=["failure", "custom_status", "attention_reason"])
+        items = {s.instance_id: s for s in page.items}
+    child = next(s for s in page.items if s.parent_id == "parent-1")
+    assert child.summary and child.input is None
+    assert items["q-3"].input is None and items["q-3"].attention_reason == ""
+    assert client.get_status("q-3").input == 3  # the instance's own page reads it
+    with pytest.raises(InvalidInput, match="no payload 'input'"):
+        client.query(payloads=["input"])
+
+
+def _plan(qs) -> str:
+    sql, params = qs.query.sql_with_params()
+    with connection.cursor() as cursor:
+        # A tiny table would be scanned and sorted; what matters is that an index can
+        # serve the order and where its read starts.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        return "\n".join(line for (line,) in cursor.fetchall())
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="EXPLAIN of PostgreSQL")
+@pytest.mark.parametrize("direction", ["a", "b"])
+def test_a_page_starts_its_index_read_at_the_cursor_on_postgresql(client, direction):
+    for n in range(5):
+        client.start("t_chain", n, instance_id=f"p-{n}")
+    boundary = Instance.objects.order_by("pk")[2]
+    hub = Instance.objects.filter(task_hub=client.hub)
+    # newest first: the primary key read from the boundary, both ways
+    cursor = listing._encode(direction, boundary.pk, boundary.pk)
+    qs, _ = listing.keyset_query(hub, listing.parse_sort(None), cursor)
+    plan = _plan(qs[:26])
+    assert "Index Cond: (id " in plan, plan
+    # last change of active instances: the partial index, from the boundary's time
+    active = hub.filter(status__in=ACTIVE_STATUSES)
+    cursor = listing._encode(direction, boundary.updated_at, boundary.pk)
+    plan = _plan(listing.keyset_query(active, listing.parse_sort("-updated"), cursor)[0][:26])
+    assert "inst_active_updated_idx" in plan, plan
+    start = plan.split("Index Cond:", 1)[1].splitlines()[0]
+    assert "updated_at <=" in start or "updated_at >=" in start, plan

@@ -62,11 +62,16 @@ def _overview(client: DurableClient, user: Any) -> dict[str, Any]:
     failed_compensations = list(failed_records[:20])
     attention_count = queries.attention_count(client.hub)
     active = sum(counts[status] for status in ACTIVE)
-    failed = client.query(status=InstanceStatus.FAILED, limit=10, user=user).items
+    # Each list reads the one payload it shows (a list reads no other: query_client.py).
+    failed = client.query(
+        status=InstanceStatus.FAILED, limit=10, payloads=["failure"], user=user
+    ).items
     return {
         "counts": [(status, counts[status]) for status in InstanceStatus.values],
         "total": sum(counts.values()),
-        "attention": client.query(needs_attention=True, limit=20, user=user).items,
+        "attention": client.query(
+            needs_attention=True, limit=20, payloads=["attention_reason"], user=user
+        ).items,
         "attention_count": attention_count,
         "failed_compensations": failed_compensations,
         "failed": failed,
@@ -139,6 +144,7 @@ def _listing(client: DurableClient, params: QueryDict, user: Any) -> dict[str, A
             cursor=f["cursor"] or None,
             limit=f["size"] or PAGE_SIZE,
             count=True,
+            payloads=["custom_status", "attention_reason"],  # progress, attention flag
             user=user,
         )
     except ClientError as exc:

@@ -85,6 +85,25 @@ def test_a_typed_orchestration_runs_end_to_end_and_replays_identically(
 
 
 @pytest.mark.integration
+def test_a_stored_history_without_the_converter_marker_replays_with_plain_json(
+    typed_worker, durable_client
+):
+    iid = durable_client.start("t_typed_order", ORDER)
+    assert durable_client.wait_for_completion(iid, timeout=120).status == "completed"
+    started = next(r for r in history(iid) if r.kind == "execution_started")
+    assert started.payload["converter"] == 1  # new executions are marked
+    assert check_replay(name="t_typed_order", include_finished=True).problems == []
+
+    # As written before typed payloads: the replay read from the database delivers plain
+    # JSON (the order is a dict, which this typed code cannot use), so it no longer
+    # reproduces the recorded output; check-replay says so.
+    started.payload = {k: v for k, v in started.payload.items() if k != "converter"}
+    started.save(update_fields=["payload"])
+    report = check_replay(name="t_typed_order", include_finished=True)
+    assert [p.instance_id for p in report.problems] == [iid]
+
+
+@pytest.mark.integration
 def test_a_bad_value_fails_the_episode_at_the_call_naming_the_field(typed_worker, durable_client):
     iid = durable_client.start("t_typed_careless", ORDER)
     state = durable_client.wait_for_completion(iid, timeout=120)

@@ -308,6 +308,8 @@ class EpisodeEffects:
             parent_id,
             inst.parent_task_id,
             inst.trace_context,
+            # The row keeps the attributes across executions; the new one starts from them.
+            search_attributes=dict(inst.search_attributes or {}) or None,
         )
         for event in (started, *action.carryover_events):
             deliver(inst, event, execution_id=inst.execution_id, wake=False)

@@ -122,3 +122,60 @@ def test_the_count_limit_counts_after_the_merge():
     with pytest.raises(WorkflowCodeError, match="at most 20"):
         check_search_attributes({"b": 1}, current)
     assert merge({"a": 1, "b": 2}, {"a": None, "c": 3}) == {"b": 2, "c": 3}
+
+
+@pytest.fixture
+def generations(registry):
+    @registry.orchestrator(name="generations")
+    def generations(ctx, n):
+        seen = ctx.search_attributes
+        ctx.upsert_search_attributes({f"g{n}_{i}": i for i in range(15)})
+        yield ctx.call_activity("echo", n)
+        if n < 2:
+            ctx.continue_as_new(n + 1)
+            return None
+        return seen
+
+    return generations
+
+
+def test_attributes_kept_across_continue_as_new_count_toward_the_limit(generations, runner):
+    iid = runner.start("generations", 0)
+    runner.run_until_idle()
+    status = runner.status(iid)
+    # The second execution starts with the first's 15: 15 more would make 30.
+    assert status.status == "failed"
+    assert "at most 20 search attributes; this would make 30" in status.failure.message
+    assert len(status.search_attributes) == 15
+
+
+def test_a_new_execution_sees_the_attributes_it_carries(registry, runner):
+    @registry.orchestrator(name="carries")
+    def carries(ctx, n):
+        if n == 0:
+            ctx.upsert_search_attributes({"customer": "acme"})
+            yield ctx.call_activity("echo", n)
+            ctx.continue_as_new(1)
+            return None
+        ctx.upsert_search_attributes({"step": n})
+        yield ctx.call_activity("echo", n)
+        return ctx.search_attributes
+
+    iid = runner.start("carries", 0)
+    runner.run_until_idle()
+    assert runner.status(iid).output == {"customer": "acme", "step": 1}
+    history = runner.status(iid).history
+    started = next(e for e in history if isinstance(e, ev.ExecutionStarted))
+    assert started.search_attributes == {"customer": "acme"}
+
+
+def test_a_history_without_carried_attributes_replays_from_none(registry):
+    @registry.orchestrator(name="reads")
+    def reads(ctx, _):
+        return ctx.search_attributes
+        yield  # a generator
+
+    old = ev.event_from_payload("execution_started", {"name": "reads", "version": 1, "input": None})
+    assert old.search_attributes is None
+    result = execute(registry, InstanceRef("old-1"), [], [old], now=T0)
+    assert result.actions[-1].output == {}

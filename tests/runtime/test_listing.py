@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from tests.support.driver import drive
 from workflows import listing
+from workflows.engine import orchestrator
 from workflows.engine.errors import InvalidInput
 from workflows.models import ACTIVE_STATUSES, HistoryEvent, Instance
 
@@ -31,6 +32,25 @@ def test_an_orchestrator_sets_attributes_that_the_row_and_history_keep(client):
     assert kinds.count("search_attributes_upserted") == 2
     first = HistoryEvent.objects.filter(kind="search_attributes_upserted").order_by("seq")[0]
     assert first.payload["attributes"] == {"customer": "acme", "region": "eu"}
+
+
+@orchestrator(name="t_tag_generations")
+def t_tag_generations(ctx, n):
+    """15 new attributes per execution, three executions: the second one is over 20."""
+    ctx.upsert_search_attributes({f"g{n}_{i}": i for i in range(15)})
+    yield ctx.call_activity("t_add", {"a": n, "b": 1})
+    if n < 2:
+        ctx.continue_as_new(n + 1)
+    return n
+
+
+def test_attributes_kept_across_continue_as_new_count_toward_the_limit(client):
+    client.start("t_tag_generations", 0, instance_id="gen-1")
+    drive()
+    state = client.get_status("gen-1")
+    assert state.status == "failed"
+    assert "this would make 30" in state.failure["message"]
+    assert len(state.search_attributes) == 15
 
 
 def test_a_bad_attribute_fails_the_instance_with_the_reason(client):

@@ -72,6 +72,9 @@ class ExecutionStarted(HistoryEvent):
     # recorded before typed payloads lack the field (read back as None): they replay with
     # plain JSON throughout, as they ran.
     converter: int | None = 1
+    # The search attributes kept from the execution before (continue-as-new), so that
+    # ctx.search_attributes and the limit count them; None (and older histories): none.
+    search_attributes: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

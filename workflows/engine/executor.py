@@ -504,6 +504,7 @@ class Orchestration:
             payload_types=self.registry.payload_types if typed else None,
         )
         self.status = OrchestrationStatus.RUNNING
+        self._state.carry_search_attributes(event.search_attributes or {})
         try:
             if typed:  # by the orchestrator's input hint, always from the stored form
                 types = self.registry.payload_types

@@ -256,6 +256,11 @@ class ExecutionState:
     def search_attributes(self) -> dict[str, Any]:
         return dict(self._search_attributes)
 
+    def carry_search_attributes(self, attributes: dict[str, Any]) -> None:
+        """Start from the attributes an earlier execution left (ExecutionStarted, after
+        continue-as-new): not a step, nothing to record."""
+        self._search_attributes = dict(attributes)
+
     def upsert_search_attributes(self, attributes: dict[str, Any]) -> None:
         """Record the (checked) attributes as the next step and merge them."""
         self.schedule(act.UpsertSearchAttributes(self.next_task_id(), attributes))

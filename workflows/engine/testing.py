@@ -403,7 +403,11 @@ class WorkflowTestRunner(EntityRunnerMixin):
         inst.status = OrchestrationStatus.RUNNING.value
         inst.inbox = [
             ev.ExecutionStarted(
-                inst.name, inst.version, action.input, *(inst.parent or (None, None))
+                inst.name,
+                inst.version,
+                action.input,
+                *(inst.parent or (None, None)),
+                search_attributes=dict(inst.search_attributes) or None,
             ),
             *action.carryover_events,
             *inst.inbox,

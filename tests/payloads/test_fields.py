@@ -42,7 +42,8 @@ NOT_PAYLOADS = {  # metadata: searched or shown without view_payloads
     "workflows.auditentry": ["detail"],
     "workflows.bulkoperation": ["filter"],
     # searched by the database (ui lists, API filters): never put secrets there (README)
-    "workflows.instance": ["search_attributes"],
+    # trace_context: the start's W3C trace context (ids of a trace, no workflow data)
+    "workflows.instance": ["search_attributes", "trace_context"],
 }
 
 

@@ -93,7 +93,8 @@ def decide(
         approval.decided_by = user
         approval.decided_at = now
         approval.comment = comment
-        approval.save()
+        # Only what changed: a full save would store offloaded details again.
+        approval.save(update_fields=["status", "decided_by", "decided_at", "comment"])
         data = {
             "approved": approve,
             "decision": approval.status,

@@ -63,6 +63,12 @@ def _boolean(value: Any) -> bool:
     raise ValueError("not a boolean")
 
 
+def _optional_boolean(value: Any) -> bool | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return _boolean(value)
+
+
 def _text(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError("not a string")
@@ -324,6 +330,13 @@ class DurableSettings:
     # traceback are payloads (encrypted at rest, shown with workflows.view_payloads), and
     # the collector is outside that. 1 exports them too.
     TRACE_FAILURE_MESSAGES = Setting("DURABLE_TRACE_FAILURE_MESSAGES", False, _boolean, "1 or 0")
+    # Log lines of failed activities and compensations quote the failure's message
+    # ("ValueError: card 4111... declined"). "" (default): they do while payloads are
+    # stored in clear text and give the type only once DURABLE_PAYLOAD_CODEC encrypts them
+    # (the logs must not hold what the database may not); 1 or 0 decides either way.
+    LOG_FAILURE_MESSAGES = Setting(
+        "DURABLE_LOG_FAILURE_MESSAGES", None, _optional_boolean, '"", 1 or 0'
+    )
     # /metrics (workflows/metrics.py): users with workflows.view_instance, or
     # `Authorization: Bearer <token>`.
     METRICS_TOKEN = Setting("DURABLE_METRICS_TOKEN", "", _text, "a string")

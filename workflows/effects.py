@@ -31,6 +31,7 @@ from .models import (
     Timer,
 )
 from .payloads import offload
+from .payloads.redaction import failure_for_log
 from .runtime.dispatch import wake_orchestration
 from .runtime.leases import claim_new, worker_name
 from .signals import approval_requested, compensation_failed
@@ -232,7 +233,7 @@ class EpisodeEffects:
                 inst.instance_id,
                 inst.business_key or "-",
                 record.step or record.activity,
-                action.failure.summary() if action.failure else "error",
+                failure_for_log(action.failure),
                 extra=log_context(inst, step=record.step or record.activity),
             )
             transaction.on_commit(

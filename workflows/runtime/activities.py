@@ -25,6 +25,7 @@ from ..limits.admission import acquire, acquire_task, task_finished
 from ..limits.config import has_slots, limited_names
 from ..logging import log_context
 from ..models import ActivityTask
+from ..payloads.redaction import failure_for_log
 from ..statuses import TERMINAL, TaskStatus
 from ..tracing import prefetch, traced_async_attempt, traced_attempt
 from . import outcomes, shutdown
@@ -215,7 +216,7 @@ def observed(task: ActivityTask, outcome: ActivityOutcome, elapsed: float) -> No
         log.info(
             "activity %s %s of %s in %.1f ms",
             task.name,
-            "completed" if outcome.ok else f"failed ({outcome.failure.summary()})",
+            "completed" if outcome.ok else f"failed ({failure_for_log(outcome.failure)})",
             task.instance.instance_id,
             elapsed * 1000,
             extra=log_context(task.instance, activity=task.name, task_id=task.task_id),

@@ -72,14 +72,20 @@ def running_fields(
 
 
 # -- the one claim: every way a task becomes RUNNING goes through here ---------------------
-def claim(tasks: QuerySet[ActivityTask], now: datetime, started_at: datetime | None = None) -> int:
-    """Take ``tasks`` (already narrowed to the claimable ones) for this thread in one
-    UPDATE; returns how many it took. A conditional UPDATE decides races: of two workers
-    claiming the same task, only one matches.
+def claim(
+    tasks: QuerySet[ActivityTask],
+    now: datetime,
+    started_at: datetime | None = None,
+    worker: str | None = None,
+) -> int:
+    """Take ``tasks`` (already narrowed to the claimable ones) for this thread (or
+    ``worker``, another thread of this process) in one UPDATE; returns how many it took.
+    A conditional UPDATE decides races: of two workers claiming the same task, only one
+    matches.
 
     ``started_at`` defaults to ``now``; admission passes a later time (workflows/limits).
     """
-    return tasks.update(runs=F("runs") + 1, **running_fields(now, started_at))
+    return tasks.update(runs=F("runs") + 1, **running_fields(now, started_at, worker))
 
 
 def claim_new(task: ActivityTask, now: datetime, worker: str | None = None) -> None:

@@ -19,18 +19,23 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import DatabaseError, transaction
+from django.utils import timezone
 
 from ..engine.activity import ActivityOutcome
 from ..engine.registry import Registry
 from ..episodes import Episode, episode_locked, lock_instance
-from ..models import ActivityTask
+from ..limits.config import runs_inline
+from ..models import ActivityTask, Instance
+from ..statuses import InstanceStatus, TaskStatus
 from . import outcomes
 from .dispatch import wake_orchestration
-from .leases import worker_name
+from .leases import claim, worker_name
 
 Results = list[tuple[ActivityTask, ActivityOutcome]]
 # Records results alone, the ordinary way: (how many recorded, tasks claimed for this thread).
@@ -43,6 +48,7 @@ class _Arrival:
 
     results: Results
     worker: str
+    thread: int = field(default_factory=threading.get_ident)
     done: threading.Event = field(default_factory=threading.Event)
     lead: bool = False  # this thread leads the next round
     failed: bool = False  # the round failed: record them the ordinary way
@@ -53,8 +59,21 @@ class _Arrival:
 log = logging.getLogger("workflows.runtime")
 
 _lock = threading.Lock()
+_arrived = threading.Condition(_lock)  # notified at each arrival (a gathering leader waits)
 _waiting: dict[int, list[_Arrival]] = {}  # instance pk -> arrivals not yet in a round
 _leading: set[int] = set()  # instance pks with a round running
+# instance pk -> {thread ident: when a round handed it a task of that instance}: threads
+# expected back with a result soon. A round waits a moment for them (gathering), so it
+# carries every thread's result instead of alternating between one and the rest.
+_owing: dict[int, dict[int, float]] = {}
+
+# A leader waits for owing threads at most twice as long as its own task took since it
+# was handed (they run tasks alike), within these bounds: a slow task costs a round at
+# most GATHER_MAX_SECONDS more, a thread that never comes back (a give-back) the same.
+GATHER_MIN_SECONDS = 0.002
+GATHER_MAX_SECONDS = 0.02
+# Only results of attempts quicker than this take a waiting task along (_takes_backlog).
+BACKLOG_MAX_SECONDS = 0.01
 
 
 def finish_together(
@@ -68,18 +87,48 @@ def finish_together(
     """
     me = _Arrival(results, worker_name())
     pk = results[0][0].instance_id
+    thread = threading.get_ident()
     with _lock:
+        handed = _owing.get(pk, {}).pop(thread, None)
         _waiting.setdefault(pk, []).append(me)
         me.lead = pk not in _leading
         if me.lead:
             _leading.add(pk)
+        _arrived.notify_all()
     if not me.lead:
         me.done.wait()
     if me.lead:
+        _gather(pk, handed)
         _lead(pk, registry)
     if me.failed:
         return fallback(results)
     return me.recorded, me.claimed
+
+
+def _gather(pk: int, handed: float | None) -> None:
+    """Wait (holding no lock) for the threads a round handed tasks of ``pk`` to come back
+    with their results, briefly: the next round then carries them all."""
+    now = time.monotonic()
+    took = now - handed if handed is not None else 0.0
+    deadline = now + min(GATHER_MAX_SECONDS, max(GATHER_MIN_SECONDS, 2 * took))
+    live = {thread.ident for thread in threading.enumerate()}
+    with _lock:
+        owing = _owing.get(pk, {})
+        for gone in [thread for thread in owing if thread not in live]:
+            del owing[gone]  # a thread that ended owes nothing
+        while _owing.get(pk):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                _owing.pop(pk, None)  # late ones join a later round, ungathered
+                break
+            _arrived.wait(left)
+
+
+def _forget_stale(now: float) -> None:
+    """Drop what threads that never came back (their task went elsewhere: given back, to
+    the event loop) left owing; under ``_lock``."""
+    for pk in [pk for pk, owing in _owing.items() if max(owing.values(), default=0) < now - 1]:
+        del _owing[pk]
 
 
 def _lead(pk: int, registry: Registry) -> None:
@@ -101,6 +150,11 @@ def _lead(pk: int, registry: Registry) -> None:
         raise
     finally:
         with _lock:
+            now = time.monotonic()
+            handed = {a.thread: now for a in arrivals if a.claimed}
+            if handed:
+                _owing.setdefault(pk, {}).update(handed)
+            _forget_stale(now)
             following = _waiting.get(pk)
             if following:
                 following[0].lead = True  # the next round's leader
@@ -135,6 +189,58 @@ def _round(pk: int, arrivals: list[_Arrival], registry: Registry) -> Episode | N
         merged = tuple(outcomes.outcome_event(task, outcome) for task, outcome in recorded)
         claimants = [a for a in applied for _ in range(a.recorded)]
         episode = episode_locked(instance, registry, merged, claim=[a.worker for a in claimants])
-    for arrival, claimed in zip(claimants, episode.claimed_all, strict=False):
+        short = [a for a in claimants[len(episode.claimed_all) :] if _takes_backlog(a)]
+        if short and episode.ran and instance.status == InstanceStatus.RUNNING:
+            names = {task.name for task, _outcome in recorded}
+            backlog = _claim_backlog(instance, names, short)
+        else:
+            backlog = []
+    for arrival, claimed in zip(claimants, [*episode.claimed_all, *backlog], strict=False):
         arrival.claimed.append(claimed)
     return episode
+
+
+def _takes_backlog(arrival: _Arrival) -> bool:
+    """A chain's thread (one result) whose activity ran quickly goes on with a task still
+    waiting for its message when the episode scheduled nothing for it; a batch's thread
+    goes back to its messages, and a slow activity's tasks stay spread over the threads
+    that take their messages (a slow batch's given-back tasks among them)."""
+    if len(arrival.results) != 1:
+        return False
+    took = getattr(arrival.results[0][0], "attempt_seconds", None)
+    return took is not None and took < BACKLOG_MAX_SECONDS
+
+
+def _claim_backlog(
+    instance: Instance, names: set[str], short: list[_Arrival]
+) -> list[ActivityTask]:
+    """Claim the instance's oldest scheduled tasks (of ``names``) for the arrivals the
+    episode scheduled nothing for (the tail of a bounded fan-out: its first items still
+    wait in the broker); in ``short``'s order.
+
+    The thread goes on with one of them instead of taking its message (a claim, and a
+    round of its own, each): their messages find them claimed and do nothing.
+    """
+    inline = [name for name in names if runs_inline(name)]
+    if not inline:
+        return []
+    pks = list(
+        ActivityTask.objects.filter(
+            instance_id=instance.pk,
+            execution_id=instance.execution_id,
+            status=TaskStatus.SCHEDULED,
+            name__in=inline,
+        )
+        .select_for_update(skip_locked=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)[: len(short)]
+    )
+    now, per_worker = timezone.now(), defaultdict(list)
+    for pk, arrival in zip(pks, short, strict=False):
+        per_worker[arrival.worker].append(pk)
+    for worker, mine in per_worker.items():  # locked above: each UPDATE takes them all
+        claim(ActivityTask.objects.filter(pk__in=mine), now, worker=worker)
+    tasks = {task.pk: task for task in ActivityTask.objects.filter(pk__in=pks)}
+    for task in tasks.values():
+        task.instance = instance  # locked by this round: running, this execution
+    return [tasks[pk] for pk in pks]

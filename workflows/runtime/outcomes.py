@@ -14,7 +14,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from ..compiled import update_row
+from ..compiled import update_each, update_row
 from ..engine import events as ev
 from ..engine.activity import ActivityOutcome
 from ..models import ActivityTask, InboxMessage
@@ -41,7 +41,8 @@ def record(results: list[Result]) -> list[Result]:
     recorded (the others were duplicates). Inside the caller's transaction.
 
     One UPDATE for one result; for many, the rows are locked in pk order (one lock order
-    for every writer of many task rows) and written with one bulk UPDATE.
+    for every writer of many task rows) and written by one UPDATE on PostgreSQL (a
+    SELECT ... FOR UPDATE and a bulk UPDATE elsewhere).
     """
     now = timezone.now()
     if len(results) == 1:  # every step does this: compiled once (workflows/compiled.py)
@@ -49,6 +50,15 @@ def record(results: list[Result]) -> list[Result]:
         fields = _finished_fields(outcome, now)
         changed = update_row(ActivityTask, task.pk, fields, where={"status": TaskStatus.RUNNING})
         return results if changed else []
+    finished = [(task, _finished_fields(outcome, now)) for task, outcome in results]
+    rows = [(task.pk, fields) for task, fields in finished]
+    changed = update_each(ActivityTask, rows, where={"status": TaskStatus.RUNNING})
+    if changed is not None:  # PostgreSQL: one statement
+        for task, fields in finished:
+            if task.pk in changed:
+                for field, value in fields.items():
+                    setattr(task, field, value)
+        return [(task, outcome) for task, outcome in results if task.pk in changed]
     ours = set(
         ActivityTask.objects.select_for_update()
         .filter(pk__in=[task.pk for task, _ in results], status=TaskStatus.RUNNING)

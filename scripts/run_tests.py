@@ -111,15 +111,15 @@ def suites() -> list[Suite]:
             workers=3,
         ),
         # The broker only changes transport: the worker tests of the runtime, bulk
-        # operations, limits and entities (crash, sweeper, shutdown, batches, redelivery).
-        # The samples, versioning and recovery flows run on RabbitMQ in the PostgreSQL suite.
+        # operations and entities (crash, sweeper, shutdown, batches, redelivery). The
+        # samples, versioning, recovery flows and activity limits (slots and rates are
+        # database rows; 2.5 min of CPU here) run on RabbitMQ in the PostgreSQL suite.
         Suite(
             "redis",
             "PostgreSQL through PgBouncer + Redis, the runtime's worker tests",
             [
                 "tests/runtime",
                 "tests/bulk",
-                "tests/limits",
                 "tests/entities",
                 "-m",
                 "integration",

@@ -3,6 +3,11 @@
  * kept in localStorage). Styles: relative ("3 min ago", absolute on hover), absolute
  * (relative on hover) and clock (a history row's "17:43:38.120"). The server renders the
  * same texts in UTC, so without this script the page still reads right.
+ *
+ * Time inputs marked data-zoned (the console's time ranges) follow the same zone: the
+ * server renders their values in UTC without an offset, this script shows them in the
+ * chosen zone, relabels [data-zone-label], and sends what is typed with the zone's offset
+ * ("2026-12-06T09:30-05:00"); a value without an offset means UTC to the server.
  */
 (function () {
   "use strict";
@@ -50,8 +55,48 @@
     return text + " ago";
   }
 
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+
+  // "2026-12-06T09:30[:15]" read as a wall clock time in tz, or null.
+  function wallToDate(wall, tz) {
+    var m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?$/.exec(wall);
+    if (!m) return null;
+    var a = [+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0)];
+    var date = tz === "UTC" ? new Date(Date.UTC(a[0], a[1], a[2], a[3], a[4], a[5]))
+      : new Date(a[0], a[1], a[2], a[3], a[4], a[5]);
+    return isNaN(date.getTime()) ? null : date;
+  }
+
+  function dateToWall(date, tz) {
+    var p = parts(date, tz, false);
+    var text = p.year + "-" + p.month + "-" + p.day + "T" + p.hour + ":" + p.minute;
+    return p.second === "00" ? text : text + ":" + p.second;
+  }
+
+  function offset(date, tz) {
+    var minutes = tz === "UTC" ? 0 : -date.getTimezoneOffset();
+    var sign = minutes < 0 ? "-" : "+";
+    minutes = Math.abs(minutes);
+    return sign + pad(Math.floor(minutes / 60)) + ":" + pad(minutes % 60);
+  }
+
+  // Each input remembers the zone its value is in (a property, not an attribute: the
+  // value attribute stays the server's UTC, also in htmx's history snapshots).
+  function zoneInputs(root, tz, label) {
+    root.querySelectorAll("input[data-zoned]").forEach(function (el) {
+      var from = el.durableZone || "UTC";
+      var date = el.value && from !== (tz || "local") ? wallToDate(el.value, from) : null;
+      if (date) el.value = dateToWall(date, tz);
+      el.durableZone = tz || "local";
+    });
+    root.querySelectorAll("[data-zone-label]").forEach(function (el) {
+      el.textContent = label;
+    });
+  }
+
   function render(root) {
     var tz = zone();
+    zoneInputs(root || document, tz, parts(new Date(), tz, false).timeZoneName);
     (root || document).querySelectorAll("time[data-when]").forEach(function (el) {
       var date = new Date(el.getAttribute("datetime"));
       if (isNaN(date.getTime())) return;
@@ -87,7 +132,19 @@
     } catch (e) { /* private mode: the toggle holds for this page only */ }
     render(document);
   });
+  // A request sends each zoned input's typed time with its zone's offset (the save-view
+  // form includes the filters, so a saved view keeps what the list was asked for).
+  document.addEventListener("htmx:configRequest", function (event) {
+    var data = event.detail.formData;
+    document.querySelectorAll("input[data-zoned]").forEach(function (el) {
+      var value = el.name && data.get(el.name);
+      var tz = el.durableZone === "local" ? undefined : "UTC";
+      var date = value ? wallToDate(value, tz) : null;
+      if (date) data.set(el.name, dateToWall(date, tz) + offset(date, tz));
+    });
+  });
   document.addEventListener("DOMContentLoaded", function () { render(document); });
+  document.addEventListener("htmx:historyRestore", function () { render(document); });
   document.addEventListener("htmx:afterSettle", function (event) { render(event.detail.target); });
   window.durableTimes = render;
 })();

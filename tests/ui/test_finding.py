@@ -3,7 +3,7 @@ newer and older pages) and saved views; the instance page shows the attributes."
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -47,6 +47,7 @@ def test_search_attributes_filter_and_show_in_the_list(viewer, tagged, htmx):
         ("attrs=bad+name%3Dx", "search attribute name 'bad name' is not valid"),
         ("created_after=yesterday", "Started from: use a date and time"),
         ("updated_before=2026-13-01T00:00", "Changed before: use a date and time"),
+        ("created_after=9999-12-31T23:59-05:00", "Started from: use a date and time"),
         ("sort=colour", "Order: colour is not a column to sort by"),
         ("size=1000", "Page size: 1000 is not one of 10, 25, 50, 100"),
         ("cursor=zzz", "is not a cursor of this list"),
@@ -86,6 +87,26 @@ def test_time_ranges_sort_and_page_size(viewer, tagged, htmx):
     assert 'aria-sort="ascending"' in html
     assert "sort=-name" in html  # the header sorts the other way next
     assert "sorted by name" in html
+
+
+def test_a_time_with_an_offset_is_that_instant_and_one_without_is_utc(viewer, tagged, htmx):
+    # time.js sends what a person types with their zone's offset; links and the API
+    # send none and mean UTC. The form shows either in UTC (the script converts it).
+    Instance.objects.filter(instance_id="i-0").update(
+        created_at=datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    )
+    Instance.objects.exclude(instance_id="i-0").update(created_at=datetime(2026, 3, 2, tzinfo=UTC))
+    within = "created_after=2026-03-01T06:30-05:00&created_before=2026-03-01T13:00:01+01:00"
+    response = viewer.get(f"/console/instances/?{within.replace('+', '%2B')}", **htmx)
+    assert listed(response) == ["i-0"]
+    assert listed(viewer.get("/console/instances/?created_before=2026-03-01T12:00", **htmx)) == []
+    assert listed(viewer.get("/console/instances/?created_before=2026-03-01T12:01", **htmx)) == [
+        "i-0"
+    ]
+    page = viewer.get("/console/?created_after=2026-03-01T07:30-05:00")
+    html = page.content.decode()
+    assert 'name="created_after" value="2026-03-01T12:30" data-zoned' in html
+    assert "(<span data-zone-label>UTC</span>)" in html
 
 
 def test_newer_and_older_pages(viewer, running, htmx):

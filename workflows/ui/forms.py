@@ -9,9 +9,11 @@ never a RecursionError or ValueError escaping as a 500."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from django import forms
+from django.utils.dateparse import parse_datetime
 
 from workflows import rules
 from workflows.client import SORT_CHOICES as client_sorts
@@ -176,16 +178,65 @@ SORT_CHOICES = [
 ]
 PAGE_SIZES = (10, 25, 50, 100)
 _WHEN_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
+_WHEN_INVALID = "{}: use a date and time such as 2026-01-31T09:30 (UTC) or 2026-01-31T09:30-05:00."
 
 
-def _when(label: str) -> forms.DateTimeField:
-    # datetime-local sends "2026-01-31T09:30"; read as UTC (the labels say so).
-    return forms.DateTimeField(
+class UtcDateTimeInput(forms.DateTimeInput):
+    """A datetime-local input whose value is rendered in UTC without an offset: time.js
+    shows it in the zone the person reads times in (``data-zoned``) and sends what is
+    typed with that zone's offset. A value it cannot read is rendered as it came."""
+
+    input_type = "datetime-local"
+
+    def __init__(self) -> None:
+        super().__init__(attrs={"data-zoned": ""}, format="%Y-%m-%dT%H:%M")
+
+    def format_value(self, value: Any) -> str | None:
+        if isinstance(value, str):
+            try:
+                value = parse_datetime(value.strip()) or value
+            except ValueError:
+                return value
+        if isinstance(value, datetime) and value.utcoffset() is not None:
+            try:
+                value = value.astimezone(UTC)
+            except OverflowError:
+                return None
+        if isinstance(value, datetime) and value.second:
+            return value.strftime("%Y-%m-%dT%H:%M:%S")
+        return super().format_value(value)
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)
+        widget = context["widget"]
+        if len(widget["value"] or "") > 16:  # seconds: the default step (60) would refuse them
+            widget["attrs"]["step"] = "1"
+        return context
+
+
+class UtcDateTimeField(forms.DateTimeField):
+    """A time-range bound: with an offset (``2026-01-31T09:30-05:00``, what the console's
+    script sends) it means that instant; without one it means UTC, so links and the API
+    keep one meaning whatever zone the reader is in."""
+
+    widget = UtcDateTimeInput
+
+    def to_python(self, value: Any) -> datetime | None:
+        result = super().to_python(value)
+        if result is None:
+            return None
+        try:  # year 1 or 9999 with an offset does not fit a database's UTC column
+            return result.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+def _when(label: str) -> UtcDateTimeField:
+    return UtcDateTimeField(
         required=False,
         label=label,
         input_formats=_WHEN_FORMATS,
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-        error_messages={"invalid": f"{label}: use a date and time such as 2026-01-31T09:30."},
+        error_messages={"invalid": _WHEN_INVALID.format(label)},
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from django.db import connection
 
@@ -12,7 +13,7 @@ from tests.support.episodes import run_episode
 from workflows.engine import default_registry
 from workflows.models import ActivityTask, HistoryEvent
 from workflows.runtime import merge
-from workflows.runtime.activities import attempt, claim_task, finish_task
+from workflows.runtime.activities import attempt, claim_task, execute_task, finish_task, run_chain
 
 
 def test_results_arriving_during_a_round_share_the_next_one(durable_client, monkeypatch):
@@ -85,3 +86,99 @@ def test_a_failed_round_leaves_each_result_to_be_recorded_alone(durable_client, 
     assert recorded and next_task is not None  # recorded alone, merged with its episode
     assert ActivityTask.objects.get(pk=task.pk).status == "completed"
     assert not merge._waiting and not merge._leading
+
+
+def _open_tasks(pk: int) -> list[ActivityTask]:
+    return list(ActivityTask.objects.filter(instance_id=pk, status="scheduled").order_by("pk"))
+
+
+def _episodes(pk: int) -> int:
+    return HistoryEvent.objects.filter(instance_id=pk, kind="orchestrator_started").count()
+
+
+def test_a_round_waits_for_the_threads_the_last_one_handed_tasks_to(durable_client, monkeypatch):
+    iid = durable_client.start("t_bounded_slow", {"count": 4, "parallel": 2, "sleep": 0})
+    pk = instance(iid).pk
+    merge._owing.clear()
+    run_episode(pk)
+    first, second = (claim_task(t.pk) for t in _open_tasks(pk))
+    results = {t.pk: attempt(t, default_registry) for t in (first, second)}
+    for name in ("GATHER_MIN_SECONDS", "GATHER_MAX_SECONDS"):  # the test decides who is late
+        monkeypatch.setattr(merge, name, 30.0)
+    go = threading.Event()
+    got: dict[int, tuple] = {}
+
+    def finish(task) -> None:
+        if task is second:
+            go.wait()
+        try:
+            got[task.pk] = finish_task(task, results[task.pk], default_registry)
+        finally:
+            connection.close()
+
+    late = threading.Thread(target=finish, args=(second,))
+    late.start()
+    merge._owing[pk] = {late.ident: time.monotonic()}  # a round handed it a task of pk
+    leader = threading.Thread(target=finish, args=(first,))
+    leader.start()
+    wait_until(lambda: pk in merge._leading, what="a leader")
+    time.sleep(0.2)
+    assert _episodes(pk) == 1  # the leader is still gathering: only the start ran
+    go.set()
+    for thread in (leader, late):
+        thread.join()
+    assert _episodes(pk) == 2  # both results in one round
+    assert all(recorded and next_task is not None for recorded, next_task in got.values())
+    # Both go on with a next item: the next round waits for them in turn.
+    assert set(merge._owing[pk]) == {leader.ident, late.ident}
+
+
+def test_a_round_gathers_nobody_when_no_thread_owes_it_a_result(durable_client):
+    iid = durable_client.start("t_bounded_slow", {"count": 4, "parallel": 2, "sleep": 0})
+    pk = instance(iid).pk
+    merge._owing.clear()
+    run_episode(pk)
+    task = claim_task(_open_tasks(pk)[0].pk)
+    started = time.monotonic()
+    recorded, next_task = finish_task(task, attempt(task, default_registry), default_registry)
+    assert recorded and next_task is not None
+    assert time.monotonic() - started < merge.GATHER_MAX_SECONDS + 5  # no 30 s wait
+    assert _episodes(pk) == 2
+
+
+def test_a_quick_chain_takes_its_share_of_the_tasks_waiting_for_messages(durable_client):
+    iid = durable_client.start("t_bounded_slow", {"count": 16, "parallel": 8, "sleep": 0})
+    pk = instance(iid).pk
+    merge._owing.clear()
+    run_episode(pk)  # 8 scheduled, each with a message of its own
+    waiting = _open_tasks(pk)
+    task = claim_task(waiting[0].pk)
+    recorded, next_task = finish_task(task, attempt(task, default_registry), default_registry)
+    # One new item for the result, and one waiting task along: 8 open / 4 shares = 2.
+    assert recorded and next_task.name == "t_slow_add"
+    group = next_task.group
+    assert [t.pk for t in group] == [waiting[1].pk]  # the oldest still waiting
+    held = ActivityTask.objects.get(pk=waiting[1].pk)
+    assert (held.status, held.worker, held.runs) == ("running", next_task.worker, 1)
+    # Its message, when it comes, finds it taken and runs nothing.
+    assert execute_task(waiting[1].pk) is False
+    assert ActivityTask.objects.get(pk=waiting[1].pk).runs == 1
+    assert run_chain(next_task)  # the group, then whatever each round hands on
+    for task in _open_tasks(pk):  # the rest by their messages
+        execute_task(task.pk)
+    assert instance(iid).status == "completed"
+    assert instance(iid).output == sum(range(1, 17))
+    assert set(ActivityTask.objects.filter(instance_id=pk).values_list("runs", flat=True)) == {1}
+    assert_history_valid(iid)
+
+
+def test_a_slow_activity_takes_no_waiting_task_along(durable_client):
+    iid = durable_client.start("t_bounded_slow", {"count": 16, "parallel": 8, "sleep": 0.02})
+    pk = instance(iid).pk
+    merge._owing.clear()
+    run_episode(pk)
+    waiting = _open_tasks(pk)
+    task = claim_task(waiting[0].pk)
+    recorded, next_task = finish_task(task, attempt(task, default_registry), default_registry)
+    assert recorded and next_task is not None and not next_task.group
+    assert [t.pk for t in _open_tasks(pk)] == [t.pk for t in waiting[1:]]  # left to messages

@@ -41,6 +41,9 @@ log = logging.getLogger("workflows.runtime")
 # A result merges with its instance's next episode while at most this many of the
 # instance's activities are open; beyond, results are applied in batches.
 MERGE_MAX_IN_FLIGHT = 8
+# In a group, an attempt this slow gives the tasks not started back (runtime/batches.py's
+# SLOW_SECONDS).
+GROUP_SLOW_SECONDS = 0.01
 
 
 def claim_task(task_pk: int, hub: str | None = None) -> ActivityTask | None:
@@ -149,12 +152,34 @@ def run_chain(task: ActivityTask | None, registry: Registry | None = None) -> bo
     recorded = False
     first = True
     while task is not None:
+        group = task.__dict__.pop("group", None) or []
         if not first and shutdown.stopping():
-            give_back([task.pk])
+            give_back([task.pk, *(t.pk for t in group)])
             break
-        done, task = run_claimed(task, registry)
+        if group:
+            done, task = run_group([task, *group], registry or default_registry)
+        else:
+            done, task = run_claimed(task, registry)
         recorded, first = recorded or done, False
     return recorded
+
+
+def run_group(tasks: list[ActivityTask], registry: Registry) -> tuple[bool, ActivityTask | None]:
+    """Run a group of one instance's tasks a round claimed for this thread (quick ones, a
+    bounded fan-out's: runtime/merge.py) one after another and record them together;
+    returns (recorded, next task). After a slow attempt the rest is given back (one
+    message each), so slow activities still spread over every worker thread."""
+    tasks = start_async_tasks(tasks, registry)
+    results = []
+    for position, task in enumerate(tasks):
+        results.append((task, attempt(task, registry)))
+        rest = tasks[position + 1 :]
+        if rest and (task.attempt_seconds >= GROUP_SLOW_SECONDS or shutdown.stopping()):
+            give_back(t.pk for t in rest)
+            break
+    if not results:
+        return False, None
+    return finish_group(results, registry)
 
 
 def run_claimed(
@@ -453,17 +478,34 @@ def finish_task(
     While the instance waits for several activities (a fan-out), results that finish
     together in this process share one episode (runtime/merge.py).
     """
-    if may_finish_together([task]):
-        recorded, claimed = finish_together([(task, outcome)], registry, _alone(registry))
-        return bool(recorded), next(iter(claimed), None)
-    return _finish_alone(task, outcome, registry)
+    recorded, claimed = finish_group([(task, outcome)], registry)
+    return recorded, claimed
+
+
+def finish_group(
+    results: list[tuple[ActivityTask, ActivityOutcome]], registry: Registry
+) -> tuple[bool, ActivityTask | None]:
+    """Record a chain's outcomes (one, or a group's, of one instance); returns (recorded,
+    the next task: with its ``group`` when the round gave this thread several)."""
+    if may_finish_together([task for task, _outcome in results]):
+        done, claimed = finish_together(results, registry, _alone(registry), chain=True)
+    else:
+        done, claimed = _alone(registry)(results)
+    if not claimed:
+        return bool(done), None
+    claimed[0].group = claimed[1:]
+    return bool(done), claimed[0]
 
 
 def _alone(registry: Registry) -> Callable[[list], tuple[int, list[ActivityTask]]]:
     def alone(results: list) -> tuple[int, list[ActivityTask]]:
-        (task, outcome), claimed = results[0], []
-        recorded, next_task = _finish_alone(task, outcome, registry)
-        return int(recorded), [next_task] if next_task is not None else claimed
+        recorded, claimed = 0, []
+        for task, outcome in results:
+            done, next_task = _finish_alone(task, outcome, registry)
+            recorded += done
+            if next_task is not None:
+                claimed.append(next_task)
+        return recorded, claimed
 
     return alone
 

@@ -123,8 +123,8 @@ def _flush(
     if len(results) == 1:  # the single-result path may merge the next episode
         task, outcome = results[0]
         recorded, claimed = finish_task(task, outcome, registry)
-        if claimed is not None:
-            follow_ups.append(claimed)
+        if claimed is not None:  # with the group a quick result may bring (runtime/merge.py)
+            follow_ups.extend([claimed, *claimed.__dict__.pop("group", [])])
         return int(recorded)
     if may_finish_together([task for task, _outcome in results]):
         # A bounded fan-out's batch: one episode with the instance's other results here.

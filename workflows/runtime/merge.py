@@ -34,7 +34,8 @@ from ..limits.config import runs_inline
 from ..models import ActivityTask, Instance
 from ..statuses import InstanceStatus, TaskStatus
 from . import outcomes
-from .dispatch import wake_orchestration
+from .cache import sticky_cache
+from .dispatch import batch_size, wake_orchestration
 from .leases import claim, worker_name
 
 Results = list[tuple[ActivityTask, ActivityOutcome]]
@@ -48,6 +49,7 @@ class _Arrival:
 
     results: Results
     worker: str
+    chain: bool = False  # a chain's thread: may take waiting tasks along (a group)
     thread: int = field(default_factory=threading.get_ident)
     done: threading.Event = field(default_factory=threading.Event)
     lead: bool = False  # this thread leads the next round
@@ -72,20 +74,24 @@ _owing: dict[int, dict[int, float]] = {}
 # most GATHER_MAX_SECONDS more, a thread that never comes back (a give-back) the same.
 GATHER_MIN_SECONDS = 0.002
 GATHER_MAX_SECONDS = 0.02
-# Only results of attempts quicker than this take a waiting task along (_takes_backlog).
+# Only results of attempts quicker than this take waiting tasks along (_takes_backlog),
+# a chain's thread up to its share of the open tasks (open / GROUP_SHARES), GROUP_MAX.
 BACKLOG_MAX_SECONDS = 0.01
+GROUP_SHARES = 4  # the default worker threads
+GROUP_MAX = 8
 
 
 def finish_together(
-    results: Results, registry: Registry, fallback: Fallback
+    results: Results, registry: Registry, fallback: Fallback, chain: bool = False
 ) -> tuple[int, list[ActivityTask]]:
     """Record ``results`` (of one instance) in a round with its other results that arrive
     meanwhile; returns (how many recorded, the tasks claimed for this thread to run next:
-    as many as it brought results, so a batch's thread goes on with a batch).
+    as many as it brought results, so a batch's thread goes on with a batch; a ``chain``'s
+    thread of quick activities also its share of the tasks still waiting for messages).
 
     ``fallback`` records them alone if the round they were in failed.
     """
-    me = _Arrival(results, worker_name())
+    me = _Arrival(results, worker_name(), chain)
     pk = results[0][0].instance_id
     thread = threading.get_ident()
     with _lock:
@@ -189,38 +195,51 @@ def _round(pk: int, arrivals: list[_Arrival], registry: Registry) -> Episode | N
         merged = tuple(outcomes.outcome_event(task, outcome) for task, outcome in recorded)
         claimants = [a for a in applied for _ in range(a.recorded)]
         episode = episode_locked(instance, registry, merged, claim=[a.worker for a in claimants])
-        short = [a for a in claimants[len(episode.claimed_all) :] if _takes_backlog(a)]
-        if short and episode.ran and instance.status == InstanceStatus.RUNNING:
-            names = {task.name for task, _outcome in recorded}
-            backlog = _claim_backlog(instance, names, short)
-        else:
-            backlog = []
-    for arrival, claimed in zip(claimants, [*episode.claimed_all, *backlog], strict=False):
+        assigned = list(zip(claimants, episode.claimed_all, strict=False))
+        hold = _group_size(instance) if episode.ran else 0
+        wants = []
+        for arrival in applied:
+            if hold and _takes_backlog(arrival):
+                have = sum(1 for a, _task in assigned if a is arrival)
+                wants.extend([arrival] * (hold - have))
+        names = {task.name for task, _outcome in recorded}
+        backlog = _claim_backlog(instance, names, wants) if wants else []
+    for arrival, claimed in [*assigned, *backlog]:
         arrival.claimed.append(claimed)
     return episode
 
 
 def _takes_backlog(arrival: _Arrival) -> bool:
-    """A chain's thread (one result) whose activity ran quickly goes on with a task still
-    waiting for its message when the episode scheduled nothing for it; a batch's thread
-    goes back to its messages, and a slow activity's tasks stay spread over the threads
-    that take their messages (a slow batch's given-back tasks among them)."""
-    if len(arrival.results) != 1:
+    """A chain's thread whose activities ran quickly goes on with tasks still waiting for
+    their messages; a batch's thread goes back to its messages, and a slow activity's
+    tasks stay spread over the threads that take their messages (a slow batch's
+    given-back tasks among them)."""
+    if not arrival.chain:
         return False
-    took = getattr(arrival.results[0][0], "attempt_seconds", None)
-    return took is not None and took < BACKLOG_MAX_SECONDS
+    took = [getattr(task, "attempt_seconds", None) for task, _outcome in arrival.results]
+    return all(t is not None and t < BACKLOG_MAX_SECONDS for t in took)
+
+
+def _group_size(instance: Instance) -> int:
+    """How many tasks a chain's thread may hold after a round (0: none from the backlog):
+    its share of the instance's open tasks when each has a message of its own (a bounded
+    fan-out's), at most GROUP_MAX. A wide fan-out's tasks went in batches: their threads
+    take them a batch at a time."""
+    if instance.status != InstanceStatus.RUNNING:
+        return 0
+    open_tasks = sticky_cache().activities_in_flight(instance.pk)
+    if open_tasks is None or batch_size(open_tasks) != 1:
+        return 0
+    return max(1, min(GROUP_MAX, open_tasks // GROUP_SHARES))
 
 
 def _claim_backlog(
-    instance: Instance, names: set[str], short: list[_Arrival]
-) -> list[ActivityTask]:
-    """Claim the instance's oldest scheduled tasks (of ``names``) for the arrivals the
-    episode scheduled nothing for (the tail of a bounded fan-out: its first items still
-    wait in the broker); in ``short``'s order.
-
-    The thread goes on with one of them instead of taking its message (a claim, and a
-    round of its own, each): their messages find them claimed and do nothing.
-    """
+    instance: Instance, names: set[str], wants: list[_Arrival]
+) -> list[tuple[_Arrival, ActivityTask]]:
+    """Claim the instance's oldest scheduled tasks (of ``names``): one for each entry of
+    ``wants``, for that arrival's thread to run next (its first items still wait in the
+    broker: the thread takes them along instead of a message, a claim and a round each;
+    their messages then find them claimed and do nothing)."""
     inline = [name for name in names if runs_inline(name)]
     if not inline:
         return []
@@ -233,14 +252,16 @@ def _claim_backlog(
         )
         .select_for_update(skip_locked=True)
         .order_by("pk")
-        .values_list("pk", flat=True)[: len(short)]
+        .values_list("pk", flat=True)[: len(wants)]
     )
+    if not pks:
+        return []
     now, per_worker = timezone.now(), defaultdict(list)
-    for pk, arrival in zip(pks, short, strict=False):
+    for pk, arrival in zip(pks, wants, strict=False):
         per_worker[arrival.worker].append(pk)
     for worker, mine in per_worker.items():  # locked above: each UPDATE takes them all
         claim(ActivityTask.objects.filter(pk__in=mine), now, worker=worker)
     tasks = {task.pk: task for task in ActivityTask.objects.filter(pk__in=pks)}
     for task in tasks.values():
         task.instance = instance  # locked by this round: running, this execution
-    return [tasks[pk] for pk in pks]
+    return [(arrival, tasks[pk]) for pk, arrival in zip(pks, wants, strict=False)]

@@ -228,7 +228,8 @@ def _group_size(instance: Instance) -> int:
     if instance.status != InstanceStatus.RUNNING:
         return 0
     open_tasks = sticky_cache().activities_in_flight(instance.pk)
-    if open_tasks is None or batch_size(open_tasks) != 1:
+    # The episode that scheduled them ran one itself and sent the others (open - 1).
+    if open_tasks is None or batch_size(open_tasks - 1) != 1:
         return 0
     return max(1, min(GROUP_MAX, open_tasks // GROUP_SHARES))
 

@@ -7,9 +7,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tests.support.checks import instance
+from workflows.engine import default_registry
 from workflows.episodes import run_episode as run_episode_claiming
 from workflows.models import ActivityTask
-from workflows.runtime.activities import run_claimed
+from workflows.runtime import merge
+from workflows.runtime.activities import attempt, claim_task, run_claimed
 from workflows.runtime.cache import sticky_cache
 
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE", "ROLLBACK")
@@ -48,3 +50,20 @@ def test_a_wake_up_episode_reads_and_clears_its_inbox_in_a_constant_number(clien
     # lock, inbox, history, 30 tasks in one INSERT, inbox delete, instance row
     assert statements(captured) == ["SELECT", "SELECT", "INSERT", "INSERT", "DELETE", "UPDATE"]
     assert ActivityTask.objects.filter(instance_id=pk).count() == 30
+
+
+def test_a_round_of_several_results_records_them_in_one_statement_on_postgresql(client):
+    """Lock, the results (one UPDATE on PostgreSQL), history, next tasks, instance row."""
+    iid = client.start("t_bounded_slow", {"count": 8, "parallel": 4, "sleep": 0})
+    pk = instance(iid).pk
+    run_episode_claiming(pk, claim=False)
+    merge._owing.clear()
+    tasks = [claim_task(t.pk) for t in ActivityTask.objects.filter(instance_id=pk)]
+    results = [(task, attempt(task, default_registry)) for task in tasks[:3]]
+    for task, _outcome in results:
+        task.attempt_seconds = 1.0  # slow: the round takes no waiting task along
+    with CaptureQueriesContext(connection) as captured:
+        recorded, claimed = merge.finish_together(results, default_registry, fallback=None)
+    assert (recorded, len(claimed)) == (3, 3)
+    many = ["UPDATE"] if connection.vendor == "postgresql" else ["SELECT", "UPDATE"]
+    assert statements(captured) == ["SELECT", *many, "INSERT", "INSERT", "UPDATE"]

@@ -154,6 +154,9 @@ def test_a_quick_chain_takes_its_share_of_the_tasks_waiting_for_messages(durable
     waiting = _open_tasks(pk)
     task = claim_task(waiting[0].pk)
     recorded, next_task = finish_task(task, attempt(task, default_registry), default_registry)
+    if connection.vendor == "sqlite":  # one writer at a time: no groups (merge._group_size)
+        assert recorded and not getattr(next_task, "group", None)
+        return
     # One new item for the result, and one waiting task along: 8 open / 4 shares = 2.
     assert recorded and next_task.name == "t_slow_add"
     group = next_task.group

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from ..conf import conf
@@ -69,11 +69,6 @@ def claim_tasks(task_pks: list[int], hub: str | None = None) -> list[ActivityTas
     limited = limited_names()
     if limited:  # those start only through workflows/limits/ (same query, no extra one)
         candidates = candidates.exclude(name__in=limited)
-    if connection.vendor == "sqlite" and not candidates.exists():
-        # SQLite has one writer at a time: a message whose tasks a round already took
-        # (runtime/merge.py) reads that, instead of queueing for the write lock to
-        # update nothing.
-        return []
     if not claim(candidates, now):
         return []
     # This thread's claim is the one with its name and this very start time.

@@ -110,16 +110,16 @@ def suites() -> list[Suite]:
             needs=("postgres", "rabbitmq"),
             workers=3,
         ),
-        # The broker only changes transport: the worker tests of the runtime, bulk
-        # operations and entities (crash, sweeper, shutdown, batches, redelivery). The
-        # samples, versioning, recovery flows and activity limits (slots and rates are
-        # database rows; 2.5 min of CPU here) run on RabbitMQ in the PostgreSQL suite.
+        # The broker only changes transport: the worker tests of the runtime and entities
+        # (crash, sweeper, shutdown, batches, redelivery). The samples, versioning,
+        # recovery flows, activity limits and bulk operations (slots, rates and chunks
+        # are database rows: 4 min of test time here) run on RabbitMQ in the PostgreSQL
+        # suite.
         Suite(
             "redis",
             "PostgreSQL through PgBouncer + Redis, the runtime's worker tests",
             [
                 "tests/runtime",
-                "tests/bulk",
                 "tests/entities",
                 "-m",
                 "integration",

@@ -119,7 +119,8 @@
     });
   }
   document.addEventListener("DOMContentLoaded", function () { labelCells(document); });
-  document.addEventListener("htmx:afterSettle", function (event) { labelCells(event.detail.target); });
+  // The whole page: an outerHTML swap's target is the element it replaced (detached).
+  document.addEventListener("htmx:afterSettle", function () { labelCells(document); });
 
   // -- copy buttons: the whole id, however it is wrapped or cut on screen --------------
   document.addEventListener("click", function (event) {

@@ -51,6 +51,8 @@ def test_filter_by_attribute_and_time_sort_and_save_a_view(browser, server, peop
     expect(rows).to_have_count(2)
     expect(page.locator(".list-total")).to_have_text("2 instances")
     expect(rows.first).to_contain_text("customer=acme")
+    # A swapped-in list's cells are named too (a phone stacks them as labelled cards).
+    expect(rows.first.locator("td[data-label=Workflow]")).to_have_count(1)
 
     since = (timezone.now() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
     page.fill("#id_created_after", since)  # a change: the list follows

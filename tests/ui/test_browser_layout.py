@@ -10,7 +10,7 @@ import pytest
 
 from tests.support.checks import wait_until
 from tests.ui.browsing import LAPTOP, PHONE, shot, signed_in
-from workflows.models import ApprovalRequest, CompensationRecord, Instance
+from workflows.models import ApprovalRequest, CompensationRecord, Instance, SavedView
 
 pytestmark = pytest.mark.browser
 
@@ -75,8 +75,23 @@ def test_every_page_fits_the_screen(browser, server, people, states, size):
     problems: list[str] = []
     tag = f"{size['width']}"
     operator = signed_in(browser, server, people, "olga", **size)
+    Instance.objects.filter(instance_id=LONG).update(
+        search_attributes={"customer": "acme-international-holdings", "region": "eu-west"}
+    )
+    for name in ("ACME orders in the EU, last week, slowest first", "Failed"):
+        SavedView.objects.create(
+            user=SavedView.user.field.related_model.objects.get(username="olga"),
+            name=name,
+            query="attrs=customer%3Dacme-international-holdings&sort=-updated",
+        )
+    # The filter panel open (a filter of it set), saved views, sort headers, attributes.
+    finding = (
+        "/console/?attrs=customer%3Dacme-international-holdings%2C+region%3Deu-west"
+        "&created_after=2026-01-01T00%3A00&sort=-updated&size=10"
+    )
     for path, name in (
         ("/console/", "console"),
+        (finding, "console-finding"),
         ("/console/?status=failed", "console-failed"),
         ("/console/dashboard/", "dashboard"),
         ("/start/", "start"),

@@ -86,7 +86,7 @@ def test_time_ranges_sort_and_page_size(viewer, tagged, htmx):
     html = by_name.content.decode()
     assert 'aria-sort="ascending"' in html
     assert "sort=-name" in html  # the header sorts the other way next
-    assert "sorted by name" in html
+    assert "sorted by workflow ↑" in html
 
 
 def test_a_time_with_an_offset_is_that_instant_and_one_without_is_utc(viewer, tagged, htmx):

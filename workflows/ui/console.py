@@ -18,7 +18,7 @@ from workflows.statuses import CompensationStatus, InstanceStatus
 from . import access, queries
 from .bulk import offered
 from .endings import compensated_count, endings
-from .forms import ConsoleFilterForm
+from .forms import SORT_CHOICES, ConsoleFilterForm
 from .http import fragment, require
 from .live import poll_seconds
 from .saved_views import views_of
@@ -163,6 +163,7 @@ def _listing(client: DurableClient, params: QueryDict, user: Any) -> dict[str, A
         total=page.total,
         total_exact=page.total_exact,
         sort=sort,
+        sort_label=dict(SORT_CHOICES)[sort],
         columns=_sort_links(filters, sort),
         saved_query=filters.urlencode(),
     )

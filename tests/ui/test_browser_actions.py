@@ -76,6 +76,15 @@ def test_refused_actions_are_shown_disabled_with_the_reason(browser, server, peo
     expect(operator.locator(".tile-failed small")).to_have_text("1 compensated")
     expect(operator.locator("#overview [data-ending=compensated]").first).to_be_visible()
 
+    # Undo steps an operator settled (resolved or skipped) read as such, not as a crash.
+    CompensationRecord.objects.filter(instance__instance_id="saga-23").update(
+        status="resolved_manually"
+    )
+    operator.reload()
+    expect(operator.locator("#overview [data-ending=resolved-by-hand]").first).to_have_text(
+        "failed — compensation resolved by hand"
+    )
+
 
 def test_a_missing_note_is_explained_next_to_the_field(browser, server, people):
     from playwright.sync_api import expect

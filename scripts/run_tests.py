@@ -86,7 +86,7 @@ def suites() -> list[Suite]:
             "sqlite",
             "SQLite + embedded broker",
             ["tests", "--ignore", "tests/engine", "-m", "not postgres"],
-            workers=2,
+            workers=3,
         ),
         # The browser tests, the schemathesis run, the project's code checks and the
         # security settings check pages, the API contract and the code, not the database:
@@ -108,7 +108,7 @@ def suites() -> list[Suite]:
                 "tests/api/test_schema.py::test_every_operation_keeps_to_the_schema",
             ],
             needs=("postgres", "rabbitmq"),
-            workers=3,
+            workers=4,
         ),
         # The broker only changes transport: the worker tests of the runtime and entities
         # (crash, sweeper, shutdown, batches, redelivery). The samples, versioning,

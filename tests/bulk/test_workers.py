@@ -88,7 +88,7 @@ def test_a_worker_killed_mid_chunk_loses_nothing_and_repeats_nothing(
         "terminate", filter={"name": "t_wait_event"}, reason="INC-9", by=operator, chunk_size=10
     )
     first = worker_process_factory(threads=2)
-    wait_until(lambda: client.bulk_operation(op.id).done >= 50, what="a few chunks")
+    wait_until(lambda: client.bulk_operation(op.id).done >= 50, timeout=180, what="a few chunks")
     wait_until(chunk_in_progress, poll=0.001, what="a chunk transaction")
     first.kill()
     at_kill = client.bulk_operation(op.id)

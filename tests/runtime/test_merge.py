@@ -153,7 +153,11 @@ def test_a_quick_chain_takes_its_share_of_the_tasks_waiting_for_messages(durable
     run_episode(pk)  # 8 scheduled, each with a message of its own
     waiting = _open_tasks(pk)
     task = claim_task(waiting[0].pk)
-    recorded, next_task = finish_task(task, attempt(task, default_registry), default_registry)
+    outcome = attempt(task, default_registry)
+    # Quick by definition here (under 10 ms): a loaded machine measured 12 ms once and
+    # the thread rightly took nothing along.
+    task.attempt_seconds = 0.001
+    recorded, next_task = finish_task(task, outcome, default_registry)
     if connection.vendor == "sqlite":  # one writer at a time: no groups (merge._group_size)
         assert recorded and not getattr(next_task, "group", None)
         return

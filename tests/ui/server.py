@@ -28,6 +28,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# What daphne logs when the port is taken (it then exits).
+LISTEN_FAILURE = "Listen failure"
+
+
+class PortTaken(Exception):
+    """The server could not listen: another process took the port first."""
+
+
 class ServeProcess:
     """``durable serve`` in a child process; ``url`` once started."""
 
@@ -39,7 +47,19 @@ class ServeProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path: Path = ROOT / "artifacts" / f"serve-{os.getpid()}-{time.monotonic_ns()}.log"
 
-    def start(self, timeout: float = 30) -> ServeProcess:
+    def start(self, timeout: float = 30, tries: int = 5) -> ServeProcess:
+        """Start and wait until it answers. A port found free can be taken by another
+        process (a second `make test` on the machine) before the server binds it: then
+        start again on another port."""
+        for _ in range(tries - 1):
+            try:
+                return self._start(timeout)
+            except PortTaken:
+                self.port = free_port()
+                self.url = f"http://127.0.0.1:{self.port}"
+        return self._start(timeout)
+
+    def _start(self, timeout: float) -> ServeProcess:
         self.log_path.parent.mkdir(exist_ok=True)
         env = {
             **os.environ,
@@ -68,13 +88,21 @@ class ServeProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self._log.close()
+                if LISTEN_FAILURE in self.log_path.read_text():
+                    raise PortTaken(self.port)
                 raise RuntimeError(f"server exited early:\n{self.log_path.read_text()}")
             try:
                 with urllib.request.urlopen(f"{self.url}/login/", timeout=1) as response:
-                    if response.status == 200:
-                        return self
+                    answered = response.status == 200
             except OSError:
-                time.sleep(0.1)
+                answered = False
+            if answered and LISTEN_FAILURE not in self.log_path.read_text():
+                return self
+            if answered:  # another process's server on the port this one could not take
+                self.stop()
+                raise PortTaken(self.port)
+            time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"server did not start in {timeout} s:\n{self.log_path.read_text()}")
 

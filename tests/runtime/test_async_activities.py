@@ -227,3 +227,16 @@ def test_a_worker_killed_mid_attempt_loses_no_async_result(client, worker_proces
         task.refresh_from_db()
         assert task.status == "completed" and task.runs >= 2 and tag not in task.worker
     assert_history_valid(iid)
+
+
+def test_an_async_activity_keeps_to_its_activity_limit(client, async_worker, tmp_path):
+    # Eight on a loop with room for 100: the limit (max_concurrency=2), not the loop, bounds
+    # them, as for a plain activity; all of them still run.
+    async_worker(threads=2)
+    iid = client.start("t_async_limited", {"count": 8, "dir": str(tmp_path)})
+    state = client.wait_for_completion(iid, timeout=120)
+    assert state.status == "completed", state.failure
+    assert len(state.output) == 8
+    assert max(state.output) <= 2, "more than the limit ran at once"
+    tasks = ActivityTask.objects.filter(instance=instance(iid))
+    assert {(t.runs, t.attempt) for t in tasks} == {(1, 1)}

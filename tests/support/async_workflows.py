@@ -156,3 +156,31 @@ def t_async_all_together(ctx, spec):
             [ctx.call_activity("t_async_together", {**spec, "i": i}) for i in range(spec["count"])]
         )
     )
+
+
+@activity(name="t_async_two_at_once", max_concurrency=2)
+async def t_async_two_at_once(ctx, spec):
+    """Runs with a file of its own in ``spec["dir"]`` and returns how many such files it
+    saw at once (the activity limit allows 2 across all workers)."""
+    folder = Path(spec["dir"])
+    mine = folder / str(spec["i"])
+    mine.touch()
+    seen = 0
+    for _ in range(5):
+        seen = max(seen, len(list(folder.iterdir())))
+        await asyncio.sleep(0.02)
+    mine.unlink()
+    return seen
+
+
+@orchestrator(name="t_async_limited")
+def t_async_limited(ctx, spec):
+    """``count`` t_async_two_at_once at once; the most each saw running."""
+    return (
+        yield ctx.task_all(
+            [
+                ctx.call_activity("t_async_two_at_once", {**spec, "i": i})
+                for i in range(spec["count"])
+            ]
+        )
+    )

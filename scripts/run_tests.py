@@ -111,7 +111,7 @@ def suites() -> list[Suite]:
                 "tests/api/test_permission_matrix.py",
             ],
             needs=("postgres", "rabbitmq"),
-            workers=4,
+            workers=5,
         ),
         # The broker only changes transport: the worker tests of the runtime and entities
         # (crash, sweeper, shutdown, batches, redelivery). The samples, versioning,

@@ -11,7 +11,7 @@ import pytest
 from workflows.engine import InstanceRef, NonDeterminismError, Orchestration, execute
 from workflows.engine import actions as act
 from workflows.engine import events as ev
-from workflows.engine.executor import STEP_KINDS
+from workflows.engine.step_kinds import STEP_KINDS
 
 from .builders import SCHEDULING_EVENTS, T0, TASK_DONE_EVENTS, History
 

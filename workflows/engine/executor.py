@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +17,14 @@ from .failures import FailureDetails
 from .payloads import check_size, round_trip
 from .registry import PLAIN_JSON, Registry
 from .state import ExecutionState
+from .step_kinds import (
+    STEP_COMPLETED_BY,
+    STEP_FAILED_BY,
+    STEP_KINDS,
+    STEP_OF_EVENT,
+    describe_action,
+    describe_event,
+)
 from .tasks import Task
 
 
@@ -59,124 +66,6 @@ class EpisodeResult:
     @property
     def is_finished(self) -> bool:
         return self.status != OrchestrationStatus.RUNNING
-
-
-def _stored_result(event: Any) -> Any:
-    # Decoded as it is stored: the first run sees exactly what a replay will see.
-    return round_trip(event.result)
-
-
-@dataclass(frozen=True)
-class StepKind:
-    """How one kind of step (a :class:`~workflows.engine.actions.StepAction`) is
-    recorded, checked on replay, described, and how its task ends.
-
-    The action and its history event have the same fields (``record`` copies them),
-    so one ``describe`` serves both in :class:`NonDeterminismError` messages.
-    """
-
-    recorded_as: type[ev.HistoryEvent]
-    describe: Callable[[Any], str]
-    # What replay compares: changing these in code breaks recorded instances, while
-    # e.g. a changed activity input or timer time does not (the recorded one wins).
-    same: tuple[str, ...] = ("name",)
-    completed_by: type[ev.HistoryEvent] | None = None
-    result_of: Callable[[Any], Any] = _stored_result
-    failed_by: type[ev.HistoryEvent] | None = None
-
-    def record(self, action: act.StepAction) -> ev.HistoryEvent:
-        """The history event recording ``action``."""
-        fields = dataclasses.fields(self.recorded_as)
-        return self.recorded_as(**{f.name: getattr(action, f.name) for f in fields})
-
-    def matches(self, event: ev.HistoryEvent, action: act.StepAction) -> bool:
-        """Whether recorded ``event`` is the step ``action`` the code made again."""
-        return all(getattr(event, name) == getattr(action, name) for name in self.same)
-
-
-# Every kind of step, in one place: a new kind is one entry here (plus its action
-# and event classes, and the runtime's effect of the action).
-STEP_KINDS: dict[type[act.StepAction], StepKind] = {
-    act.ScheduleActivity: StepKind(
-        ev.ActivityScheduled,
-        lambda x: f"activity {x.name!r}",
-        completed_by=ev.ActivityCompleted,
-        failed_by=ev.ActivityFailedEvent,
-    ),
-    act.CreateTimer: StepKind(
-        ev.TimerCreated,
-        lambda x: f"a timer at {x.fire_at.isoformat()}",
-        same=(),
-        completed_by=ev.TimerFired,
-        result_of=lambda e: e.fire_at,
-    ),
-    act.StartSubOrchestration: StepKind(
-        ev.SubOrchestrationCreated,
-        lambda x: f"sub-orchestration {x.name!r}",
-        completed_by=ev.SubOrchestrationCompleted,
-        failed_by=ev.SubOrchestrationFailedEvent,
-    ),
-    act.RecordMarker: StepKind(ev.MarkerRecorded, lambda x: f"patch marker {x.name!r}"),
-    act.RegisterCompensation: StepKind(
-        ev.CompensationRegistered, lambda x: f"compensation {x.name!r} registered"
-    ),
-    act.RequestApproval: StepKind(ev.ApprovalRequested, lambda x: f"approval request {x.name!r}"),
-    act.CallEntity: StepKind(
-        ev.EntityCalled,
-        lambda x: f"entity call {x.operation!r} on {x.entity}",
-        same=("entity", "operation"),
-        completed_by=ev.EntityCallCompleted,
-        failed_by=ev.EntityCallFailed,
-    ),
-    act.SignalEntity: StepKind(
-        ev.EntitySignaled,
-        lambda x: f"entity signal {x.operation!r} to {x.entity}",
-        same=("entity", "operation"),
-    ),
-    act.LockEntity: StepKind(
-        ev.EntityLockRequested,
-        lambda x: f"a lock on {x.entity}",
-        same=("entity",),
-        completed_by=ev.EntityLockGranted,
-        result_of=lambda e: None,
-    ),
-    act.ReleaseLocks: StepKind(
-        ev.EntityLocksReleased,
-        lambda x: f"lock release of {', '.join(x.entities)}",
-        same=(),
-    ),
-    # Values may change between deployments (the recorded ones stay on the instance).
-    act.UpsertSearchAttributes: StepKind(
-        ev.SearchAttributesUpserted,
-        lambda x: f"search attributes {', '.join(sorted(x.attributes))}",
-        same=(),
-    ),
-}
-
-# Derived: replay looks steps up by the event that recorded them, or that completed them.
-_STEP_OF_EVENT: dict[type[ev.HistoryEvent], tuple[type[act.StepAction], StepKind]] = {
-    kind.recorded_as: (action_type, kind) for action_type, kind in STEP_KINDS.items()
-}
-_STEP_COMPLETED_BY: dict[type[ev.HistoryEvent], StepKind] = {
-    kind.completed_by: kind for kind in STEP_KINDS.values() if kind.completed_by is not None
-}
-_STEP_FAILED_BY: dict[type[ev.HistoryEvent], StepKind] = {
-    kind.failed_by: kind for kind in STEP_KINDS.values() if kind.failed_by is not None
-}
-
-
-def _describe_event(event: ev.HistoryEvent) -> str:
-    step = _STEP_OF_EVENT.get(type(event))
-    if step is not None:
-        return step[1].describe(event)
-    task_id = ev.task_id_of(event)
-    return f"{type(event).__name__}" + (f" for task {task_id}" if task_id is not None else "")
-
-
-def _describe_action(action: act.Action | None) -> str:
-    if action is None:
-        return "nothing at this step"
-    return STEP_KINDS[type(action)].describe(action)
 
 
 # The events that close an execution; nothing but these follows the finish in history.
@@ -259,7 +148,7 @@ class Orchestration:
                 self.instance.instance_id,
                 pending.task_id,
                 "nothing more at this step (history ends here)",
-                _describe_action(pending),
+                describe_action(pending),
             )
         # The code finished, but history goes on: it recorded more steps or events.
         extra = next((e for e in leftovers if not isinstance(e, _CLOSING_EVENTS)), None)
@@ -268,7 +157,7 @@ class Orchestration:
             raise NonDeterminismError(
                 self.instance.instance_id,
                 step if step is not None else self._current_step(),
-                _describe_event(extra),
+                describe_event(extra),
                 "no further step (the orchestrator finished)",
             )
 
@@ -468,7 +357,7 @@ class Orchestration:
 
     # -- event handlers ----------------------------------------------------------
     def _pre_index(self, history: list[ev.HistoryEvent]) -> None:
-        self._state.remember_recorded(e for e in history if type(e) in _STEP_OF_EVENT)
+        self._state.remember_recorded(e for e in history if type(e) in STEP_OF_EVENT)
 
     def _current_step(self) -> int:
         """The step an error is reported at: 0 before the execution started."""
@@ -525,22 +414,22 @@ class Orchestration:
     def _on_scheduled(self, event: Any) -> None:
         self._require_ctx(event)
         action = self._state.take_pending(event.task_id)
-        expected_type, kind = _STEP_OF_EVENT[type(event)]
+        expected_type, kind = STEP_OF_EVENT[type(event)]
         if (
             action is None
             or not isinstance(action, expected_type)
             or not kind.matches(event, action)
         ):
-            produced = _describe_action(action)
+            produced = describe_action(action)
             if action is None and self._finished():
                 produced = "no further step (the orchestrator finished)"
             raise NonDeterminismError(
-                self.instance.instance_id, event.task_id, _describe_event(event), produced
+                self.instance.instance_id, event.task_id, describe_event(event), produced
             )
 
     def _on_task_completed(self, event: Any) -> None:
         self._require_ctx(event)
-        result = _STEP_COMPLETED_BY[type(event)].result_of(event)
+        result = STEP_COMPLETED_BY[type(event)].result_of(event)
         # Ignored when no task waits: a duplicate delivery or an abandoned task.
         self._state.resolve(event.task_id, result)
 
@@ -575,9 +464,9 @@ _EVENT_HANDLERS: dict[type[ev.HistoryEvent], Callable[[Orchestration, Any], None
     ev.ExecutionFailed: Orchestration._on_recorded_end,
     ev.ContinuedAsNew: Orchestration._on_recorded_end,
     ev.EventRaised: Orchestration._on_event_raised,
-    **{event_type: Orchestration._on_scheduled for event_type in _STEP_OF_EVENT},
-    **{event_type: Orchestration._on_task_completed for event_type in _STEP_COMPLETED_BY},
-    **{event_type: Orchestration._on_task_failed for event_type in _STEP_FAILED_BY},
+    **{event_type: Orchestration._on_scheduled for event_type in STEP_OF_EVENT},
+    **{event_type: Orchestration._on_task_completed for event_type in STEP_COMPLETED_BY},
+    **{event_type: Orchestration._on_task_failed for event_type in STEP_FAILED_BY},
 }
 
 

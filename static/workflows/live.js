@@ -82,6 +82,16 @@
       try { kept.caret = [active.selectionStart, active.selectionEnd]; } catch (e) { /* no caret */ }
     }
   });
+  // A control the person changes between the swap and its settling keeps the new value:
+  // the one captured before the swap is older (a filter cleared then came back).
+  function changedSinceSwap(event) {
+    var el = event.target;
+    if (!kept || !el.hasAttribute || !el.hasAttribute("data-keep")) return;
+    var key = el.getAttribute("data-keep");
+    delete kept.values[key];
+  }
+  document.addEventListener("input", changedSinceSwap, true);
+  document.addEventListener("change", changedSinceSwap, true);
   document.addEventListener("htmx:afterSettle", function (event) {
     if (!kept) return;
     var state = kept;

@@ -62,10 +62,15 @@
     if (acting && Date.now() - acting < 15000 && isRefresh(event)) event.detail.shouldSwap = false;
   });
   document.addEventListener("htmx:beforeSwap", function (event) {
-    kept = null;
-    if (!isRefresh(event)) return;
     var target = event.detail.target;
-    kept = { values: {}, open: {}, focus: null, caret: null };
+    // Two refreshes can swap before the first settles (a push and the polling, on a slow
+    // server): the controls then show the server's defaults, not the person's values.
+    // The first capture stays and is put back when the first of them settles.
+    if (kept && kept.target === target && isRefresh(event) && event.detail.shouldSwap &&
+        Date.now() - kept.at < 5000) return;
+    kept = null;
+    if (!isRefresh(event) || !event.detail.shouldSwap) return;
+    kept = { values: {}, open: {}, focus: null, caret: null, target: target, at: Date.now() };
     target.querySelectorAll("[data-keep]").forEach(function (el) {
       var key = el.getAttribute("data-keep");
       if (el.tagName === "DETAILS") kept.open[key] = el.open;

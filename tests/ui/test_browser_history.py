@@ -21,7 +21,14 @@ def test_filter_fold_lay_out_and_download_the_history(browser, server, people):
     from workflows.client import DurableClient
 
     DurableClient().start("ui_order", {"id": 31}, instance_id="order-31")
+    # The record turns failed when the undo's outcome lands; the history grows until the
+    # orchestrator's turn that reads it sets the custom status, so wait for that turn.
     wait_until(lambda: CompensationRecord.objects.filter(status="failed").exists())
+    wait_until(
+        lambda: (Instance.objects.get(instance_id="order-31").custom_status or {}).get("state")
+        == "compensation_failed",
+        what="the orchestrator's turn after the failed undo",
+    )
     operator = signed_in(browser, server, people, "olga")
     operator.goto(f"{server.url}/instances/order-31/")
     events = operator.locator(".timeline > li")
@@ -67,3 +74,43 @@ def test_filter_fold_lay_out_and_download_the_history(browser, server, people):
     event = json.loads(Path(one.value.path()).read_text())
     assert event["kind"] == "execution_started"
     assert event == next(e for e in history["events"] if e["seq"] == event["seq"])
+
+
+def test_a_filter_survives_two_refreshes_that_swap_before_either_settles(browser, server, people):
+    """A push and the polling can both swap the instance page before the first settles
+    (a slow server); the kind filter the person chose stays, and so does what it hides."""
+    from playwright.sync_api import expect
+
+    from workflows.client import DurableClient
+
+    DurableClient().start("ui_order", {"id": 32}, instance_id="order-32")
+    wait_until(
+        lambda: (Instance.objects.get(instance_id="order-32").custom_status or {}).get("state")
+        == "compensation_failed",
+        what="the orchestrator's turn after the failed undo",
+    )
+    operator = signed_in(browser, server, people, "olga")
+    operator.goto(f"{server.url}/instances/order-32/")
+    expect(operator.locator("#history-shown")).to_contain_text(" of ")
+    operator.select_option("#history-kind", "activity_failed")
+    expect(operator.locator(".timeline > li:visible")).to_have_count(2)
+
+    # Settling waits 1.5 s: the second refresh swaps while the first has not settled.
+    operator.evaluate(
+        """() => new Promise((done) => {
+            htmx.config.defaultSettleDelay = 1500;
+            let swaps = 0, settles = 0;
+            document.body.addEventListener("htmx:afterSwap", () => {
+                swaps += 1;
+                if (swaps === 1) htmx.trigger(document.body, "live");
+            });
+            document.body.addEventListener("htmx:afterSettle", () => {
+                settles += 1;
+                if (settles === 2) done();
+            });
+            htmx.trigger(document.body, "live");
+        })"""
+    )
+
+    expect(operator.locator("#history-kind")).to_have_value("activity_failed")
+    expect(operator.locator(".timeline > li:visible")).to_have_count(2)

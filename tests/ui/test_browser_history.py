@@ -25,8 +25,10 @@ def test_filter_fold_lay_out_and_download_the_history(browser, server, people):
     # orchestrator's turn that reads it sets the custom status, so wait for that turn.
     wait_until(lambda: CompensationRecord.objects.filter(status="failed").exists())
     wait_until(
-        lambda: (Instance.objects.get(instance_id="order-31").custom_status or {}).get("state")
-        == "compensation_failed",
+        lambda: (
+            (Instance.objects.get(instance_id="order-31").custom_status or {}).get("state")
+            == "compensation_failed"
+        ),
         what="the orchestrator's turn after the failed undo",
     )
     operator = signed_in(browser, server, people, "olga")
@@ -85,8 +87,10 @@ def test_a_filter_survives_two_refreshes_that_swap_before_either_settles(browser
 
     DurableClient().start("ui_order", {"id": 32}, instance_id="order-32")
     wait_until(
-        lambda: (Instance.objects.get(instance_id="order-32").custom_status or {}).get("state")
-        == "compensation_failed",
+        lambda: (
+            (Instance.objects.get(instance_id="order-32").custom_status or {}).get("state")
+            == "compensation_failed"
+        ),
         what="the orchestrator's turn after the failed undo",
     )
     operator = signed_in(browser, server, people, "olga")

@@ -104,7 +104,7 @@ def suites() -> list[Suite]:
                 "--ignore",
                 "tests/security",
                 "-m",
-                "not browser",
+                "not browser and not (integration and one_real_broker)",
                 "--deselect",
                 "tests/api/test_schema.py::test_every_operation_keeps_to_the_schema",
                 "--ignore",
@@ -114,7 +114,10 @@ def suites() -> list[Suite]:
             workers=5,
         ),
         # The broker only changes transport: the worker tests of the runtime and entities
-        # (crash, sweeper, shutdown, batches, redelivery). The samples, versioning,
+        # (crash, sweeper, shutdown, batches, redelivery). Those marked one_real_broker
+        # (the runtime's scenarios, async activities, typed payloads, cancellation,
+        # timeouts, the CLI) run with worker processes here only, with the codec on; the
+        # PostgreSQL suite runs those of their tests that start no worker. The samples, versioning,
         # recovery flows, activity limits and bulk operations (slots, rates and chunks
         # are database rows: 4 min of test time here) run on RabbitMQ in the PostgreSQL
         # suite.

@@ -22,7 +22,7 @@ from workflows.runtime.activities import claim_tasks, execute_task, start_async_
 from workflows.runtime.eventloop import ActivityLoop
 from workflows.samples.models import ServiceCall
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.one_real_broker]
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from workflows.models import ActivityTask, InboxMessage
 from workflows.runtime.activities import claim_task, finish_task, heartbeat_writer, run_claimed
 from workflows.runtime.sweeper import fire_due_timers
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.one_real_broker]
 
 
 def claimed(iid: str) -> ActivityTask:

@@ -16,6 +16,9 @@ from tests.support.checks import instance, kinds
 from tests.support.driver import drive
 from workflows.models import Instance
 
+# The broker only changes transport: with worker processes these run in the Redis suite.
+pytestmark = pytest.mark.one_real_broker
+
 
 def durable(*args: str) -> str:
     out = StringIO()

@@ -21,7 +21,11 @@ from tests.support.driver import drive
 from workflows.models import ActivityTask, HistoryEvent, InboxMessage, Instance, Timer
 from workflows.runtime.activities import execute_task
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("running_workers")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.one_real_broker,
+    pytest.mark.usefixtures("running_workers"),
+]
 
 
 def waiting(client, iid):

@@ -25,7 +25,7 @@ from workflows.models import ActivityTask
 from workflows.runtime.activities import claim_task, finish_task, heartbeat_writer
 from workflows.runtime.sweeper import fire_due_timers, sweep_once, time_out_activities
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.one_real_broker]
 
 S = timedelta(seconds=1)
 TIMED_OUT = "workflows.engine.errors.ActivityTimedOut"

@@ -32,6 +32,9 @@ from workflows.engine.converter import DataConverter
 from workflows.models import ActivityTask, Instance
 from workflows.versioning import check_replay
 
+# The broker only changes transport: with worker processes these run in the Redis suite.
+pytestmark = pytest.mark.one_real_broker
+
 BERLIN = ZoneInfo("Europe/Berlin")
 ORDER = Order(
     UUID(int=42),

@@ -13,8 +13,8 @@ Slots are reused, so queues and databases do not pile up on the servers. A
 DURABLE_TASK_HUB set in the environment is kept as the stem of the hub's name.
 
 Processes that tests start (``durable worker``, ``durable serve``) inherit
-DJANGO_SETTINGS_MODULE; they are not pytest and get exactly durableapp's settings, with
-the database and hub the test passed them.
+DJANGO_SETTINGS_MODULE; they are not pytest and get durableapp's settings (with a fast
+password hasher, below), with the database and hub the test passed them.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+
+from django.conf import global_settings
 
 UNDER_PYTEST = "_pytest" in sys.modules
 FOLDER = Path(tempfile.gettempdir()) / "durableapp-tests"
@@ -64,3 +66,14 @@ if UNDER_PYTEST:
         if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"  # noqa: F405
         else f"test_durableapp_{SLOT}"
     }
+
+# A test's users sign in with passwords too: PBKDF2's million rounds cost 0.5 s of CPU per
+# user made or signed in, minutes of a CI run. Tests, and the servers and workers they
+# start (this module is their settings too), hash with MD5; the other hashers still check
+# what they made. Production keeps durableapp's hashers.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.MD5PasswordHasher",
+    *getattr(
+        sys.modules["durableapp.settings"], "PASSWORD_HASHERS", global_settings.PASSWORD_HASHERS
+    ),
+]

@@ -107,8 +107,10 @@ ALLOWED_HOSTS = [
 # (no proxy), REMOTE_ADDR, since a client can write X-Forwarded-For itself.
 PROXY_COUNT = env_number("DJANGO_PROXY_COUNT", 0, minimum=0)
 
+# No "daphne" app: `durable serve` runs daphne itself (websockets and the embedded
+# worker); as an app it would only swap runserver for its own, and every process (each
+# worker) would import Twisted at start-up (0.2 s of CPU).
 INSTALLED_APPS = [
-    "daphne",  # first: its runserver replaces Django's with the ASGI one
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

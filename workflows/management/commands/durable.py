@@ -2,22 +2,39 @@
 
 from __future__ import annotations
 
+from django.core import checks
 from django.core.management.base import BaseCommand, CommandError
 
 from ...cli import SUBCOMMANDS
 from ...engine import DurableError
 
+# Only `serve` answers HTTP. The other subcommands (a worker above all, started in every
+# process of every machine) skip the URL checks, which import every view, the API and its
+# schema generator: a fifth of a worker's start-up CPU.
+SERVES_URLS = frozenset({"serve"})
+
+
+def check_tags(subcommand: str) -> list[str] | None:
+    """The system-check tags a subcommand runs (None: every check)."""
+    if subcommand in SERVES_URLS:
+        return None
+    return sorted(checks.registry.registry.tags_available() - {checks.Tags.urls})
+
 
 class Command(BaseCommand):
     help = "Run and manage durable workflows. See `durable <subcommand> --help`."
+    requires_system_checks = []  # handle() runs them, by subcommand
 
     def add_arguments(self, parser):  # noqa: ANN001, ANN201 - argparse
+        parser.add_argument("--skip-checks", action="store_true", help="Skip system checks.")
         subparsers = parser.add_subparsers(dest="subcommand", metavar="subcommand", required=True)
         for name, module in SUBCOMMANDS.items():
             sub = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
             module.add_arguments(sub)
 
     def handle(self, *args, **options):  # noqa: ANN002, ANN003, ANN201
+        if not options["skip_checks"]:
+            self.check(tags=check_tags(options["subcommand"]))
         module = SUBCOMMANDS[options["subcommand"]]
         try:
             module.run(options, self.stdout, self.stderr)

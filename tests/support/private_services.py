@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -36,11 +37,30 @@ POSTGRES_BIN = ("/usr/lib/postgresql/15/bin", "/usr/local/bin", "/usr/lib/postgr
 RABBITMQ_SERVER = ("/usr/lib/rabbitmq/bin/rabbitmq-server",)  # Debian's, not its su wrapper
 
 
+def _ephemeral_floor() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
 def free_port() -> int:
-    """A port nothing listens on now (127.0.0.1)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port nothing listens on now (127.0.0.1), below the kernel's ephemeral range.
+
+    A server here is stopped and started again on its port. A port from the ephemeral
+    range can meanwhile become the local end of an outgoing connection (a worker
+    reconnecting), and the server cannot listen again ("eaddrinuse": a CI run's private
+    RabbitMQ failed so). Below that range, only listeners take ports.
+    """
+    for _ in range(500):
+        port = random.randrange(10000, _ephemeral_floor())
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def port_open(port: int) -> bool:

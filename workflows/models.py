@@ -565,6 +565,24 @@ class SavedView(models.Model):
         return f"{self.name} ({self.user_id})"
 
 
+class OutcomeBucket(models.Model):
+    """Completed and failed instances of one closed hour or day, counted once when it closed:
+    the dashboard's chart reads these instead of recounting (workflows/ui/outcome_rollup.py)."""
+
+    task_hub = models.CharField(max_length=64)
+    unit = models.CharField(max_length=4)  # "hour" | "day"
+    start = models.DateTimeField()  # the bucket's first moment, as Trunc gives it
+    completed = models.PositiveIntegerField()
+    failed = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["task_hub", "unit", "start"], name="uniq_outcome_bucket"
+            )
+        ]
+
+
 # -- offloaded payloads go with their instance (docs/architecture.md, "Payloads") -------------
 def _offloaded_columns(model: type[models.Model]) -> list[str]:
     return [

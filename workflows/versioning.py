@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, Min
 from django.utils import timezone
 
@@ -46,13 +47,33 @@ log = logging.getLogger("workflows.runtime")
 
 
 # -- draining ----------------------------------------------------------------------------
+# Active instances of one version are counted up to this many (a bounded read of the
+# partial index inst_active_version_idx); beyond, the figure is a MoreThan ("10,000+").
+# What matters for draining is whether a version still has instances and, when it has few,
+# how many: a count over every active instance grew with the table (116 ms at 10 M).
+DRAIN_COUNT_CAP = 10_000
+
+
+class MoreThan(int):
+    """A count that stopped at its cap: more than this many, shown as "10,000+". Still an
+    int for comparisons (``MoreThan(10_000) > 0``).
+
+    Example::
+
+        str(MoreThan(10_000))  # "10,000+"
+    """
+
+    def __str__(self) -> str:
+        return f"{int(self):,}+"
+
+
 @dataclass(frozen=True)
 class VersionDrain:
     """Active instances of one orchestrator version."""
 
     name: str
     version: int
-    active: int  # pending, running or suspended instances pinned to this version
+    active: int  # pending, running or suspended on this version; MoreThan above the cap
     registered: bool  # the code of this version is loaded in this process
     latest: bool  # new instances start on this version
     oldest_created_at: datetime | None = None
@@ -66,6 +87,11 @@ class VersionDrain:
         """Safe to delete from the code: nothing runs on it and nothing new will."""
         return self.drained and not self.latest
 
+    @property
+    def active_exact(self) -> bool:
+        """False when counting stopped at :data:`DRAIN_COUNT_CAP` (``active`` is a MoreThan)."""
+        return not isinstance(self.active, MoreThan)
+
 
 def version_drain_report(
     hub: str | None = None, registry: Registry | None = None
@@ -74,7 +100,8 @@ def version_drain_report(
 
     Lists every registered version (drained ones with ``active=0``) and every version
     that still has active instances, registered or not (``registered=False``: the code
-    was removed too early; those instances cannot run).
+    was removed too early; those instances cannot run). ``active`` is exact up to
+    :data:`DRAIN_COUNT_CAP`, a :class:`MoreThan` above.
 
     Example::
 
@@ -84,13 +111,7 @@ def version_drain_report(
     """
     hub = hub or conf.TASK_HUB
     registry = registry or default_registry
-    counts = {
-        (row["name"], row["version"]): (row["n"], row["oldest"])
-        for row in Instance.objects.filter(task_hub=hub, status__in=ACTIVE)  # inst_status_idx
-        .order_by()
-        .values("name", "version")
-        .annotate(n=Count("pk"), oldest=Min("created_at"))
-    }
+    counts = _active_versions(hub)
     keys = set(counts)
     for name in registry.orchestrator_names():
         keys.update((name, version) for version in registry.orchestrator_versions(name))
@@ -109,6 +130,55 @@ def version_drain_report(
             )
         )
     return report
+
+
+def _active_versions(hub: str) -> dict[tuple[str, int], tuple[int, datetime]]:
+    """(name, version) of the active instances -> (count capped at DRAIN_COUNT_CAP, oldest
+    created_at)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_DRAIN_SQL, {"hub": hub, "limit": DRAIN_COUNT_CAP + 1})
+            rows = cursor.fetchall()
+    else:  # SQLite and the rest: one grouped query over the active instances
+        rows = (
+            Instance.objects.filter(task_hub=hub, status__in=ACTIVE)
+            .order_by()
+            .values_list("name", "version")
+            .annotate(n=Count("pk"), oldest=Min("created_at"))
+        )
+    return {
+        (name, version): (n if n <= DRAIN_COUNT_CAP else MoreThan(DRAIN_COUNT_CAP), oldest)
+        for name, version, n, oldest in rows
+    }
+
+
+# The statuses as literals (fixed names, nothing from outside): the planner then proves
+# the query's predicate implies the partial index's, whatever the binding of parameters.
+_ACTIVE_IN = "status IN ({})".format(", ".join(f"'{s}'" for s in sorted(ACTIVE)))
+_ACTIVE_ROWS = f"{Instance._meta.db_table} WHERE task_hub = %(hub)s AND {_ACTIVE_IN}"
+# A skip scan of inst_active_version_idx (task_hub, name, version, created_at, id): the
+# recursive part jumps to the next (name, version) after the last one found, one index
+# descent per version, never reading each active instance. Per version, the count reads at
+# most DRAIN_COUNT_CAP + 1 entries and the oldest is the first entry.
+_DRAIN_SQL = f"""
+WITH RECURSIVE versions (name, version) AS (
+    (SELECT name, version FROM {_ACTIVE_ROWS} ORDER BY name, version LIMIT 1)
+    UNION ALL
+    SELECT later.name, later.version FROM versions CROSS JOIN LATERAL (
+        SELECT name, version FROM {_ACTIVE_ROWS}
+            AND (name, version) > (versions.name, versions.version)
+        ORDER BY name, version LIMIT 1
+    ) AS later
+)
+SELECT name, version,
+    (SELECT count(*) FROM (
+        SELECT 1 FROM {_ACTIVE_ROWS}
+            AND name = versions.name AND version = versions.version
+        LIMIT %(limit)s) AS capped),
+    (SELECT min(created_at) FROM {_ACTIVE_ROWS}
+        AND name = versions.name AND version = versions.version)
+FROM versions
+"""
 
 
 # -- problems ------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from tests.support import versioning_workflows  # noqa: F401 - registers tv_order v1 and v2
 from tests.ui.support import text
+from workflows import versioning
 from workflows.client import DurableClient
 from workflows.conf import conf
 from workflows.models import Instance
@@ -189,6 +190,20 @@ def test_versions_show_draining_and_missing_code(viewer, running):
     missing = re.search(r'<tr class="version-missing">(.*?)</tr>', versions, re.S)
     assert missing and "v7" in missing.group(1) and "code missing" in missing.group(1)
     assert "durable check-replay" in missing.group(1)
+
+
+def test_a_version_with_more_active_instances_than_the_cap_shows_a_bound(viewer, monkeypatch):
+    client = DurableClient()
+    for n in range(3):
+        client.start("tv_order", n, version=1, instance_id=f"old-{n}")
+    client.start("tv_order", "new", instance_id="new-1")
+    monkeypatch.setattr(versioning, "DRAIN_COUNT_CAP", 2)
+
+    html = text(viewer.get(PAGE))
+
+    versions = html[html.index(">tv_order</a>") : html.index('id="histories"')]
+    active = re.findall(r"<td>v(\d+)</td>\s*<td>([^<]*)</td>", versions)[:2]
+    assert active == [("1", "2+"), ("2", "1")]  # more than 2, shown as a bound; 1 exact
 
 
 # -- histories ------------------------------------------------------------------------------

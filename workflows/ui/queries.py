@@ -7,17 +7,17 @@ Each function is a candidate for the client (listed in the UI hand-over notes).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
-from django.db.models import Count, Q
-from django.db.models.functions import Trunc
-from django.utils import timezone
+from django.db.models import Q
 
 from workflows.figures import hub_figures, status_counts
 from workflows.metrics import figure_families
 from workflows.models import ActivityTask, ApprovalRequest, AuditEntry, Instance, Timer
 from workflows.statuses import ACTIVE, ApprovalStatus, InstanceStatus
+
+from . import outcome_rollup
 
 Gauges = dict[str, dict[tuple[str, ...], float]]
 
@@ -182,35 +182,14 @@ class Outcomes:
 
 def outcomes(hub: str, unit: Literal["hour", "day"], count: int) -> list[Outcomes]:
     """Completed and failed instances per hour or day, the last ``count`` buckets, oldest
-    first, empty buckets included (the current one is still filling)."""
-    now = timezone.localtime()  # Trunc works in the current time zone too
-    last = now.replace(minute=0, second=0, microsecond=0)
-    if unit == "day":
-        last = last.replace(hour=0)
-    step = timedelta(days=1) if unit == "day" else timedelta(hours=1)
-    starts = [last - step * i for i in reversed(range(count))]
-    rows = (
-        Instance.objects.filter(  # inst_completed_idx (task_hub, completed_at, status): index only
-            task_hub=hub,
-            completed_at__gte=starts[0],
-            status__in=[InstanceStatus.COMPLETED, InstanceStatus.FAILED],
-        )
-        .annotate(bucket=Trunc("completed_at", unit))
-        .order_by()
-        .values("bucket", "status")
-        .annotate(n=Count("status"))  # not pk: the index holds status, not id
-    )
-    found: dict[tuple[datetime, str], int] = {
-        (row["bucket"], row["status"]): row["n"] for row in rows
-    }
-    return [
-        Outcomes(
-            start,
-            found.get((start, InstanceStatus.COMPLETED), 0),
-            found.get((start, InstanceStatus.FAILED), 0),
-        )
-        for start in starts
-    ]
+    first, empty buckets included (the current one is still filling). Closed buckets come
+    from a rollup, only open ones are counted (workflows/ui/outcome_rollup.py).
+
+    Example::
+
+        outcomes("default", "day", 14)[-1]  # Outcomes(start=today 00:00, completed=9, failed=1)
+    """
+    return [Outcomes(*bucket) for bucket in outcome_rollup.outcome_counts(hub, unit, count)]
 
 
 def largest_histories(hub: str, limit: int = 10) -> list[Instance]:

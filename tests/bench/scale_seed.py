@@ -37,7 +37,7 @@ ROWS = """
 INSERT INTO workflows_instance (
     task_hub, instance_id, name, version, status, execution_id, input, output, failure,
     business_key, needs_attention, attention_reason, history_length, generation,
-    history_epoch, created_at, updated_at, completed_at)
+    history_epoch, created_at, updated_at, completed_at, search_attributes)
 SELECT 'default', id, name, 1 + (g %% 3), status, md5(id), jsonb_build_object('order', g),
     CASE WHEN status = 'completed' THEN '{"ok": true}'::jsonb END,
     CASE WHEN status = 'failed' THEN '{"type": "TimeoutError", "message": "carrier"}'::jsonb END,
@@ -46,7 +46,11 @@ SELECT 'default', id, name, 1 + (g %% 3), status, md5(id), jsonb_build_object('o
     CASE WHEN status IN ('running', 'suspended') THEN 2 + g %% 40 ELSE 12 END, 1, 0,
     created, created + make_interval(secs => r %% 90),
     CASE WHEN status IN ('completed', 'failed', 'terminated')
-         THEN created + make_interval(secs => 1 + r %% 600) END
+         THEN created + make_interval(secs => 1 + r %% 600) END,
+    CASE WHEN g %% 10 = 0  -- one in ten upserted search attributes (issue 19)
+         THEN jsonb_build_object('region', (ARRAY['eu', 'us', 'apac'])[1 + g %% 3],
+                                 'customer', 'C' || (g %% 50000)::text)
+         ELSE '{}'::jsonb END
 FROM (
     SELECT g, r, md5('seed' || g::text) AS id, (%(names)s::text[])[1 + g %% 8] AS name,
         CASE WHEN r < 9600 THEN 'completed' WHEN r < 9800 THEN 'failed'

@@ -9,6 +9,7 @@ import logging
 import pytest
 from django.conf import settings
 
+from tests.support.checks import wait_until
 from tests.support.observed import row
 from workflows.logging import ContextFilter, JsonFormatter, StructuredFormatter, log_context
 from workflows.models import Instance
@@ -164,9 +165,16 @@ def test_runtime_log_lines_name_instance_execution_and_business_key(
     assert durable_client.wait_for_completion(iid, timeout=30).status == "completed"
     execution = row(iid).execution_id
 
-    runtime = [r for r in records if r.name == "workflows.runtime"]
-    activities = [r for r in runtime if r.getMessage().startswith("activity tv_step")]
-    [finished] = [r for r in runtime if r.getMessage().startswith("orchestration tv_fan_out")]
+    def runtime_lines(start: str) -> list[logging.LogRecord]:
+        return [
+            r for r in records if r.name == "workflows.runtime" and r.getMessage().startswith(start)
+        ]
+
+    # The line is logged after the episode's commit, which the client may see first.
+    [finished] = wait_until(
+        lambda: runtime_lines("orchestration tv_fan_out"), what="the orchestration's log line"
+    )
+    activities = runtime_lines("activity tv_step")
     assert len(activities) == 3
     for record in [*activities, finished]:
         assert (record.instance_id, record.execution_id, record.business_key) == (

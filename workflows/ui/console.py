@@ -177,10 +177,12 @@ def _listing(client: DurableClient, params: QueryDict, user: Any) -> dict[str, A
         hidden += [("attention", "on")] if f["attention"] else []
         if any(f[k] for k in ConsoleFilterForm.NOT_BULK):
             matching = 0  # bulk filters cannot repeat these: picked rows only
-        elif f["cursor"] or page.next_cursor:
-            matching = client.count_bulk_targets("instances", _bulk_filter(f), user=user)
-        else:  # the first page holds them all: no second search over the table
+        elif not (f["cursor"] or page.next_cursor):  # the first page holds them all
             matching = len(page.items)
+        elif page.total_exact:  # the list's own count of the same filter: no second search
+            matching = page.total
+        else:  # over the list's cap (10,000): counted up to the bulk limit
+            matching = client.count_bulk_targets("instances", _bulk_filter(f), user=user)
         context["bulk"] = bulk_bar(user, "bulk-list", "instances", hidden, matching, "matching")
     return context
 

@@ -86,9 +86,7 @@ def suites() -> list[Suite]:
             "sqlite",
             "SQLite + embedded broker",
             ["tests", "--ignore", "tests/engine", "-m", "not postgres"],
-            # 4, not 3: it ends last, alone for its final minute on a machine the other
-            # suites have left (a quiet run: redis 424 s, postgres 459 s, sqlite 520 s).
-            workers=4,
+            workers=3,
         ),
         # The browser tests, the schemathesis run, the permission matrix (who may call
         # which endpoint), the project's code checks and the security settings check

@@ -18,6 +18,7 @@ class WorkflowsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import bulk_actor  # noqa: F401 - every worker of the hub runs bulk chunks
+        from .payloads import purge  # noqa: F401 - offloaded objects go with their instance
         from .ui import live  # noqa: F401 - pushes instance_changed to websockets
 
         # Orchestrators and activities register themselves on import: the samples, then

@@ -9,10 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, models
 from django.db.models.fields.json import KeyTransform
-from django.db.models.signals import pre_delete
-from django.dispatch import receiver
 
-from .payloads import offload
 from .payloads.fields import PayloadField, PayloadTextField
 from .statuses import (
     ACTIVE,
@@ -581,31 +578,3 @@ class OutcomeBucket(models.Model):
                 fields=["task_hub", "unit", "start"], name="uniq_outcome_bucket"
             )
         ]
-
-
-# -- offloaded payloads go with their instance (docs/architecture.md, "Payloads") -------------
-def _offloaded_columns(model: type[models.Model]) -> list[str]:
-    return [
-        f.name for f in model._meta.concrete_fields if isinstance(f, PayloadField) and f.offload
-    ]
-
-
-# The instance's own rows that may hold offloaded payloads (deleted with it by cascade).
-_INSTANCE_ROWS = (HistoryEvent, ActivityTask, ExternalEvent, CompensationRecord, ApprovalRequest)
-
-
-@receiver(pre_delete, sender=Instance)
-def _delete_offloaded_payloads(
-    sender: type[Instance], instance: Instance, **kwargs: object
-) -> None:
-    """Every purge path (``purge``, retention, replacing a finished instance) deletes an
-    instance through the ORM: its offloaded objects are deleted after that commits."""
-    if not offload.may_hold_objects():
-        return
-    names = offload.refs_in_rows(
-        Instance.objects.filter(pk=instance.pk), _offloaded_columns(Instance)
-    )
-    for model in _INSTANCE_ROWS:
-        rows = model.objects.filter(instance_id=instance.pk)
-        names += offload.refs_in_rows(rows, _offloaded_columns(model))
-    offload.delete_after_commit(names, using=kwargs.get("using") or "default")

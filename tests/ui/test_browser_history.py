@@ -15,22 +15,26 @@ from workflows.models import CompensationRecord, Instance
 pytestmark = pytest.mark.browser
 
 
+def _wait_for_the_turn_after_the_failed_undo(instance_id: str) -> None:
+    """The compensation record turns failed when the undo's outcome lands; the history
+    grows until the orchestrator's turn that reads it sets the custom status."""
+    wait_until(
+        lambda: (
+            (Instance.objects.get(instance_id=instance_id).custom_status or {}).get("state")
+            == "compensation_failed"
+        ),
+        what="the orchestrator's turn after the failed undo",
+    )
+
+
 def test_filter_fold_lay_out_and_download_the_history(browser, server, people):
     from playwright.sync_api import expect
 
     from workflows.client import DurableClient
 
     DurableClient().start("ui_order", {"id": 31}, instance_id="order-31")
-    # The record turns failed when the undo's outcome lands; the history grows until the
-    # orchestrator's turn that reads it sets the custom status, so wait for that turn.
     wait_until(lambda: CompensationRecord.objects.filter(status="failed").exists())
-    wait_until(
-        lambda: (
-            (Instance.objects.get(instance_id="order-31").custom_status or {}).get("state")
-            == "compensation_failed"
-        ),
-        what="the orchestrator's turn after the failed undo",
-    )
+    _wait_for_the_turn_after_the_failed_undo("order-31")
     operator = signed_in(browser, server, people, "olga")
     operator.goto(f"{server.url}/instances/order-31/")
     events = operator.locator(".timeline > li")
@@ -86,13 +90,7 @@ def test_a_filter_survives_two_refreshes_that_swap_before_either_settles(browser
     from workflows.client import DurableClient
 
     DurableClient().start("ui_order", {"id": 32}, instance_id="order-32")
-    wait_until(
-        lambda: (
-            (Instance.objects.get(instance_id="order-32").custom_status or {}).get("state")
-            == "compensation_failed"
-        ),
-        what="the orchestrator's turn after the failed undo",
-    )
+    _wait_for_the_turn_after_the_failed_undo("order-32")
     operator = signed_in(browser, server, people, "olga")
     operator.goto(f"{server.url}/instances/order-32/")
     expect(operator.locator("#history-shown")).to_contain_text(" of ")

@@ -31,6 +31,75 @@ from django.utils import timezone
 _SLOT = -8_070_450_532_247_928_833
 
 
+class StatementBatch:
+    """Writes nobody reads back, sent in order with the next statement that returns rows
+    (or at :meth:`run`): on PostgreSQL in one round trip. The tail of an episode (history,
+    the applied inbox rows, the instance's UPDATE, the completion notice, the new tasks'
+    INSERT ... RETURNING) is one; the result of a merged step goes with its instance lock.
+
+    On PostgreSQL the statements go as one string through Django's client-side-binding
+    cursor (the simple query protocol runs them in order, as separate statements; a
+    failing one raises at :meth:`run`, inside the same transaction, as it would have
+    alone). Nothing is server-side prepared, so PgBouncer in transaction pooling is fine.
+    Elsewhere (SQLite) they run one by one, at the same moment. Callers add only writes
+    that nothing run before :meth:`run` reads.
+
+    Example::
+
+        batch = StatementBatch()
+        insert_rows(HistoryEvent, columns, rows, batch=batch)
+        update_fields(instance, ["status"], batch=batch)
+        batch.run()
+    """
+
+    def __init__(self, using: str = "default") -> None:
+        self.using = using
+        self.rowcount: int | None = None  # of the last statement sent
+        self._statements: list[tuple[str, list[Any]]] = []
+
+    @property
+    def together(self) -> bool:
+        """Whether this database takes the statements in one string (PostgreSQL)."""
+        return connections[self.using].vendor == "postgresql"
+
+    def add(self, sql: str, params: list[Any]) -> None:
+        self._statements.append((sql, params))
+
+    def run(self, sql: str | None = None, params: list[Any] | None = None) -> list[tuple]:
+        """Send what was added, then ``sql`` (if given), in one round trip where the
+        database allows; returns the rows of ``sql``."""
+        statements = self.take()
+        if sql is not None:
+            statements.append((sql, list(params or [])))
+        if not statements:
+            return []
+        with connections[self.using].cursor() as cursor:
+            if self.together:
+                cursor.execute(*joined(statements))
+            else:
+                for one in statements:
+                    cursor.execute(*one)
+            return self.finish(cursor, rows=sql is not None)
+
+    def take(self) -> list[tuple[str, list[Any]]]:
+        """What was added and not sent yet (emptied): for a caller sending it itself."""
+        taken, self._statements = self._statements, []
+        return taken
+
+    def finish(self, cursor: Any, rows: bool = False) -> list[tuple]:
+        """After this batch's statements ran on ``cursor`` (last): go to the last one's
+        result, note its row count, return its rows if asked."""
+        while self.together and cursor.nextset():
+            pass
+        self.rowcount = cursor.rowcount
+        return cursor.fetchall() if rows else []
+
+
+def joined(statements: list[tuple[str, list[Any]]]) -> tuple[str, list[Any]]:
+    """Several (sql, params) as one string of statements and its params (PostgreSQL)."""
+    return "; ".join(sql for sql, _ in statements), [p for _, params in statements for p in params]
+
+
 class CompiledQuery:
     """A queryset of one argument, compiled once per database (vendor) and run raw."""
 
@@ -57,16 +126,55 @@ class CompiledQuery:
                 self._compiled[vendor] = compiled
         return compiled
 
-    def first(self, value: Any) -> Any:
-        """The first row as a model instance (extra columns become attributes), or None."""
+    def first(self, value: Any, then: StatementBatch | None = None) -> Any:
+        """The first row as a model instance (extra columns become attributes), or None.
+
+        ``then``: a batch sent right after this query, in its round trip on PostgreSQL
+        (elsewhere it ran as it was added); its ``rowcount`` is read afterwards.
+        """
         sql, params, slot = self._sql()
         args = list(params)
         args[slot] = value
-        return next(iter(self.model.objects.using(self.using).raw(sql, args)), None)
+        if then is None or not then.together:
+            found = next(iter(self.model.objects.using(self.using).raw(sql, args)), None)
+            if then is not None:
+                then.run()
+            return found
+        with connections[self.using].cursor() as cursor:
+            cursor.execute(*joined([(sql, args), *then.take()]))
+            row = cursor.fetchone()
+            found = self._model_of(cursor.description, row) if row is not None else None
+            then.finish(cursor)
+        return found
+
+    def _model_of(self, description: Any, row: tuple) -> Model:
+        """A model instance from a row of this query, as ``raw()`` builds it: its fields
+        through their converters (payload fields decode), other columns as attributes."""
+        conn = connections[self.using]
+        by_column = {field.column: field for field in self.model._meta.concrete_fields}
+        names, values, extra = [], [], []
+        for column, value in zip((d.name for d in description), row, strict=True):
+            field = by_column.get(column)
+            if field is None:
+                extra.append((column, value))
+                continue
+            col = field.get_col(self.model._meta.db_table)
+            for convert in conn.ops.get_db_converters(col) + field.get_db_converters(conn):
+                value = convert(value, col, conn)
+            names.append(field.attname)
+            values.append(value)
+        found = self.model.from_db(self.using, names, values)
+        for column, value in extra:
+            setattr(found, column, value)
+        return found
 
 
 def insert_rows(
-    model: type[Model], field_names: list[str], rows: list[tuple[Any, ...]], using: str = "default"
+    model: type[Model],
+    field_names: list[str],
+    rows: list[tuple[Any, ...]],
+    using: str = "default",
+    batch: StatementBatch | None = None,
 ) -> None:
     """INSERT ``rows`` (values in ``field_names`` order) with multi-row statements.
 
@@ -86,15 +194,41 @@ def insert_rows(
     one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     head = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES "
     size = max(1, conn.ops.bulk_batch_size(fields, rows))  # SQLite caps the parameters
-    with conn.cursor() as cursor:
-        for start in range(0, len(rows), size):
-            chunk = rows[start : start + size]
-            params = [
-                field.get_db_prep_save(value, conn)
-                for row in chunk
-                for field, value in zip(fields, row, strict=True)
-            ]
-            cursor.execute(head + ", ".join([one_row] * len(chunk)), params)
+    own = batch is None  # else the caller's batch sends these with its later statements
+    batch = batch or StatementBatch(using)
+    for start in range(0, len(rows), size):
+        chunk = rows[start : start + size]
+        params = [
+            field.get_db_prep_save(value, conn)
+            for row in chunk
+            for field, value in zip(fields, row, strict=True)
+        ]
+        batch.add(head + ", ".join([one_row] * len(chunk)), params)
+    if own:
+        batch.run()
+
+
+def delete_rows(
+    model: type[Model], pks: list[Any], using: str = "default", batch: StatementBatch | None = None
+) -> None:
+    """``DELETE`` the rows with these primary keys (no signals, no cascades: for rows
+    nothing points to, such as applied inbox messages); with ``batch``, sent with it.
+
+    Example::
+
+        delete_rows(InboxMessage, [3, 4], batch=batch)
+    """
+    if not pks:
+        return
+    quote = connections[using].ops.quote_name
+    meta = model._meta
+    marks = ", ".join(["%s"] * len(pks))
+    sql = f"DELETE FROM {quote(meta.db_table)} WHERE {quote(meta.pk.column)} IN ({marks})"
+    own = batch is None
+    batch = batch or StatementBatch(using)
+    batch.add(sql, list(pks))
+    if own:
+        batch.run()
 
 
 _UPDATES: dict[tuple[type[Model], tuple[str, ...], tuple[str, ...], str], str] = {}
@@ -106,9 +240,11 @@ def update_row(
     values: dict[str, Any],
     where: dict[str, Any] | None = None,
     using: str = "default",
-) -> int:
+    batch: StatementBatch | None = None,
+) -> int | None:
     """``UPDATE`` one row by primary key (and ``where``: field = value), values prepared by
-    their fields; returns how many rows it changed (0 or 1). The SQL text is built once.
+    their fields; returns how many rows it changed (0 or 1), or None when added to
+    ``batch`` (sent later, unread). The SQL text is built once.
 
     Example::
 
@@ -129,12 +265,20 @@ def update_row(
     params = [model._meta.get_field(n).get_db_prep_save(v, conn) for n, v in values.items()]
     params.append(pk)
     params.extend(model._meta.get_field(n).get_db_prep_value(v, conn) for n, v in where.items())
+    if batch is not None:
+        batch.add(sql, params)
+        return None
     with conn.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
 
 
-def update_fields(instance: Model, field_names: list[str], using: str = "default") -> None:
+def update_fields(
+    instance: Model,
+    field_names: list[str],
+    using: str = "default",
+    batch: StatementBatch | None = None,
+) -> None:
     """``instance.save(update_fields=field_names)`` as one UPDATE by primary key, without
     the ORM's per-call work (signals, compilation): for the episode's instance row.
 
@@ -152,10 +296,12 @@ def update_fields(instance: Model, field_names: list[str], using: str = "default
             now = now or timezone.now()
             setattr(instance, field.attname, now)
     values = {field.name: getattr(instance, field.attname) for field in fields}
-    update_row(model, instance.pk, values, using=using)
+    update_row(model, instance.pk, values, using=using, batch=batch)
 
 
-def insert_objects(objs: list[Model], using: str = "default") -> None:
+def insert_objects(
+    objs: list[Model], using: str = "default", batch: StatementBatch | None = None
+) -> None:
     """``bulk_create(objs)`` without its per-call work, setting each object's primary key:
     one multi-row INSERT ... RETURNING on PostgreSQL (the episode's new tasks, read back
     by the thread that runs the claimed one). Elsewhere, or with a database default left
@@ -174,6 +320,8 @@ def insert_objects(objs: list[Model], using: str = "default") -> None:
     if conn.vendor != "postgresql" or any(
         isinstance(value, DatabaseDefault) for row in rows for value in row
     ):
+        if batch is not None:
+            batch.run()  # what was added before goes first, as it would have
         model.objects.using(using).bulk_create(objs)
         return
     quote = conn.ops.quote_name
@@ -189,9 +337,8 @@ def insert_objects(objs: list[Model], using: str = "default") -> None:
         for row in rows
         for field, value in zip(fields, row, strict=True)
     ]
-    with conn.cursor() as cursor:
-        cursor.execute(sql, params)
-        pks = [pk for (pk,) in cursor.fetchall()]
+    # With ``batch``: its statements first, in the same round trip.
+    pks = [pk for (pk,) in (batch or StatementBatch(using)).run(sql, params)]
     for obj, pk in zip(objs, pks, strict=True):  # PostgreSQL returns them in VALUES order
         obj.pk = pk
         obj._state.adding, obj._state.db = False, using

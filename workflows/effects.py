@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db import transaction
 
-from .compiled import insert_objects
+from .compiled import StatementBatch, insert_objects
 from .engine import DurableError, FailureDetails
 from .engine import actions as act
 from .engine import events as ev
@@ -118,12 +118,13 @@ class EpisodeEffects:
         """The first task claimed for a thread (the only one with ``claim=True``)."""
         return self.claimed_all[0] if self.claimed_all else None
 
-    def flush(self) -> None:
-        """Write the episode's new activity tasks in one statement and enqueue them."""
+    def flush(self, batch: StatementBatch | None = None) -> None:
+        """Write the episode's new activity tasks in one statement (after ``batch``'s, in
+        its round trip) and enqueue them."""
         if not self._new_tasks:
             return
         self._carry_heartbeats()
-        insert_objects(self._new_tasks)
+        insert_objects(self._new_tasks, batch=batch)
         claimed = {id(t) for t in self.claimed_all}
         start_tasks((t for t in self._new_tasks if id(t) not in claimed), self.instance.task_hub)
         self._new_tasks = []

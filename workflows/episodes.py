@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from .compiled import CompiledQuery, insert_rows, update_fields
+from .compiled import CompiledQuery, StatementBatch, delete_rows, insert_rows, update_fields
 from .conf import conf
 from .counters import observe_episode, observe_replay_failure
 from .effects import EpisodeEffects
@@ -82,15 +82,19 @@ def _locking(skip_locked: bool) -> CompiledQuery:
 _LOCK, _LOCK_OR_SKIP = _locking(False), _locking(True)
 
 
-def lock_instance(instance_pk: int, wait: bool = True) -> Instance | None:
+def lock_instance(
+    instance_pk: int, wait: bool = True, then: StatementBatch | None = None
+) -> Instance | None:
     """Lock the instance row for an episode; with ``wait=False`` None if someone holds it.
 
     The row comes with ``has_inbox`` so an episode with nothing delivered (the merged
     result-and-episode path) skips reading the inbox: one round trip less per step.
+    ``then`` (the result's UPDATE of a merged step) is sent right after the lock, in its
+    round trip, whether or not the row was free.
     """
     if not wait and connection.features.has_select_for_update_skip_locked:
-        return _LOCK_OR_SKIP.first(instance_pk)
-    return _LOCK.first(instance_pk)  # SQLite: the IMMEDIATE transaction already serializes
+        return _LOCK_OR_SKIP.first(instance_pk, then)
+    return _LOCK.first(instance_pk, then)  # SQLite: the IMMEDIATE transaction serializes
 
 
 class Episode:
@@ -192,13 +196,15 @@ def episode_locked(
         if stale:
             InboxMessage.objects.filter(pk__in=stale).delete()
         return episode
-    _append_history(instance, result.new_history, now)
+    # The episode's own writes (history, its new tasks, the instance row, the completion
+    # notice) go to the database together, in one round trip where it can (PostgreSQL).
+    # Nothing the actions run meanwhile reads them (docs/architecture.md, "One episode").
+    batch = StatementBatch()
+    _append_history(instance, result.new_history, now, batch)
     effects = EpisodeEffects(instance, now, registry, claim=claim)
     for action in result.actions:
         effects.apply(action)
-    effects.flush()
-    if messages:
-        InboxMessage.objects.filter(pk__in=[m.pk for m in messages]).delete()
+    delete_rows(InboxMessage, [m.pk for m in messages], batch=batch)
     if not effects.continued:
         instance.status = _STATUS_OF[result.status]
         instance.output = result.output
@@ -208,10 +214,13 @@ def episode_locked(
     instance.custom_status = result.custom_status
     if instance.needs_attention and instance.attention_reason.startswith("replay:"):
         instance.needs_attention, instance.attention_reason = False, ""
-    update_fields(instance, _EPISODE_FIELDS + (_NEW_EXECUTION_FIELDS * effects.continued))
+    fields = _EPISODE_FIELDS + (_NEW_EXECUTION_FIELDS * effects.continued)
+    update_fields(instance, fields, batch=batch)
     notify_changed(instance)
     if instance.status in TERMINAL:
-        completions.announce(instance)  # waiters (wait_for_completion, ?wait=) read it now
+        completions.announce(instance, batch)  # waiters (wait_for_completion, ?wait=) read now
+    effects.flush(batch)  # the new tasks' INSERT ... RETURNING, after the batch's writes
+    batch.run()
     running = instance.status == InstanceStatus.RUNNING and not effects.continued
     execution_id = instance.execution_id
     episode.ran, episode.claimed, episode.claimed_all = True, effects.claimed, effects.claimed_all
@@ -270,14 +279,19 @@ def _catch_up(orchestration: Orchestration, instance: Instance) -> None:
     orchestration.replay(ev.event_from_payload(kind, payload) for kind, payload in rows)
 
 
-def _append_history(instance: Instance, events: tuple[ev.HistoryEvent, ...], now: datetime) -> None:
+def _append_history(
+    instance: Instance,
+    events: tuple[ev.HistoryEvent, ...],
+    now: datetime,
+    batch: StatementBatch | None = None,
+) -> None:
     start = instance.history_length
     execution = instance.execution_id
     rows = [
         (instance.pk, execution, start + i + 1, e.kind.value, ev.event_to_payload(e), now)
         for i, e in enumerate(events)
     ]
-    insert_rows(HistoryEvent, _HISTORY_COLUMNS, rows)
+    insert_rows(HistoryEvent, _HISTORY_COLUMNS, rows, batch=batch)
     instance.history_length = start + len(events)
 
 

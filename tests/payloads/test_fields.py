@@ -127,6 +127,8 @@ def test_the_compiled_sql_paths_go_through_the_codec(encrypted):
     assert SECRET not in raw_text(Instance, "output", inst.pk)
     lock = compiled.CompiledQuery(Instance, lambda pk: Instance.objects.filter(pk=pk)[:1])
     assert lock.first(inst.pk).output == {"total": SECRET}  # raw() decodes too
+    # ... and so does the lock sent with a batch (a merged step's), on every database
+    assert lock.first(inst.pk, then=compiled.StatementBatch()).output == {"total": SECRET}
 
 
 def test_bulk_update_goes_through_the_codec(encrypted):

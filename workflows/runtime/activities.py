@@ -11,6 +11,7 @@ from concurrent.futures import Future
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from ..compiled import StatementBatch
 from ..conf import conf
 from ..counters import observe_activity, observe_payload_rejected
 from ..engine import ActivityContext, FailureDetails, PayloadTooLarge, default_registry
@@ -533,8 +534,10 @@ def _finish_alone(
         # before the task row, in the order every episode takes them.
         open_tasks = sticky_cache().activities_in_flight(task.instance_id)
         wait = open_tasks is not None and open_tasks <= MERGE_MAX_IN_FLIGHT
-        instance = lock_instance(task.instance_id, wait=wait)
-        recorded = outcomes.record([(task, outcome)])
+        batch = StatementBatch()
+        recorded_of = outcomes.record_in(batch, task, outcome)  # sent after the lock, with it
+        instance = lock_instance(task.instance_id, wait=wait, then=batch)
+        recorded = recorded_of()
         if not recorded:
             return False, None
         if instance is None or instance.execution_id != task.execution_id:

@@ -29,6 +29,7 @@ import psycopg
 from django.db import connection
 from psycopg import sql
 
+from ..compiled import StatementBatch
 from ..signals import instance_changed
 from ..statuses import TERMINAL
 
@@ -56,17 +57,19 @@ def channel(hub: str) -> str:
     return "durable_done_" + hashlib.sha1(hub.encode()).hexdigest()[:16]
 
 
-def announce(instance: Any) -> None:
-    """Say, in the current transaction, that ``instance`` (an Instance) has finished.
+def announce(instance: Any, batch: StatementBatch | None = None) -> None:
+    """Say, in the current transaction, that ``instance`` (an Instance) has finished;
+    with ``batch``, in its round trip.
 
     Same-process waiters hear the ``instance_changed`` signal the episode sends anyway.
     """
     if connection.vendor != "postgresql" or _behind_pgbouncer():
         return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_notify(%s, %s)", [channel(instance.task_hub), instance.instance_id]
-        )
+    own = batch is None
+    batch = batch or StatementBatch()
+    batch.add("SELECT pg_notify(%s, %s)", [channel(instance.task_hub), instance.instance_id])
+    if own:
+        batch.run()
 
 
 def wait_until(

@@ -8,13 +8,14 @@ event, through its next episode (merged, runtime/activities.py) or through the i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from ..compiled import update_each, update_row
+from ..compiled import StatementBatch, update_each, update_row
 from ..engine import events as ev
 from ..engine.activity import ActivityOutcome
 from ..models import ActivityTask, InboxMessage
@@ -46,10 +47,10 @@ def record(results: list[Result]) -> list[Result]:
     """
     now = timezone.now()
     if len(results) == 1:  # every step does this: compiled once (workflows/compiled.py)
-        task, outcome = results[0]
-        fields = _finished_fields(outcome, now)
-        changed = update_row(ActivityTask, task.pk, fields, where={"status": TaskStatus.RUNNING})
-        return results if changed else []
+        batch = StatementBatch()
+        recorded = record_in(batch, *results[0])
+        batch.run()
+        return recorded()
     finished = [(task, _finished_fields(outcome, now)) for task, outcome in results]
     rows = [(task.pk, fields) for task, fields in finished]
     changed = update_each(ActivityTask, rows, where={"status": TaskStatus.RUNNING})
@@ -72,6 +73,17 @@ def record(results: list[Result]) -> list[Result]:
     if recorded:
         ActivityTask.objects.bulk_update([task for task, _ in recorded], _FINISHED_FIELDS)
     return recorded
+
+
+def record_in(
+    batch: StatementBatch, task: ActivityTask, outcome: ActivityOutcome
+) -> Callable[[], list[Result]]:
+    """:func:`record` of one outcome, its conditional UPDATE added to ``batch`` (a merged
+    step sends it right after the instance lock, in the lock's round trip); the returned
+    function, called once the batch ran, gives what :func:`record` returns."""
+    fields = _finished_fields(outcome, timezone.now())
+    update_row(ActivityTask, task.pk, fields, where={"status": TaskStatus.RUNNING}, batch=batch)
+    return lambda: [(task, outcome)] if batch.rowcount else []
 
 
 def outcome_event(task: ActivityTask, outcome: ActivityOutcome) -> tuple[ev.HistoryEvent, str]:

@@ -1,0 +1,108 @@
+"""workflows/compiled.py: statements sent together (StatementBatch), in order, one round trip."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from workflows import compiled
+from workflows.models import HistoryEvent, Instance
+
+pytestmark = pytest.mark.django_db
+
+COLUMNS = ["instance", "execution_id", "seq", "kind", "payload", "timestamp"]
+
+
+@pytest.fixture
+def inst(db):
+    return Instance.objects.create(
+        task_hub="default", instance_id="batch-1", name="t_chain", execution_id="e1"
+    )
+
+
+def history_row(inst: Instance, seq: int) -> tuple:
+    return (inst.pk, "e1", seq, "event_raised", {"seq": seq}, inst.created_at)
+
+
+def sent(captured) -> list[str]:
+    return [q["sql"] for q in captured.captured_queries if not q["sql"].startswith("BEGIN")]
+
+
+def test_a_batch_sends_its_writes_with_the_statement_that_returns_rows(inst):
+    batch = compiled.StatementBatch()
+    with CaptureQueriesContext(connection) as captured, transaction.atomic():
+        compiled.insert_rows(HistoryEvent, COLUMNS, [history_row(inst, 1)], batch=batch)
+        inst.custom_status = {"at": 1}
+        compiled.update_fields(inst, ["custom_status", "updated_at"], batch=batch)
+        event = HistoryEvent(
+            instance=inst,
+            execution_id="e1",
+            seq=2,
+            kind="event_raised",
+            payload={},
+            timestamp=inst.created_at,
+        )
+        compiled.insert_objects([event], batch=batch)
+    writes = [
+        sql for sql in sent(captured) if not sql.startswith(("COMMIT", "SAVEPOINT", "RELEASE"))
+    ]
+    if connection.vendor == "postgresql":  # one round trip for the three
+        assert len(writes) == 1
+        assert [part.split()[0] for part in writes[0].split("; ")] == ["INSERT", "UPDATE", "INSERT"]
+    else:  # one by one, in the same order
+        assert [sql.split()[0] for sql in writes] == ["INSERT", "UPDATE", "INSERT"]
+    assert event.pk == HistoryEvent.objects.get(instance=inst, seq=2).pk  # RETURNING read back
+    assert list(HistoryEvent.objects.filter(instance=inst).values_list("seq", flat=True)) == [1, 2]
+    inst.refresh_from_db()
+    assert inst.custom_status == {"at": 1}
+
+
+def test_nothing_is_sent_before_run_and_run_sends_it_once(inst):
+    batch = compiled.StatementBatch()
+    with transaction.atomic():
+        compiled.insert_rows(HistoryEvent, COLUMNS, [history_row(inst, 1)], batch=batch)
+        assert HistoryEvent.objects.filter(instance=inst).count() == 0
+        assert batch.run() == []
+        assert batch.run() == []  # emptied: a second run sends nothing again
+    assert HistoryEvent.objects.filter(instance=inst).count() == 1
+
+
+def test_a_failing_statement_fails_the_run_and_its_transaction_writes_nothing(inst):
+    HistoryEvent.objects.create(
+        instance=inst,
+        execution_id="e1",
+        seq=1,
+        kind="event_raised",
+        payload={},
+        timestamp=inst.created_at,
+    )
+    batch = compiled.StatementBatch()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        inst.custom_status = {"changed": True}
+        compiled.update_fields(inst, ["custom_status", "updated_at"], batch=batch)
+        # seq 1 exists: the unique (instance, execution, seq) index refuses it
+        compiled.insert_rows(HistoryEvent, COLUMNS, [history_row(inst, 1)], batch=batch)
+        batch.run()
+    inst.refresh_from_db()
+    assert inst.custom_status is None
+    assert HistoryEvent.objects.filter(instance=inst).count() == 1
+
+
+def test_a_batch_sent_with_a_compiled_query_runs_after_it_and_counts_its_rows(inst):
+    """The merged step's lock and result: the query's row, then the batch's row count."""
+    lock = compiled.CompiledQuery(
+        Instance, lambda pk: Instance.objects.filter(pk=pk).select_for_update()[:1]
+    )
+    for status, changed in (("pending", 1), ("nothing-matches", 0)):
+        batch = compiled.StatementBatch()
+        compiled.update_row(Instance, inst.pk, {"custom_status": status}, batch=batch)
+        compiled.update_row(Instance, inst.pk, {"name": "renamed"}, {"status": status}, batch=batch)
+        with CaptureQueriesContext(connection) as captured, transaction.atomic():
+            found = lock.first(inst.pk, then=batch)
+        assert found.pk == inst.pk and found.custom_status != status  # read before the batch
+        assert batch.rowcount == changed
+        inst.refresh_from_db()
+        assert inst.custom_status == status
+        trips = [q for q in sent(captured) if q.startswith(("SELECT", "UPDATE"))]
+        assert len(trips) == (1 if connection.vendor == "postgresql" else 3)

@@ -7,7 +7,7 @@ from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from workflows import compiled
-from workflows.models import HistoryEvent, Instance
+from workflows.models import HistoryEvent, InboxMessage, Instance
 
 pytestmark = pytest.mark.django_db
 
@@ -106,3 +106,28 @@ def test_a_batch_sent_with_a_compiled_query_runs_after_it_and_counts_its_rows(in
         assert inst.custom_status == status
         trips = [q for q in sent(captured) if q.startswith(("SELECT", "UPDATE"))]
         assert len(trips) == (1 if connection.vendor == "postgresql" else 3)
+
+
+def test_a_query_and_the_rows_of_another_come_back_in_one_round_trip(inst):
+    """An episode's instance lock and its inbox, read after the lock is taken."""
+    for kind in ("execution_started", "event_raised"):
+        InboxMessage.objects.create(
+            instance=inst, execution_id="e1", kind=kind, payload={"k": kind}
+        )
+    lock = compiled.CompiledQuery(
+        Instance, lambda pk: Instance.objects.filter(pk=pk).select_for_update()[:1]
+    )
+    inbox = compiled.CompiledQuery(
+        InboxMessage, lambda pk: InboxMessage.objects.filter(instance_id=pk).order_by("pk")
+    )
+    with CaptureQueriesContext(connection) as captured, transaction.atomic():
+        found, messages = lock.first_with_all(inst.pk, inbox)
+    assert found.pk == inst.pk
+    assert [(m.kind, m.payload) for m in messages] == [
+        ("execution_started", {"k": "execution_started"}),
+        ("event_raised", {"k": "event_raised"}),
+    ]
+    assert len([q for q in sent(captured) if q.startswith("SELECT")]) == (
+        1 if connection.vendor == "postgresql" else 2
+    )
+    assert lock.first_with_all(-1, inbox) == (None, [])

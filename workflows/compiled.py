@@ -147,6 +147,33 @@ class CompiledQuery:
             then.finish(cursor)
         return found
 
+    def all(self, value: Any) -> list[Any]:
+        """Every row, as model instances."""
+        sql, params, slot = self._sql()
+        args = list(params)
+        args[slot] = value
+        return list(self.model.objects.using(self.using).raw(sql, args))
+
+    def first_with_all(self, value: Any, also: CompiledQuery) -> tuple[Any, list[Any]]:
+        """This query's first row and every row of ``also`` (run with the same argument
+        right after it), in one round trip on PostgreSQL: an episode's instance lock
+        and its inbox. ``also`` reads after this query's row lock is taken."""
+        sql, params, slot = self._sql()
+        args = list(params)
+        args[slot] = value
+        also_sql, also_params, also_slot = also._sql()
+        also_args = list(also_params)
+        also_args[also_slot] = value
+        if not StatementBatch(self.using).together:
+            return self.first(value), also.all(value)
+        with connections[self.using].cursor() as cursor:
+            cursor.execute(*joined([(sql, args), (also_sql, also_args)]))
+            row = cursor.fetchone()
+            found = self._model_of(cursor.description, row) if row is not None else None
+            cursor.nextset()
+            rows = [also._model_of(cursor.description, r) for r in cursor.fetchall()]
+        return found, rows
+
     def _model_of(self, description: Any, row: tuple) -> Model:
         """A model instance from a row of this query, as ``raw()`` builds it: its fields
         through their converters (payload fields decode), other columns as attributes."""

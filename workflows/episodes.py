@@ -80,6 +80,9 @@ def _locking(skip_locked: bool) -> CompiledQuery:
 
 
 _LOCK, _LOCK_OR_SKIP = _locking(False), _locking(True)
+_INBOX = CompiledQuery(
+    InboxMessage, lambda pk: InboxMessage.objects.filter(instance_id=pk).order_by("pk")
+)
 
 
 def lock_instance(
@@ -129,13 +132,15 @@ def run_episode(
     With ``wait=False`` a thread never queues behind another episode of the same
     instance: it returns ``(None, None)`` when the row is locked.
     """
+    skip = not wait and connection.features.has_select_for_update_skip_locked
     with transaction.atomic():
-        instance = lock_instance(instance_pk, wait=wait)
+        # A wake-up is for its inbox: read in the lock's round trip, once the row is ours.
+        instance, inbox = (_LOCK_OR_SKIP if skip else _LOCK).first_with_all(instance_pk, _INBOX)
         if instance is None and not wait and Instance.objects.filter(pk=instance_pk).exists():
             return None, None  # busy: the caller tries again a moment later
         if instance is None or (hub is not None and instance.task_hub != hub):
             return False, None  # gone, or another task hub's instance: never ours to run
-        episode = episode_locked(instance, registry, claim=claim)
+        episode = episode_locked(instance, registry, claim=claim, inbox=inbox)
     episode.committed()
     return episode.ran, episode.claimed
 
@@ -146,21 +151,24 @@ def episode_locked(
     registry: Registry | None = None,
     extra_events: tuple[tuple[ev.HistoryEvent, str], ...] = (),
     claim: bool | Sequence[str] = False,
+    inbox: list[InboxMessage] | None = None,
 ) -> Episode:
     """Run an episode of the locked ``instance`` in the current transaction.
 
     ``extra_events`` (event, dedup key) are delivered with this episode without a
     round trip through the inbox; if the episode cannot run they go to the inbox.
+    ``inbox``: its messages, when the caller read them after taking the lock.
     """
     registry = registry or default_registry
     episode = Episode()
     if instance.status in TERMINAL:
         return episode
-    messages = (
-        list(InboxMessage.objects.filter(instance=instance).order_by("pk"))
-        if getattr(instance, "has_inbox", True)
-        else []
-    )
+    if inbox is not None:
+        messages = inbox
+    elif getattr(instance, "has_inbox", True):
+        messages = list(_INBOX.all(instance.pk))
+    else:
+        messages = []
     if instance.status == InstanceStatus.SUSPENDED or (not messages and not extra_events):
         _to_inbox(instance, extra_events)
         return episode

@@ -233,14 +233,18 @@ def traced_episode(fn: Callable[..., Episode]) -> Callable[..., Episode]:
 
     @functools.wraps(fn)
     def episode(
-        instance: Instance, registry: Any = None, extra_events: Any = (), claim: Any = False
+        instance: Instance,
+        registry: Any = None,
+        extra_events: Any = (),
+        claim: Any = False,
+        inbox: Any = None,
     ) -> Episode:
         if not enabled():
-            return fn(instance, registry, extra_events, claim)
+            return fn(instance, registry, extra_events, claim, inbox)
         parent = instance_context(instance.pk, instance.execution_id)
         attributes = _instance_attributes(instance)
         with _span(f"durable.episode {instance.name}", parent, attributes) as span:
-            result = fn(instance, registry, extra_events, claim)
+            result = fn(instance, registry, extra_events, claim, inbox)
             span.set_attribute("durable.status", str(instance.status))
             if instance.status == InstanceStatus.FAILED:
                 _record_failure(span, instance.failure)

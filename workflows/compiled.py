@@ -25,6 +25,7 @@ from typing import Any
 from django.db import connections
 from django.db.models import Model, QuerySet
 from django.db.models.expressions import DatabaseDefault
+from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 # An argument no real query uses: it marks where the caller's value goes in the params.
@@ -194,6 +195,41 @@ class CompiledQuery:
         for column, value in extra:
             setattr(found, column, value)
         return found
+
+
+class CompiledUpdate:
+    """``queryset.update(**values)`` for a queryset of one argument, compiled once per
+    database (vendor) and added to a :class:`StatementBatch` (sent with its round trip).
+
+    Example::
+
+        cancel = CompiledUpdate(lambda pk: Timer.objects.filter(instance_id=pk), {"fired": True})
+        cancel.add(instance.pk, batch)
+    """
+
+    def __init__(
+        self, build: Callable[[Any], QuerySet], values: dict[str, Any], using: str = "default"
+    ) -> None:
+        self.build = build
+        self.values = values
+        self.using = using
+        self._compiled: dict[str, tuple[str, tuple[Any, ...], int]] = {}
+
+    def add(self, value: Any, batch: StatementBatch) -> None:
+        vendor = connections[self.using].vendor
+        compiled = self._compiled.get(vendor)
+        if compiled is None:
+            query = self.build(_SLOT).query.chain(UpdateQuery)
+            query.add_update_values(self.values)
+            sql, params = query.get_compiler(self.using).as_sql()
+            slots = [i for i, p in enumerate(params) if p == _SLOT]
+            if len(slots) != 1:
+                raise ValueError(f"the update must use its argument once: {sql}")
+            compiled = self._compiled[vendor] = (sql, tuple(params), slots[0])
+        sql, params, slot = compiled
+        args = list(params)
+        args[slot] = value
+        batch.add(sql, args)
 
 
 def insert_rows(

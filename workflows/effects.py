@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db import transaction
 
-from .compiled import StatementBatch, insert_objects
+from .compiled import CompiledUpdate, StatementBatch, insert_objects
 from .engine import DurableError, FailureDetails
 from .engine import actions as act
 from .engine import events as ev
@@ -52,8 +52,10 @@ class EpisodeEffects:
         now: datetime,
         registry: Registry,
         claim: bool | Sequence[str] = False,
+        batch: StatementBatch | None = None,
     ) -> None:
         self.instance = instance
+        self.batch = batch  # the episode's writes sent together (workflows/compiled.py)
         self.now = now
         self.registry = registry
         self.continued = False
@@ -279,11 +281,11 @@ class EpisodeEffects:
         ).update(status=action.status)
 
     def _finished(self, action: act.Action) -> None:
-        cancel_outstanding(self.instance)
+        cancel_outstanding(self.instance, self.batch)
         notify_parent(self.instance, action)
 
     def _terminated(self, action: act.TerminateOrchestration) -> None:
-        cancel_outstanding(self.instance)
+        cancel_outstanding(self.instance, self.batch)
         notify_parent(self.instance, action)
 
     def _continue_as_new(self, action: act.ContinueAsNew) -> None:
@@ -341,18 +343,33 @@ def notify_parent(instance: Instance, action: act.Action) -> None:
     deliver(parent, event, dedup_key=f"child:{instance.pk}:{instance.execution_id}")
 
 
-def cancel_outstanding(instance: Instance) -> None:
+def cancel_outstanding(instance: Instance, batch: StatementBatch | None = None) -> None:
     """Outstanding tasks are not started; pending timers never fire.
 
     Running tasks are cancelled too: their activity learns it at its next heartbeat
     write (``ctx.heartbeat()`` raises ActivityCancelled, ``ctx.is_cancelled``), and its
     result, if it still returns one, is ignored (outcomes are recorded only for RUNNING
     tasks). See docs/architecture.md, "Heartbeats, timeouts and cancellation".
+
+    With ``batch`` (a finishing episode's) the three UPDATEs go in its round trip, ahead
+    of the episode's new tasks (added later), which stay scheduled as before.
     """
-    ActivityTask.objects.filter(instance=instance).open().update(
-        status=TaskStatus.CANCELLED, lease_expires_at=None
-    )
-    Timer.objects.filter(instance=instance, fired=False).update(fired=True)
-    ApprovalRequest.objects.filter(instance=instance, status=ApprovalStatus.PENDING).update(
-        status=ApprovalStatus.CANCELLED
-    )
+    own = batch is None
+    batch = batch or StatementBatch()
+    for update in _CANCEL_OUTSTANDING:
+        update.add(instance.pk, batch)
+    if own:
+        batch.run()
+
+
+_CANCEL_OUTSTANDING = (
+    CompiledUpdate(
+        lambda pk: ActivityTask.objects.filter(instance_id=pk).open(),
+        {"status": TaskStatus.CANCELLED, "lease_expires_at": None},
+    ),
+    CompiledUpdate(lambda pk: Timer.objects.filter(instance_id=pk, fired=False), {"fired": True}),
+    CompiledUpdate(
+        lambda pk: ApprovalRequest.objects.filter(instance_id=pk, status=ApprovalStatus.PENDING),
+        {"status": ApprovalStatus.CANCELLED},
+    ),
+)

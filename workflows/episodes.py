@@ -209,7 +209,7 @@ def episode_locked(
     # Nothing the actions run meanwhile reads them (docs/architecture.md, "One episode").
     batch = StatementBatch()
     _append_history(instance, result.new_history, now, batch)
-    effects = EpisodeEffects(instance, now, registry, claim=claim)
+    effects = EpisodeEffects(instance, now, registry, claim=claim, batch=batch)
     for action in result.actions:
         effects.apply(action)
     delete_rows(InboxMessage, [m.pk for m in messages], batch=batch)

@@ -54,6 +54,20 @@ def test_a_sequential_step_is_five_statements_with_or_without_the_cache(client, 
     assert round_trips(captured) == [*batched(head), *replay, *batched(tail)]
 
 
+def test_the_finishing_step_cancels_what_is_outstanding_in_the_same_round_trip(client):
+    """Lock and result; then history, the three cancelling UPDATEs (tasks, timers,
+    approvals), the instance row and the completion notice (PostgreSQL) together."""
+    iid = client.start("t_chain", 1)
+    _ran, task = run_episode_claiming(instance(iid).pk)
+    with CaptureQueriesContext(connection) as captured:
+        _recorded, next_task = run_claimed(task)
+    assert next_task is None
+    assert instance(iid).status == "completed"
+    notice = ["SELECT"] if connection.vendor == "postgresql" else []  # pg_notify
+    tail = ["INSERT", "UPDATE", "UPDATE", "UPDATE", "UPDATE", *notice]
+    assert round_trips(captured) == [*batched(["SELECT", "UPDATE"]), *batched(tail)]
+
+
 def test_a_wake_up_episode_reads_and_clears_its_inbox_in_a_constant_number(client):
     iid = client.start("t_fan_out", 30)  # SQLite splits bigger INSERTs (999 parameters)
     pk = instance(iid).pk

@@ -21,6 +21,7 @@ from .access import (
 )
 from .approval_client import ApprovalOperations
 from .bulk_client import BulkOperations
+from .compiled import CompiledQuery
 from .conf import conf
 from .engine import FailureDetails, UnknownOrchestratorError, default_registry
 from .engine import events as ev
@@ -126,11 +127,13 @@ class DurableClient(
 
     def _get(self, instance_id: str, lock: bool = False) -> Instance:
         self._check_id(instance_id)
-        qs = Instance.objects.filter(task_hub=self.hub, instance_id=instance_id)
         if lock:
+            qs = Instance.objects.filter(task_hub=self.hub, instance_id=instance_id)
             qs = qs.select_for_update(of=("self",), no_key=True)  # as episodes take it
-        # (task_hub, instance_id) is unique: no ORDER BY, whose compiling .first() pays.
-        instance = next(iter(qs.select_related("parent")[:1]), None)
+            instance = qs.select_related("parent").first()
+        else:  # every status read: compiled once per hub (a sub-orchestration's parent
+            # row is read when asked for)
+            instance = _by_id(self.hub).first(instance_id)
         if instance is None:
             raise InstanceNotFound(instance_id)
         return instance
@@ -535,6 +538,19 @@ class DurableClient(
         """Give up a failed compensation on purpose (a note saying why)."""
         note = _reason(note, "note", MAX_NOTE_LENGTH)
         recovery.decide_compensation(record_id, "skip", by, note, self.hub)
+
+
+_BY_ID: dict[str, CompiledQuery] = {}
+
+
+def _by_id(hub: str) -> CompiledQuery:
+    """The hub's instance by id, as SQL built once; (task_hub, instance_id) is unique."""
+    query = _BY_ID.get(hub)
+    if query is None:
+        query = _BY_ID[hub] = CompiledQuery(
+            Instance, lambda iid: Instance.objects.filter(task_hub=hub, instance_id=iid)[:1]
+        )
+    return query
 
 
 def _new_id() -> str:

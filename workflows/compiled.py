@@ -119,7 +119,8 @@ class CompiledQuery:
         if compiled is None:
             queryset = self.build(_SLOT)
             sql, params = queryset.query.get_compiler(using=self.using).as_sql()
-            slots = [i for i, p in enumerate(params) if p == _SLOT]
+            # A text column's lookup gets the marker as text.
+            slots = [i for i, p in enumerate(params) if p in (_SLOT, str(_SLOT))]
             if len(slots) != 1:
                 raise ValueError(f"{self.model.__name__} query must use its argument once: {sql}")
             compiled = (sql, tuple(params), slots[0])

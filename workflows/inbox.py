@@ -8,6 +8,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from .compiled import insert_objects
 from .engine import events as ev
 from .models import InboxMessage, Instance
 from .runtime.dispatch import wake_new, wake_orchestration
@@ -36,7 +37,7 @@ def deliver(
         dedup_key=dedup_key,
     )
     if dedup_key is None:
-        message.save()
+        insert_objects([message])  # as save() does, without its per-call compiling
     else:
         try:
             with transaction.atomic():
@@ -61,7 +62,7 @@ def create_instance(
 ) -> Instance:
     """Insert the instance row and its ExecutionStarted message (caller holds the transaction)."""
     context = current_context()  # the start's (or parent episode's) span: workflows/tracing.py
-    instance = Instance.objects.create(
+    instance = Instance(
         task_hub=hub,
         instance_id=instance_id,
         name=name,
@@ -75,6 +76,7 @@ def create_instance(
         woken_at=timezone.now(),
         trace_context=context,
     )
+    insert_objects([instance])  # Instance.objects.create without its per-call compiling
     parent_id = parent.instance_id if parent else None
     started = ev.ExecutionStarted(name, version, input, parent_id, parent_task_id, context)
     deliver(instance, started, execution_id=instance.execution_id, wake=False)

@@ -131,3 +131,37 @@ def test_a_query_and_the_rows_of_another_come_back_in_one_round_trip(inst):
         1 if connection.vendor == "postgresql" else 2
     )
     assert lock.first_with_all(-1, inbox) == (None, [])
+
+
+def test_a_commit_goes_with_the_batch_only_from_the_outermost_block(inst):
+    """Under the test's own transaction (a savepoint block) the batch never commits."""
+    batch = compiled.StatementBatch()
+    with transaction.atomic():
+        compiled.insert_rows(HistoryEvent, COLUMNS, [history_row(inst, 1)], batch=batch)
+        batch.run(commit=True)
+    assert not batch.committed
+    assert HistoryEvent.objects.filter(instance=inst).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_outermost_block_commits_in_the_batch_and_django_runs_its_hooks():
+    inst = Instance.objects.create(
+        task_hub="default", instance_id="batch-2", name="t_chain", execution_id="e1"
+    )
+    hooks = []
+    batch = compiled.StatementBatch()
+    with CaptureQueriesContext(connection) as captured, transaction.atomic():
+        transaction.on_commit(lambda: hooks.append("ran"))
+        compiled.insert_rows(HistoryEvent, COLUMNS, [history_row(inst, 1)], batch=batch)
+        batch.run(commit=True)
+        if batch.committed:
+            with pytest.raises(RuntimeError):  # nothing may follow a batch's COMMIT
+                batch.add("SELECT 1", [])
+        assert hooks == []  # Django runs them when its block ends, as always
+    assert hooks == ["ran"]
+    assert HistoryEvent.objects.filter(instance=inst).count() == 1
+    sent = [q["sql"] for q in captured.captured_queries]
+    # (Django logs its own COMMIT last either way; psycopg sends nothing for it when the
+    # transaction has ended already.)
+    assert batch.committed == (connection.vendor == "postgresql")
+    assert sent[-2].endswith("; COMMIT") == batch.committed

@@ -55,7 +55,8 @@ class StatementBatch:
 
     def __init__(self, using: str = "default") -> None:
         self.using = using
-        self.rowcount: int | None = None  # of the last statement sent
+        self.rowcount: int | None = None  # of the last statement sent (before a COMMIT)
+        self.committed = False  # the batch carried the transaction's COMMIT
         self._statements: list[tuple[str, list[Any]]] = []
 
     @property
@@ -64,36 +65,75 @@ class StatementBatch:
         return connections[self.using].vendor == "postgresql"
 
     def add(self, sql: str, params: list[Any]) -> None:
+        if self.committed:
+            raise RuntimeError("this batch committed its transaction: nothing more may follow")
         self._statements.append((sql, params))
 
-    def run(self, sql: str | None = None, params: list[Any] | None = None) -> list[tuple]:
+    def run(
+        self, sql: str | None = None, params: list[Any] | None = None, commit: bool = False
+    ) -> list[tuple]:
         """Send what was added, then ``sql`` (if given), in one round trip where the
-        database allows; returns the rows of ``sql``."""
+        database allows; returns the rows of ``sql``.
+
+        ``commit``: the caller runs nothing more in its transaction, so on PostgreSQL the
+        COMMIT goes in the same round trip when this is the outermost ``atomic`` block
+        (Django's own commit then finds nothing to do and runs the on_commit hooks).
+        Anywhere else, the transaction commits when the caller's block ends, as always.
+        """
+        if self.committed:
+            raise RuntimeError("this batch committed its transaction already")
         statements = self.take()
+        rows_at = None
         if sql is not None:
+            rows_at = len(statements)
             statements.append((sql, list(params or [])))
-        if not statements:
-            return []
-        with connections[self.using].cursor() as cursor:
-            if self.together:
-                cursor.execute(*joined(statements))
-            else:
+        conn = connections[self.using]
+        if not self.together:
+            if not statements:
+                return []
+            with conn.cursor() as cursor:
                 for one in statements:
                     cursor.execute(*one)
-            return self.finish(cursor, rows=sql is not None)
+                self.rowcount = cursor.rowcount
+                return cursor.fetchall() if sql is not None else []
+        last = len(statements) - 1
+        if commit and _outermost(conn):
+            statements.append(("COMMIT", []))
+            self.committed = True
+        if not statements:
+            return []
+        with conn.cursor() as cursor:
+            cursor.execute(*joined(statements))
+            return self.results(cursor, rows_at, last)
 
     def take(self) -> list[tuple[str, list[Any]]]:
         """What was added and not sent yet (emptied): for a caller sending it itself."""
         taken, self._statements = self._statements, []
         return taken
 
-    def finish(self, cursor: Any, rows: bool = False) -> list[tuple]:
-        """After this batch's statements ran on ``cursor`` (last): go to the last one's
-        result, note its row count, return its rows if asked."""
-        while self.together and cursor.nextset():
-            pass
-        self.rowcount = cursor.rowcount
-        return cursor.fetchall() if rows else []
+    def results(self, cursor: Any, rows_at: int | None, last: int) -> list[tuple]:
+        """Walk the result of each statement sent on ``cursor`` (PostgreSQL): return the
+        rows of statement ``rows_at``, note the row count of statement ``last``."""
+        rows, index = [], 0
+        while True:
+            if index == rows_at:
+                rows = cursor.fetchall()
+            if index == last:
+                self.rowcount = cursor.rowcount
+            if not cursor.nextset():
+                return rows
+            index += 1
+
+
+def _outermost(conn: Any) -> bool:
+    """Whether a COMMIT sent now ends the transaction Django's outermost ``atomic`` block
+    would: no savepoint or inner block, nothing marked for rollback."""
+    return (
+        conn.in_atomic_block
+        and len(conn.atomic_blocks) == 1
+        and not conn.savepoint_ids
+        and not conn.needs_rollback
+    )
 
 
 def joined(statements: list[tuple[str, list[Any]]]) -> tuple[str, list[Any]]:
@@ -142,11 +182,12 @@ class CompiledQuery:
             if then is not None:
                 then.run()
             return found
+        taken = then.take()
         with connections[self.using].cursor() as cursor:
-            cursor.execute(*joined([(sql, args), *then.take()]))
+            cursor.execute(*joined([(sql, args), *taken]))
             row = cursor.fetchone()
             found = self._model_of(cursor.description, row) if row is not None else None
-            then.finish(cursor)
+            then.results(cursor, None, last=len(taken))
         return found
 
     def all(self, value: Any) -> list[Any]:
@@ -364,7 +405,10 @@ def update_fields(
 
 
 def insert_objects(
-    objs: list[Model], using: str = "default", batch: StatementBatch | None = None
+    objs: list[Model],
+    using: str = "default",
+    batch: StatementBatch | None = None,
+    commit: bool = False,
 ) -> None:
     """``bulk_create(objs)`` without its per-call work, setting each object's primary key:
     one multi-row INSERT ... RETURNING on PostgreSQL (the episode's new tasks, read back
@@ -402,7 +446,7 @@ def insert_objects(
         for field, value in zip(fields, row, strict=True)
     ]
     # With ``batch``: its statements first, in the same round trip.
-    pks = [pk for (pk,) in (batch or StatementBatch(using)).run(sql, params)]
+    pks = [pk for (pk,) in (batch or StatementBatch(using)).run(sql, params, commit=commit)]
     for obj, pk in zip(objs, pks, strict=True):  # PostgreSQL returns them in VALUES order
         obj.pk = pk
         obj._state.adding, obj._state.db = False, using

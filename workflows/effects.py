@@ -120,13 +120,14 @@ class EpisodeEffects:
         """The first task claimed for a thread (the only one with ``claim=True``)."""
         return self.claimed_all[0] if self.claimed_all else None
 
-    def flush(self, batch: StatementBatch | None = None) -> None:
+    def flush(self, batch: StatementBatch | None = None, commit: bool = False) -> None:
         """Write the episode's new activity tasks in one statement (after ``batch``'s, in
-        its round trip) and enqueue them."""
+        its round trip, with the COMMIT when ``commit``: StatementBatch.run) and enqueue
+        them (after the commit)."""
         if not self._new_tasks:
             return
         self._carry_heartbeats()
-        insert_objects(self._new_tasks, batch=batch)
+        insert_objects(self._new_tasks, batch=batch, commit=commit)
         claimed = {id(t) for t in self.claimed_all}
         start_tasks((t for t in self._new_tasks if id(t) not in claimed), self.instance.task_hub)
         self._new_tasks = []

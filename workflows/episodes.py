@@ -140,7 +140,7 @@ def run_episode(
             return None, None  # busy: the caller tries again a moment later
         if instance is None or (hub is not None and instance.task_hub != hub):
             return False, None  # gone, or another task hub's instance: never ours to run
-        episode = episode_locked(instance, registry, claim=claim, inbox=inbox)
+        episode = episode_locked(instance, registry, claim=claim, inbox=inbox, commit=True)
     episode.committed()
     return episode.ran, episode.claimed
 
@@ -152,12 +152,15 @@ def episode_locked(
     extra_events: tuple[tuple[ev.HistoryEvent, str], ...] = (),
     claim: bool | Sequence[str] = False,
     inbox: list[InboxMessage] | None = None,
+    commit: bool = False,
 ) -> Episode:
     """Run an episode of the locked ``instance`` in the current transaction.
 
     ``extra_events`` (event, dedup key) are delivered with this episode without a
     round trip through the inbox; if the episode cannot run they go to the inbox.
     ``inbox``: its messages, when the caller read them after taking the lock.
+    ``commit``: the caller runs no more SQL in its transaction (only on_commit hooks), so
+    the episode's last round trip may carry the COMMIT (StatementBatch.run).
     """
     registry = registry or default_registry
     episode = Episode()
@@ -227,11 +230,8 @@ def episode_locked(
     notify_changed(instance)
     if instance.status in TERMINAL:
         completions.announce(instance, batch)  # waiters (wait_for_completion, ?wait=) read now
-    effects.flush(batch)  # the new tasks' INSERT ... RETURNING, after the batch's writes
-    batch.run()
     running = instance.status == InstanceStatus.RUNNING and not effects.continued
     execution_id = instance.execution_id
-    episode.ran, episode.claimed, episode.claimed_all = True, effects.claimed, effects.claimed_all
     # Back in the cache now, not after the commit: the next episode of this instance (in
     # another thread, right after our commit releases the row) must not miss it and replay
     # everything. Provisional until the commit (see StickyCache).
@@ -241,6 +241,12 @@ def episode_locked(
         transaction.on_commit(lambda: cache.confirm(instance.pk, stamp))
     else:
         cache.discard(instance.pk)
+    # The new tasks' INSERT ... RETURNING after the batch's writes, and with ``commit``
+    # the COMMIT too (StatementBatch.run): the whole tail in one round trip.
+    effects.flush(batch, commit)
+    if not batch.committed:
+        batch.run(commit=commit)
+    episode.ran, episode.claimed, episode.claimed_all = True, effects.claimed, effects.claimed_all
 
     def after_commit() -> None:
         _observe(instance.name, result, events, time.perf_counter() - started, replay_seconds)

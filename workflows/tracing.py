@@ -238,13 +238,14 @@ def traced_episode(fn: Callable[..., Episode]) -> Callable[..., Episode]:
         extra_events: Any = (),
         claim: Any = False,
         inbox: Any = None,
+        commit: bool = False,
     ) -> Episode:
         if not enabled():
-            return fn(instance, registry, extra_events, claim, inbox)
+            return fn(instance, registry, extra_events, claim, inbox, commit)
         parent = instance_context(instance.pk, instance.execution_id)
         attributes = _instance_attributes(instance)
         with _span(f"durable.episode {instance.name}", parent, attributes) as span:
-            result = fn(instance, registry, extra_events, claim, inbox)
+            result = fn(instance, registry, extra_events, claim, inbox, commit)
             span.set_attribute("durable.status", str(instance.status))
             if instance.status == InstanceStatus.FAILED:
                 _record_failure(span, instance.failure)

@@ -54,6 +54,24 @@ def test_a_sequential_step_is_five_statements_with_or_without_the_cache(client, 
     assert round_trips(captured) == [*batched(head), *replay, *batched(tail)]
 
 
+def test_outside_any_other_transaction_a_step_commits_in_its_last_round_trip(durable_client):
+    """As a worker runs it: lock and result; then the tail with the COMMIT (PostgreSQL).
+    The hooks after the commit still run: the cached state is confirmed."""
+    from tests.support import workflows  # noqa: F401 - registers the test workflows
+
+    iid = durable_client.start("t_chain", 5)
+    _ran, task = run_episode_claiming(instance(iid).pk)
+    with CaptureQueriesContext(connection) as captured:
+        _recorded, next_task = run_claimed(task)
+    assert next_task is not None and next_task.status == "running"
+    sent = [q["sql"] for q in captured.captured_queries]
+    if connection.vendor == "postgresql":
+        tail = [s.split()[0] for s in sent[-2].split("; ")]  # Django logs its COMMIT last
+        assert tail == ["INSERT", "UPDATE", "INSERT", "COMMIT"]
+    entry = sticky_cache()._entries[instance(iid).pk]
+    assert entry[3] is None  # confirmed by the on_commit hook: no longer provisional
+
+
 def test_the_finishing_step_cancels_what_is_outstanding_in_the_same_round_trip(client):
     """Lock and result; then history, the three cancelling UPDATEs (tasks, timers,
     approvals), the instance row and the completion notice (PostgreSQL) together."""

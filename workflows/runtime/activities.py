@@ -546,7 +546,8 @@ def _finish_alone(
             wake_orchestration(task.instance_id, task.task_hub)
             return True, None
         merged = (outcomes.outcome_event(task, outcome),)
-        episode = episode_locked(instance, registry, merged, claim=True)
+        # Nothing but on_commit hooks follows (task_finished): the COMMIT may go along.
+        episode = episode_locked(instance, registry, merged, claim=True, commit=True)
         if episode.claimed is not None:
             task_finished(task)  # this thread runs that: a wake-up takes the freed slot
     episode.committed()

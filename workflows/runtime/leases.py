@@ -22,7 +22,19 @@ from ..statuses import TaskStatus
 
 def process_prefix() -> str:
     """The start of every lease holder's name in this process: host and process."""
-    return f"{socket.gethostname()}:{os.getpid()}:"
+    global _prefix
+    if _prefix is None:  # once per process: gethostname() lets go of the GIL each call
+        _prefix = f"{socket.gethostname()}:{os.getpid()}:"
+    return _prefix
+
+
+def _forget_prefix() -> None:
+    global _prefix
+    _prefix = None
+
+
+_prefix: str | None = None
+os.register_at_fork(after_in_child=_forget_prefix)  # a forked child is another process
 
 
 _thread = threading.local()

@@ -165,3 +165,23 @@ def test_the_outermost_block_commits_in_the_batch_and_django_runs_its_hooks():
     # transaction has ended already.)
     assert batch.committed == (connection.vendor == "postgresql")
     assert sent[-2].endswith("; COMMIT") == batch.committed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_commit_that_fails_in_the_batch_rolls_back_and_runs_no_hook():
+    """Foreign keys are checked at COMMIT (deferred on PostgreSQL): a row pointing at no
+    instance fails the batch's COMMIT; the block raises, nothing stays, hooks never run."""
+    inst = Instance.objects.create(
+        task_hub="default", instance_id="batch-3", name="t_chain", execution_id="e1"
+    )
+    hooks = []
+    batch = compiled.StatementBatch()
+    orphan = (inst.pk + 10_000, "e1", 1, "event_raised", {}, inst.created_at)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        transaction.on_commit(lambda: hooks.append("ran"))
+        compiled.insert_rows(HistoryEvent, COLUMNS, [history_row(inst, 1), orphan], batch=batch)
+        batch.run(commit=True)
+    assert batch.committed == (connection.vendor == "postgresql")  # the COMMIT went along
+    assert hooks == []
+    assert HistoryEvent.objects.count() == 0
+    assert Instance.objects.filter(pk=inst.pk).exists()  # the connection works on

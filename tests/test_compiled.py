@@ -16,13 +16,30 @@ COLUMNS = ["instance", "execution_id", "seq", "kind", "payload", "timestamp"]
 
 @pytest.fixture
 def inst(db):
+    return new_instance("batch-1")
+
+
+def new_instance(instance_id: str) -> Instance:
     return Instance.objects.create(
-        task_hub="default", instance_id="batch-1", name="t_chain", execution_id="e1"
+        task_hub="default", instance_id=instance_id, name="t_chain", execution_id="e1"
     )
 
 
 def history_row(inst: Instance, seq: int) -> tuple:
     return (inst.pk, "e1", seq, "event_raised", {"seq": seq}, inst.created_at)
+
+
+def history_event(inst: Instance, seq: int) -> HistoryEvent:
+    """The row of :func:`history_row` as an unsaved model."""
+    _pk, execution_id, seq, kind, payload, timestamp = history_row(inst, seq)
+    return HistoryEvent(
+        instance=inst,
+        execution_id=execution_id,
+        seq=seq,
+        kind=kind,
+        payload=payload,
+        timestamp=timestamp,
+    )
 
 
 def sent(captured) -> list[str]:
@@ -35,14 +52,7 @@ def test_a_batch_sends_its_writes_with_the_statement_that_returns_rows(inst):
         compiled.insert_rows(HistoryEvent, COLUMNS, [history_row(inst, 1)], batch=batch)
         inst.custom_status = {"at": 1}
         compiled.update_fields(inst, ["custom_status", "updated_at"], batch=batch)
-        event = HistoryEvent(
-            instance=inst,
-            execution_id="e1",
-            seq=2,
-            kind="event_raised",
-            payload={},
-            timestamp=inst.created_at,
-        )
+        event = history_event(inst, 2)
         compiled.insert_objects([event], batch=batch)
     writes = [
         sql for sql in sent(captured) if not sql.startswith(("COMMIT", "SAVEPOINT", "RELEASE"))
@@ -69,14 +79,7 @@ def test_nothing_is_sent_before_run_and_run_sends_it_once(inst):
 
 
 def test_a_failing_statement_fails_the_run_and_its_transaction_writes_nothing(inst):
-    HistoryEvent.objects.create(
-        instance=inst,
-        execution_id="e1",
-        seq=1,
-        kind="event_raised",
-        payload={},
-        timestamp=inst.created_at,
-    )
+    history_event(inst, 1).save()
     batch = compiled.StatementBatch()
     with pytest.raises(IntegrityError), transaction.atomic():
         inst.custom_status = {"changed": True}
@@ -145,9 +148,7 @@ def test_a_commit_goes_with_the_batch_only_from_the_outermost_block(inst):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_outermost_block_commits_in_the_batch_and_django_runs_its_hooks():
-    inst = Instance.objects.create(
-        task_hub="default", instance_id="batch-2", name="t_chain", execution_id="e1"
-    )
+    inst = new_instance("batch-2")
     hooks = []
     batch = compiled.StatementBatch()
     with CaptureQueriesContext(connection) as captured, transaction.atomic():
@@ -171,9 +172,7 @@ def test_the_outermost_block_commits_in_the_batch_and_django_runs_its_hooks():
 def test_a_commit_that_fails_in_the_batch_rolls_back_and_runs_no_hook():
     """Foreign keys are checked at COMMIT (deferred on PostgreSQL): a row pointing at no
     instance fails the batch's COMMIT; the block raises, nothing stays, hooks never run."""
-    inst = Instance.objects.create(
-        task_hub="default", instance_id="batch-3", name="t_chain", execution_id="e1"
-    )
+    inst = new_instance("batch-3")
     hooks = []
     batch = compiled.StatementBatch()
     orphan = (inst.pk + 10_000, "e1", 1, "event_raised", {}, inst.created_at)

@@ -18,8 +18,8 @@ Example::
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import connections
@@ -62,7 +62,7 @@ class StatementBatch:
     @property
     def together(self) -> bool:
         """Whether this database takes the statements in one string (PostgreSQL)."""
-        return connections[self.using].vendor == "postgresql"
+        return _together(self.using)
 
     def add(self, sql: str, params: list[Any]) -> None:
         if self.committed:
@@ -125,6 +125,28 @@ class StatementBatch:
             index += 1
 
 
+def _together(using: str) -> bool:
+    return connections[using].vendor == "postgresql"
+
+
+@contextmanager
+def sending(batch: StatementBatch | None, using: str = "default") -> Iterator[StatementBatch]:
+    """``batch`` to add statements to, or, without one, a batch sent when the block ends:
+    what a writer taking an optional batch needs.
+
+    Example::
+
+        with sending(batch) as adding:
+            adding.add("SELECT pg_notify(%s, %s)", [channel, instance_id])
+    """
+    if batch is not None:
+        yield batch
+        return
+    own = StatementBatch(using)
+    yield own
+    own.run()
+
+
 def _outermost(conn: Any) -> bool:
     """Whether a COMMIT sent now ends the transaction Django's outermost ``atomic`` block
     would: no savepoint or inner block, nothing marked for rollback."""
@@ -141,32 +163,48 @@ def joined(statements: list[tuple[str, list[Any]]]) -> tuple[str, list[Any]]:
     return "; ".join(sql for sql, _ in statements), [p for _, params in statements for p in params]
 
 
-class CompiledQuery:
+class _OneArgument:
+    """SQL of one argument built once per database (vendor) by ``compile(marker)``, then
+    bound to each call's value (the marker shows where it goes in the params)."""
+
+    def __init__(self, using: str) -> None:
+        self.using = using
+        self._compiled: dict[str, tuple[str, tuple[Any, ...], int]] = {}
+
+    def compile(self, marker: Any) -> tuple[str, list[Any]]:
+        raise NotImplementedError
+
+    def _bound(self, value: Any) -> tuple[str, list[Any]]:
+        vendor = connections[self.using].vendor
+        compiled = self._compiled.get(vendor)
+        if compiled is None:
+            sql, params = self.compile(_SLOT)
+            # A text column's lookup gets the marker as text.
+            slots = [i for i, p in enumerate(params) if p in (_SLOT, str(_SLOT))]
+            if len(slots) != 1:
+                raise ValueError(f"the compiled query must use its argument once: {sql}")
+            compiled = self._compiled[vendor] = (sql, tuple(params), slots[0])
+        sql, params, slot = compiled
+        args = list(params)
+        args[slot] = value
+        return sql, args
+
+
+class CompiledQuery(_OneArgument):
     """A queryset of one argument, compiled once per database (vendor) and run raw."""
 
     def __init__(
         self, model: type[Model], build: Callable[[Any], QuerySet], using: str = "default"
     ):
+        super().__init__(using)
         self.model = model
         self.build = build
-        self.using = using
-        self._compiled: dict[str, tuple[str, tuple[Any, ...], int]] = {}
-        self._lock = threading.Lock()
+        # Per result shape (column names): each column's attname, Col and converters.
+        self._layouts: dict[tuple[str, ...], list[tuple[str, Any, list]] | None] = {}
 
-    def _sql(self) -> tuple[str, tuple[Any, ...], int]:
-        vendor = connections[self.using].vendor
-        compiled = self._compiled.get(vendor)
-        if compiled is None:
-            queryset = self.build(_SLOT)
-            sql, params = queryset.query.get_compiler(using=self.using).as_sql()
-            # A text column's lookup gets the marker as text.
-            slots = [i for i, p in enumerate(params) if p in (_SLOT, str(_SLOT))]
-            if len(slots) != 1:
-                raise ValueError(f"{self.model.__name__} query must use its argument once: {sql}")
-            compiled = (sql, tuple(params), slots[0])
-            with self._lock:
-                self._compiled[vendor] = compiled
-        return compiled
+    def compile(self, marker: Any) -> tuple[str, list[Any]]:
+        sql, params = self.build(marker).query.get_compiler(using=self.using).as_sql()
+        return sql, list(params)
 
     def first(self, value: Any, then: StatementBatch | None = None) -> Any:
         """The first row as a model instance (extra columns become attributes), or None.
@@ -174,9 +212,7 @@ class CompiledQuery:
         ``then``: a batch sent right after this query, in its round trip on PostgreSQL
         (elsewhere it ran as it was added); its ``rowcount`` is read afterwards.
         """
-        sql, params, slot = self._sql()
-        args = list(params)
-        args[slot] = value
+        sql, args = self._bound(value)
         if then is None or not then.together:
             found = next(iter(self.model.objects.using(self.using).raw(sql, args)), None)
             if then is not None:
@@ -192,25 +228,16 @@ class CompiledQuery:
 
     def all(self, value: Any) -> list[Any]:
         """Every row, as model instances."""
-        sql, params, slot = self._sql()
-        args = list(params)
-        args[slot] = value
-        return list(self.model.objects.using(self.using).raw(sql, args))
+        return list(self.model.objects.using(self.using).raw(*self._bound(value)))
 
     def first_with_all(self, value: Any, also: CompiledQuery) -> tuple[Any, list[Any]]:
         """This query's first row and every row of ``also`` (run with the same argument
         right after it), in one round trip on PostgreSQL: an episode's instance lock
         and its inbox. ``also`` reads after this query's row lock is taken."""
-        sql, params, slot = self._sql()
-        args = list(params)
-        args[slot] = value
-        also_sql, also_params, also_slot = also._sql()
-        also_args = list(also_params)
-        also_args[also_slot] = value
-        if not StatementBatch(self.using).together:
+        if not _together(self.using):
             return self.first(value), also.all(value)
         with connections[self.using].cursor() as cursor:
-            cursor.execute(*joined([(sql, args), (also_sql, also_args)]))
+            cursor.execute(*joined([self._bound(value), also._bound(value)]))
             row = cursor.fetchone()
             found = self._model_of(cursor.description, row) if row is not None else None
             cursor.nextset()
@@ -221,25 +248,45 @@ class CompiledQuery:
         """A model instance from a row of this query, as ``raw()`` builds it: its fields
         through their converters (payload fields decode), other columns as attributes."""
         conn = connections[self.using]
-        by_column = {field.column: field for field in self.model._meta.concrete_fields}
         names, values, extra = [], [], []
-        for column, value in zip((d.name for d in description), row, strict=True):
-            field = by_column.get(column)
-            if field is None:
+        for column, value, place in zip(
+            (d.name for d in description), row, self._layout(description), strict=True
+        ):
+            if place is None:
                 extra.append((column, value))
                 continue
-            col = field.get_col(self.model._meta.db_table)
-            for convert in conn.ops.get_db_converters(col) + field.get_db_converters(conn):
+            attname, col, converters = place
+            for convert in converters:
                 value = convert(value, col, conn)
-            names.append(field.attname)
+            names.append(attname)
             values.append(value)
         found = self.model.from_db(self.using, names, values)
         for column, value in extra:
             setattr(found, column, value)
         return found
 
+    def _layout(self, description: Any) -> list:
+        """Each column's (attname, Col, converters), None for an extra column: worked out
+        once per result shape (the lock of every step reads the same one)."""
+        columns = tuple(d.name for d in description)
+        layout = self._layouts.get(columns)
+        if layout is None:
+            conn = connections[self.using]
+            by_column = {field.column: field for field in self.model._meta.concrete_fields}
+            layout = []
+            for column in columns:
+                field = by_column.get(column)
+                if field is None:
+                    layout.append(None)
+                    continue
+                col = field.get_col(self.model._meta.db_table)
+                converters = conn.ops.get_db_converters(col) + field.get_db_converters(conn)
+                layout.append((field.attname, col, converters))
+            self._layouts[columns] = layout
+        return layout
 
-class CompiledUpdate:
+
+class CompiledUpdate(_OneArgument):
     """``queryset.update(**values)`` for a queryset of one argument, compiled once per
     database (vendor) and added to a :class:`StatementBatch` (sent with its round trip).
 
@@ -252,26 +299,18 @@ class CompiledUpdate:
     def __init__(
         self, build: Callable[[Any], QuerySet], values: dict[str, Any], using: str = "default"
     ) -> None:
+        super().__init__(using)
         self.build = build
         self.values = values
-        self.using = using
-        self._compiled: dict[str, tuple[str, tuple[Any, ...], int]] = {}
+
+    def compile(self, marker: Any) -> tuple[str, list[Any]]:
+        query = self.build(marker).query.chain(UpdateQuery)
+        query.add_update_values(self.values)
+        sql, params = query.get_compiler(self.using).as_sql()
+        return sql, list(params)
 
     def add(self, value: Any, batch: StatementBatch) -> None:
-        vendor = connections[self.using].vendor
-        compiled = self._compiled.get(vendor)
-        if compiled is None:
-            query = self.build(_SLOT).query.chain(UpdateQuery)
-            query.add_update_values(self.values)
-            sql, params = query.get_compiler(self.using).as_sql()
-            slots = [i for i, p in enumerate(params) if p == _SLOT]
-            if len(slots) != 1:
-                raise ValueError(f"the update must use its argument once: {sql}")
-            compiled = self._compiled[vendor] = (sql, tuple(params), slots[0])
-        sql, params, slot = compiled
-        args = list(params)
-        args[slot] = value
-        batch.add(sql, args)
+        batch.add(*self._bound(value))
 
 
 def insert_rows(
@@ -299,18 +338,15 @@ def insert_rows(
     one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     head = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES "
     size = max(1, conn.ops.bulk_batch_size(fields, rows))  # SQLite caps the parameters
-    own = batch is None  # else the caller's batch sends these with its later statements
-    batch = batch or StatementBatch(using)
-    for start in range(0, len(rows), size):
-        chunk = rows[start : start + size]
-        params = [
-            field.get_db_prep_save(value, conn)
-            for row in chunk
-            for field, value in zip(fields, row, strict=True)
-        ]
-        batch.add(head + ", ".join([one_row] * len(chunk)), params)
-    if own:
-        batch.run()
+    with sending(batch, using) as adding:  # a caller's batch sends them with its later ones
+        for start in range(0, len(rows), size):
+            chunk = rows[start : start + size]
+            params = [
+                field.get_db_prep_save(value, conn)
+                for row in chunk
+                for field, value in zip(fields, row, strict=True)
+            ]
+            adding.add(head + ", ".join([one_row] * len(chunk)), params)
 
 
 def delete_rows(
@@ -329,11 +365,8 @@ def delete_rows(
     meta = model._meta
     marks = ", ".join(["%s"] * len(pks))
     sql = f"DELETE FROM {quote(meta.db_table)} WHERE {quote(meta.pk.column)} IN ({marks})"
-    own = batch is None
-    batch = batch or StatementBatch(using)
-    batch.add(sql, list(pks))
-    if own:
-        batch.run()
+    with sending(batch, using) as adding:
+        adding.add(sql, list(pks))
 
 
 _UPDATES: dict[tuple[type[Model], tuple[str, ...], tuple[str, ...], str], str] = {}

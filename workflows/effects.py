@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db import transaction
 
-from .compiled import CompiledUpdate, StatementBatch, insert_objects
+from .compiled import CompiledUpdate, StatementBatch, insert_objects, sending
 from .engine import DurableError, FailureDetails
 from .engine import actions as act
 from .engine import events as ev
@@ -355,12 +355,9 @@ def cancel_outstanding(instance: Instance, batch: StatementBatch | None = None) 
     With ``batch`` (a finishing episode's) the three UPDATEs go in its round trip, ahead
     of the episode's new tasks (added later), which stay scheduled as before.
     """
-    own = batch is None
-    batch = batch or StatementBatch()
-    for update in _CANCEL_OUTSTANDING:
-        update.add(instance.pk, batch)
-    if own:
-        batch.run()
+    with sending(batch) as adding:
+        for update in _CANCEL_OUTSTANDING:
+            update.add(instance.pk, adding)
 
 
 _CANCEL_OUTSTANDING = (

@@ -232,20 +232,13 @@ def traced_episode(fn: Callable[..., Episode]) -> Callable[..., Episode]:
     """``episodes.episode_locked``: a span per episode, child of the instance's start."""
 
     @functools.wraps(fn)
-    def episode(
-        instance: Instance,
-        registry: Any = None,
-        extra_events: Any = (),
-        claim: Any = False,
-        inbox: Any = None,
-        commit: bool = False,
-    ) -> Episode:
+    def episode(instance: Instance, *args: Any, **kwargs: Any) -> Episode:
         if not enabled():
-            return fn(instance, registry, extra_events, claim, inbox, commit)
+            return fn(instance, *args, **kwargs)
         parent = instance_context(instance.pk, instance.execution_id)
         attributes = _instance_attributes(instance)
         with _span(f"durable.episode {instance.name}", parent, attributes) as span:
-            result = fn(instance, registry, extra_events, claim, inbox, commit)
+            result = fn(instance, *args, **kwargs)
             span.set_attribute("durable.status", str(instance.status))
             if instance.status == InstanceStatus.FAILED:
                 _record_failure(span, instance.failure)

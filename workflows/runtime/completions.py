@@ -29,7 +29,7 @@ import psycopg
 from django.db import connection
 from psycopg import sql
 
-from ..compiled import StatementBatch
+from ..compiled import StatementBatch, sending
 from ..signals import instance_changed
 from ..statuses import TERMINAL
 
@@ -65,11 +65,8 @@ def announce(instance: Any, batch: StatementBatch | None = None) -> None:
     """
     if connection.vendor != "postgresql" or _behind_pgbouncer():
         return
-    own = batch is None
-    batch = batch or StatementBatch()
-    batch.add("SELECT pg_notify(%s, %s)", [channel(instance.task_hub), instance.instance_id])
-    if own:
-        batch.run()
+    with sending(batch) as adding:
+        adding.add("SELECT pg_notify(%s, %s)", [channel(instance.task_hub), instance.instance_id])
 
 
 def wait_until(

@@ -45,12 +45,12 @@ def record(results: list[Result]) -> list[Result]:
     for every writer of many task rows) and written by one UPDATE on PostgreSQL (a
     SELECT ... FOR UPDATE and a bulk UPDATE elsewhere).
     """
-    now = timezone.now()
     if len(results) == 1:  # every step does this: compiled once (workflows/compiled.py)
         batch = StatementBatch()
         recorded = record_in(batch, *results[0])
         batch.run()
         return recorded()
+    now = timezone.now()
     finished = [(task, _finished_fields(outcome, now)) for task, outcome in results]
     rows = [(task.pk, fields) for task, fields in finished]
     changed = update_each(ActivityTask, rows, where={"status": TaskStatus.RUNNING})

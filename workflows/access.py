@@ -20,6 +20,7 @@ from .models import (
     Instance,
 )
 from .states import InstanceState
+from .statuses import REPLAY_FAILED
 
 # Django permissions of the workflows app; superusers hold them all.
 VIEW = "view_instance"
@@ -86,7 +87,7 @@ def _attention_summary(reason: str) -> str:
         return ""
     if reason.startswith("compensation"):
         what = "A compensation failed for good: retry, resolve or skip it."
-    elif reason.startswith("replay:"):
+    elif reason.startswith(REPLAY_FAILED):
         what = "Replaying its history failed with the deployed code: fix, then retry the episode."
     else:
         what = "It waits for a person."

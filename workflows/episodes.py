@@ -37,7 +37,7 @@ from .retention import note_history_growth
 from .runtime import completions
 from .runtime.cache import sticky_cache
 from .signals import notify_changed
-from .statuses import TERMINAL, InstanceStatus
+from .statuses import REPLAY_FAILED, TERMINAL, InstanceStatus
 from .tracing import traced_episode
 
 log = logging.getLogger("workflows.runtime")
@@ -223,7 +223,7 @@ def episode_locked(
         if instance.status in TERMINAL:
             instance.completed_at = now
     instance.custom_status = result.custom_status
-    if instance.needs_attention and instance.attention_reason.startswith("replay:"):
+    if instance.needs_attention and instance.attention_reason.startswith(REPLAY_FAILED):
         instance.needs_attention, instance.attention_reason = False, ""
     fields = _EPISODE_FIELDS + (_NEW_EXECUTION_FIELDS * effects.continued)
     update_fields(instance, fields, batch=batch)
@@ -323,7 +323,7 @@ def _needs_attention(instance: Instance, exc: Exception) -> None:
     )
     observe_replay_failure(instance.name)
     instance.needs_attention = True
-    instance.attention_reason = f"replay: {exc}"
+    instance.attention_reason = f"{REPLAY_FAILED} {exc}"
     instance.save(update_fields=["needs_attention", "attention_reason", "updated_at"])
     notify_changed(instance)
 

@@ -17,6 +17,10 @@ class InstanceStatus(models.TextChoices):
 TERMINAL = frozenset({InstanceStatus.COMPLETED, InstanceStatus.FAILED, InstanceStatus.TERMINATED})
 ACTIVE = frozenset({InstanceStatus.PENDING, InstanceStatus.RUNNING, InstanceStatus.SUSPENDED})
 
+# How an attention reason starts when replaying the history failed with the deployed code
+# (workflows/episodes.py); the instance waits for an operator's retry of the episode.
+REPLAY_FAILED = "replay:"
+
 
 class TaskStatus(models.TextChoices):
     SCHEDULED = "scheduled"

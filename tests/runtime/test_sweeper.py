@@ -115,6 +115,26 @@ def test_a_lost_wake_up_is_sent_again_but_not_for_suspended_instances(client):
     assert instance(paused).woken_at < now
 
 
+def test_an_instance_whose_replay_failed_is_not_woken_again_until_retried(client):
+    failed_replay = client.start("t_chain", 1)
+    failed_undo = client.start("t_chain", 1)
+    Instance.objects.filter(instance_id=failed_replay).update(
+        needs_attention=True, attention_reason="replay: orchestrator 't_chain' v9 missing"
+    )
+    Instance.objects.filter(instance_id=failed_undo).update(
+        needs_attention=True, attention_reason="compensation refund (refund) failed: boom"
+    )
+    later = timezone.now() + LATER
+    assert resend_lost_wakeups(this_hub(), later) == 1
+    assert instance(failed_undo).woken_at == later
+    assert instance(failed_replay).woken_at < later
+    # The operator's retry after the fix wakes it; its inbox was kept all along.
+    client.retry_episode(failed_replay)
+    drive()
+    assert client.get_status(failed_replay).status == "completed"
+    assert not instance(failed_replay).needs_attention
+
+
 def test_due_timers_fire_once_and_only_in_their_hub(client):
     ours = client.start("t_timer", 1)
     theirs = DurableClient(hub=other_hub()).start("t_timer", 1)

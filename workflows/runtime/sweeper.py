@@ -28,7 +28,7 @@ from ..logging import log_context
 from ..models import ActivityTask, InboxMessage, Instance, Timer
 from ..retention import purge_if_due
 from ..schedules.wakeups import wake_due as wake_due_schedules
-from ..statuses import TERMINAL, InstanceStatus, TaskStatus
+from ..statuses import REPLAY_FAILED, TERMINAL, InstanceStatus, TaskStatus
 from . import outcomes
 from .bulk_wakeups import resend_stalled as resend_stalled_bulk
 from .dispatch import start_activity, wake_orchestration
@@ -209,9 +209,16 @@ def expire_leases(hub: str, now: datetime, batch: int = 500) -> int:
 
 def resend_lost_wakeups(hub: str, now: datetime, batch: int = 500) -> int:
     cutoff = now - redeliver_after()
+    # An instance whose replay failed keeps its inbox for an operator's retry (after a
+    # fix is deployed): waking it again would only fail the same way, an error logged
+    # every few seconds for as long as it waits (docs/architecture.md, "Sweeper").
     waiting = (
         InboxMessage.objects.filter(instance__task_hub=hub)
         .exclude(instance__status__in=[*TERMINAL, InstanceStatus.SUSPENDED])
+        .exclude(
+            instance__needs_attention=True,
+            instance__attention_reason__startswith=REPLAY_FAILED,
+        )
         .values("instance_id")
         .annotate(oldest=Min("created_at"))
         .filter(oldest__lt=cutoff)

@@ -3,6 +3,7 @@ histograms and gauges."""
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 import subprocess
@@ -11,6 +12,8 @@ import urllib.request
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -18,6 +21,7 @@ from tests.support import workers
 from tests.support.checks import wait_until
 from tests.support.episodes import run_episode
 from tests.support.observed import row
+from tests.support.private_services import free_port
 from tests.support.versioning_workflows import old_release
 from workflows.client import DurableClient
 from workflows.models import ApprovalRequest, Instance
@@ -217,12 +221,6 @@ def test_multiprocess_mode_adds_up_every_process(tmp_path, monkeypatch, admin_cl
     assert ("durable_instances", (("status", "running"),)) in m  # database gauges as well
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.integration
 def test_durable_worker_serves_its_own_metrics_port(transactional_db):
     port = free_port()
@@ -241,3 +239,18 @@ def test_durable_worker_serves_its_own_metrics_port(transactional_db):
     assert "# TYPE durable_activity_attempts_total counter" in body
     assert "durable_instances{" not in body  # the database gauges are the web's job
     assert code == 0, command.output
+
+
+def test_a_metrics_port_that_is_taken_stops_the_worker_with_a_clear_error(db):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", free_port()))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(CommandError, match=f"--metrics-port {port}: cannot serve metrics"):
+            call_command("durable", "worker", "--metrics-port", str(port), stdout=io.StringIO())
+
+
+@pytest.mark.parametrize("port", ["0", "70000", "ninety"])
+def test_a_metrics_port_out_of_range_is_refused(db, port):
+    with pytest.raises(CommandError, match=f"'{port}' is not a port: give a number 1-65535"):
+        call_command("durable", "worker", "--metrics-port", port, stdout=io.StringIO())

@@ -7,6 +7,8 @@ import signal
 import threading
 from typing import Any
 
+from django.core.management.base import CommandError
+
 from ..metrics import serve_worker_metrics
 from ..runtime.worker import Worker
 from .pools import add_thread_arguments, thread_options
@@ -22,13 +24,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="start even if active instances need orchestrator versions this code lacks",
     )
     parser.add_argument(
-        "--metrics-port", type=int, help="serve this process's Prometheus metrics on this port"
+        "--metrics-port",
+        type=_port,
+        help="serve this process's Prometheus metrics on this port (1-65535)",
     )
     parser.add_argument(
         "--queues",
         help="comma-separated queues to serve: orchestrations, default (activities) and "
         "activities' own queues (@activity(queue=...)); default: all",
     )
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: give a number 1-65535")
+    return int(text)
 
 
 def run(options: dict[str, Any], stdout: Any, stderr: Any) -> None:
@@ -38,23 +48,34 @@ def run(options: dict[str, Any], stdout: Any, stderr: Any) -> None:
         force=options["force"],
         queues=queues.split(",") if queues is not None else None,
     )
+    # The port first: a port that cannot be served stops the worker before it takes work.
+    metrics = _serve_metrics(options["metrics_port"])
     stop = threading.Event()
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
     }
     try:
         worker.start()  # IncompatibleCode unless --force: see workflows/versioning.py
-        metrics = None
         try:
-            if options["metrics_port"]:
-                metrics = serve_worker_metrics(options["metrics_port"])
             stdout.write("worker running; Ctrl-C to stop")
             stdout.flush()
             stop.wait()
         finally:
-            if metrics is not None:
-                metrics.shutdown()
             worker.stop()
     finally:
+        if metrics is not None:
+            metrics.shutdown()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _serve_metrics(port: int | None) -> Any:
+    if not port:
+        return None
+    try:
+        return serve_worker_metrics(port)
+    except OSError as exc:  # taken by another process, or not ours to bind
+        raise CommandError(
+            f"--metrics-port {port}: cannot serve metrics there ({exc.strerror or exc}); "
+            "choose a free port, or leave the option out."
+        ) from None

@@ -144,6 +144,9 @@ def environment(
     suite: Suite, found: dict[str, services.Service], bouncer: PgBouncer | None
 ) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in UNSET_FOR_DEFAULT}
+    # Bytecode is kept (compile_project, and pytest's rewritten test modules): a run starts
+    # some 200 Python processes, each compiling every module it imports when none is.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.pop("DATABASE_PGBOUNCER", None)
     if "postgres" in suite.needs:
         env["DATABASE_URL"] = found["postgres"].url or ""
@@ -154,6 +157,17 @@ def environment(
         if broker in suite.needs:
             env["DURABLE_BROKER_URL"] = found[broker].url or ""
     return {**env, **suite.env}
+
+
+def compile_project() -> None:
+    """The project's bytecode, once, before the suites start. PYTHONDONTWRITEBYTECODE (set
+    on some machines) would leave every worker, server and CLI process a test starts to
+    compile the modules it imports again: a quarter of a `durable worker`'s start-up CPU."""
+    folders = [str(ROOT / name) for name in ("durableapp", "workflows", "tests", "scripts")]
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "-j", "0", *folders, str(ROOT / "manage.py")],
+        check=True,
+    )
 
 
 def command(suite: Suite, extra: list[str]) -> list[str]:
@@ -284,6 +298,7 @@ def main(argv: list[str]) -> int:
     needed = {name for suite in chosen for name in suite.needs}
     if any(suite.via_pgbouncer for suite in chosen):
         needed |= {"postgres", "pgbouncer"}
+    compile_project()
     found = services.ensure(sorted(needed))
     for service in found.values():
         print(f"services: {service.line()}")

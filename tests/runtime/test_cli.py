@@ -14,6 +14,7 @@ from django.core.management import CommandError, call_command
 from tests.support import workers
 from tests.support.checks import instance, kinds
 from tests.support.driver import drive
+from workflows.management.commands.durable import check_tags
 from workflows.models import Instance
 
 # The broker only changes transport: with worker processes these run in the Redis suite.
@@ -128,3 +129,11 @@ def test_the_real_command_line_exits_non_zero_with_the_message(client):
     assert result.returncode == 1
     assert "No instance 'missing'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_only_serve_runs_the_checks_of_what_serves_pages():
+    worker = set(check_tags("worker"))
+    assert check_tags("serve") is None  # every check
+    assert not worker & {"urls", "admin", "templates", "staticfiles"}
+    # The settings check (workflows.conf, "compatibility") and the models' still run.
+    assert {"compatibility", "models", "database", "security"} <= worker

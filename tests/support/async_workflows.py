@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from tests.support import workflows  # noqa: F401 - the worker needs both sets
+from tests.support.markers import write_whole
 from workflows.engine import (
     ActivityCancelled,
     ActivityTimedOut,
@@ -124,7 +125,7 @@ async def t_async_beating(ctx, spec):
             done += 1
             ctx.heartbeat({"done": done})
     except (asyncio.CancelledError, ActivityCancelled) as exc:
-        Path(spec["marker"]).write_text(type(exc).__name__)
+        write_whole(spec["marker"], type(exc).__name__)
         raise
     return done
 

@@ -21,19 +21,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.markers import write_whole
 from workflows.engine import activity, orchestrator
 
 
 def _record(ctx, spec):
     path = Path(spec["dir"]) / (
-        f"{spec.get('tag', 'run')}-{spec['i']}-{ctx.attempt}-{os.getpid()}-{uuid.uuid4().hex}"
+        f"{spec.get('tag', 'run')}-{spec['i']}-{ctx.attempt}-{os.getpid()}-{uuid.uuid4().hex}.run"
     )
     started = time.time()
-    path.write_text(f"{started} - {os.getpid()}\n")
+    write_whole(path, f"{started} - {os.getpid()}\n")
     if spec.get("gate"):
         _wait_for(Path(spec["gate"]))
     time.sleep(spec.get("sleep", 0))
-    path.write_text(f"{started} {time.time()} {os.getpid()}\n")
+    write_whole(path, f"{started} {time.time()} {os.getpid()}\n")
     return spec["i"]
 
 
@@ -106,11 +107,9 @@ class Run:
 
 def runs(directory: str | Path, tag: str | None = None) -> list[Run]:
     found = []
-    for path in Path(directory).iterdir():
-        text = path.read_text().split()
-        if len(text) != 3:
-            continue  # caught between create and write
-        start, end, pid = text
+    # Whole records only (write_whole): not a gate file, nor one being written (.part).
+    for path in Path(directory).glob("*.run"):
+        start, end, pid = path.read_text().split()
         run = Run(
             path.name.split("-")[0], float(start), None if end == "-" else float(end), int(pid)
         )

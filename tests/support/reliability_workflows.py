@@ -14,6 +14,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from tests.support.markers import write_whole
 from workflows.engine import (
     ActivityCancelled,
     ActivityTimedOut,
@@ -78,7 +79,7 @@ def _wait_for(path: str | None, max_seconds: float) -> bool:
 
 def _mark(path: str | None, **facts) -> None:
     if path:
-        Path(path).write_text(json.dumps(facts))
+        write_whole(path, json.dumps(facts))
 
 
 @activity(name="r_hang")

@@ -4,24 +4,29 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.support.brokers import purge_queues
 from tests.support.checks import (
+    NOTHING,
     assert_history_valid,
     history,
     instance,
     kinds,
     other_hub,
+    sweep_at,
     this_hub,
     wait_until,
 )
 from tests.support.driver import drive
 from tests.support.episodes import run_episode
 from workflows.client import DurableClient
-from workflows.models import ActivityTask, Instance, Timer
+from workflows.models import ActivityTask, BulkOperation, Instance, Timer
 from workflows.runtime.activities import claim_task, execute_task
 from workflows.runtime.sweeper import (
+    candidates,
     expire_leases,
     fire_due_timers,
     resend_lost_tasks,
@@ -133,6 +138,30 @@ def test_an_instance_whose_replay_failed_is_not_woken_again_until_retried(client
     drive()
     assert client.get_status(failed_replay).status == "completed"
     assert not instance(failed_replay).needs_attention
+
+
+def test_a_round_looks_only_where_something_can_be_due(client):
+    nothing = {"timers": False, "tasks": False, "inbox": False, "bulk": False}
+    now = timezone.now()
+    assert candidates(this_hub(), now) == nothing
+    with CaptureQueriesContext(connection) as idle:
+        assert sweep_at(this_hub(), now) == NOTHING
+    # The candidates, the schedules and the entities: not one query per sweep (18).
+    assert len(idle.captured_queries) == 3, [q["sql"][:80] for q in idle.captured_queries]
+
+    client.start("t_timer", 1)  # its start message waits in the inbox
+    assert candidates(this_hub(), now + LATER) == {**nothing, "inbox": True}
+    drive()  # the first episode: a timer, due in 1 s
+    assert candidates(this_hub(), now) == nothing
+    assert candidates(this_hub(), now + LATER) == {**nothing, "timers": True}
+    assert sweep_at(this_hub(), now + LATER) == {"timers_fired": 1}
+
+    chain = client.start("t_chain", 1)
+    assert run_episode(instance(chain).pk)  # its activity is scheduled: open
+    assert candidates(this_hub(), now)["tasks"] is True
+    assert candidates(other_hub(), now) == nothing  # another hub's rows are not ours
+    BulkOperation.objects.create(task_hub=this_hub(), action="terminate", reason="r", actor="t")
+    assert candidates(this_hub(), now)["bulk"] is True
 
 
 def test_due_timers_fire_once_and_only_in_their_hub(client):

@@ -25,10 +25,10 @@ from ..inbox import deliver
 from ..limits import admission
 from ..limits.config import limited_names
 from ..logging import log_context
-from ..models import ActivityTask, InboxMessage, Instance, Timer
+from ..models import ActivityTask, BulkOperation, BulkStatus, InboxMessage, Instance, Timer
 from ..retention import purge_if_due
 from ..schedules.wakeups import wake_due as wake_due_schedules
-from ..statuses import REPLAY_FAILED, TERMINAL, InstanceStatus, TaskStatus
+from ..statuses import OPEN, REPLAY_FAILED, TERMINAL, InstanceStatus, TaskStatus
 from . import outcomes
 from .bulk_wakeups import resend_stalled as resend_stalled_bulk
 from .dispatch import start_activity, wake_orchestration
@@ -241,20 +241,47 @@ def resend_lost_wakeups(hub: str, now: datetime, batch: int = 500) -> int:
     return len(instances)
 
 
+def candidates(hub: str, now: datetime) -> dict[str, bool]:
+    """Which sweeps can find anything this round, in one query: due timers; open tasks
+    (what timeouts, lease expiry, lost messages and limits look through); inbox messages
+    older than the redelivery wait; running bulk operations. Each condition holds
+    whenever its sweeps' own does, so a sweep skipped on it would have found nothing: an
+    idle worker's round is three queries instead of 18 (docs/architecture.md, "Sweeper").
+    """
+    cutoff = now - redeliver_after()
+    kinds = {
+        "timers": Timer.objects.filter(task_hub=hub, fired=False, fire_at__lte=now),
+        "tasks": ActivityTask.objects.filter(task_hub=hub, status__in=OPEN),
+        "inbox": InboxMessage.objects.filter(instance__task_hub=hub, created_at__lt=cutoff),
+        "bulk": BulkOperation.objects.filter(task_hub=hub, status=BulkStatus.RUNNING),
+    }
+    parts, params = [], []
+    for queryset in kinds.values():
+        sql, values = queryset.values("pk")[:1].query.sql_with_params()
+        parts.append(f"EXISTS ({sql})")
+        params.extend(values)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(parts), params)
+        found = cursor.fetchone()
+    return {kind: bool(value) for kind, value in zip(kinds, found, strict=True)}
+
+
 def sweep_once(hub: str | None = None, now: datetime | None = None) -> SweepReport:
     """One round of every sweep, in order; ``now`` (tests) defaults to the current time."""
     hub = hub or conf.TASK_HUB
     now = now or timezone.now()
+    due = candidates(hub, now)
+    tasks = due["tasks"]
     return SweepReport(
-        timers_fired=fire_due_timers(hub, now),
+        timers_fired=fire_due_timers(hub, now) if due["timers"] else 0,
         # before lease expiry: a task past its deadline fails rather than running again
-        activities_timed_out=time_out_activities(hub, now),
-        leases_expired=expire_leases(hub, now),
-        tasks_resent=resend_lost_tasks(hub, now),
-        wakeups_resent=resend_lost_wakeups(hub, now),
-        limits_woken=admission.sweep(hub, now),
+        activities_timed_out=time_out_activities(hub, now) if tasks else 0,
+        leases_expired=expire_leases(hub, now) if tasks else 0,
+        tasks_resent=resend_lost_tasks(hub, now) if tasks else 0,
+        wakeups_resent=resend_lost_wakeups(hub, now) if due["inbox"] else 0,
+        limits_woken=admission.sweep(hub, now) if tasks else 0,
         purged=purge_if_due(hub, now),
-        bulk_woken=resend_stalled_bulk(hub, now),
+        bulk_woken=resend_stalled_bulk(hub, now) if due["bulk"] else 0,
         schedules_woken=wake_due_schedules(hub, now),
         entities_woken=wake_stalled_entities(hub, now),
     )

@@ -14,7 +14,7 @@ import pytest
 
 from tests.bulk.conftest import OPERATOR
 from tests.support.checks import wait_until
-from tests.ui.browsing import WatchedBrowser, _hashed, chromium, server  # noqa: F401
+from tests.ui.browsing import WAIT_MS, WatchedBrowser, _hashed, chromium, server  # noqa: F401
 from tests.ui.server import ServeProcess
 from workflows.models import AuditEntry, BulkOperation, Instance
 
@@ -42,7 +42,7 @@ def operator_page(server, chromium, make_user) -> Iterator[Any]:  # noqa: F811
     user.save(update_fields=["password"])
     watched = WatchedBrowser(chromium)  # page errors and console errors fail the test
     context = watched.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(WAIT_MS)
     page = context.new_page()
     page.on("dialog", lambda dialog: dialog.accept())
     page.goto(f"{server.url}/login/")

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.ui.browsing import WatchedBrowser
+from tests.ui.browsing import WAIT_MS, WatchedBrowser
 from tests.ui.server import ServeProcess
 
 pytestmark = pytest.mark.browser
@@ -36,12 +36,12 @@ def page(server, django_user_model) -> Iterator[Any]:
     django_user_model.objects.create_superuser("root", "root@example.com", PASSWORD)
     unsafe = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's loop in this thread
-    expect.set_options(timeout=10_000)
+    expect.set_options(timeout=WAIT_MS)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         watched = WatchedBrowser(browser)  # page errors and console errors fail the test
         page = watched.new_page()
-        page.set_default_timeout(15_000)
+        page.set_default_timeout(WAIT_MS)
         page.violations = []
         page.on(
             "console",

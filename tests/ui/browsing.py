@@ -27,6 +27,10 @@ from workflows.conf import conf
 SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+# How long an action, a navigation or an expectation may wait: a wait, not a timing (it
+# only matters when the machine is slow, as a loaded CI machine is; a CI run with a second
+# `make test` beside it spent over 20 s on one navigation).
+WAIT_MS = 60_000
 PHONE = {"width": 390, "height": 844}
 LAPTOP = {"width": 1400, "height": 900}
 PASSWORDS = {"mia": "mia-pass-1", "olga": "olga-pass-1", "otto": "otto-pass-1", "root": "root-p-1"}
@@ -86,7 +90,7 @@ def chromium(serving) -> Iterator[Any]:
     # calls are plain sequential code, so Django's async guard may step aside.
     unsafe = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    expect.set_options(timeout=60_000)  # a wait, not a timing: a loaded CI machine is slow
+    expect.set_options(timeout=WAIT_MS)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         yield browser
@@ -161,7 +165,7 @@ def signed_in(
     """A new page of ``who``, signed in, at width x height; ``options`` go to the browser
     context (e.g. ``timezone_id="Europe/Berlin"``)."""
     context = browser.new_context(viewport={"width": width, "height": height}, **options)
-    context.set_default_timeout(20_000)
+    context.set_default_timeout(WAIT_MS)
     page = context.new_page()
     page.on("dialog", lambda dialog: dialog.accept())  # hx-confirm: the person says yes
     page.goto(f"{server.url}/login/")

@@ -10,8 +10,10 @@ import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
+from django.db import OperationalError
 
 from workflows.models import AuditEntry, BulkOperation, Instance
+from workflows.ui import bulk_live
 
 pytestmark = pytest.mark.django_db
 
@@ -215,6 +217,42 @@ def test_the_socket_says_each_change_of_progress(in_memory_layer, console, clien
         {"type": "changed", "status": "running", "processed": 2},
         {"type": "changed", "status": "completed", "processed": 4},
     ]
+
+
+def test_a_database_error_in_one_read_does_not_end_the_progress(
+    in_memory_layer, console, client, make_instances, monkeypatch
+):
+    from workflows.routing import websocket_urlpatterns
+
+    make_instances(2, "running")
+    op = client.start_bulk("terminate", filter={}, reason="r", by=console.user, chunk_size=2)
+    reads, progress = [], bulk_live._progress
+
+    def flaky(pk):
+        reads.append(pk)
+        if len(reads) == 3:  # connect's, the first message's, then the database is away
+            raise OperationalError("server closed the connection unexpectedly")
+        return progress(pk)
+
+    monkeypatch.setattr(bulk_live, "_progress", flaky)
+
+    async def scenario():
+        socket = WebsocketCommunicator(
+            URLRouter(websocket_urlpatterns), f"/ws/bulk-operations/{op.id}/"
+        )
+        socket.scope["user"] = console.user
+        assert (await socket.connect())[0]
+        heard = [await socket.receive_json_from(timeout=30)]
+        await sync_to_async(client.run_bulk_chunk)(op.id)
+        heard.append(await socket.receive_json_from(timeout=30))
+        await socket.disconnect()
+        return heard
+
+    assert async_to_sync(scenario)() == [
+        {"type": "changed", "status": "running", "processed": 0},
+        {"type": "changed", "status": "completed", "processed": 2},
+    ]
+    assert len(reads) >= 4  # the failed read was followed by another
 
 
 def test_the_socket_is_for_operators(in_memory_layer, web, client, make_instances, operator):

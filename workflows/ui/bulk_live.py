@@ -10,10 +10,12 @@ the fallback when the socket is down.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.db import DatabaseError
 
 from workflows.client import DurableClient
 from workflows.engine import DurableError
@@ -21,6 +23,8 @@ from workflows.engine import DurableError
 from . import access
 
 POLL_SECONDS = 0.5
+
+log = logging.getLogger("workflows.ui")
 
 
 def _progress(pk: int) -> tuple[str, int] | None:
@@ -55,7 +59,14 @@ class BulkProgress(AsyncJsonWebsocketConsumer):
     async def watch(self) -> None:
         seen: tuple[str, int] | None = None
         while True:
-            now = await database_sync_to_async(_progress)(self.pk)
+            try:
+                now = await database_sync_to_async(_progress)(self.pk)
+            except DatabaseError as exc:
+                # A task that raised would end unseen, and the page hear nothing more: a
+                # database error (a lost connection, a locked SQLite file) waits a round.
+                log.warning("bulk operation %s: progress not read (%s); again", self.pk, exc)
+                await asyncio.sleep(POLL_SECONDS)
+                continue
             if now is None:
                 return
             if now != seen:

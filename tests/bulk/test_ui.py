@@ -192,27 +192,31 @@ def in_memory_layer(settings):
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 
-def test_the_socket_says_each_change_of_progress(in_memory_layer, console, client, make_instances):
+def progress_heard(client, op, user, chunks: int) -> list[dict]:
+    """What the operation's socket says: on connecting, then after each of ``chunks``."""
     from workflows.routing import websocket_urlpatterns
-
-    make_instances(4, "running")
-    op = client.start_bulk("terminate", filter={}, reason="r", by=console.user, chunk_size=2)
 
     async def scenario():
         socket = WebsocketCommunicator(
             URLRouter(websocket_urlpatterns), f"/ws/bulk-operations/{op.id}/"
         )
-        socket.scope["user"] = console.user
+        socket.scope["user"] = user
         assert (await socket.connect())[0]
         heard = [await socket.receive_json_from(timeout=30)]
-        await sync_to_async(client.run_bulk_chunk)(op.id)
-        heard.append(await socket.receive_json_from(timeout=30))
-        await sync_to_async(client.run_bulk_chunk)(op.id)
-        heard.append(await socket.receive_json_from(timeout=30))
+        for _ in range(chunks):
+            await sync_to_async(client.run_bulk_chunk)(op.id)
+            heard.append(await socket.receive_json_from(timeout=30))
         await socket.disconnect()
         return heard
 
-    assert async_to_sync(scenario)() == [
+    return async_to_sync(scenario)()
+
+
+def test_the_socket_says_each_change_of_progress(in_memory_layer, console, client, make_instances):
+    make_instances(4, "running")
+    op = client.start_bulk("terminate", filter={}, reason="r", by=console.user, chunk_size=2)
+
+    assert progress_heard(client, op, console.user, chunks=2) == [
         {"type": "changed", "status": "running", "processed": 0},
         {"type": "changed", "status": "running", "processed": 2},
         {"type": "changed", "status": "completed", "processed": 4},
@@ -222,8 +226,6 @@ def test_the_socket_says_each_change_of_progress(in_memory_layer, console, clien
 def test_a_database_error_in_one_read_does_not_end_the_progress(
     in_memory_layer, console, client, make_instances, monkeypatch
 ):
-    from workflows.routing import websocket_urlpatterns
-
     make_instances(2, "running")
     op = client.start_bulk("terminate", filter={}, reason="r", by=console.user, chunk_size=2)
     reads, progress = [], bulk_live._progress
@@ -236,19 +238,7 @@ def test_a_database_error_in_one_read_does_not_end_the_progress(
 
     monkeypatch.setattr(bulk_live, "_progress", flaky)
 
-    async def scenario():
-        socket = WebsocketCommunicator(
-            URLRouter(websocket_urlpatterns), f"/ws/bulk-operations/{op.id}/"
-        )
-        socket.scope["user"] = console.user
-        assert (await socket.connect())[0]
-        heard = [await socket.receive_json_from(timeout=30)]
-        await sync_to_async(client.run_bulk_chunk)(op.id)
-        heard.append(await socket.receive_json_from(timeout=30))
-        await socket.disconnect()
-        return heard
-
-    assert async_to_sync(scenario)() == [
+    assert progress_heard(client, op, console.user, chunks=1) == [
         {"type": "changed", "status": "running", "processed": 0},
         {"type": "changed", "status": "completed", "processed": 2},
     ]

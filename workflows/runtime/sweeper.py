@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import close_old_connections, connection, transaction
-from django.db.models import F, Min, Q
+from django.db.models import F, Min, Q, QuerySet
 from django.utils import timezone
 
 from ..conf import conf
@@ -61,15 +61,13 @@ class SweepReport:
     entities_woken: int = 0  # entities whose operations waited too long, woken again
 
 
+def _due_timers(hub: str, now: datetime) -> QuerySet[Timer]:
+    return Timer.objects.filter(task_hub=hub, fired=False, fire_at__lte=now)
+
+
 def fire_due_timers(hub: str, now: datetime, batch: int = 200) -> int:
     with transaction.atomic():
-        timers = list(
-            _locked(
-                Timer.objects.filter(task_hub=hub, fired=False, fire_at__lte=now).order_by(
-                    "fire_at"
-                )
-            )[:batch]
-        )
+        timers = list(_locked(_due_timers(hub, now).order_by("fire_at"))[:batch])
         for timer in timers:
             timer.fired = True
             instance = Instance(pk=timer.instance_id, task_hub=hub)
@@ -250,7 +248,7 @@ def candidates(hub: str, now: datetime) -> dict[str, bool]:
     """
     cutoff = now - redeliver_after()
     kinds = {
-        "timers": Timer.objects.filter(task_hub=hub, fired=False, fire_at__lte=now),
+        "timers": _due_timers(hub, now),
         "tasks": ActivityTask.objects.filter(task_hub=hub, status__in=OPEN),
         "inbox": InboxMessage.objects.filter(instance__task_hub=hub, created_at__lt=cutoff),
         "bulk": BulkOperation.objects.filter(task_hub=hub, status=BulkStatus.RUNNING),

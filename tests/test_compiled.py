@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from workflows import compiled
-from workflows.models import HistoryEvent, InboxMessage, Instance
+from workflows.models import ActivityTask, HistoryEvent, InboxMessage, Instance
 
 pytestmark = pytest.mark.django_db
 
@@ -184,3 +186,82 @@ def test_a_commit_that_fails_in_the_batch_rolls_back_and_runs_no_hook():
     assert hooks == []
     assert HistoryEvent.objects.count() == 0
     assert Instance.objects.filter(pk=inst.pk).exists()  # the connection works on
+
+
+# Texts that an array literal must quote and escape, and that SQL must keep as written.
+AWKWARD = ['a "quoted", {braced} \\ text', "NULL", "", "it's", "ünï ☃", " lead", "a,b", "{}"]
+
+
+def test_many_rows_go_as_one_statement_and_read_back_as_written(inst):
+    """From compiled.UNNEST_FROM rows, PostgreSQL gets one array per column (a statement of
+    one shape); every value, awkward texts and nulls too, reads back as written, and the
+    primary keys come back in the order of the objects."""
+    count = compiled.UNNEST_FROM + 3
+    texts = [AWKWARD[i % len(AWKWARD)] for i in range(count)]
+    rows = [
+        (inst.pk, "e1", seq, "event_raised", {"t": texts[seq], "n": None}, inst.created_at)
+        for seq in range(count)
+    ]
+    with CaptureQueriesContext(connection) as captured, transaction.atomic():
+        compiled.insert_rows(HistoryEvent, COLUMNS, rows)
+        events = [history_event(inst, 100 + seq) for seq in range(count)]
+        for event, text in zip(events, texts, strict=True):
+            event.kind = text
+        compiled.insert_objects(events)
+    inserts = [sql for sql in sent(captured) if sql.startswith("INSERT")]
+    if connection.vendor == "postgresql":
+        assert len(inserts) == 2 and all("unnest(" in sql for sql in inserts)
+    stored = {e.seq: e for e in HistoryEvent.objects.filter(instance=inst)}
+    for seq in range(count):
+        assert stored[seq].payload == {"t": texts[seq], "n": None}
+        assert stored[seq].timestamp == inst.created_at
+    for event, text in zip(events, texts, strict=True):
+        assert stored[event.seq].pk == event.pk and stored[event.seq].kind == text
+
+
+def test_many_tasks_keep_their_nulls_and_durations(inst):
+    """Nullable columns of many rows (an array with NULLs, an interval array)."""
+    tasks = [
+        ActivityTask(
+            task_hub="default",
+            instance=inst,
+            execution_id="e1",
+            task_id=n,
+            call_id=n,
+            name="t_step",
+            input=[AWKWARD[n % len(AWKWARD)]],
+            idempotency_key=f"batch-1:e1:{n}",
+            start_to_close=timedelta(seconds=n) if n % 2 else None,
+        )
+        for n in range(1, compiled.UNNEST_FROM + 2)
+    ]
+    with transaction.atomic():
+        compiled.insert_objects(tasks)
+    for task in tasks:
+        stored = ActivityTask.objects.get(pk=task.pk)
+        assert (stored.task_id, stored.input, stored.start_to_close, stored.result) == (
+            task.task_id,
+            task.input,
+            task.start_to_close,
+            None,
+        )
+
+
+def test_fewer_rows_keep_the_values_form(inst):
+    """Below compiled.UNNEST_FROM, the VALUES statement (the same text for each row count:
+    psycopg's cache of parsed queries holds a step's)."""
+    rows = [history_row(inst, seq) for seq in range(compiled.UNNEST_FROM - 1)]
+    with CaptureQueriesContext(connection) as captured, transaction.atomic():
+        compiled.insert_rows(HistoryEvent, COLUMNS, rows)
+    inserts = [sql for sql in sent(captured) if sql.startswith("INSERT")]
+    assert inserts and not any("unnest(" in sql for sql in inserts)
+    assert HistoryEvent.objects.filter(instance=inst).count() == len(rows)
+
+
+def test_a_failing_row_of_many_fails_the_whole_statement(inst):
+    """One statement: a duplicate among many rows writes none of them."""
+    rows = [history_row(inst, seq) for seq in range(compiled.UNNEST_FROM)]
+    rows.append(history_row(inst, 3))  # (instance, execution, seq) is unique
+    with pytest.raises(IntegrityError), transaction.atomic():
+        compiled.insert_rows(HistoryEvent, COLUMNS, rows)
+    assert HistoryEvent.objects.filter(instance=inst).count() == 0

@@ -8,6 +8,7 @@ from django.db import connection
 from django.test import override_settings
 
 from durableapp.settings import dramatiq_broker
+from workflows import conf as conf_module
 from workflows.conf import check_settings, conf
 
 
@@ -109,6 +110,23 @@ def test_settings_read_from_text_or_python_values(value, expected):
     with override_settings(DURABLE_ACTIVITY_LEASE_SECONDS=value):
         assert expected == conf.ACTIVITY_LEASE_SECONDS
         assert check_settings() == []
+
+
+def test_a_kept_value_is_read_again_when_the_setting_changes(settings):
+    """conf keeps each parsed value (a step reads some twenty) until Django says the setting
+    changed: override_settings and pytest-django's settings fixture both say so."""
+    settings.DURABLE_ACTIVITY_LEASE_SECONDS = "40"
+    assert conf.ACTIVITY_LEASE_SECONDS == 40.0
+    assert conf.ACTIVITY_LEASE_SECONDS == 40.0  # kept
+    with override_settings(DURABLE_ACTIVITY_LEASE_SECONDS="42"):
+        assert conf.ACTIVITY_LEASE_SECONDS == 42.0
+    assert conf.ACTIVITY_LEASE_SECONDS == 40.0
+    settings.DURABLE_ACTIVITY_LEASE_SECONDS = "bad"
+    with pytest.raises(ImproperlyConfigured, match="DURABLE_ACTIVITY_LEASE_SECONDS='bad'"):
+        conf.ACTIVITY_LEASE_SECONDS  # noqa: B018 - a bad value is never kept
+    del settings.DURABLE_ACTIVITY_LEASE_SECONDS
+    lease = conf_module.SETTINGS["DURABLE_ACTIVITY_LEASE_SECONDS"]
+    assert lease.parse(lease.default) == conf.ACTIVITY_LEASE_SECONDS
 
 
 def test_each_setting_has_one_default_here_and_none_in_the_settings_module():

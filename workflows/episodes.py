@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
@@ -37,7 +37,7 @@ from .retention import note_history_growth
 from .runtime import completions
 from .runtime.cache import sticky_cache
 from .signals import notify_changed
-from .statuses import REPLAY_FAILED, TERMINAL, InstanceStatus
+from .statuses import OPEN, REPLAY_FAILED, TERMINAL, InstanceStatus
 from .tracing import traced_episode
 
 log = logging.getLogger("workflows.runtime")
@@ -71,6 +71,12 @@ def _locking(skip_locked: bool) -> CompiledQuery:
     def build(pk: int) -> Any:
         inbox = InboxMessage.objects.filter(instance_id=OuterRef("pk"))
         qs = Instance.objects.filter(pk=pk).annotate(has_inbox=Exists(inbox))
+        if skip_locked:
+            # Two open tasks or more (the result being recorded is one): a fan-out. A
+            # result of it in a process that does not know the instance goes to the
+            # inbox (runtime/activities._finish_alone). An index probe (task_instance_idx).
+            open_tasks = ActivityTask.objects.filter(instance_id=OuterRef("pk"), status__in=OPEN)
+            qs = qs.annotate(fan_out=Exists(open_tasks[1:2]))
         # NO KEY: inserting an inbox row or a task takes a key-share lock on this row (the
         # foreign key, checked at commit); a plain FOR UPDATE would make such a commit
         # wait for the episode while the episode waits for that writer's task rows.
@@ -98,6 +104,27 @@ def lock_instance(
     if not wait and connection.features.has_select_for_update_skip_locked:
         return _LOCK_OR_SKIP.first(instance_pk, then)
     return _LOCK.first(instance_pk, then)  # SQLite: the IMMEDIATE transaction serializes
+
+
+# A fan-out whose row changed this recently is being run by the rounds of the process
+# that caches it (runtime/merge.py): another process leaves its results to those rounds.
+OWNER_ACTIVE = timedelta(seconds=0.1)
+
+
+def driven_elsewhere(instance: Instance) -> bool:
+    """Whether the locked ``instance`` (locked without waiting: it carries ``fan_out``) is
+    a fan-out that another process's rounds are running now: this process does not cache
+    it and its row changed within OWNER_ACTIVE. Such a process applies its results from
+    the inbox in its next round, with the state it holds; an episode here would replay the
+    instance and make this process a second owner, whose rounds queue on the row with the
+    first's (docs/architecture.md, "Several worker processes"). Once the rounds stop (the
+    owner's tasks done, or the owner gone) the row goes quiet and anyone applies them.
+    """
+    return (
+        getattr(instance, "fan_out", False)
+        and sticky_cache().activities_in_flight(instance.pk) is None
+        and timezone.now() - instance.updated_at < OWNER_ACTIVE
+    )
 
 
 class Episode:
@@ -140,6 +167,8 @@ def run_episode(
             return None, None  # busy: the caller tries again a moment later
         if instance is None or (hub is not None and instance.task_hub != hub):
             return False, None  # gone, or another task hub's instance: never ours to run
+        if skip and inbox and driven_elsewhere(instance):
+            return None, None  # its owner's next round applies the inbox: look again later
         episode = episode_locked(instance, registry, claim=claim, inbox=inbox, commit=True)
     episode.committed()
     return episode.ran, episode.claimed

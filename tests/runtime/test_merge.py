@@ -5,15 +5,21 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 from django.db import connection
+from django.utils import timezone
 
 from tests.support import workflows  # noqa: F401 - registers the test workflows
 from tests.support.checks import assert_history_valid, instance, wait_until
 from tests.support.episodes import run_episode
+from workflows import episodes
 from workflows.engine import default_registry
-from workflows.models import ActivityTask, HistoryEvent
+from workflows.episodes import OWNER_ACTIVE
+from workflows.models import ActivityTask, HistoryEvent, InboxMessage, Instance
 from workflows.runtime import merge
 from workflows.runtime.activities import attempt, claim_task, execute_task, finish_task, run_chain
+from workflows.runtime.cache import sticky_cache
+from workflows.runtime.merge import BACKLOG_MAX_SECONDS
 
 
 def test_results_arriving_during_a_round_share_the_next_one(durable_client, monkeypatch):
@@ -189,3 +195,75 @@ def test_a_slow_activity_takes_no_waiting_task_along(durable_client):
     recorded, next_task = finish_task(task, attempt(task, default_registry), default_registry)
     assert recorded and next_task is not None and not next_task.group
     assert [t.pk for t in _open_tasks(pk)] == [t.pk for t in waiting[1:]]  # left to messages
+
+
+# -- several worker processes: a fan-out's results stay with the process running it ------
+def _fan_out_run_elsewhere(durable_client, parallel: int = 3):
+    """A bounded fan-out whose first episode ran "in another process": this one does not
+    cache it. Returns (instance pk, its open tasks claimed here)."""
+    iid = durable_client.start("t_bounded_slow", {"count": 6, "parallel": parallel, "sleep": 0})
+    pk = instance(iid).pk
+    merge._owing.clear()
+    run_episode(pk)
+    sticky_cache().discard(pk)  # the other process's
+    tasks = [claim_task(t.pk) for t in ActivityTask.objects.filter(instance_id=pk)]
+    return pk, tasks
+
+
+def _episodes(pk: int) -> int:
+    return HistoryEvent.objects.filter(instance_id=pk, kind="orchestrator_started").count()
+
+
+@pytest.mark.postgres
+def test_a_quick_result_of_a_fan_out_run_elsewhere_goes_to_its_inbox(durable_client):
+    """The row changed moments ago: the owner's next round applies the result. This
+    process runs no episode and does not start to cache the instance."""
+    pk, tasks = _fan_out_run_elsewhere(durable_client)
+    before = _episodes(pk)
+    recorded, claimed = finish_task(tasks[0], attempt(tasks[0], default_registry), default_registry)
+    assert recorded and claimed is None
+    assert ActivityTask.objects.get(pk=tasks[0].pk).status == "completed"
+    assert InboxMessage.objects.filter(instance_id=pk, kind="activity_completed").count() == 1
+    assert _episodes(pk) == before
+    assert sticky_cache().activities_in_flight(pk) is None
+    # The owner's wake-up, here too, waits for the owner while its row is busy with rounds.
+    assert episodes.run_episode(pk, claim=False, wait=False) == (None, None)
+    assert _episodes(pk) == before and InboxMessage.objects.filter(instance_id=pk).exists()
+
+
+@pytest.mark.postgres
+def test_a_result_of_a_quiet_fan_out_runs_its_episode_here(durable_client):
+    """Once the row has been quiet for OWNER_ACTIVE (the owner stopped or is gone), the
+    result merges with the next episode here, as any result of an unknown instance."""
+    pk, tasks = _fan_out_run_elsewhere(durable_client)
+    Instance.objects.filter(pk=pk).update(updated_at=timezone.now() - 2 * OWNER_ACTIVE)
+    before = _episodes(pk)
+    recorded, claimed = finish_task(tasks[0], attempt(tasks[0], default_registry), default_registry)
+    assert recorded and claimed is not None  # the next item, for this thread
+    assert _episodes(pk) == before + 1
+    assert not InboxMessage.objects.filter(instance_id=pk).exists()
+
+
+@pytest.mark.postgres
+def test_a_slow_result_of_a_fan_out_run_elsewhere_runs_its_episode_here(durable_client):
+    """Slow activities keep every process's threads on the fan-out: waiting for the
+    owner's rounds made a 20 ms activity's fan-out ~40% slower."""
+    pk, tasks = _fan_out_run_elsewhere(durable_client)
+    outcome = attempt(tasks[0], default_registry)
+    tasks[0].attempt_seconds = BACKLOG_MAX_SECONDS * 2
+    before = _episodes(pk)
+    recorded, claimed = finish_task(tasks[0], outcome, default_registry)
+    assert recorded and claimed is not None
+    assert _episodes(pk) == before + 1
+
+
+@pytest.mark.postgres
+def test_the_last_open_task_of_an_unknown_instance_runs_its_episode_here(durable_client):
+    """No fan-out (one task open: a chain whose step came by message after a timer):
+    the result merges with the next episode at once, however recently the row changed."""
+    pk, tasks = _fan_out_run_elsewhere(durable_client, parallel=1)
+    assert len(tasks) == 1
+    before = _episodes(pk)
+    recorded, claimed = finish_task(tasks[0], attempt(tasks[0], default_registry), default_registry)
+    assert recorded and claimed is not None
+    assert _episodes(pk) == before + 1

@@ -109,12 +109,15 @@ def send_later(kind: str, pk: int, hub: str | None, delay_ms: int) -> None:
     _send(kind, pk, hub, delay_ms=delay_ms)
 
 
-def wake_orchestration(instance_pk: int, hub: str | None = None) -> None:
-    """Run an episode of the instance once the current transaction commits.
+def wake_orchestration(
+    instance_pk: int, hub: str | None = None, delay_ms: int | None = None
+) -> None:
+    """Run an episode of the instance once the current transaction commits (``delay_ms``
+    later, if given).
 
     ``hub`` is the instance's task hub (default: this process's); its queue gets the message.
     """
-    transaction.on_commit(lambda: _send(ORCHESTRATION, instance_pk, hub))
+    transaction.on_commit(lambda: _send(ORCHESTRATION, instance_pk, hub, delay_ms=delay_ms))
 
 
 def wake_new(instance_pk: int, hub: str | None = None) -> None:

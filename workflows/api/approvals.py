@@ -25,7 +25,7 @@ from rest_framework.reverse import reverse
 from ..client import may_see_every_instance
 from ..statuses import ApprovalStatus
 from . import schema as doc
-from .fields import StrictBoolean, StrictSerializer, Text
+from .fields import QueryWholeNumber, StrictBoolean, StrictSerializer, Text
 from .links import status_url
 from .pagination import page, queryset_page
 from .serializers import valid_cursor
@@ -80,7 +80,7 @@ class ApprovalFilter(serializers.Serializer):
             f"{', '.join(ApprovalStatus)}."
         },
     )
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=50)
+    limit = QueryWholeNumber(required=False, min_value=1, max_value=500, default=50)
     cursor = Text(required=False, validators=[valid_cursor], help_text="next_cursor of a page.")
 
 

@@ -28,7 +28,7 @@ from ..bulk_client import ACTIONS, BulkItemStatus, BulkStatus
 from ..rules import MAX_NOTE_LENGTH
 from ..statuses import InstanceStatus
 from . import schema as doc
-from .fields import Payload, StrictBoolean, StrictSerializer, Text, WholeNumber
+from .fields import Payload, QueryWholeNumber, StrictBoolean, StrictSerializer, Text, WholeNumber
 from .pagination import page
 from .permissions import OPERATE
 from .responses import accepted, still_running
@@ -137,7 +137,7 @@ class BulkRequest(StrictSerializer):
 
 
 class BulkListQuery(serializers.Serializer):
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=50)
+    limit = QueryWholeNumber(required=False, min_value=1, max_value=500, default=50)
     cursor = Text(required=False, validators=[valid_cursor], help_text="next_cursor of a page.")
 
 

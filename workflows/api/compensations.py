@@ -20,7 +20,7 @@ from rest_framework.reverse import reverse
 
 from ..statuses import CompensationStatus
 from . import schema as doc
-from .fields import StrictSerializer, Text
+from .fields import QueryWholeNumber, StrictSerializer, Text
 from .links import status_url
 from .pagination import page, queryset_page
 from .permissions import OPERATE
@@ -92,7 +92,7 @@ class CompensationFilter(serializers.Serializer):
             f"{', '.join(CompensationStatus)}."
         },
     )
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=50)
+    limit = QueryWholeNumber(required=False, min_value=1, max_value=500, default=50)
     cursor = Text(required=False, validators=[valid_cursor], help_text="next_cursor of a page.")
 
 

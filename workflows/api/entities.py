@@ -20,7 +20,7 @@ from rest_framework.reverse import reverse
 
 from ..entities.client import EntityState
 from . import schema as doc
-from .fields import StrictSerializer, Text
+from .fields import QueryWholeNumber, StrictSerializer, Text
 from .views import DurableAPIView
 
 # The rules of engine.entities.EntityId, so a client (and schemathesis) knows a bad one.
@@ -53,7 +53,7 @@ _TEXTS = {
 class EntityListQuery(serializers.Serializer):
     name = serializers.CharField(required=False, help_text="Only entities of this name.")
     key = serializers.CharField(required=False, help_text="Only keys containing this text.")
-    limit = serializers.IntegerField(required=False, default=100, min_value=1, max_value=1000)
+    limit = QueryWholeNumber(required=False, default=100, min_value=1, max_value=1000)
 
 
 class SignalRequest(StrictSerializer):

@@ -11,7 +11,15 @@ from rest_framework import serializers
 from ..listing import CURSOR_PATTERN as LIST_CURSOR_PATTERN
 from ..listing import SORT_CHOICES
 from ..statuses import EventOutcome, InstanceStatus
-from .fields import Payload, QueryFlag, StrictBoolean, StrictSerializer, Text, WholeNumber
+from .fields import (
+    Payload,
+    QueryFlag,
+    QueryWholeNumber,
+    StrictBoolean,
+    StrictSerializer,
+    Text,
+    WholeNumber,
+)
 from .links import instance_links
 from .validators import FullMatch, valid_id
 
@@ -122,7 +130,7 @@ class InstanceFilter(serializers.Serializer):
     count = QueryFlag(
         required=False, help_text="Also count the matches (total; capped, see total_exact)."
     )
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=50)
+    limit = QueryWholeNumber(required=False, min_value=1, max_value=500, default=50)
     cursor = Text(
         required=False,
         validators=[valid_list_cursor],
@@ -154,7 +162,7 @@ class StatusQuery(serializers.Serializer):
 
 
 class HistoryQuery(serializers.Serializer):
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=50)
+    limit = QueryWholeNumber(required=False, min_value=1, max_value=100, default=50)
     cursor = Text(required=False, validators=[valid_cursor], help_text="next_cursor of a page.")
 
 

@@ -76,3 +76,32 @@ def test_cards_filter_order_reason_and_claim(browser, server, requests):
         "outcome": "rejected",
         "comment": "We have spare laptops.",
     }
+
+
+def test_a_reason_typed_before_a_refresh_is_there_the_moment_the_list_is_redrawn(
+    browser, server, requests
+):
+    """The list refreshes on its own (a push, or every few seconds). What the person typed
+    is back in the redrawn field before anything else can happen: a click right after a
+    refresh once sent the emptied field (put back only at settling, ~20 ms later, more on
+    a busy machine) and the reject was refused for want of a reason."""
+    from playwright.sync_api import expect
+
+    mia = signed_in(browser, server, requests, "mia")
+    card = mia.locator(".approval", has_text="Purchase of laptops for support")
+    expect(card).to_be_visible()
+    card.locator("textarea[name=comment]").fill("We have spare laptops.")
+    field = f"comment-{ApprovalRequest.objects.get(instance__instance_id='buy-1').pk}"
+    # A long settle makes the gap wide; read the redrawn field right after the swap.
+    seen = mia.evaluate(
+        """(field) => new Promise((done) => {
+            htmx.config.defaultSettleDelay = 1500;
+            document.body.addEventListener("htmx:afterSwap", (event) => {
+                if (event.detail.target.id !== "approval-list") return;
+                setTimeout(() => done(document.getElementById(field).value), 0);
+            });
+            htmx.trigger(document.body, "live");
+        })""",
+        field,
+    )
+    assert seen == "We have spare laptops."

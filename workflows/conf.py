@@ -147,9 +147,9 @@ class Setting(Generic[T]):
         return self.read()
 
 
-# Good values, parsed once. A step reads some twenty settings, and each read was ~10 us of
-# worker CPU: Django's lookup of a DURABLE_* name that the settings module does not define
-# (an AttributeError each time) and the parse.
+# Good values, parsed once. A step reads some twenty settings, and each read cost 16-70 us
+# (measured on a loaded 2-core machine): Django's lookup of a DURABLE_* name that the
+# settings module does not define (an AttributeError each time) and the parse.
 _parsed: dict[str, Any] = {}
 
 

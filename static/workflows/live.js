@@ -65,7 +65,7 @@
     var target = event.detail.target;
     kept = null;
     if (!isRefresh(event) || !event.detail.shouldSwap) return;
-    kept = { values: {}, open: {}, focus: null, caret: null, target: target, at: Date.now() };
+    kept = { values: {}, open: {}, focus: null, caret: null };
     target.querySelectorAll("[data-keep]").forEach(function (el) {
       var key = el.getAttribute("data-keep");
       if (el.tagName === "DETAILS") kept.open[key] = el.open;

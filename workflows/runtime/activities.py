@@ -34,7 +34,7 @@ from .cache import sticky_cache
 from .dispatch import wake_orchestration
 from .eventloop import ActivityLoop, activity_loop
 from .leases import claim, worker_name
-from .merge import BACKLOG_MAX_SECONDS, finish_together
+from .merge import finish_together, quick_attempt
 from .renewal import give_back
 
 log = logging.getLogger("workflows.runtime")
@@ -544,7 +544,7 @@ def _finish_alone(
         recorded = recorded_of()
         if not recorded:
             return False, None
-        if open_tasks is None and _quick(task) and instance and driven_elsewhere(instance):
+        if open_tasks is None and quick_attempt(task) and instance and driven_elsewhere(instance):
             # Another process's rounds run this fan-out of quick activities: they apply the
             # result from the inbox (the wake-up, later, only if they have stopped). Slower
             # ones (20 ms) ran ~40% slower so: this thread waited for the owner's rounds.
@@ -563,12 +563,6 @@ def _finish_alone(
             task_finished(task)  # this thread runs that: a wake-up takes the freed slot
     episode.committed()
     return True, episode.claimed
-
-
-def _quick(task: ActivityTask) -> bool:
-    """An attempt quick enough that its instance's rounds come often (runtime/merge.py)."""
-    took = getattr(task, "attempt_seconds", None)
-    return took is not None and took < BACKLOG_MAX_SECONDS
 
 
 def limit_result(name: str, outcome: ActivityOutcome) -> ActivityOutcome:

@@ -214,10 +214,14 @@ def _takes_backlog(arrival: _Arrival) -> bool:
     their messages; a batch's thread goes back to its messages, and a slow activity's
     tasks stay spread over the threads that take their messages (a slow batch's
     given-back tasks among them)."""
-    if not arrival.chain:
-        return False
-    took = [getattr(task, "attempt_seconds", None) for task, _outcome in arrival.results]
-    return all(t is not None and t < BACKLOG_MAX_SECONDS for t in took)
+    return arrival.chain and all(quick_attempt(task) for task, _outcome in arrival.results)
+
+
+def quick_attempt(task: ActivityTask) -> bool:
+    """Whether the task's attempt (``attempt`` notes ``attempt_seconds``) ran under
+    BACKLOG_MAX_SECONDS: its instance's rounds come often."""
+    took = getattr(task, "attempt_seconds", None)
+    return took is not None and took < BACKLOG_MAX_SECONDS
 
 
 def _group_size(instance: Instance) -> int:

@@ -17,15 +17,17 @@ embedded PostgreSQL where none is installed). The suites run at once, each in it
 pytest process with pytest-xdist workers; each process has its own task hub and test
 database (tests/support/settings.py), so they share no state, and neither do two
 ``make test`` at once. Each suite's output goes to artifacts/test-logs/<suite>.log and is
-printed when it ends. The summary gives each suite's outcome and time, the slowest tests
-of the whole run, and a suite that could not run with the reason and the command that
-installs what it lacks. Exit status: 1 if a suite failed; a suite not run fails the run
-only with DURABLEAPP_TEST_STRICT=1 (.ci/run sets it).
+printed when it ends. The summary gives each suite's outcome, time and CPU time (its
+processes and all they started), the slowest tests of the whole run, and a suite that
+could not run with the reason and the command that installs what it lacks. Exit
+status: 1 if a suite failed; a suite not run fails the run only with
+DURABLEAPP_TEST_STRICT=1 (.ci/run sets it).
 """
 
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -66,6 +68,7 @@ class Suite:
     reason: str = ""
     note: str = ""
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # user + system of the suite's processes, children included
     counts: str = ""
     process: subprocess.Popen[bytes] | None = None
     started: float = 0.0
@@ -237,6 +240,20 @@ def start(
     print(f"test: {suite.name} started ({suite.note or suite.what})", flush=True)
 
 
+def reaped(suite: Suite) -> int | None:
+    """The suite's exit code once its pytest process has ended, else None. wait4 also gives
+    the CPU time of the process and of every process it waited for (xdist workers, the
+    worker processes, servers and browsers the tests started): the figure that decides
+    how two runs at once share the machine's cores."""
+    process = suite.process
+    pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+    if pid == 0:
+        return None
+    process.returncode = os.waitstatus_to_exitcode(status)
+    suite.cpu_seconds = usage.ru_utime + usage.ru_stime
+    return process.returncode
+
+
 def finish(suite: Suite, code: int) -> None:
     suite.seconds = time.monotonic() - suite.started
     text = suite.log.read_text(errors="replace")
@@ -311,7 +328,7 @@ def main(argv: list[str]) -> int:
         running = [s for s in chosen if s.process is not None]
         while running:
             for suite in list(running):
-                code = suite.process.poll()
+                code = reaped(suite)
                 if code is not None:
                     running.remove(suite)
                     finish(suite, code)
@@ -327,6 +344,8 @@ def main(argv: list[str]) -> int:
     print(f"\n{'=' * 30} summary {'=' * 30}")
     for suite in chosen:
         took = f"{suite.seconds:5.0f} s" if suite.state != "not run" else "      -"
+        if suite.state != "not run":
+            took += f"  cpu {suite.cpu_seconds:4.0f} s"
         print(f"{suite.name:<9} {suite.state:<8} {took}  {suite.reason or suite.counts}")
         if suite.note:
             print(f"{'':<9} note: {suite.note}")
@@ -337,7 +356,11 @@ def main(argv: list[str]) -> int:
     if not_run:
         verdict = "fails the run (DURABLEAPP_TEST_STRICT)" if strict() else "does not fail the run"
         print(f"not run: {', '.join(s.name for s in not_run)}: {verdict}")
-    print(f"total: {time.monotonic() - began:.0f} s")
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    # The database and broker servers' own CPU is not in it (they are not our children).
+    print(f"total: {time.monotonic() - began:.0f} s, cpu {cpu:.0f} s (the services' not counted)")
     counted = totals(ran)
     print(
         f"tests: {counted['passed']} passed, {counted['failed'] + counted['errors']} failed, "

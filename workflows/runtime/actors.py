@@ -15,7 +15,7 @@ from ..conf import conf
 from ..episodes import run_episode
 from .activities import execute_task, run_chain
 from .batches import execute_batch
-from .dispatch import send_later
+from .dispatch import retry_pending, retry_when_free
 from .leases import abandon_claims
 from .queues import ACTIVITY, ORCHESTRATION, START, actor_name, queue_name
 
@@ -31,9 +31,11 @@ def run_orchestration(instance_pk: int) -> None:
     # fan-in sends many): it comes back shortly, when that episode has committed. Nor
     # does an orchestration thread run activities: the episode's tasks go to the
     # activity threads, so a long activity never holds up another instance's episode.
+    if retry_pending(instance_pk):
+        return  # that retry's episode applies this wake-up's message too: no lock taken
     ran, _task = run_episode(instance_pk, hub=HUB, claim=False, wait=False)
     if ran is None:
-        send_later(ORCHESTRATION, instance_pk, HUB, BUSY_RETRY_MS)
+        retry_when_free(instance_pk, HUB, BUSY_RETRY_MS)
 
 
 @dramatiq.actor(queue_name=queue_name(ACTIVITY, HUB), actor_name=actor_name(ACTIVITY, HUB))
@@ -58,7 +60,7 @@ def run_start(instance_pk: int) -> None:
     try:
         ran, task = run_episode(instance_pk, hub=HUB, claim=True, wait=False)
         if ran is None:  # busy (an operator action): an orchestration thread retries it
-            send_later(ORCHESTRATION, instance_pk, HUB, BUSY_RETRY_MS)
+            retry_when_free(instance_pk, HUB, BUSY_RETRY_MS)
         run_chain(task)
     except BaseException:
         abandon_claims()  # as in run_activity: the claimed task's lease must lapse

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 import dramatiq
@@ -104,9 +105,48 @@ def start_activities(task_pks: list[int], hub: str | None = None) -> None:
     transaction.on_commit(send)
 
 
-def send_later(kind: str, pk: int, hub: str | None, delay_ms: int) -> None:
-    """Send a wake-up now (outside any transaction), to be delivered after ``delay_ms``."""
-    _send(kind, pk, hub, delay_ms=delay_ms)
+# Per instance pk, when the latest retry this process sent for a busy episode is due
+# (time.monotonic). Dramatiq delivers a delayed message no earlier than its due time.
+_retry_due: dict[int, float] = {}
+_retry_lock = threading.Lock()
+# Past this many instances remembered, those whose retry is due are forgotten.
+RETRIES_KEPT = 10_000
+
+
+def retry_pending(instance_pk: int) -> bool:
+    """Whether a retry this process sent (:func:`retry_when_free`) is still to come: a
+    wake-up arriving meanwhile may be dropped, as that retry's episode applies its inbox
+    message too. Dramatiq times delayed messages by the consumer's clock: on machines
+    whose clocks disagree by more than the delay, a dropped wake-up can wait for the
+    sweeper's lost wake-ups (docs/architecture.md, "Messages")."""
+    with _retry_lock:
+        return _retry_due.get(instance_pk, 0.0) > time.monotonic()
+
+
+def retry_when_free(instance_pk: int, hub: str | None, delay_ms: int) -> bool:
+    """Wake the instance again ``delay_ms`` from now (its row was busy), unless a retry
+    this process sent is still to come; returns whether one was sent.
+
+    A retry still to come runs its episode after now, so that episode applies every inbox
+    message committed before now, this wake-up's included: a second retry would only find
+    the inbox empty. A sub-orchestration fan-in sent one wake-up per child, and each that
+    found the parent busy came back every 50 ms: after 500 children, some 400 wake-ups
+    were still queued when the parent finished, and took the next workload's threads.
+
+    Example: ``retry_when_free(instance.pk, "default", 50)`` after a busy ``run_episode``.
+    """
+    now = time.monotonic()
+    with _retry_lock:
+        if _retry_due.get(instance_pk, 0.0) > now:
+            return False
+        if len(_retry_due) >= RETRIES_KEPT:
+            for pk in [pk for pk, due in _retry_due.items() if due <= now]:
+                del _retry_due[pk]
+        # Taken before the send, whose due time the broker counts from later: never later
+        # than the message's.
+        _retry_due[instance_pk] = now + delay_ms / 1000
+    _send(ORCHESTRATION, instance_pk, hub, delay_ms=delay_ms)
+    return True
 
 
 def wake_orchestration(

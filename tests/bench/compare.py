@@ -198,6 +198,17 @@ def check_targets(report: dict) -> list[str]:
             f"{'met    ' if ok else 'NOT met'}  fan_out_per_s, 2 workers: {fan_out:.4g} >= 0.5 x "
             f"INSERT commits/s {base['median']:.4g} (ratio {fan_out / base['median']:.2f})"
         )
+    for system in ("durable_1", "durable_2"):
+        bounded = _median(report, system, "bounded_activities_per_s")
+        unbounded = _median(report, system, "fan_out_per_s")
+        if bounded is None or unbounded is None:
+            continue
+        ok = bounded >= 0.8 * unbounded
+        lines.append(
+            f"{'met    ' if ok else 'NOT met'}  bounded_activities_per_s, {system[-1]} worker(s): "
+            f"{bounded:.4g} >= 0.8 x the fan-out's {unbounded:.4g} "
+            f"(ratio {bounded / unbounded:.2f}; 500 at 16 against 1,000 at once)"
+        )
     return lines
 
 

@@ -130,7 +130,7 @@ def retry_when_free(instance_pk: int, hub: str | None, delay_ms: int) -> bool:
     A retry still to come runs its episode after now, so that episode applies every inbox
     message committed before now, this wake-up's included: a second retry would only find
     the inbox empty. A sub-orchestration fan-in sent one wake-up per child, and each that
-    found the parent busy came back every 50 ms: after 500 children, some 400 wake-ups
+    found the parent busy came back every 50 ms: after 500 children, some 370 wake-ups
     were still queued when the parent finished, and took the next workload's threads.
 
     Example: ``retry_when_free(instance.pk, "default", 50)`` after a busy ``run_episode``.

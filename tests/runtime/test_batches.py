@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from tests.support.checks import assert_history_valid, instance, snapshot, wait_until
 from tests.support.driver import drive
-from tests.support.episodes import run_episode
+from tests.support.episodes import row_held, run_episode
 from tests.support.outcomes import record_task_outcome
 from workflows.engine.activity import ActivityOutcome
 from workflows.models import ActivityTask, InboxMessage
@@ -209,13 +209,8 @@ def test_a_batch_cut_short_gives_its_unstarted_tasks_back_at_once(client, result
 @pytest.mark.django_db(transaction=True)
 def test_a_result_does_not_wait_for_an_instance_it_knows_nothing_about(client):
     """Not cached here (or an episode has it now): if the row is busy, the inbox it is."""
-    import threading
-
-    from django.db import transaction
-
     if connection.vendor == "sqlite":
         pytest.skip("row locks: SQLite serializes whole transactions instead")
-    from workflows.episodes import lock_instance
     from workflows.runtime.activities import claim_task, run_claimed
 
     iid = client.start("t_chain", 3)
@@ -223,22 +218,7 @@ def test_a_result_does_not_wait_for_an_instance_it_knows_nothing_about(client):
     assert run_episode(pk)
     task = claim_task(ActivityTask.objects.get(instance_id=pk).pk)
     sticky_cache().clear()
-    locked, release = threading.Event(), threading.Event()
-
-    def hold_the_row() -> None:
-        with transaction.atomic():
-            lock_instance(pk)
-            locked.set()
-            release.wait(10)
-        connection.close()
-
-    holder = threading.Thread(target=hold_the_row)
-    holder.start()
-    try:
-        assert locked.wait(10)
+    with row_held(pk):
         recorded, next_task = run_claimed(task)  # returns at once instead of waiting
         assert (recorded, next_task) == (True, None)
         assert InboxMessage.objects.filter(instance_id=pk).count() == 1
-    finally:
-        release.set()
-        holder.join()

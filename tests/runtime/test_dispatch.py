@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection, transaction
 from dramatiq.common import dq_name
 
 from tests.support.brokers import waiting_messages
 from tests.support.checks import instance, wait_until
-from tests.support.episodes import run_episode
+from tests.support.episodes import row_held, run_episode
 from workflows.engine import events as ev
 from workflows.inbox import deliver
-from workflows.models import Instance
 from workflows.runtime import actors, dispatch
 from workflows.runtime.queues import ORCHESTRATION, queue_name
 
@@ -56,19 +52,7 @@ def test_wake_ups_of_a_busy_instance_leave_one_retry_that_applies_them_all(
     pk = instance(iid).pk
     assert run_episode(pk)  # waiting for two items
     client.raise_event(iid, "item", "a")
-    locked, release = threading.Event(), threading.Event()
-
-    def hold_the_row() -> None:  # another episode, as far as the wake-ups can tell
-        with transaction.atomic():
-            Instance.objects.select_for_update(no_key=True).get(pk=pk)  # as an episode does
-            locked.set()
-            release.wait(30)
-        connection.close()
-
-    holder = threading.Thread(target=hold_the_row)
-    holder.start()
-    try:
-        assert locked.wait(10)
+    with row_held(pk):  # another episode, as far as the wake-ups can tell
         delayed = waiting_messages(DELAYED)
         actors.run_orchestration(pk)  # busy: comes back later
         assert dispatch.retry_pending(pk)
@@ -77,9 +61,6 @@ def test_wake_ups_of_a_busy_instance_leave_one_retry_that_applies_them_all(
         deliver(instance(iid), ev.EventRaised("item", "b"), wake=False)
         with django_assert_num_queries(0):
             actors.run_orchestration(pk)  # the retry to come covers it: no lock tried
-    finally:
-        release.set()
-        holder.join()
     wait_until(lambda: not dispatch.retry_pending(pk), timeout=10, what="the retry to be due")
     assert waiting_messages(DELAYED) == delayed + 1  # the dropped wake-up sent none
     actors.run_orchestration(pk)  # the retry, delivered: one episode applies both items

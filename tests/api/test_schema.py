@@ -1,11 +1,16 @@
 """The OpenAPI schema at /api/schema/ is complete and true: schemathesis checks every
 operation against it (no 500, no response that the schema does not describe)."""
 
+import functools
+
 import pytest
 import schemathesis
+from django.core.wsgi import get_wsgi_application
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
+from schemathesis.schemas import APIOperation
 from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 pytestmark = pytest.mark.django_db
 
@@ -76,30 +81,52 @@ def auth(make_api) -> dict[str, str]:
 
 
 @pytest.fixture
-def wsgi_app():
-    """Django's WSGI app, keeping the test's database connection open across requests
-    (as Django's test client does): the test's transaction rolls everything back."""
+def keeps_connection():
+    """Django's WSGI app keeps the test's database connection open across requests (as
+    Django's test client does): the test's transaction rolls everything back."""
     from django.core.signals import request_finished, request_started
-    from django.core.wsgi import get_wsgi_application
     from django.db import close_old_connections
 
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
-    yield get_wsgi_application()
+    yield
     request_started.connect(close_old_connections)
     request_finished.connect(close_old_connections)
+
+
+# The schema as schemathesis loads it, once per process: generating and parsing it took a
+# third of this module's CPU time when each of its 41 tests did it. Nothing in it depends
+# on the test database; the requests reach each test's own data.
+_LOADED: list[OpenApiSchema] = []
+
+
+def loaded_schema(headers: dict[str, str]) -> OpenApiSchema:
+    if not _LOADED:
+        app = get_wsgi_application()
+        _LOADED.append(schemathesis.openapi.from_wsgi("/api/schema/", app, headers=headers))
+    return _LOADED[0]
+
+
+@functools.cache
+def operations_by_route() -> dict[tuple[str, str], list[APIOperation]]:
+    """The loaded schema's operations by (path, method)."""
+    found: dict[tuple[str, str], list[APIOperation]] = {}
+    for result in _LOADED[0].get_all_operations():
+        operation = result.ok()
+        found.setdefault((operation.path, operation.method.lower()), []).append(operation)
+    return found
 
 
 SEEDED: dict[str, str] = {}
 
 
 @pytest.fixture
-def api_schema(auth, durable, wsgi_app):
+def api_schema(auth, durable, keeps_connection):
     # The schema's example ids exist, so the example phase reaches real instances too.
     durable.start("t_wait_event", None, instance_id="order-42")
     approval, record = seed_approval_and_compensation(durable)
     SEEDED.update(approval_id=str(approval.pk), record_id=str(record.pk))
-    return schemathesis.openapi.from_wsgi("/api/schema/", wsgi_app, headers=auth)
+    return loaded_schema(auth)
 
 
 def seed_approval_and_compensation(durable):
@@ -175,8 +202,7 @@ POSITIVE_QUERY = {("/api/v1/instances/{instance_id}/", "get"): {"wait": "0"}}
 )
 def test_every_operation_keeps_to_the_schema(api_schema, auth, path, method):
     failures = []
-    operations = [result.ok() for result in api_schema.get_all_operations()]
-    chosen = [op for op in operations if (op.path, op.method.lower()) == (path, method)]
+    chosen = operations_by_route().get((path, method), [])
     assert len(chosen) == 1, f"{method.upper()} {path} is not in the schema once"
     for operation in chosen:
         for mode, overrides in RUNS:

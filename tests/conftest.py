@@ -47,22 +47,6 @@ def _shared_setup(item: pytest.Item) -> str | None:
     return None
 
 
-def _long_modules_first(items: list[pytest.Item]) -> None:
-    """Modules that drive a browser or run workers first, each module's tests together and
-    in their order: pytest-xdist hands tests out in this order, and a long module handed out
-    last kept its worker busy for a minute after the others had finished."""
-
-    def module(item: pytest.Item) -> str:
-        return item.nodeid.split("::")[0]
-
-    long = {
-        module(item)
-        for item in items
-        if item.get_closest_marker("browser") or item.get_closest_marker("integration")
-    }
-    items.sort(key=lambda item: module(item) not in long)
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     from django.db import connection
 
@@ -73,8 +57,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         group = _shared_setup(item) if grouping else None
         if group:
             item.add_marker(pytest.mark.xdist_group(group))
-    if grouping:
-        _long_modules_first(items)
     if connection.vendor == "postgresql":
         return
     skip = pytest.mark.skip(reason=f"needs PostgreSQL (DATABASE_URL is {connection.vendor})")

@@ -89,7 +89,7 @@ def suites() -> list[Suite]:
             "sqlite",
             "SQLite + embedded broker",
             ["tests", "--ignore", "tests/engine", "-m", "not postgres"],
-            workers=3,
+            workers=4,
         ),
         # The browser tests, the schemathesis run, the permission matrix (who may call
         # which endpoint), the project's code checks and the security settings check

@@ -186,6 +186,26 @@ def test_a_quick_chain_takes_its_share_of_the_tasks_waiting_for_messages(durable
     assert_history_valid(iid)
 
 
+@pytest.mark.postgres
+def test_at_64_open_a_quick_chain_takes_a_quarter_of_them(durable_client):
+    """64 open (the widest fan-out whose tasks have a message each): a thread holds 16, so
+    the four threads of the process running the fan-out keep all of it. With 8 at most,
+    half of it went through a second worker process and the inbox: 500 at 64 ran at about
+    half the rate of one worker process."""
+    iid = durable_client.start("t_bounded_slow", {"count": 80, "parallel": 64, "sleep": 0})
+    pk = instance(iid).pk
+    merge._owing.clear()
+    run_episode(pk)
+    waiting = _open_tasks(pk)
+    assert len(waiting) == 64
+    task = claim_task(waiting[0].pk)
+    outcome = attempt(task, default_registry)
+    task.attempt_seconds = 0.001  # quick by definition, as above
+    recorded, next_task = finish_task(task, outcome, default_registry)
+    # The new item for the result, and the 15 oldest tasks still waiting for messages.
+    assert recorded and [t.pk for t in next_task.group] == [t.pk for t in waiting[1:16]]
+
+
 def test_a_slow_activity_takes_no_waiting_task_along(durable_client):
     iid = durable_client.start("t_bounded_slow", {"count": 16, "parallel": 8, "sleep": 0.02})
     pk = instance(iid).pk

@@ -78,7 +78,9 @@ GATHER_MAX_SECONDS = 0.02
 # a chain's thread up to its share of the open tasks (open / GROUP_SHARES), GROUP_MAX.
 BACKLOG_MAX_SECONDS = 0.01
 GROUP_SHARES = 4  # the default worker threads
-GROUP_MAX = 8
+# 16: at 64 open (the most that still have a message each) the four threads hold it all;
+# at 8, half of it went by messages to another worker process and back through the inbox.
+GROUP_MAX = 16
 
 
 def finish_together(

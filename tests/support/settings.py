@@ -61,6 +61,8 @@ if UNDER_PYTEST:
 from durableapp.settings import *  # noqa: E402, F403 - then read with the names above
 
 if UNDER_PYTEST:
+    # Its `flush` empties the database after each transactional test (see the app).
+    INSTALLED_APPS = [*INSTALLED_APPS, "tests.support.flushing"]  # noqa: F405
     DATABASES["default"]["TEST"] = {  # noqa: F405 - from durableapp.settings
         "NAME": str(FOLDER / f"db-{SLOT}.sqlite3")
         if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"  # noqa: F405

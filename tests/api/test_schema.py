@@ -1,7 +1,7 @@
 """The OpenAPI schema at /api/schema/ is complete and true: schemathesis checks every
 operation against it (no 500, no response that the schema does not describe)."""
 
-import functools
+from dataclasses import dataclass
 
 import pytest
 import schemathesis
@@ -94,27 +94,28 @@ def keeps_connection():
     request_finished.connect(close_old_connections)
 
 
+@dataclass(frozen=True)
+class LoadedSchema:
+    schema: OpenApiSchema
+    routes: dict[tuple[str, str], list[APIOperation]]  # its operations by (path, method)
+
+
 # The schema as schemathesis loads it, once per process: generating and parsing it took a
 # third of this module's CPU time when each of its 41 tests did it. Nothing in it depends
 # on the test database; the requests reach each test's own data.
-_LOADED: list[OpenApiSchema] = []
+_LOADED: list[LoadedSchema] = []
 
 
-def loaded_schema(headers: dict[str, str]) -> OpenApiSchema:
+def loaded_schema(headers: dict[str, str]) -> LoadedSchema:
     if not _LOADED:
         app = get_wsgi_application()
-        _LOADED.append(schemathesis.openapi.from_wsgi("/api/schema/", app, headers=headers))
+        schema = schemathesis.openapi.from_wsgi("/api/schema/", app, headers=headers)
+        routes: dict[tuple[str, str], list[APIOperation]] = {}
+        for result in schema.get_all_operations():
+            operation = result.ok()
+            routes.setdefault((operation.path, operation.method.lower()), []).append(operation)
+        _LOADED.append(LoadedSchema(schema, routes))
     return _LOADED[0]
-
-
-@functools.cache
-def operations_by_route() -> dict[tuple[str, str], list[APIOperation]]:
-    """The loaded schema's operations by (path, method)."""
-    found: dict[tuple[str, str], list[APIOperation]] = {}
-    for result in _LOADED[0].get_all_operations():
-        operation = result.ok()
-        found.setdefault((operation.path, operation.method.lower()), []).append(operation)
-    return found
 
 
 SEEDED: dict[str, str] = {}
@@ -202,7 +203,7 @@ POSITIVE_QUERY = {("/api/v1/instances/{instance_id}/", "get"): {"wait": "0"}}
 )
 def test_every_operation_keeps_to_the_schema(api_schema, auth, path, method):
     failures = []
-    chosen = operations_by_route().get((path, method), [])
+    chosen = api_schema.routes.get((path, method), [])
     assert len(chosen) == 1, f"{method.upper()} {path} is not in the schema once"
     for operation in chosen:
         for mode, overrides in RUNS:

@@ -20,8 +20,6 @@ from workflows.client import DurableClient
 from workflows.statuses import InstanceStatus
 
 client = DurableClient()
-# Widths of the bounded fan-out besides the workload's own (16): issue 17, target 4.
-BOUNDED_WIDTHS = (8, 64)
 # Real deployment timings (not the tests' fast sweeper), as `make bench` uses.
 WORKER_ENV = {
     "DJANGO_DEBUG": "0",
@@ -101,7 +99,7 @@ def run_rep(workers: int, sizes: dict) -> dict[str, float]:
         }
         # Target 4 as the issue puts it: a bounded fan-out at other widths, against the
         # unbounded fan-out of the same size.
-        for width in BOUNDED_WIDTHS:
+        for width in sizes["widths"]:
             spec = {"count": count, "parallel": width}
             figures[f"bounded_{width}_per_s"] = count / timed("cmp_bounded_activities", spec)
         figures["fan_out_same_size_per_s"] = count / timed("cmp_fan_out", count)

@@ -25,6 +25,9 @@ PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN", "postgres://postgres@127.0.0.1:5
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/durable_bench")
 AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 SQLITE_PATH = ROOT / "bench-results" / "bench.sqlite3"
+# Issue 17, target 4: bounded fan-outs at these widths, each against the unbounded fan-out
+# of the same size (`make bench` and `make bench-compare`).
+BOUNDED_WIDTHS = (8, 16, 64)
 
 
 def backends(quick: bool) -> list[dict]:

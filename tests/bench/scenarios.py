@@ -57,13 +57,12 @@ from django.db import connection  # noqa: E402
 
 call_command("migrate", verbosity=0)
 
-from tests.bench.run import summary  # noqa: E402
+from tests.bench.run import BOUNDED_WIDTHS, summary  # noqa: E402
 from tests.support.workers import WorkerProcess  # noqa: E402
 from workflows.client import DurableClient  # noqa: E402
 from workflows.models import ActivityTask, Instance  # noqa: E402
 
 RUNS = 3
-BOUNDED_WIDTHS = (8, 16, 64)  # each against the unbounded fan-out of the same size
 QUICK = CONFIG.get("quick", False)
 client = DurableClient()
 

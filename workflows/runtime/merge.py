@@ -78,8 +78,10 @@ GATHER_MAX_SECONDS = 0.02
 # a chain's thread up to its share of the open tasks (open / GROUP_SHARES), GROUP_MAX.
 BACKLOG_MAX_SECONDS = 0.01
 GROUP_SHARES = 4  # the default worker threads
-# 16: at 64 open (the most that still have a message each) the four threads hold it all;
-# at 8, half of it went by messages to another worker process and back through the inbox.
+# Groups stop above 64 open (then tasks go in batches: dispatch.batch_size), so by default
+# a quarter is at most 16 and the four threads hold a fan-out of 64 whole; at 8, half of it
+# went by messages to another worker process and back through the inbox. The cap binds only
+# where DURABLE_ACTIVITY_BATCH_SIZE=1 turns batching off.
 GROUP_MAX = 16
 
 

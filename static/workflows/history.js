@@ -63,5 +63,8 @@
     }
   });
   document.addEventListener("DOMContentLoaded", apply);
-  document.addEventListener("htmx:afterSettle", apply);
+  // After the swap, not the settle: live.js restores the controls in its afterSwap
+  // handler (it loads first, so runs first), and until the settle 20 ms later the new rows
+  // would show unfolded and unfiltered.
+  document.addEventListener("htmx:afterSwap", apply);
 })();

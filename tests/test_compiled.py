@@ -113,6 +113,48 @@ def test_a_batch_sent_with_a_compiled_query_runs_after_it_and_counts_its_rows(in
         assert len(trips) == (1 if connection.vendor == "postgresql" else 3)
 
 
+@pytest.mark.parametrize("after_lock", [True, False])
+def test_many_rows_updated_in_a_batch_give_back_the_keys_they_changed(inst, after_lock):
+    """A round's outcomes: one UPDATE of many task rows, sent with the instance lock (or at
+    run), changes only those still running; ``returned`` names them."""
+    tasks = [
+        ActivityTask.objects.create(
+            task_hub="default",
+            instance=inst,
+            execution_id="e1",
+            task_id=i,
+            call_id=i,
+            name="t_step",
+            idempotency_key=f"batch-1:e1:{i}",
+            status=status,
+        )
+        for i, status in enumerate(("running", "completed", "running"), start=1)
+    ]
+    rows = [(task.pk, {"status": "failed"}) for task in tasks]
+    lock = compiled.CompiledQuery(
+        Instance, lambda pk: Instance.objects.filter(pk=pk).select_for_update()[:1]
+    )
+    batch = compiled.StatementBatch()
+    changed = compiled.update_each(ActivityTask, rows, {"status": "running"}, batch=batch)
+    if connection.vendor != "postgresql":
+        assert changed is None  # the caller records them by the ORM
+        return
+    compiled.update_row(Instance, inst.pk, {"custom_status": "after"}, batch=batch)
+    with CaptureQueriesContext(connection) as captured, transaction.atomic():
+        if after_lock:
+            assert lock.first(inst.pk, then=batch).pk == inst.pk
+        else:
+            batch.run()
+    assert {pk for (pk,) in batch.returned} == {tasks[0].pk, tasks[2].pk}
+    assert batch.rowcount == 1  # of the last statement, the instance's UPDATE
+    statuses = dict(ActivityTask.objects.values_list("pk", "status"))
+    assert [statuses[t.pk] for t in tasks] == ["failed", "completed", "failed"]
+    assert len([q for q in sent(captured) if q.startswith(("SELECT", "UPDATE"))]) == 1
+    with pytest.raises(RuntimeError, match="one statement only"):
+        batch.add("SELECT 1", [], returning=True)
+        batch.add("SELECT 2", [], returning=True)
+
+
 def test_a_query_and_the_rows_of_another_come_back_in_one_round_trip(inst):
     """An episode's instance lock and its inbox, read after the lock is taken."""
     for kind in ("execution_started", "event_raised"):
@@ -265,3 +307,32 @@ def test_a_failing_row_of_many_fails_the_whole_statement(inst):
     with pytest.raises(IntegrityError), transaction.atomic():
         compiled.insert_rows(HistoryEvent, COLUMNS, rows)
     assert HistoryEvent.objects.filter(instance=inst).count() == 0
+
+
+def test_a_long_batch_is_converted_once_and_then_taken_from_psycopgs_cache(inst):
+    """psycopg splits a query at its placeholders for client-side binding and caches that
+    only under 4,096 bytes and 50 parameters by default; compiled.py raises both, so a
+    repeated long batch (a round's, an episode's tail) is split once."""
+    if connection.vendor != "postgresql":
+        pytest.skip("psycopg converts queries on PostgreSQL only")
+    from psycopg import _queries
+
+    rows = [(inst.pk, {"custom_status": {"pad": "x" * 40, "n": n}}) for n in range(60)]
+
+    def long_batch() -> compiled.StatementBatch:
+        batch = compiled.StatementBatch()
+        for pk, fields in rows:
+            compiled.update_row(Instance, pk, fields, batch=batch)
+        return batch
+
+    def run_long_batch() -> None:
+        with transaction.atomic():
+            long_batch().run()
+
+    sql, params = compiled.joined(long_batch().take())
+    assert len(sql) > 4096 and len(params) > 50  # over both of psycopg's own limits
+    run_long_batch()
+    before = _queries._query2pg_client.cache_info()
+    run_long_batch()
+    after = _queries._query2pg_client.cache_info()
+    assert after.hits == before.hits + 1 and after.misses == before.misses

@@ -23,11 +23,21 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
+import psycopg._queries
 from django.db import connections
 from django.db.models import Model, QuerySet
 from django.db.models.expressions import DatabaseDefault
 from django.db.models.sql import UpdateQuery
 from django.utils import timezone
+
+# psycopg converts a query for client-side binding (splits it at its placeholders) and
+# caches the result only for a query under 4,096 bytes with at most 50 parameters. The
+# batches here are longer (a round's lock and outcomes, an episode's tail) and repeat:
+# split anew each time, it was 8% of a bounded fan-out's round, in the thread that holds
+# the instance row. The cache (an LRU of 128 texts) takes them up to this length;
+# tests/test_compiled.py checks that it does, so a psycopg that renames these fails there.
+psycopg._queries.MAX_CACHED_STATEMENT_LENGTH = 32_768
+psycopg._queries.MAX_CACHED_STATEMENT_PARAMS = 10_000
 
 # An argument no real query uses: it marks where the caller's value goes in the params.
 _SLOT = -8_070_450_532_247_928_833
@@ -58,16 +68,25 @@ class StatementBatch:
         self.using = using
         self.rowcount: int | None = None  # of the last statement sent (before a COMMIT)
         self.committed = False  # the batch carried the transaction's COMMIT
+        self.returned: list[tuple] = []  # the rows of the statement added with returning=True
         self._statements: list[tuple[str, list[Any]]] = []
+        self._returning: int | None = None  # its index among the statements added
+        self._returning_sent: int | None = None  # ... among those taken to be sent
 
     @property
     def together(self) -> bool:
         """Whether this database takes the statements in one string (PostgreSQL)."""
         return _together(self.using)
 
-    def add(self, sql: str, params: list[Any]) -> None:
+    def add(self, sql: str, params: list[Any], returning: bool = False) -> None:
+        """Add a statement; ``returning`` (one per batch): keep its rows in
+        :attr:`returned` once sent (an UPDATE ... RETURNING sent with an instance lock)."""
         if self.committed:
             raise RuntimeError("this batch committed its transaction: nothing more may follow")
+        if returning:
+            if self._returning is not None:
+                raise RuntimeError("a batch keeps the rows of one statement only")
+            self._returning = len(self._statements)
         self._statements.append((sql, params))
 
     def run(
@@ -93,8 +112,10 @@ class StatementBatch:
             if not statements:
                 return []
             with conn.cursor() as cursor:
-                for one in statements:
+                for index, one in enumerate(statements):
                     cursor.execute(*one)
+                    if index == self._returning_sent:
+                        self.returned = cursor.fetchall()
                 self.rowcount = cursor.rowcount
                 return cursor.fetchall() if sql is not None else []
         last = len(statements) - 1
@@ -110,15 +131,21 @@ class StatementBatch:
     def take(self) -> list[tuple[str, list[Any]]]:
         """What was added and not sent yet (emptied): for a caller sending it itself."""
         taken, self._statements = self._statements, []
+        self._returning_sent, self._returning = self._returning, None
         return taken
 
-    def results(self, cursor: Any, rows_at: int | None, last: int) -> list[tuple]:
+    def results(self, cursor: Any, rows_at: int | None, last: int, first: int = 0) -> list[tuple]:
         """Walk the result of each statement sent on ``cursor`` (PostgreSQL): return the
-        rows of statement ``rows_at``, note the row count of statement ``last``."""
+        rows of statement ``rows_at``, note the row count of statement ``last``, keep the
+        rows of the statement added with ``returning`` (this batch's statements were sent
+        from position ``first`` on)."""
+        keep = None if self._returning_sent is None else first + self._returning_sent
         rows, index = [], 0
         while True:
             if index == rows_at:
                 rows = cursor.fetchall()
+            if index == keep:
+                self.returned = cursor.fetchall()
             if index == last:
                 self.rowcount = cursor.rowcount
             if not cursor.nextset():
@@ -224,7 +251,7 @@ class CompiledQuery(_OneArgument):
             cursor.execute(*joined([(sql, args), *taken]))
             row = cursor.fetchone()
             found = self._model_of(cursor.description, row) if row is not None else None
-            then.results(cursor, None, last=len(taken))
+            then.results(cursor, None, last=len(taken), first=1)
         return found
 
     def all(self, value: Any) -> list[Any]:
@@ -543,6 +570,7 @@ def update_each(
     rows: list[tuple[Any, dict[str, Any]]],
     where: dict[str, Any],
     using: str = "default",
+    batch: StatementBatch | None = None,
 ) -> set[Any] | None:
     """On PostgreSQL, ``UPDATE`` each row by primary key with its own values (every row
     the same fields), only where ``where`` holds, in one statement that locks the rows in
@@ -550,7 +578,9 @@ def update_each(
     keys it changed. Elsewhere None: the caller uses the ORM.
 
     ``bulk_update`` without its CASE per field and per row (compiled on every call) and
-    the SELECT ... FOR UPDATE before it.
+    the SELECT ... FOR UPDATE before it. With ``batch`` (PostgreSQL), the statement is
+    added to it as its ``returning`` one and an empty set returned: the keys changed are
+    in ``batch.returned`` once it ran.
 
     Example::
 
@@ -559,6 +589,18 @@ def update_each(
     conn = connections[using]
     if conn.vendor != "postgresql" or not rows:
         return None
+    sql, params = _update_each_statement(model, rows, where, conn)
+    if batch is not None:
+        batch.add(sql, params, returning=True)
+        return set()
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {key for (key,) in cursor.fetchall()}
+
+
+def _update_each_statement(
+    model: type[Model], rows: list[tuple[Any, dict[str, Any]]], where: dict[str, Any], conn: Any
+) -> tuple[str, list[Any]]:
     meta, quote = model._meta, conn.ops.quote_name
     names = list(rows[0][1])
     fields = [meta.get_field(name) for name in names]
@@ -583,6 +625,4 @@ def update_each(
             field.get_db_prep_save(values[name], conn)
             for field, name in zip(fields, names, strict=True)
         )
-    with conn.cursor() as cursor:
-        cursor.execute(sql, params)
-        return {key for (key,) in cursor.fetchall()}
+    return sql, params

@@ -35,11 +35,11 @@ def test_results_arriving_during_a_round_share_the_next_one(durable_client, monk
     # The first round holds the row until the three other results have arrived.
     real_lock, rounds = merge.lock_instance, []
 
-    def slow_lock(instance_pk, wait=True):
+    def slow_lock(instance_pk, wait=True, then=None):
         if not rounds:
             wait_until(lambda: len(merge._waiting.get(instance_pk, ())) == 3, what="arrivals")
         rounds.append(instance_pk)
-        return real_lock(instance_pk, wait)
+        return real_lock(instance_pk, wait, then)
 
     monkeypatch.setattr(merge, "lock_instance", slow_lock)
     got: dict[int, tuple] = {}

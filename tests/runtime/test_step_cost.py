@@ -98,19 +98,56 @@ def test_a_wake_up_episode_reads_and_clears_its_inbox_in_a_constant_number(clien
     assert ActivityTask.objects.filter(instance_id=pk).count() == 30
 
 
-def test_a_round_of_several_results_records_them_in_one_statement_on_postgresql(client):
-    """Lock, the results (one UPDATE on PostgreSQL), history, next tasks, instance row."""
-    iid = client.start("t_bounded_slow", {"count": 8, "parallel": 4, "sleep": 0})
-    pk = instance(iid).pk
+def _round_of_three(pk: int) -> list:
+    """Three finished tasks of a bounded fan-out of 4 (slow: the round takes no waiting
+    task along), the fourth still open."""
     run_episode_claiming(pk, claim=False)
     merge._owing.clear()
     tasks = [claim_task(t.pk) for t in ActivityTask.objects.filter(instance_id=pk)]
     results = [(task, attempt(task, default_registry)) for task in tasks[:3]]
     for task, _outcome in results:
-        task.attempt_seconds = 1.0  # slow: the round takes no waiting task along
+        task.attempt_seconds = 1.0
+    return results
+
+
+def test_a_round_of_several_results_records_them_with_the_lock_on_postgresql(client):
+    """Lock and the results (one UPDATE) in one round trip on PostgreSQL, then history,
+    instance row and next tasks in another."""
+    iid = client.start("t_bounded_slow", {"count": 8, "parallel": 4, "sleep": 0})
+    results = _round_of_three(instance(iid).pk)
     with CaptureQueriesContext(connection) as captured:
         recorded, claimed = merge.finish_together(results, default_registry, fallback=None)
     assert (recorded, len(claimed)) == (3, 3)
-    many = [["UPDATE"]] if connection.vendor == "postgresql" else [["SELECT"], ["UPDATE"]]
     tail = ["INSERT", "UPDATE", "INSERT"]
-    assert round_trips(captured) == [["SELECT"], *many, *batched(tail)]
+    if connection.vendor == "postgresql":
+        assert round_trips(captured) == [["SELECT", "UPDATE"], tail]
+    else:  # the lock, then the results by the ORM (their rows read, then written)
+        assert round_trips(captured) == [["SELECT"], ["SELECT"], ["UPDATE"], *batched(tail)]
+    assert (
+        ActivityTask.objects.filter(instance_id=instance(iid).pk, status="completed").count() == 3
+    )
+
+
+def test_outside_any_other_transaction_a_round_commits_in_its_last_round_trip(durable_client):
+    """As a worker runs it: lock and results; then the tail with the COMMIT (PostgreSQL),
+    its hooks run after it."""
+    from tests.support import workflows  # noqa: F401 - registers the test workflows
+
+    iid = durable_client.start("t_bounded_slow", {"count": 8, "parallel": 4, "sleep": 0})
+    results = _round_of_three(instance(iid).pk)
+    with CaptureQueriesContext(connection) as captured:
+        recorded, claimed = merge.finish_together(results, default_registry, fallback=None)
+    assert (recorded, len(claimed)) == (3, 3)
+    sent = [q["sql"] for q in captured.captured_queries]
+    if connection.vendor == "postgresql":
+        assert [s.split()[0] for s in sent[-2].split("; ")] == [
+            "INSERT",
+            "UPDATE",
+            "INSERT",
+            "COMMIT",
+        ]
+        # BEGIN, lock and results, the tail with the COMMIT, and the COMMIT Django logs
+        # (its own finds the transaction ended: nothing sent)
+        assert len(sent) == 4
+    entry = sticky_cache()._entries[instance(iid).pk]
+    assert entry[3] is None  # confirmed by the on_commit hook: no longer provisional

@@ -539,7 +539,7 @@ def _finish_alone(
         open_tasks = sticky_cache().activities_in_flight(task.instance_id)
         wait = open_tasks is not None and open_tasks <= MERGE_MAX_IN_FLIGHT
         batch = StatementBatch()
-        recorded_of = outcomes.record_in(batch, task, outcome)  # sent after the lock, with it
+        recorded_of = outcomes.record_in(batch, [(task, outcome)])  # sent after the lock, with it
         instance = lock_instance(task.instance_id, wait=wait, then=batch)
         recorded = recorded_of()
         if not recorded:

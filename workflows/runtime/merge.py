@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from ..compiled import StatementBatch
 from ..engine.activity import ActivityOutcome
 from ..engine.registry import Registry
 from ..episodes import Episode, episode_locked, lock_instance
@@ -178,11 +179,17 @@ def _lead(pk: int, registry: Registry) -> None:
 
 
 def _round(pk: int, arrivals: list[_Arrival], registry: Registry) -> Episode | None:
-    """Record the arrivals' outcomes and apply them in one episode, in one transaction."""
+    """Record the arrivals' outcomes and apply them in one episode, in one transaction:
+    on PostgreSQL the lock and the outcomes in one round trip, a chain thread's tasks from
+    the backlog in another when it takes some, the episode's tail with the COMMIT in the
+    last (tests/runtime/test_step_cost.py counts them)."""
     first = arrivals[0].results[0][0]
     with transaction.atomic():
-        instance = lock_instance(pk)  # the instance row first, as every episode takes it
-        recorded = outcomes.record([r for a in arrivals for r in a.results])
+        batch = StatementBatch()
+        recorded_of = outcomes.record_in(batch, [r for a in arrivals for r in a.results])
+        # The instance row first, as every episode takes it; the outcomes in its round trip.
+        instance = lock_instance(pk, then=batch)
+        recorded = recorded_of()
         ours = {task.pk for task, _outcome in recorded}
         applied = []
         for arrival in arrivals:
@@ -196,18 +203,26 @@ def _round(pk: int, arrivals: list[_Arrival], registry: Registry) -> Episode | N
             outcomes.to_inbox(recorded)  # continued as new meanwhile: the inbox sorts it
             wake_orchestration(pk, first.task_hub)
             return None
-        merged = tuple(outcomes.outcome_event(task, outcome) for task, outcome in recorded)
-        claimants = [a for a in applied for _ in range(a.recorded)]
-        episode = episode_locked(instance, registry, merged, claim=[a.worker for a in claimants])
-        assigned = list(zip(claimants, episode.claimed_all, strict=False))
-        hold = _group_size(instance) if episode.ran else 0
+        # The backlog before the episode, so that the episode's tail is the transaction's
+        # last round trip and carries the COMMIT. Each result brings one new task to its
+        # thread (the item that replaces it), the backlog the rest of its group.
+        hold = _group_size(instance)
         wants = []
         for arrival in applied:
             if hold and _takes_backlog(arrival):
-                have = sum(1 for a, _task in assigned if a is arrival)
-                wants.extend([arrival] * (hold - have))
+                wants.extend([arrival] * (hold - arrival.recorded))
         names = {task.name for task, _outcome in recorded}
         backlog = _claim_backlog(instance, names, wants) if wants else []
+        merged = tuple(outcomes.outcome_event(task, outcome) for task, outcome in recorded)
+        claimants = [a for a in applied for _ in range(a.recorded)]
+        episode = episode_locked(
+            instance, registry, merged, claim=[a.worker for a in claimants], commit=True
+        )
+    assigned = list(zip(claimants, episode.claimed_all, strict=False))
+    if instance.status != InstanceStatus.RUNNING or instance.execution_id != first.execution_id:
+        # The episode ended the instance, or continued it as new, and cancelled its open
+        # tasks: those taken from the backlog among them. Nobody runs them.
+        backlog = []
     for arrival, claimed in [*assigned, *backlog]:
         arrival.claimed.append(claimed)
     return episode

@@ -45,21 +45,42 @@ def record(results: list[Result]) -> list[Result]:
     for every writer of many task rows) and written by one UPDATE on PostgreSQL (a
     SELECT ... FOR UPDATE and a bulk UPDATE elsewhere).
     """
-    if len(results) == 1:  # every step does this: compiled once (workflows/compiled.py)
-        batch = StatementBatch()
-        recorded = record_in(batch, *results[0])
-        batch.run()
-        return recorded()
+    batch = StatementBatch()
+    recorded = record_in(batch, results)
+    batch.run()
+    return recorded()
+
+
+def record_in(batch: StatementBatch, results: list[Result]) -> Callable[[], list[Result]]:
+    """:func:`record`, its UPDATE added to ``batch`` (a merged step or a round sends it
+    right after the instance lock, in the lock's round trip); the returned function,
+    called once the batch ran, gives what :func:`record` returns. Where the database takes
+    no batch of many rows (SQLite), that function records them itself, by the ORM."""
     now = timezone.now()
+    if len(results) == 1:  # every step does this: compiled once (workflows/compiled.py)
+        task, outcome = results[0]
+        fields = _finished_fields(outcome, now)
+        where = {"status": TaskStatus.RUNNING}
+        update_row(ActivityTask, task.pk, fields, where=where, batch=batch)
+        return lambda: list(results) if batch.rowcount else []
     finished = [(task, _finished_fields(outcome, now)) for task, outcome in results]
     rows = [(task.pk, fields) for task, fields in finished]
-    changed = update_each(ActivityTask, rows, where={"status": TaskStatus.RUNNING})
-    if changed is not None:  # PostgreSQL: one statement
+    where = {"status": TaskStatus.RUNNING}
+    if update_each(ActivityTask, rows, where=where, batch=batch) is None:
+        return lambda: _record_by_orm(results, now)
+
+    def recorded() -> list[Result]:
+        changed = {pk for (pk,) in batch.returned}
         for task, fields in finished:
             if task.pk in changed:
                 for field, value in fields.items():
                     setattr(task, field, value)
         return [(task, outcome) for task, outcome in results if task.pk in changed]
+
+    return recorded
+
+
+def _record_by_orm(results: list[Result], now: datetime) -> list[Result]:
     ours = set(
         ActivityTask.objects.select_for_update()
         .filter(pk__in=[task.pk for task, _ in results], status=TaskStatus.RUNNING)
@@ -73,17 +94,6 @@ def record(results: list[Result]) -> list[Result]:
     if recorded:
         ActivityTask.objects.bulk_update([task for task, _ in recorded], _FINISHED_FIELDS)
     return recorded
-
-
-def record_in(
-    batch: StatementBatch, task: ActivityTask, outcome: ActivityOutcome
-) -> Callable[[], list[Result]]:
-    """:func:`record` of one outcome, its conditional UPDATE added to ``batch`` (a merged
-    step sends it right after the instance lock, in the lock's round trip); the returned
-    function, called once the batch ran, gives what :func:`record` returns."""
-    fields = _finished_fields(outcome, timezone.now())
-    update_row(ActivityTask, task.pk, fields, where={"status": TaskStatus.RUNNING}, batch=batch)
-    return lambda: [(task, outcome)] if batch.rowcount else []
 
 
 def outcome_event(task: ActivityTask, outcome: ActivityOutcome) -> tuple[ev.HistoryEvent, str]:

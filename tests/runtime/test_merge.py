@@ -21,6 +21,7 @@ from workflows.runtime import merge
 from workflows.runtime.activities import attempt, claim_task, execute_task, finish_task, run_chain
 from workflows.runtime.cache import sticky_cache
 from workflows.runtime.merge import BACKLOG_MAX_SECONDS
+from workflows.runtime.outcomes import record_and_wake
 
 
 def test_results_arriving_during_a_round_share_the_next_one(durable_client, monkeypatch):
@@ -204,6 +205,29 @@ def test_at_64_open_a_quick_chain_takes_a_quarter_of_them(durable_client):
     recorded, next_task = finish_task(task, outcome, default_registry)
     # The new item for the result, and the 15 oldest tasks still waiting for messages.
     assert recorded and [t.pk for t in next_task.group] == [t.pk for t in waiting[1:16]]
+
+
+@pytest.mark.postgres
+def test_a_group_the_backlog_cannot_fill_takes_the_tasks_of_inbox_results(durable_client):
+    """A result another process left in the inbox makes the round schedule one task more
+    than the results it brought. With every other task running elsewhere (no backlog),
+    the thread's group takes that task too: unclaimed, it went by a message to the other
+    process again, and its result came back through the inbox, round after round."""
+    iid = durable_client.start("t_bounded_slow", {"count": 40, "parallel": 16, "sleep": 0})
+    pk = instance(iid).pk
+    merge._owing.clear()
+    run_episode(pk)
+    mine, elsewhere, *running = [claim_task(t.pk) for t in _open_tasks(pk)]
+    assert len(running) == 14 and not _open_tasks(pk)  # nothing left for a backlog
+    assert record_and_wake(elsewhere, attempt(elsewhere, default_registry))
+    outcome = attempt(mine, default_registry)
+    mine.attempt_seconds = 0.001  # quick: its thread may hold a group (16 open: 4)
+    recorded, next_task = finish_task(mine, outcome, default_registry)
+    assert recorded and next_task is not None
+    # Two new items (for this result and the inbox's), both claimed for this thread.
+    assert len(next_task.group) == 1
+    assert not _open_tasks(pk)
+    assert not InboxMessage.objects.filter(instance_id=pk).exists()  # applied by the round
 
 
 def test_a_slow_activity_takes_no_waiting_task_along(durable_client):

@@ -214,7 +214,13 @@ def _round(pk: int, arrivals: list[_Arrival], registry: Registry) -> Episode | N
         names = {task.name for task, _outcome in recorded}
         backlog = _claim_backlog(instance, names, wants) if wants else []
         merged = tuple(outcomes.outcome_event(task, outcome) for task, outcome in recorded)
-        claimants = [a for a in applied for _ in range(a.recorded)]
+        # A group the backlog could not fill takes the episode's further new tasks too:
+        # those of results the episode applies from the inbox (another process ran them).
+        # Unclaimed, each went by a message to that process again, round after round.
+        spare = list(wants)
+        for arrival, _task in backlog:
+            spare.remove(arrival)
+        claimants = [a for a in applied for _ in range(a.recorded)] + spare
         episode = episode_locked(
             instance, registry, merged, claim=[a.worker for a in claimants], commit=True
         )

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from workflows import compiled
+from tests.support.rows import COLUMNS, history_event, history_row, new_instance, sent
+from workflows import compiled, row_writes
 from workflows.models import ActivityTask, HistoryEvent, InboxMessage, Instance
 
 pytestmark = pytest.mark.django_db
-
-COLUMNS = ["instance", "execution_id", "seq", "kind", "payload", "timestamp"]
 
 
 @pytest.fixture
@@ -21,41 +18,14 @@ def inst(db):
     return new_instance("batch-1")
 
 
-def new_instance(instance_id: str) -> Instance:
-    return Instance.objects.create(
-        task_hub="default", instance_id=instance_id, name="t_chain", execution_id="e1"
-    )
-
-
-def history_row(inst: Instance, seq: int) -> tuple:
-    return (inst.pk, "e1", seq, "event_raised", {"seq": seq}, inst.created_at)
-
-
-def history_event(inst: Instance, seq: int) -> HistoryEvent:
-    """The row of :func:`history_row` as an unsaved model."""
-    _pk, execution_id, seq, kind, payload, timestamp = history_row(inst, seq)
-    return HistoryEvent(
-        instance=inst,
-        execution_id=execution_id,
-        seq=seq,
-        kind=kind,
-        payload=payload,
-        timestamp=timestamp,
-    )
-
-
-def sent(captured) -> list[str]:
-    return [q["sql"] for q in captured.captured_queries if not q["sql"].startswith("BEGIN")]
-
-
 def test_a_batch_sends_its_writes_with_the_statement_that_returns_rows(inst):
     batch = compiled.StatementBatch()
     with CaptureQueriesContext(connection) as captured, transaction.atomic():
-        compiled.insert_rows(HistoryEvent, COLUMNS, [history_row(inst, 1)], batch=batch)
+        row_writes.insert_rows(HistoryEvent, COLUMNS, [history_row(inst, 1)], batch=batch)
         inst.custom_status = {"at": 1}
-        compiled.update_fields(inst, ["custom_status", "updated_at"], batch=batch)
+        row_writes.update_fields(inst, ["custom_status", "updated_at"], batch=batch)
         event = history_event(inst, 2)
-        compiled.insert_objects([event], batch=batch)
+        row_writes.insert_objects([event], batch=batch)
     writes = [
         sql for sql in sent(captured) if not sql.startswith(("COMMIT", "SAVEPOINT", "RELEASE"))
     ]
@@ -73,7 +43,7 @@ def test_a_batch_sends_its_writes_with_the_statement_that_returns_rows(inst):
 def test_nothing_is_sent_before_run_and_run_sends_it_once(inst):
     batch = compiled.StatementBatch()
     with transaction.atomic():
-        compiled.insert_rows(HistoryEvent, COLUMNS, [history_row(inst, 1)], batch=batch)
+        row_writes.insert_rows(HistoryEvent, COLUMNS, [history_row(inst, 1)], batch=batch)
         assert HistoryEvent.objects.filter(instance=inst).count() == 0
         assert batch.run() == []
         assert batch.run() == []  # emptied: a second run sends nothing again
@@ -85,9 +55,9 @@ def test_a_failing_statement_fails_the_run_and_its_transaction_writes_nothing(in
     batch = compiled.StatementBatch()
     with pytest.raises(IntegrityError), transaction.atomic():
         inst.custom_status = {"changed": True}
-        compiled.update_fields(inst, ["custom_status", "updated_at"], batch=batch)
+        row_writes.update_fields(inst, ["custom_status", "updated_at"], batch=batch)
         # seq 1 exists: the unique (instance, execution, seq) index refuses it
-        compiled.insert_rows(HistoryEvent, COLUMNS, [history_row(inst, 1)], batch=batch)
+        row_writes.insert_rows(HistoryEvent, COLUMNS, [history_row(inst, 1)], batch=batch)
         batch.run()
     inst.refresh_from_db()
     assert inst.custom_status is None
@@ -101,8 +71,10 @@ def test_a_batch_sent_with_a_compiled_query_runs_after_it_and_counts_its_rows(in
     )
     for status, changed in (("pending", 1), ("nothing-matches", 0)):
         batch = compiled.StatementBatch()
-        compiled.update_row(Instance, inst.pk, {"custom_status": status}, batch=batch)
-        compiled.update_row(Instance, inst.pk, {"name": "renamed"}, {"status": status}, batch=batch)
+        row_writes.update_row(Instance, inst.pk, {"custom_status": status}, batch=batch)
+        row_writes.update_row(
+            Instance, inst.pk, {"name": "renamed"}, {"status": status}, batch=batch
+        )
         with CaptureQueriesContext(connection) as captured, transaction.atomic():
             found = lock.first(inst.pk, then=batch)
         assert found.pk == inst.pk and found.custom_status != status  # read before the batch
@@ -135,11 +107,11 @@ def test_many_rows_updated_in_a_batch_give_back_the_keys_they_changed(inst, afte
         Instance, lambda pk: Instance.objects.filter(pk=pk).select_for_update()[:1]
     )
     batch = compiled.StatementBatch()
-    changed = compiled.update_each(ActivityTask, rows, {"status": "running"}, batch=batch)
+    changed = row_writes.update_each(ActivityTask, rows, {"status": "running"}, batch=batch)
     if connection.vendor != "postgresql":
         assert changed is None  # the caller records them by the ORM
         return
-    compiled.update_row(Instance, inst.pk, {"custom_status": "after"}, batch=batch)
+    row_writes.update_row(Instance, inst.pk, {"custom_status": "after"}, batch=batch)
     with CaptureQueriesContext(connection) as captured, transaction.atomic():
         if after_lock:
             assert lock.first(inst.pk, then=batch).pk == inst.pk
@@ -184,7 +156,7 @@ def test_a_commit_goes_with_the_batch_only_from_the_outermost_block(inst):
     """Under the test's own transaction (a savepoint block) the batch never commits."""
     batch = compiled.StatementBatch()
     with transaction.atomic():
-        compiled.insert_rows(HistoryEvent, COLUMNS, [history_row(inst, 1)], batch=batch)
+        row_writes.insert_rows(HistoryEvent, COLUMNS, [history_row(inst, 1)], batch=batch)
         batch.run(commit=True)
     assert not batch.committed
     assert HistoryEvent.objects.filter(instance=inst).count() == 1
@@ -197,7 +169,7 @@ def test_the_outermost_block_commits_in_the_batch_and_django_runs_its_hooks():
     batch = compiled.StatementBatch()
     with CaptureQueriesContext(connection) as captured, transaction.atomic():
         transaction.on_commit(lambda: hooks.append("ran"))
-        compiled.insert_rows(HistoryEvent, COLUMNS, [history_row(inst, 1)], batch=batch)
+        row_writes.insert_rows(HistoryEvent, COLUMNS, [history_row(inst, 1)], batch=batch)
         batch.run(commit=True)
         if batch.committed:
             with pytest.raises(RuntimeError):  # nothing may follow a batch's COMMIT
@@ -222,7 +194,7 @@ def test_a_commit_that_fails_in_the_batch_rolls_back_and_runs_no_hook():
     orphan = (inst.pk + 10_000, "e1", 1, "event_raised", {}, inst.created_at)
     with pytest.raises(IntegrityError), transaction.atomic():
         transaction.on_commit(lambda: hooks.append("ran"))
-        compiled.insert_rows(HistoryEvent, COLUMNS, [history_row(inst, 1), orphan], batch=batch)
+        row_writes.insert_rows(HistoryEvent, COLUMNS, [history_row(inst, 1), orphan], batch=batch)
         batch.run(commit=True)
     assert batch.committed == (connection.vendor == "postgresql")  # the COMMIT went along
     assert hooks == []
@@ -231,84 +203,6 @@ def test_a_commit_that_fails_in_the_batch_rolls_back_and_runs_no_hook():
 
 
 # Texts that an array literal must quote and escape, and that SQL must keep as written.
-AWKWARD = ['a "quoted", {braced} \\ text', "NULL", "", "it's", "ünï ☃", " lead", "a,b", "{}"]
-
-
-def test_many_rows_go_as_one_statement_and_read_back_as_written(inst):
-    """From compiled.UNNEST_FROM rows, PostgreSQL gets one array per column (a statement of
-    one shape); every value, awkward texts and nulls too, reads back as written, and the
-    primary keys come back in the order of the objects."""
-    count = compiled.UNNEST_FROM + 3
-    texts = [AWKWARD[i % len(AWKWARD)] for i in range(count)]
-    rows = [
-        (inst.pk, "e1", seq, "event_raised", {"t": texts[seq], "n": None}, inst.created_at)
-        for seq in range(count)
-    ]
-    with CaptureQueriesContext(connection) as captured, transaction.atomic():
-        compiled.insert_rows(HistoryEvent, COLUMNS, rows)
-        events = [history_event(inst, 100 + seq) for seq in range(count)]
-        for event, text in zip(events, texts, strict=True):
-            event.kind = text
-        compiled.insert_objects(events)
-    inserts = [sql for sql in sent(captured) if sql.startswith("INSERT")]
-    if connection.vendor == "postgresql":
-        assert len(inserts) == 2 and all("unnest(" in sql for sql in inserts)
-    stored = {e.seq: e for e in HistoryEvent.objects.filter(instance=inst)}
-    for seq in range(count):
-        assert stored[seq].payload == {"t": texts[seq], "n": None}
-        assert stored[seq].timestamp == inst.created_at
-    for event, text in zip(events, texts, strict=True):
-        assert stored[event.seq].pk == event.pk and stored[event.seq].kind == text
-
-
-def test_many_tasks_keep_their_nulls_and_durations(inst):
-    """Nullable columns of many rows (an array with NULLs, an interval array)."""
-    tasks = [
-        ActivityTask(
-            task_hub="default",
-            instance=inst,
-            execution_id="e1",
-            task_id=n,
-            call_id=n,
-            name="t_step",
-            input=[AWKWARD[n % len(AWKWARD)]],
-            idempotency_key=f"batch-1:e1:{n}",
-            start_to_close=timedelta(seconds=n) if n % 2 else None,
-        )
-        for n in range(1, compiled.UNNEST_FROM + 2)
-    ]
-    with transaction.atomic():
-        compiled.insert_objects(tasks)
-    for task in tasks:
-        stored = ActivityTask.objects.get(pk=task.pk)
-        assert (stored.task_id, stored.input, stored.start_to_close, stored.result) == (
-            task.task_id,
-            task.input,
-            task.start_to_close,
-            None,
-        )
-
-
-def test_fewer_rows_keep_the_values_form(inst):
-    """Below compiled.UNNEST_FROM, the VALUES statement (the same text for each row count:
-    psycopg's cache of parsed queries holds a step's)."""
-    rows = [history_row(inst, seq) for seq in range(compiled.UNNEST_FROM - 1)]
-    with CaptureQueriesContext(connection) as captured, transaction.atomic():
-        compiled.insert_rows(HistoryEvent, COLUMNS, rows)
-    inserts = [sql for sql in sent(captured) if sql.startswith("INSERT")]
-    assert inserts and not any("unnest(" in sql for sql in inserts)
-    assert HistoryEvent.objects.filter(instance=inst).count() == len(rows)
-
-
-def test_a_failing_row_of_many_fails_the_whole_statement(inst):
-    """One statement: a duplicate among many rows writes none of them."""
-    rows = [history_row(inst, seq) for seq in range(compiled.UNNEST_FROM)]
-    rows.append(history_row(inst, 3))  # (instance, execution, seq) is unique
-    with pytest.raises(IntegrityError), transaction.atomic():
-        compiled.insert_rows(HistoryEvent, COLUMNS, rows)
-    assert HistoryEvent.objects.filter(instance=inst).count() == 0
-
-
 def test_a_long_batch_is_converted_once_and_then_taken_from_psycopgs_cache(inst):
     """psycopg splits a query at its placeholders for client-side binding and caches that
     only under 4,096 bytes and 50 parameters by default; compiled.py raises both, so a
@@ -322,7 +216,7 @@ def test_a_long_batch_is_converted_once_and_then_taken_from_psycopgs_cache(inst)
     def long_batch() -> compiled.StatementBatch:
         batch = compiled.StatementBatch()
         for pk, fields in rows:
-            compiled.update_row(Instance, pk, fields, batch=batch)
+            row_writes.update_row(Instance, pk, fields, batch=batch)
         return batch
 
     def run_long_batch() -> None:

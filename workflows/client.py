@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -212,7 +213,11 @@ class DurableClient(
         business_key = check_business_key(business_key or "")
         if not isinstance(replace, bool):
             raise InvalidInput("replace must be true or false.")
-        with transaction.atomic():
+        # A fresh uuid4 names nothing yet (no lookup) and no audit entry is due: the
+        # instance and its first message are one statement (inbox.create_instance), atomic
+        # by itself; no BEGIN round trip for it. Any other start is a transaction.
+        alone = generated and by is None
+        with nullcontext() if alone else transaction.atomic():
             existing = (
                 None  # a fresh uuid4 names nothing yet: no lookup (one round trip less)
                 if generated
@@ -245,6 +250,8 @@ class DurableClient(
                     version=definition.version,
                     input=input,
                     business_key=business_key,
+                    # Nothing more to write (no audit entry): the COMMIT goes along.
+                    commit=not replaced and by is None,
                 )
             except IntegrityError:
                 raise InstanceExists(instance_id, "pending") from None

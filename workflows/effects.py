@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db import transaction
 
-from .compiled import CompiledUpdate, StatementBatch, insert_objects, sending
+from .compiled import CompiledUpdate, StatementBatch, sending
 from .engine import DurableError, FailureDetails
 from .engine import actions as act
 from .engine import events as ev
@@ -32,6 +32,7 @@ from .models import (
 )
 from .payloads import offload
 from .payloads.redaction import failure_for_log
+from .row_writes import insert_objects
 from .runtime.dispatch import wake_orchestration
 from .runtime.leases import claim_new, worker_name
 from .signals import approval_requested, compensation_failed

@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from .compiled import CompiledQuery, StatementBatch, delete_rows, insert_rows, update_fields
+from .compiled import CompiledQuery, StatementBatch
 from .conf import conf
 from .counters import observe_episode, observe_replay_failure
 from .effects import EpisodeEffects
@@ -34,6 +34,7 @@ from .inbox import deliver
 from .logging import log_context
 from .models import ActivityTask, HistoryEvent, InboxMessage, Instance
 from .retention import note_history_growth
+from .row_writes import delete_rows, insert_rows, update_fields
 from .runtime import completions
 from .runtime.cache import sticky_cache
 from .signals import notify_changed

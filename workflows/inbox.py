@@ -8,9 +8,9 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .compiled import insert_objects
 from .engine import events as ev
 from .models import InboxMessage, Instance
+from .row_writes import insert_objects, insert_with_child
 from .runtime.dispatch import wake_new, wake_orchestration
 from .statuses import InstanceStatus
 from .tracing import current_context
@@ -29,13 +29,7 @@ def deliver(
     wake: bool = True,
 ) -> bool:
     """Add ``event`` to the instance's inbox; False if ``dedup_key`` was seen already."""
-    message = InboxMessage(
-        instance=instance,
-        execution_id=execution_id,
-        kind=event.kind.value,
-        payload=ev.event_to_payload(event),
-        dedup_key=dedup_key,
-    )
+    message = _message(instance, event, dedup_key, execution_id)
     if dedup_key is None:
         insert_objects([message])  # as save() does, without its per-call compiling
     else:
@@ -49,6 +43,18 @@ def deliver(
     return True
 
 
+def _message(
+    instance: Instance, event: ev.HistoryEvent, dedup_key: str | None, execution_id: str
+) -> InboxMessage:
+    return InboxMessage(
+        instance=instance,
+        execution_id=execution_id,
+        kind=event.kind.value,
+        payload=ev.event_to_payload(event),
+        dedup_key=dedup_key,
+    )
+
+
 def create_instance(
     *,
     hub: str,
@@ -59,8 +65,12 @@ def create_instance(
     business_key: str = "",
     parent: Instance | None = None,
     parent_task_id: int | None = None,
+    commit: bool = False,
 ) -> Instance:
-    """Insert the instance row and its ExecutionStarted message (caller holds the transaction)."""
+    """Insert the instance row and its ExecutionStarted message (caller holds the
+    transaction): one statement on PostgreSQL (``row_writes.insert_with_child``), with
+    ``commit`` (the caller writes nothing more in its transaction) the COMMIT in its round
+    trip too."""
     context = current_context()  # the start's (or parent episode's) span: workflows/tracing.py
     instance = Instance(
         task_hub=hub,
@@ -76,9 +86,9 @@ def create_instance(
         woken_at=timezone.now(),
         trace_context=context,
     )
-    insert_objects([instance])  # Instance.objects.create without its per-call compiling
     parent_id = parent.instance_id if parent else None
     started = ev.ExecutionStarted(name, version, input, parent_id, parent_task_id, context)
-    deliver(instance, started, execution_id=instance.execution_id, wake=False)
+    message = _message(instance, started, None, instance.execution_id)
+    insert_with_child(instance, message, "instance", commit=commit)
     wake_new(instance.pk, hub)
     return instance

@@ -8,7 +8,7 @@ import pytest
 
 from tests.payloads.conftest import SECRET
 from tests.payloads.support import envelope, raw_text, rows_of_every_kind
-from workflows import compiled
+from workflows import compiled, row_writes
 from workflows.models import HistoryEvent, Instance
 from workflows.payloads.rotation import payload_tables
 
@@ -115,7 +115,7 @@ def test_with_the_codec_off_columns_hold_plain_json_as_before(label, column):
 def test_the_compiled_sql_paths_go_through_the_codec(encrypted):
     rows = rows_of_every_kind()
     inst = rows[Instance]
-    compiled.insert_rows(
+    row_writes.insert_rows(
         HistoryEvent,
         ["instance", "execution_id", "seq", "kind", "payload", "timestamp"],
         [(inst.pk, "e1", 2, "event_raised", {"data": SECRET}, inst.created_at)],
@@ -123,7 +123,7 @@ def test_the_compiled_sql_paths_go_through_the_codec(encrypted):
     event = HistoryEvent.objects.get(instance=inst, seq=2)
     assert SECRET not in raw_text(HistoryEvent, "payload", event.pk)
     inst.output = {"total": SECRET}
-    compiled.update_fields(inst, ["output", "updated_at"])
+    row_writes.update_fields(inst, ["output", "updated_at"])
     assert SECRET not in raw_text(Instance, "output", inst.pk)
     lock = compiled.CompiledQuery(Instance, lambda pk: Instance.objects.filter(pk=pk)[:1])
     assert lock.first(inst.pk).output == {"total": SECRET}  # raw() decodes too

@@ -176,9 +176,9 @@ def test_the_compiled_hot_paths_leave_no_prepared_statement():
     (One transaction: behind PgBouncer every statement here is on one server connection.)"""
     from django.utils import timezone
 
-    from workflows.compiled import insert_rows
     from workflows.episodes import lock_instance
     from workflows.models import HistoryEvent, Instance
+    from workflows.row_writes import insert_rows
 
     instance = Instance.objects.create(instance_id="prep", name="x", execution_id="e1")
     columns = ["instance", "execution_id", "seq", "kind", "payload", "timestamp"]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tests.support.checks import instance
 from workflows.engine import default_registry
 from workflows.episodes import run_episode as run_episode_claiming
-from workflows.models import ActivityTask
+from workflows.models import ActivityTask, AuditEntry, InboxMessage
 from workflows.runtime import merge
 from workflows.runtime.activities import attempt, claim_task, run_claimed
 from workflows.runtime.cache import sticky_cache
@@ -151,3 +152,39 @@ def test_outside_any_other_transaction_a_round_commits_in_its_last_round_trip(du
         assert len(sent) == 4
     entry = sticky_cache()._entries[instance(iid).pk]
     assert entry[3] is None  # confirmed by the on_commit hook: no longer provisional
+
+
+def _sent(captured) -> list[str]:
+    return [q["sql"].split()[0].upper() for q in captured.captured_queries]
+
+
+def test_a_start_under_a_fresh_id_is_one_statement_that_commits_by_itself(durable_client):
+    """The instance row and its ExecutionStarted message in one INSERT ... (a WITH) on
+    PostgreSQL, outside any transaction: no BEGIN, no COMMIT round trip. Elsewhere both
+    INSERTs in one transaction. Either way both rows or neither."""
+    from tests.support import workflows  # noqa: F401 - registers the test workflows
+
+    with CaptureQueriesContext(connection) as captured:
+        iid = durable_client.start("t_chain", 3)
+    if connection.vendor == "postgresql":
+        assert _sent(captured) == ["WITH"]
+    else:
+        assert [s for s in _sent(captured) if s == "INSERT"] == ["INSERT", "INSERT"]
+    started = instance(iid)
+    assert started.status == "pending"
+    kinds = list(InboxMessage.objects.filter(instance=started).values_list("kind", flat=True))
+    assert kinds == ["execution_started"]
+
+
+def test_an_audited_start_writes_its_entry_in_the_same_transaction(durable_client):
+    """A start by someone (the API's, the pages') is audited: the lookup of the id, the
+    instance and its message (one statement), the audit entry, then the COMMIT."""
+    from tests.support import workflows  # noqa: F401 - registers the test workflows
+
+    user = get_user_model().objects.create_user("starter")
+    with CaptureQueriesContext(connection) as captured:
+        iid = durable_client.start("t_chain", 3, instance_id="audited-1", by=user)
+    sent = [s for s in _sent(captured) if s not in ("SAVEPOINT", "RELEASE")]
+    if connection.vendor == "postgresql":
+        assert sent == ["BEGIN", "SELECT", "WITH", "INSERT", "COMMIT"]
+    assert AuditEntry.objects.filter(instance=instance(iid), action="start", user=user).count() == 1

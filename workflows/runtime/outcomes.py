@@ -15,10 +15,11 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from ..compiled import StatementBatch, update_each, update_row
+from ..compiled import StatementBatch
 from ..engine import events as ev
 from ..engine.activity import ActivityOutcome
 from ..models import ActivityTask, InboxMessage
+from ..row_writes import update_each, update_row
 from ..statuses import TaskStatus
 from .dispatch import wake_orchestration
 

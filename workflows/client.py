@@ -250,8 +250,10 @@ class DurableClient(
                     version=definition.version,
                     input=input,
                     business_key=business_key,
-                    # Nothing more to write (no audit entry): the COMMIT goes along.
-                    commit=not replaced and by is None,
+                    # In this start's own transaction with nothing more to write (no audit
+                    # entry), the COMMIT goes along. Never without it: the outermost block
+                    # open then is the caller's, whose transaction is not ours to commit.
+                    commit=not alone and not replaced and by is None,
                 )
             except IntegrityError:
                 raise InstanceExists(instance_id, "pending") from None

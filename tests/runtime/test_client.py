@@ -318,3 +318,21 @@ def test_the_cli_refuses_a_finished_id_alike_and_replaces_only_with_replace(clie
     entry = AuditEntry.objects.get(action="replace")
     assert (entry.actor, entry.detail["replaced_execution_id"]) == ("cli", old.execution_id)
     assert instance(finished).execution_id != old.execution_id
+
+
+@pytest.mark.parametrize("instance_id", [None, "caller-tx-1"])
+def test_a_start_inside_the_callers_transaction_is_undone_with_it(durable_client, instance_id):
+    """A start from code inside the caller's own transaction (a view under ATOMIC_REQUESTS)
+    commits nothing of it: the caller's rollback takes the new instance and whatever the
+    caller wrote before. (The one-statement start commits by itself only outside any
+    transaction.)"""
+    from django.db import transaction
+
+    from tests.support import workflows  # noqa: F401 - registers the test workflows
+
+    started: list[str] = []
+    with pytest.raises(RuntimeError), transaction.atomic():
+        durable_client.start("t_chain", 1, instance_id="caller-tx-before")
+        started.append(durable_client.start("t_chain", 3, instance_id=instance_id))
+        raise RuntimeError("the caller changes its mind")
+    assert not Instance.objects.filter(instance_id__in=[*started, "caller-tx-before"]).exists()

@@ -155,11 +155,30 @@ def test_a_query_and_the_rows_of_another_come_back_in_one_round_trip(inst):
 def test_a_commit_goes_with_the_batch_only_from_the_outermost_block(inst):
     """Under the test's own transaction (a savepoint block) the batch never commits."""
     batch = compiled.StatementBatch()
-    with transaction.atomic():
+    with (block := transaction.atomic()):
         row_writes.insert_rows(HistoryEvent, COLUMNS, [history_row(inst, 1)], batch=batch)
-        batch.run(commit=True)
+        batch.run(commit=block)
     assert not batch.committed
     assert HistoryEvent.objects.filter(instance=inst).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_only_the_block_that_opened_the_transaction_commits_it_in_a_batch():
+    """The outermost block open is the caller's: a writer naming another block (its own
+    inner one, or none it entered) leaves the COMMIT to the caller, whose rollback then
+    undoes everything. (A start once sent a COMMIT inside its caller's transaction.)"""
+    inst = new_instance("batch-4")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        batch = compiled.StatementBatch()
+        row_writes.insert_rows(HistoryEvent, COLUMNS, [history_row(inst, 1)], batch=batch)
+        batch.run(commit=transaction.atomic())  # not the block that opened it
+        with (inner := transaction.atomic()):
+            inner_batch = compiled.StatementBatch()
+            row_writes.insert_rows(HistoryEvent, COLUMNS, [history_row(inst, 2)], batch=inner_batch)
+            inner_batch.run(commit=inner)
+        assert not batch.committed and not inner_batch.committed
+        raise RuntimeError("the caller rolls back")
+    assert not HistoryEvent.objects.filter(instance=inst).exists()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -167,10 +186,10 @@ def test_the_outermost_block_commits_in_the_batch_and_django_runs_its_hooks():
     inst = new_instance("batch-2")
     hooks = []
     batch = compiled.StatementBatch()
-    with CaptureQueriesContext(connection) as captured, transaction.atomic():
+    with CaptureQueriesContext(connection) as captured, (block := transaction.atomic()):
         transaction.on_commit(lambda: hooks.append("ran"))
         row_writes.insert_rows(HistoryEvent, COLUMNS, [history_row(inst, 1)], batch=batch)
-        batch.run(commit=True)
+        batch.run(commit=block)
         if batch.committed:
             with pytest.raises(RuntimeError):  # nothing may follow a batch's COMMIT
                 batch.add("SELECT 1", [])
@@ -192,10 +211,10 @@ def test_a_commit_that_fails_in_the_batch_rolls_back_and_runs_no_hook():
     hooks = []
     batch = compiled.StatementBatch()
     orphan = (inst.pk + 10_000, "e1", 1, "event_raised", {}, inst.created_at)
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with pytest.raises(IntegrityError), (block := transaction.atomic()):
         transaction.on_commit(lambda: hooks.append("ran"))
         row_writes.insert_rows(HistoryEvent, COLUMNS, [history_row(inst, 1), orphan], batch=batch)
-        batch.run(commit=True)
+        batch.run(commit=block)
     assert batch.committed == (connection.vendor == "postgresql")  # the COMMIT went along
     assert hooks == []
     assert HistoryEvent.objects.count() == 0

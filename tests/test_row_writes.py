@@ -107,8 +107,8 @@ def test_a_parent_and_its_child_go_in_one_statement_and_both_get_their_keys(in_t
     child = InboxMessage(instance=parent, execution_id="e1", kind="event_raised", payload=[1])
     with CaptureQueriesContext(connection) as captured:
         if in_transaction:
-            with transaction.atomic():
-                row_writes.insert_with_child(parent, child, "instance", commit=True)
+            with (block := transaction.atomic()):
+                row_writes.insert_with_child(parent, child, "instance", commit=block)
         else:
             row_writes.insert_with_child(parent, child, "instance")
     stored = InboxMessage.objects.get(pk=child.pk)

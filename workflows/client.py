@@ -216,8 +216,8 @@ class DurableClient(
         # A fresh uuid4 names nothing yet (no lookup) and no audit entry is due: the
         # instance and its first message are one statement (inbox.create_instance), atomic
         # by itself; no BEGIN round trip for it. Any other start is a transaction.
-        alone = generated and by is None
-        with nullcontext() if alone else transaction.atomic():
+        block = None if generated and by is None else transaction.atomic()
+        with block or nullcontext():
             existing = (
                 None  # a fresh uuid4 names nothing yet: no lookup (one round trip less)
                 if generated
@@ -250,10 +250,9 @@ class DurableClient(
                     version=definition.version,
                     input=input,
                     business_key=business_key,
-                    # In this start's own transaction with nothing more to write (no audit
-                    # entry), the COMMIT goes along. Never without it: the outermost block
-                    # open then is the caller's, whose transaction is not ours to commit.
-                    commit=not alone and not replaced and by is None,
+                    # Nothing more to write in this start's transaction (no audit entry):
+                    # its COMMIT goes along (when this block is the outermost one).
+                    commit=block if not replaced and by is None else None,
                 )
             except IntegrityError:
                 raise InstanceExists(instance_id, "pending") from None

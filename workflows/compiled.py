@@ -26,6 +26,7 @@ import psycopg._queries
 from django.db import connections
 from django.db.models import Model, QuerySet
 from django.db.models.sql import UpdateQuery
+from django.db.transaction import Atomic
 
 # psycopg converts a query for client-side binding (splits it at its placeholders) and
 # caches the result only for a query under 4,096 bytes with at most 50 parameters. The
@@ -87,15 +88,17 @@ class StatementBatch:
         self._statements.append((sql, params))
 
     def run(
-        self, sql: str | None = None, params: list[Any] | None = None, commit: bool = False
+        self, sql: str | None = None, params: list[Any] | None = None, commit: Atomic | None = None
     ) -> list[tuple]:
         """Send what was added, then ``sql`` (if given), in one round trip where the
         database allows; returns the rows of ``sql``.
 
-        ``commit``: the caller runs nothing more in its transaction, so on PostgreSQL the
-        COMMIT goes in the same round trip when this is the outermost ``atomic`` block
-        (Django's own commit then finds nothing to do and runs the on_commit hooks).
-        Anywhere else, the transaction commits when the caller's block ends, as always.
+        ``commit``: the caller's own ``atomic`` block, in which it runs nothing more after
+        this. On PostgreSQL the COMMIT goes in the same round trip when that very block is
+        the outermost one open (Django's own commit then finds nothing to do and runs the
+        on_commit hooks). Anywhere else (nested in a caller's transaction, a test's), the
+        transaction commits when the outermost block ends, as always: a block is named, not
+        a flag given, so that a writer never ends a transaction it did not open.
         """
         if self.committed:
             raise RuntimeError("this batch committed its transaction already")
@@ -116,7 +119,7 @@ class StatementBatch:
                 self.rowcount = cursor.rowcount
                 return cursor.fetchall() if sql is not None else []
         last = len(statements) - 1
-        if commit and _outermost(conn):
+        if commit is not None and _outermost(conn, commit):
             statements.append(("COMMIT", []))
             self.committed = True
         if not statements:
@@ -172,12 +175,13 @@ def sending(batch: StatementBatch | None, using: str = "default") -> Iterator[St
     own.run()
 
 
-def _outermost(conn: Any) -> bool:
-    """Whether a COMMIT sent now ends the transaction Django's outermost ``atomic`` block
-    would: no savepoint or inner block, nothing marked for rollback."""
+def _outermost(conn: Any, block: Atomic) -> bool:
+    """Whether a COMMIT sent now ends the transaction that ``block`` opened, as its end
+    would: it is the only block open (no savepoint or inner block), nothing marked for
+    rollback."""
     return (
         conn.in_atomic_block
-        and len(conn.atomic_blocks) == 1
+        and conn.atomic_blocks == [block]
         and not conn.savepoint_ids
         and not conn.needs_rollback
     )

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.transaction import Atomic
 
 from .compiled import CompiledUpdate, StatementBatch, sending
 from .engine import DurableError, FailureDetails
@@ -121,9 +122,9 @@ class EpisodeEffects:
         """The first task claimed for a thread (the only one with ``claim=True``)."""
         return self.claimed_all[0] if self.claimed_all else None
 
-    def flush(self, batch: StatementBatch | None = None, commit: bool = False) -> None:
+    def flush(self, batch: StatementBatch | None = None, commit: Atomic | None = None) -> None:
         """Write the episode's new activity tasks in one statement (after ``batch``'s, in
-        its round trip, with the COMMIT when ``commit``: StatementBatch.run) and enqueue
+        its round trip, with the COMMIT of the ``commit`` block: StatementBatch.run) and enqueue
         them (after the commit)."""
         if not self._new_tasks:
             return

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
+from django.db.transaction import Atomic
 from django.utils import timezone
 
 from .compiled import CompiledQuery, StatementBatch
@@ -161,7 +162,7 @@ def run_episode(
     instance: it returns ``(None, None)`` when the row is locked.
     """
     skip = not wait and connection.features.has_select_for_update_skip_locked
-    with transaction.atomic():
+    with (block := transaction.atomic()):
         # A wake-up is for its inbox: read in the lock's round trip, once the row is ours.
         instance, inbox = (_LOCK_OR_SKIP if skip else _LOCK).first_with_all(instance_pk, _INBOX)
         if instance is None and not wait and Instance.objects.filter(pk=instance_pk).exists():
@@ -170,7 +171,7 @@ def run_episode(
             return False, None  # gone, or another task hub's instance: never ours to run
         if skip and inbox and driven_elsewhere(instance):
             return None, None  # its owner's next round applies the inbox: look again later
-        episode = episode_locked(instance, registry, claim=claim, inbox=inbox, commit=True)
+        episode = episode_locked(instance, registry, claim=claim, inbox=inbox, commit=block)
     episode.committed()
     return episode.ran, episode.claimed
 
@@ -182,15 +183,15 @@ def episode_locked(
     extra_events: tuple[tuple[ev.HistoryEvent, str], ...] = (),
     claim: bool | Sequence[str] = False,
     inbox: list[InboxMessage] | None = None,
-    commit: bool = False,
+    commit: Atomic | None = None,
 ) -> Episode:
     """Run an episode of the locked ``instance`` in the current transaction.
 
     ``extra_events`` (event, dedup key) are delivered with this episode without a
     round trip through the inbox; if the episode cannot run they go to the inbox.
     ``inbox``: its messages, when the caller read them after taking the lock.
-    ``commit``: the caller runs no more SQL in its transaction (only on_commit hooks), so
-    the episode's last round trip may carry the COMMIT (StatementBatch.run).
+    ``commit``: the caller's own block, in which it runs no more SQL (only on_commit
+    hooks), so the episode's last round trip may carry its COMMIT (StatementBatch.run).
     """
     registry = registry or default_registry
     episode = Episode()

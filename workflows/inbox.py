@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.transaction import Atomic
 from django.utils import timezone
 
 from .engine import events as ev
@@ -65,11 +66,11 @@ def create_instance(
     business_key: str = "",
     parent: Instance | None = None,
     parent_task_id: int | None = None,
-    commit: bool = False,
+    commit: Atomic | None = None,
 ) -> Instance:
     """Insert the instance row and its ExecutionStarted message (caller holds the
     transaction): one statement on PostgreSQL (``row_writes.insert_with_child``), with
-    ``commit`` (the caller writes nothing more in its transaction) the COMMIT in its round
+    ``commit`` (the caller's own block, in which it writes nothing more) its COMMIT in the round
     trip too."""
     context = current_context()  # the start's (or parent episode's) span: workflows/tracing.py
     instance = Instance(

@@ -22,6 +22,7 @@ from typing import Any
 from django.db import connections, transaction
 from django.db.models import Model
 from django.db.models.expressions import DatabaseDefault
+from django.db.transaction import Atomic
 from django.utils import timezone
 
 from .compiled import StatementBatch, sending
@@ -201,7 +202,7 @@ def insert_objects(
     objs: list[Model],
     using: str = "default",
     batch: StatementBatch | None = None,
-    commit: bool = False,
+    commit: Atomic | None = None,
 ) -> None:
     """``bulk_create(objs)`` without its per-call work, setting each object's primary key:
     one multi-row INSERT ... RETURNING on PostgreSQL (the episode's new tasks, read back
@@ -252,7 +253,11 @@ def insert_objects(
 
 
 def insert_with_child(
-    parent: Model, child: Model, link: str, using: str = "default", commit: bool = False
+    parent: Model,
+    child: Model,
+    link: str,
+    using: str = "default",
+    commit: Atomic | None = None,
 ) -> None:
     """Insert ``parent`` and ``child``, whose foreign key ``link`` points at the parent,
     setting both primary keys: on PostgreSQL one statement (the parent's INSERT in a

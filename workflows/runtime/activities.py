@@ -529,7 +529,7 @@ def may_finish_together(tasks: list[ActivityTask]) -> bool:
 def _finish_alone(
     task: ActivityTask, outcome: ActivityOutcome, registry: Registry
 ) -> tuple[bool, ActivityTask | None]:
-    with transaction.atomic():
+    with (block := transaction.atomic()):
         # A few open tasks (a chain, a narrow bounded fan-out): the episode schedules the
         # next one, so waiting a moment for the instance row beats a wake-up through the
         # broker. More (a wide or bounded fan-out), or not known here: merge when the row
@@ -558,7 +558,7 @@ def _finish_alone(
             return True, None
         merged = (outcomes.outcome_event(task, outcome),)
         # Nothing but on_commit hooks follows (task_finished): the COMMIT may go along.
-        episode = episode_locked(instance, registry, merged, claim=True, commit=True)
+        episode = episode_locked(instance, registry, merged, claim=True, commit=block)
         if episode.claimed is not None:
             task_finished(task)  # this thread runs that: a wake-up takes the freed slot
     episode.committed()

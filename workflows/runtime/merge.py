@@ -184,7 +184,7 @@ def _round(pk: int, arrivals: list[_Arrival], registry: Registry) -> Episode | N
     the backlog in another when it takes some, the episode's tail with the COMMIT in the
     last (tests/runtime/test_step_cost.py counts them)."""
     first = arrivals[0].results[0][0]
-    with transaction.atomic():
+    with (block := transaction.atomic()):
         batch = StatementBatch()
         recorded_of = outcomes.record_in(batch, [r for a in arrivals for r in a.results])
         # The instance row first, as every episode takes it; the outcomes in its round trip.
@@ -222,7 +222,7 @@ def _round(pk: int, arrivals: list[_Arrival], registry: Registry) -> Episode | N
             spare.remove(arrival)
         claimants = [a for a in applied for _ in range(a.recorded)] + spare
         episode = episode_locked(
-            instance, registry, merged, claim=[a.worker for a in claimants], commit=True
+            instance, registry, merged, claim=[a.worker for a in claimants], commit=block
         )
     assigned = list(zip(claimants, episode.claimed_all, strict=False))
     if instance.status != InstanceStatus.RUNNING or instance.execution_id != first.execution_id:

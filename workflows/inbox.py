@@ -68,10 +68,10 @@ def create_instance(
     parent_task_id: int | None = None,
     commit: Atomic | None = None,
 ) -> Instance:
-    """Insert the instance row and its ExecutionStarted message (caller holds the
-    transaction): one statement on PostgreSQL (``row_writes.insert_with_child``), with
-    ``commit`` (the caller's own block, in which it writes nothing more) its COMMIT in the round
-    trip too."""
+    """Insert the instance row and its ExecutionStarted message, both or neither: one
+    statement on PostgreSQL (``row_writes.insert_with_child``), atomic by itself, so the
+    caller needs a transaction only for its other writes; ``commit`` (the caller's own
+    block, in which it writes nothing more) sends that block's COMMIT along."""
     context = current_context()  # the start's (or parent episode's) span: workflows/tracing.py
     instance = Instance(
         task_hub=hub,

@@ -171,16 +171,20 @@ class DurableWorkerCommand:
         return self.output
 
     def wait(self, timeout: float = 60) -> int:
-        """The exit code; a process still running after ``timeout`` is killed."""
+        """The exit code; a process still running after ``timeout`` is killed, and the
+        failure shows what it printed (how far its shutdown got)."""
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(10)
-            raise
+            raise RuntimeError(f"still running after {timeout} s:\n{self.output}") from None
 
-    def stop(self, timeout: float = 30) -> int:
-        """SIGTERM, as an operator's Ctrl-C; killed if it does not exit in time."""
+    def stop(self, timeout: float = 60) -> int:
+        """SIGTERM, as an operator's Ctrl-C; killed if it does not exit in time. A stop
+        may take the grace (3 s here), the sweeper's and both pools' joins (up to 10 and
+        2 x 6 s) and a database write: 30 s was not enough for an idle worker on a machine
+        running two test runs at once (stop 31's check beside another `make test`)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         return self.wait(timeout)

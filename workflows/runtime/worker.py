@@ -131,6 +131,7 @@ class Worker:
         given back at once; messages fetched but not started go back to the broker.
         """
         grace = conf.SHUTDOWN_GRACE_SECONDS if grace is None else grace
+        log.info("worker stopping: running activities get %s s to finish", grace)
         shutdown.begin()
         if self._sweeper is not None:
             self._sweeper.stop()

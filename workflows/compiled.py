@@ -42,10 +42,12 @@ _SLOT = -8_070_450_532_247_928_833
 
 
 class StatementBatch:
-    """Writes nobody reads back, sent in order with the next statement that returns rows
-    (or at :meth:`run`): on PostgreSQL in one round trip. The tail of an episode (history,
-    the applied inbox rows, the instance's UPDATE, the completion notice, the new tasks'
-    INSERT ... RETURNING) is one; the result of a merged step goes with its instance lock.
+    """Writes sent in order with the next statement that returns rows (or at :meth:`run`):
+    on PostgreSQL in one round trip. The tail of an episode (history, the applied inbox
+    rows, the instance's UPDATE, the completion notice, the new tasks' INSERT ...
+    RETURNING) is one; the result of a merged step goes with its instance lock. Their
+    rows are not read back, but for one statement added with ``returning=True`` (a
+    round's outcomes: the tasks it changed), kept in :attr:`returned`.
 
     On PostgreSQL the statements go as one string through Django's client-side-binding
     cursor (the simple query protocol runs them in order, as separate statements; a

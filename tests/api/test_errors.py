@@ -101,3 +101,24 @@ def test_an_instance_that_exists_is_a_conflict_in_the_ui_too():
     from workflows.ui.http import status_of
 
     assert status_of(InstanceExists("order-1", "running")) == 409
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("error", ["OperationalError", "InterfaceError"])
+def test_the_database_away_is_a_503_to_retry_not_a_500(api, monkeypatch, error):
+    """A refused or lost connection (a restart, no connection slots left: a loaded test
+    machine once answered 500 here) is the server's trouble, not the request's."""
+    from django import db
+
+    from workflows.client import DurableClient
+
+    def away(*args, **kwargs):
+        raise getattr(db, error)("connection failed: sorry, too many clients already")
+
+    monkeypatch.setattr(DurableClient, "get_status", away)
+    response = api.get("/api/v1/instances/some-id/")
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert response.json()["error"] == "database_unavailable"
+    assert "too many clients" not in response.json()["detail"]  # no server internals

@@ -16,6 +16,8 @@ import re
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError
+from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -34,6 +36,8 @@ __all__ = [
     "status_for",
 ]
 
+# Seconds a client waits before asking again when the database is away (a restart).
+DATABASE_RETRY_AFTER = 5
 # DRF's own codes, where ours says more.
 _RENAMED = {"parse_error": "malformed_json"}
 
@@ -71,12 +75,25 @@ def status_for(exc: Exception, overrides: dict[type[Exception], int] | None = No
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF exception handler: client refusals and DRF errors -> ``{"error", "detail"}``.
 
-    Anything else is a bug and is left to Django (a 500 with a logged traceback).
+    The database away (a lost or refused connection) is a 503 with Retry-After. Anything
+    else is a bug and is left to Django (a 500 with a logged traceback).
     """
     view = context.get("view")
     code = status_for(exc, getattr(view, "error_statuses", None))
     if code is not None:
         return Response(error_body(error_code(type(exc)), str(exc)), status=code)
+    if isinstance(exc, DatabaseOperationalError | InterfaceError):
+        # The database refused or lost the connection (down, restarting, out of
+        # connections): nothing the client did wrong, and nothing written (the request's
+        # transaction, if any, rolls back). A 503 the client may retry, not a 500.
+        log.warning("API request could not reach the database: %s", exc)
+        set_rollback()
+        body = error_body(
+            "database_unavailable",
+            "The database is not reachable right now; nothing was changed. Try again in a "
+            "few seconds (Retry-After).",
+        )
+        return Response(body, status=503, headers={"Retry-After": str(DATABASE_RETRY_AFTER)})
 
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()

@@ -47,10 +47,11 @@ class ServeProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path: Path = ROOT / "artifacts" / f"serve-{os.getpid()}-{time.monotonic_ns()}.log"
 
-    def start(self, timeout: float = 30, tries: int = 5) -> ServeProcess:
-        """Start and wait until it answers. A port found free can be taken by another
-        process (a second `make test` on the machine) before the server binds it: then
-        start again on another port."""
+    def start(self, timeout: float = 60, tries: int = 5) -> ServeProcess:
+        """Start and wait until it answers (60 s: beside another `make test` a start
+        took over 30). A port found free can be taken by another process (a second
+        `make test` on the machine) before the server binds it: then start again on
+        another port."""
         for _ in range(tries - 1):
             try:
                 return self._start(timeout)

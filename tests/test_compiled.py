@@ -6,7 +6,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from tests.support.rows import COLUMNS, history_event, history_row, new_instance, sent
+from tests.support.rows import COLUMNS, history_event, history_row, new_instance, sent, task_row
 from workflows import compiled, row_writes
 from workflows.models import ActivityTask, HistoryEvent, InboxMessage, Instance
 
@@ -90,18 +90,11 @@ def test_many_rows_updated_in_a_batch_give_back_the_keys_they_changed(inst, afte
     """A round's outcomes: one UPDATE of many task rows, sent with the instance lock (or at
     run), changes only those still running; ``returned`` names them."""
     tasks = [
-        ActivityTask.objects.create(
-            task_hub="default",
-            instance=inst,
-            execution_id="e1",
-            task_id=i,
-            call_id=i,
-            name="t_step",
-            idempotency_key=f"batch-1:e1:{i}",
-            status=status,
-        )
+        task_row(inst, i, status=status)
         for i, status in enumerate(("running", "completed", "running"), start=1)
     ]
+    for task in tasks:
+        task.save()
     rows = [(task.pk, {"status": "failed"}) for task in tasks]
     lock = compiled.CompiledQuery(
         Instance, lambda pk: Instance.objects.filter(pk=pk).select_for_update()[:1]

@@ -9,7 +9,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from tests.support.rows import COLUMNS, history_event, history_row, new_instance, sent
+from tests.support.rows import COLUMNS, history_event, history_row, new_instance, sent, task_row
 from workflows import row_writes
 from workflows.models import ActivityTask, HistoryEvent, InboxMessage, Instance
 
@@ -54,15 +54,10 @@ def test_many_rows_go_as_one_statement_and_read_back_as_written(inst):
 def test_many_tasks_keep_their_nulls_and_durations(inst):
     """Nullable columns of many rows (an array with NULLs, an interval array)."""
     tasks = [
-        ActivityTask(
-            task_hub="default",
-            instance=inst,
-            execution_id="e1",
-            task_id=n,
-            call_id=n,
-            name="t_step",
+        task_row(
+            inst,
+            n,
             input=[AWKWARD[n % len(AWKWARD)]],
-            idempotency_key=f"batch-1:e1:{n}",
             start_to_close=timedelta(seconds=n) if n % 2 else None,
         )
         for n in range(1, row_writes.UNNEST_FROM + 2)

@@ -217,11 +217,9 @@ def insert_objects(
         return
     model, conn = type(objs[0]), connections[using]
     meta = model._meta
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    fields = _insert_fields(objs[0])
     rows = [[field.pre_save(obj, True) for field in fields] for obj in objs]
-    if conn.vendor != "postgresql" or any(
-        isinstance(value, DatabaseDefault) for row in rows for value in row
-    ):
+    if _by_the_orm(conn, [value for row in rows for value in row]):
         if batch is not None:
             batch.run()  # what was added before goes first, as it would have
         model.objects.using(using).bulk_create(objs)
@@ -249,7 +247,7 @@ def insert_objects(
     # PostgreSQL returns them in the order of VALUES (or of the arrays)
     for obj, pk in zip(objs, pks, strict=True):
         obj.pk = pk
-        obj._state.adding, obj._state.db = False, using
+        _saved(obj, using)
 
 
 def insert_with_child(
@@ -274,9 +272,7 @@ def insert_with_child(
     child_fields = [f for f in _insert_fields(child) if f.name != link]
     parent_row = [field.pre_save(parent, True) for field in parent_fields]
     child_row = [field.pre_save(child, True) for field in child_fields]
-    if conn.vendor != "postgresql" or any(
-        isinstance(value, DatabaseDefault) for value in (*parent_row, *child_row)
-    ):
+    if _by_the_orm(conn, [*parent_row, *child_row]):
         with transaction.atomic(using, savepoint=False):  # both or neither, as one statement
             insert_objects([parent], using)
             setattr(child, link, parent)
@@ -303,12 +299,23 @@ def insert_with_child(
     ]
     [(parent.pk, child.pk)] = StatementBatch(using).run(sql, params, commit=commit)
     setattr(child, link, parent)
-    for obj in (parent, child):
-        obj._state.adding, obj._state.db = False, using
+    _saved(parent, using)
+    _saved(child, using)
 
 
 def _insert_fields(obj: Model) -> list[Any]:
     return [f for f in type(obj)._meta.concrete_fields if not f.primary_key]
+
+
+def _by_the_orm(conn: Any, values: list[Any]) -> bool:
+    """Whether rows with these values go through the ORM: not PostgreSQL, or a database
+    default left to the database (the INSERT here would send it as a value)."""
+    return conn.vendor != "postgresql" or any(isinstance(v, DatabaseDefault) for v in values)
+
+
+def _saved(obj: Model, using: str) -> None:
+    """Mark ``obj`` as a stored row, as ``save()`` does."""
+    obj._state.adding, obj._state.db = False, using
 
 
 def update_each(

@@ -1,9 +1,11 @@
 """Rows for the tests of workflows/compiled.py and workflows/row_writes.py: an instance,
-its history rows as tuples and as models, the SQL a block sent."""
+its history rows as tuples and as models, its activity tasks, the SQL a block sent."""
 
 from __future__ import annotations
 
-from workflows.models import HistoryEvent, Instance
+from typing import Any
+
+from workflows.models import ActivityTask, HistoryEvent, Instance
 
 COLUMNS = ["instance", "execution_id", "seq", "kind", "payload", "timestamp"]
 
@@ -11,6 +13,20 @@ COLUMNS = ["instance", "execution_id", "seq", "kind", "payload", "timestamp"]
 def new_instance(instance_id: str) -> Instance:
     return Instance.objects.create(
         task_hub="default", instance_id=instance_id, name="t_chain", execution_id="e1"
+    )
+
+
+def task_row(inst: Instance, n: int, **fields: Any) -> ActivityTask:
+    """Task ``n`` of ``inst``'s execution e1, unsaved; ``fields`` set the rest."""
+    return ActivityTask(
+        task_hub="default",
+        instance=inst,
+        execution_id="e1",
+        task_id=n,
+        call_id=n,
+        name="t_step",
+        idempotency_key=f"batch-1:e1:{n}",
+        **fields,
     )
 
 

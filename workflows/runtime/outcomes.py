@@ -57,16 +57,13 @@ def record_in(batch: StatementBatch, results: list[Result]) -> Callable[[], list
     right after the instance lock, in the lock's round trip); the returned function,
     called once the batch ran, gives what :func:`record` returns. Where the database takes
     no batch of many rows (SQLite), that function records them itself, by the ORM."""
-    now = timezone.now()
-    if len(results) == 1:  # every step does this: compiled once (workflows/compiled.py)
+    now, where = timezone.now(), {"status": TaskStatus.RUNNING}
+    if len(results) == 1:  # every step does this: compiled once (workflows/row_writes.py)
         task, outcome = results[0]
-        fields = _finished_fields(outcome, now)
-        where = {"status": TaskStatus.RUNNING}
-        update_row(ActivityTask, task.pk, fields, where=where, batch=batch)
+        update_row(ActivityTask, task.pk, _finished_fields(outcome, now), where, batch=batch)
         return lambda: list(results) if batch.rowcount else []
     finished = [(task, _finished_fields(outcome, now)) for task, outcome in results]
     rows = [(task.pk, fields) for task, fields in finished]
-    where = {"status": TaskStatus.RUNNING}
     if update_each(ActivityTask, rows, where=where, batch=batch) is None:
         return lambda: _record_by_orm(results, now)
 

@@ -436,6 +436,10 @@ def parse_json(text: str | None, what: str) -> Any:
 
 # -- HTTP statuses ------------------------------------------------------------------------------
 
+# The database away (a restart, no connection slots left): the REST API and the pages answer
+# 503 with this Retry-After, in seconds, instead of a 500.
+DATABASE_RETRY_AFTER: Final = 5
+
 # The REST API and the UI answer every refusal with the status listed here. The most specific
 # class wins (looked up along the exception's MRO); an error not listed is a bug (a 500).
 ERROR_STATUSES: Final[Mapping[type[Exception], int]] = MappingProxyType(

@@ -23,7 +23,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from ..rules import ERROR_STATUSES, http_status
+from ..rules import DATABASE_RETRY_AFTER, ERROR_STATUSES, http_status
 
 log = logging.getLogger("workflows.api")
 
@@ -36,8 +36,6 @@ __all__ = [
     "status_for",
 ]
 
-# Seconds a client waits before asking again when the database is away (a restart).
-DATABASE_RETRY_AFTER = 5
 # DRF's own codes, where ours says more.
 _RENAMED = {"parse_error": "malformed_json"}
 

@@ -14,7 +14,8 @@ from django.core.management import CommandError, call_command
 from tests.support import workers
 from tests.support.checks import instance, kinds
 from tests.support.driver import drive
-from workflows.management.commands.durable import check_tags
+from tests.support.private_services import free_port
+from workflows.management.commands.durable import DATABASE_UNAVAILABLE, check_tags
 from workflows.models import Instance
 
 # The broker only changes transport: with worker processes these run in the Redis suite.
@@ -128,6 +129,27 @@ def test_the_real_command_line_exits_non_zero_with_the_message(client):
     )
     assert result.returncode == 1
     assert "No instance 'missing'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [f"postgres://postgres@127.0.0.1:{free_port()}/gone", "sqlite:////nonexistent-folder/db"],
+    ids=["postgres-refused", "sqlite-missing"],
+)
+def test_the_database_away_is_one_line_and_exit_status_3(url):
+    """A real refused connection (a closed port) and a real missing file, no stand-in."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", "durable", "list"],
+        cwd=workers.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "DATABASE_URL": url},
+    )
+    assert result.returncode == DATABASE_UNAVAILABLE == 3
+    assert "The database cannot be reached (" in result.stderr
+    assert "Check DATABASE_URL" in result.stderr
     assert "Traceback" not in result.stderr
 
 

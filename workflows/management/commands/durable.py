@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core import checks
 from django.core.management.base import BaseCommand, CommandError
+from django.db import InterfaceError, OperationalError
 
 from ...cli import SUBCOMMANDS
 from ...engine import DurableError
@@ -16,6 +17,9 @@ SERVES_URLS = frozenset({"serve"})
 SERVING_TAGS = frozenset(
     {checks.Tags.urls, checks.Tags.admin, checks.Tags.templates, checks.Tags.staticfiles}
 )
+# The exit status when the database cannot be reached: a script may try again later
+# (1 stays every other error, a mistake to correct first).
+DATABASE_UNAVAILABLE = 3
 
 
 def check_tags(subcommand: str) -> list[str] | None:
@@ -37,10 +41,28 @@ class Command(BaseCommand):
             module.add_arguments(sub)
 
     def handle(self, *args, **options):  # noqa: ANN002, ANN003, ANN201
-        if not options["skip_checks"]:
-            self.check(tags=check_tags(options["subcommand"]))
         module = SUBCOMMANDS[options["subcommand"]]
         try:
+            if not options["skip_checks"]:
+                self.check(tags=check_tags(options["subcommand"]))
             module.run(options, self.stdout, self.stderr)
         except DurableError as exc:
             raise CommandError(str(exc)) from None
+        except (OperationalError, InterfaceError) as exc:
+            raise CommandError(unavailable(exc), returncode=DATABASE_UNAVAILABLE) from None
+
+
+def unavailable(exc: Exception) -> str:
+    """One line for the database away, instead of a driver's traceback.
+
+    Example::
+
+        unavailable(OperationalError("connection failed: ... Connection refused"))
+        # -> "The database cannot be reached (connection failed: ... Connection refused).
+        #     Check DATABASE_URL and that the database server runs, then try again."
+    """
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    return (
+        f"The database cannot be reached ({reason}). Check DATABASE_URL and that the "
+        "database server runs, then try again."
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from io import StringIO
@@ -151,6 +152,28 @@ def test_the_database_away_is_one_line_and_exit_status_3(url):
     assert "The database cannot be reached (" in result.stderr
     assert "Check DATABASE_URL" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_serve_on_a_taken_port_says_so_and_changes_nothing(transactional_db):
+    """Checked before the demo data is seeded or the worker starts; daphne alone only
+    logged it and exited 0."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "manage.py", "durable", "serve", "--port", str(port)],
+            cwd=workers.ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "DATABASE_URL": workers.test_database_url()},
+        )
+    assert result.returncode == 1
+    assert f"Cannot listen on 127.0.0.1:{port} (Address already in use)" in result.stderr
+    assert "choose another port with --port" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not Instance.objects.exists()  # no demo data
 
 
 def test_only_serve_runs_the_checks_of_what_serves_pages():

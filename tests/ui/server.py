@@ -28,8 +28,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-# What daphne logs when the port is taken (it then exits).
-LISTEN_FAILURE = "Listen failure"
+# What `durable serve` says when it cannot take the port (it then exits with status 1).
+LISTEN_FAILURE = "Cannot listen on"
 
 
 class PortTaken(Exception):

@@ -60,8 +60,10 @@ def check_can_listen(host: str, port: int) -> None:
 
         check_can_listen("127.0.0.1", 8000)  # CommandError: Cannot listen on ... in use
     """
-    if not 0 < port < 65536:
-        raise CommandError(f"--port {port} is not a port: choose one from 1 to 65535.")
+    if not 0 <= port < 65536:
+        raise CommandError(
+            f"--port {port} is not a port: choose one from 1 to 65535 (0: any free one)."
+        )
     try:
         with socket.socket(_family(host), socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

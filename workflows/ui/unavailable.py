@@ -21,9 +21,10 @@ from workflows.rules import DATABASE_RETRY_AFTER
 log = logging.getLogger("workflows.ui")
 
 PAGE = "workflows/unavailable.html"
+# Not "nothing was changed": the connection may have gone after an action's commit.
 MESSAGE = (
-    "The database cannot be reached just now (a restart?). "
-    "Nothing was changed: try again in a few seconds."
+    "The database cannot be reached just now (a restart?). Try again in a few seconds: "
+    "the page then shows whether your last action was made."
 )
 
 

@@ -82,14 +82,16 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(error_body(error_code(type(exc)), str(exc)), status=code)
     if isinstance(exc, DatabaseOperationalError | InterfaceError):
         # The database refused or lost the connection (down, restarting, out of
-        # connections): nothing the client did wrong, and nothing written (the request's
-        # transaction, if any, rolls back). A 503 the client may retry, not a 500.
+        # connections): nothing the client did wrong. A 503 the client may retry, not a
+        # 500. Not "nothing was changed": requests are not one transaction, and the
+        # connection may go after a change committed (a start, then reading its status).
         log.warning("API request could not reach the database: %s", exc)
         set_rollback()
         body = error_body(
             "database_unavailable",
-            "The database is not reachable right now; nothing was changed. Try again in a "
-            "few seconds (Retry-After).",
+            "The database is not reachable right now. Try again in a few seconds "
+            "(Retry-After); after a change, read the resource first to see whether it "
+            "was made.",
         )
         return Response(body, status=503, headers={"Retry-After": str(DATABASE_RETRY_AFTER)})
 

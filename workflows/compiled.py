@@ -335,10 +335,53 @@ class CompiledUpdate(_OneArgument):
         self.values = values
 
     def compile(self, marker: Any) -> tuple[str, list[Any]]:
-        query = self.build(marker).query.chain(UpdateQuery)
-        query.add_update_values(self.values)
-        sql, params = query.get_compiler(self.using).as_sql()
-        return sql, list(params)
+        return update_statement(self.build(marker), self.values, self.using)
 
     def add(self, value: Any, batch: StatementBatch) -> None:
         batch.add(*self._bound(value))
+
+
+def update_statement(
+    queryset: QuerySet, values: dict[str, Any], using: str = "default"
+) -> tuple[str, list[Any]]:
+    """The SQL of ``queryset.update(**values)``; where the database locks rows
+    (PostgreSQL), one that locks them in primary key order before it writes them.
+
+    A plain multi-row UPDATE locks rows in the order it finds them (heap order, which
+    changes with every update): two of them over the same rows, or one of them and a
+    writer that locks in pk order (``row_writes.update_each``), can each hold a row the
+    other waits for, a deadlock. Every writer of many task rows locks in pk order
+    (docs/architecture.md, "Outcomes").
+    """
+    model = queryset.model
+    conn = connections[using]
+    if not conn.features.has_select_for_update:  # SQLite: one writer at a time
+        query = queryset.query.chain(UpdateQuery)
+        query.add_update_values(values)
+        sql, params = query.get_compiler(using).as_sql()
+        return sql, list(params)
+    writing = model._base_manager.all().query.chain(UpdateQuery)
+    writing.add_update_values(values)
+    set_sql, set_params = writing.get_compiler(using).as_sql()
+    keys = queryset.order_by("pk").values("pk").query
+    keys_sql, keys_params = keys.get_compiler(using).as_sql()
+    quote = conn.ops.quote_name
+    pk, table = quote(model._meta.pk.column), quote(model._meta.db_table)
+    # NO KEY: the lock the UPDATE itself takes (a foreign key check's KEY SHARE can go on).
+    sql = f"{set_sql} WHERE {pk} IN ({keys_sql} FOR NO KEY UPDATE OF {table})"
+    return sql, [*set_params, *keys_params]
+
+
+def update_in_pk_order(queryset: QuerySet, **values: Any) -> int:
+    """``queryset.update(**values)`` locking the rows in primary key order
+    (:func:`update_statement`); returns how many rows it changed.
+
+    Example::
+
+        update_in_pk_order(ActivityTask.objects.filter(status="running"), worker="")
+    """
+    using = queryset.db
+    sql, params = update_statement(queryset, values, using)
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount

@@ -11,7 +11,7 @@ from concurrent.futures import Future
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from ..compiled import StatementBatch
+from ..compiled import StatementBatch, update_in_pk_order
 from ..conf import conf
 from ..counters import observe_activity, observe_payload_rejected
 from ..engine import ActivityContext, FailureDetails, PayloadTooLarge, default_registry
@@ -117,8 +117,10 @@ def _keep_wanted(tasks: list[ActivityTask]) -> list[ActivityTask]:
         if task.instance.status in TERMINAL or task.instance.execution_id != task.execution_id
     ]
     if unwanted:
-        ActivityTask.objects.filter(pk__in=unwanted).update(
-            status=TaskStatus.CANCELLED, lease_expires_at=None
+        update_in_pk_order(
+            ActivityTask.objects.filter(pk__in=unwanted),
+            status=TaskStatus.CANCELLED,
+            lease_expires_at=None,
         )
     return [task for task in tasks if task.pk not in unwanted]
 

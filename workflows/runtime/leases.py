@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db.models import F, QuerySet
 
+from ..compiled import update_in_pk_order
 from ..conf import conf
 from ..models import ActivityTask
 from ..statuses import TaskStatus
@@ -97,7 +98,8 @@ def claim(
 
     ``started_at`` defaults to ``now``; admission passes a later time (workflows/limits).
     """
-    return tasks.update(runs=F("runs") + 1, **running_fields(now, started_at, worker))
+    fields = running_fields(now, started_at, worker)
+    return update_in_pk_order(tasks, runs=F("runs") + 1, **fields)
 
 
 def claim_new(task: ActivityTask, now: datetime, worker: str | None = None) -> None:

@@ -16,6 +16,7 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from ..compiled import update_in_pk_order
 from ..conf import conf
 from ..models import ActivityTask
 from ..statuses import TaskStatus
@@ -32,9 +33,8 @@ def renew_leases() -> int:
     database went away under it) must lapse, or it would stay RUNNING while this process
     lives, with nobody running it (a restart test showed it).
     """
-    return ActivityTask.objects.filter(status=TaskStatus.RUNNING, worker__in=holder_names()).update(
-        lease_expires_at=lease_expiry(timezone.now())
-    )
+    held = ActivityTask.objects.filter(status=TaskStatus.RUNNING, worker__in=holder_names())
+    return update_in_pk_order(held, lease_expires_at=lease_expiry(timezone.now()))
 
 
 def give_back(task_pks: Iterable[int], *, this_thread: bool = True, ran: bool = False) -> int:

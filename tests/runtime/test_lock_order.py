@@ -33,8 +33,8 @@ def _two_tasks(durable_client, *, claimed: bool) -> tuple[int, int, int]:
     iid = durable_client.start("t_bounded_slow", {"count": 2, "parallel": 2, "sleep": 0})
     pk = instance(iid).pk
     run_episode(pk)
-    low, high = ActivityTask.objects.filter(instance_id=pk).order_by("pk").values_list(
-        "pk", flat=True
+    low, high = (
+        ActivityTask.objects.filter(instance_id=pk).order_by("pk").values_list("pk", flat=True)
     )
     if claimed:
         claim_task(high)

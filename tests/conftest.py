@@ -150,20 +150,24 @@ def _no_listener_outlives_its_test():
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
-    """pytest-django's test databases; behind PgBouncer (DATABASE_PGBOUNCER=1), its idle
+    """pytest-django's test databases; at the end, no deadlock may have happened in them
+    (tests/support/deadlocks.py); behind PgBouncer (DATABASE_PGBOUNCER=1), its idle
     server connections to them are closed before they are dropped (DROP DATABASE fails
     while any session is connected: "being accessed by other users")."""
     yield
     from django.db import connections
 
     from durableapp.settings import env_bool
+    from tests.support.deadlocks import check_no_deadlocks
 
-    if not env_bool("DATABASE_PGBOUNCER", False):
-        return
     with django_db_blocker.unblock():
-        for alias in connections:
-            if connections[alias].vendor == "postgresql":
-                close_pgbouncer_sessions(connections[alias].settings_dict)
+        try:
+            check_no_deadlocks()
+        finally:
+            if env_bool("DATABASE_PGBOUNCER", False):
+                for alias in connections:
+                    if connections[alias].vendor == "postgresql":
+                        close_pgbouncer_sessions(connections[alias].settings_dict)
 
 
 def close_pgbouncer_sessions(db: dict) -> None:

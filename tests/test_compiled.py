@@ -242,3 +242,20 @@ def test_a_long_batch_is_converted_once_and_then_taken_from_psycopgs_cache(inst)
     run_long_batch()
     after = _queries._query2pg_client.cache_info()
     assert after.hits == before.hits + 1 and after.misses == before.misses
+
+
+def test_an_update_in_pk_order_changes_what_update_would_and_nothing_for_no_rows(inst):
+    """``update_in_pk_order`` is ``update()`` with the rows locked in pk order: the same
+    rows change, the same count comes back, and a condition no row can meet (an empty
+    ``pk__in``, which Django compiles to no SQL at all) is 0, not an error: a worker with
+    no task yet renews its leases over an empty list of holders."""
+    tasks = ActivityTask.objects.bulk_create([task_row(inst, n) for n in (1, 2, 3)])
+    chosen = ActivityTask.objects.filter(pk__in=[tasks[2].pk, tasks[0].pk])
+    assert compiled.update_in_pk_order(chosen, worker="w") == 2
+    assert sorted(ActivityTask.objects.filter(worker="w").values_list("task_id", flat=True)) == [
+        1,
+        3,
+    ]
+    assert compiled.update_in_pk_order(ActivityTask.objects.filter(pk__in=[]), worker="x") == 0
+    assert compiled.update_in_pk_order(ActivityTask.objects.filter(worker__in=[]), worker="x") == 0
+    assert not ActivityTask.objects.filter(worker="x").exists()

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg._queries
+from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import Model, QuerySet
 from django.db.models.sql import UpdateQuery
@@ -381,7 +382,12 @@ def update_in_pk_order(queryset: QuerySet, **values: Any) -> int:
         update_in_pk_order(ActivityTask.objects.filter(status="running"), worker="")
     """
     using = queryset.db
-    sql, params = update_statement(queryset, values, using)
+    if not connections[using].features.has_select_for_update:
+        return queryset.update(**values)  # SQLite: one writer at a time
+    try:
+        sql, params = update_statement(queryset, values, using)
+    except EmptyResultSet:  # a condition no row can meet (``pk__in=[]``), as update() has it
+        return 0
     with connections[using].cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount

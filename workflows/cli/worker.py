@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+_SIGNAL_CHECK_SECONDS = 0.5
+
+
 def _port(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port: give a number 1-65535")
@@ -59,7 +62,12 @@ def run(options: dict[str, Any], stdout: Any, stderr: Any) -> None:
         try:
             stdout.write("worker running; Ctrl-C to stop")
             stdout.flush()
-            stop.wait()
+            # With a timeout: Python runs a signal's handler in the main thread only, and a
+            # SIGTERM the kernel hands to another thread does not wake a main thread blocked
+            # in a wait without one (a CI run's worker once ignored its SIGTERM for 60 s;
+            # this is the one cause we found that fits).
+            while not stop.wait(_SIGNAL_CHECK_SECONDS):
+                pass
         finally:
             worker.stop()
     finally:

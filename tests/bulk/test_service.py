@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.db import OperationalError, connection
+from django.db import OperationalError
 from django.utils import timezone
 
 from tests.bulk.conftest import audit_of
@@ -54,31 +54,6 @@ def test_each_chunk_is_one_transaction_of_at_most_chunk_size_targets(
     assert (last.processed, last.more) == (5, False)
     assert client.bulk_operation(op.id).status == "completed"
     assert client.run_bulk_chunk(op.id).ran is False  # a late duplicate message: nothing
-
-
-def test_a_chunk_that_ran_out_of_time_leaves_the_rest_to_the_next_one(
-    client, make_instances, operator, run_all, monkeypatch
-):
-    """On SQLite a chunk ends after CHUNK_SECONDS (0 here: after its first target), so
-    that its transaction never holds the one write lock long; PostgreSQL takes the whole
-    chunk (its rows are locked one by one)."""
-    monkeypatch.setattr(chunks, "CHUNK_SECONDS", 0.0)
-    ids = make_instances(5, "running")
-    op = client.start_bulk("terminate", filter={"status": ["running"]}, reason="r", by=operator)
-
-    first = client.run_bulk_chunk(op.id)
-
-    if connection.features.has_select_for_update:  # row locks: the whole chunk at once
-        assert (first.processed, first.more, terminated(ids)) == (5, False, 5)
-        return
-
-    assert (first.ran, first.processed, first.more) == (True, 1, True)
-    assert terminated(ids) == 1 and terminated(ids[:1]) == 1
-    state = client.bulk_operation(op.id)
-    assert (state.status, state.done, state.pending, state.chunks) == ("running", 1, 4, 1)
-    state = run_all(op.id)
-    assert (state.status, state.done, state.chunks) == ("completed", 5, 5)
-    assert terminated(ids) == 5
 
 
 def test_a_crash_in_a_chunk_changes_nothing_and_the_rerun_applies_each_action_once(

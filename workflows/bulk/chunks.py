@@ -29,13 +29,6 @@ log = logging.getLogger("workflows.bulk")
 
 Apply = Callable[[BulkOperation, BulkItem], None]
 
-# Where the database has no row locks (SQLite), a chunk also ends after this much time,
-# the items left pending for the next one: its transaction holds the one write lock, and
-# 100 terminates on a busy machine held it for over 30 s while episodes, pages and the
-# sweeper waited (a CI run's bulk page stood still for a minute; the sweeper's transaction
-# timed out). With row locks (PostgreSQL) a chunk holds only its own instances' rows.
-CHUNK_SECONDS = 1.0
-
 
 @dataclass(frozen=True)
 class ChunkResult:
@@ -101,16 +94,10 @@ def _run_chunk(
         since = AuditEntry.objects.aggregate(last=Max("pk"))["last"] or 0
         now = timezone.now()
         counts = dict.fromkeys(BulkItemStatus.values, 0)
-        applied = []
-        budget = None if connection.features.has_select_for_update else CHUNK_SECONDS
         for item in items:
-            if applied and budget is not None and time.monotonic() - started > budget:
-                break  # the rest of the chunk's items go in the next one
             item.status, item.reason = _apply_one(apply, operation, item)
             item.finished_at = now
             counts[item.status] += 1
-            applied.append(item)
-        items = applied
         BulkItem.objects.bulk_update(items, ["status", "reason", "finished_at"])
         done = [item for item in items if item.status == BulkItemStatus.DONE]
         _audit(operation, action, done, since)

@@ -61,6 +61,21 @@
   document.addEventListener("htmx:beforeSwap", function (event) {
     if (acting && Date.now() - acting < 15000 && isRefresh(event)) event.detail.shouldSwap = false;
   });
+
+  // -- a refresh never redraws what is being clicked ---------------------------------
+  // A click is a press and a release on one element: a refresh swapped in between (every
+  // few seconds, and at each push) replaced the link under the pointer and the click was
+  // lost (a CI run's operator clicked a console row and stayed on the console). While a
+  // press is down (at most 2 s: a drag or a held button does not stop refreshes), a
+  // refresh is not swapped in; the next one is.
+  var pressed = 0;
+  document.addEventListener("pointerdown", function () { pressed = Date.now(); }, true);
+  ["click", "pointercancel", "dragstart"].forEach(function (type) {
+    document.addEventListener(type, function () { pressed = 0; }, true);
+  });
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (pressed && Date.now() - pressed < 2000 && isRefresh(event)) event.detail.shouldSwap = false;
+  });
   document.addEventListener("htmx:beforeSwap", function (event) {
     var target = event.detail.target;
     kept = null;

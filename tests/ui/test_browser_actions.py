@@ -125,3 +125,28 @@ def test_a_missing_note_is_explained_next_to_the_field(browser, server, people):
     phone.click(".compensation-form button[data-decision=skip]")  # destructive: confirmed
     expect(error).to_contain_text("Write why its undo is not needed")
     assert len(dialogs) == 1 and "Skip ui_fail?" in dialogs[0]
+
+
+def test_a_refresh_during_a_click_does_not_swallow_it(browser, server, people):
+    """A live refresh that lands between the press and the release of a click on a link
+    in a refreshing part (the console's overview) is not swapped in: the click goes through
+    (a refresh that replaced the link under the pointer once lost an operator's click)."""
+    from playwright.sync_api import expect
+
+    _waiting_on_compensation("order-25")
+    operator = signed_in(browser, server, people, "olga")
+    operator.goto(f"{server.url}/console/")
+    link = operator.locator("#overview .attention-row a").first
+    expect(link).to_be_visible()
+    box = link.bounding_box()
+    operator.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    operator.evaluate(
+        """() => { window.__refreshed = false;
+            document.addEventListener("htmx:afterRequest", (e) => {
+                if (e.detail.elt.id === "overview") window.__refreshed = true; }); }"""
+    )
+    operator.mouse.down()
+    operator.evaluate("htmx.trigger(document.body, 'live')")  # a push arrives mid-click
+    wait_until(lambda: operator.evaluate("() => window.__refreshed"), what="the refresh")
+    operator.mouse.up()
+    operator.wait_for_url("**/instances/order-25/")

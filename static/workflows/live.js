@@ -58,11 +58,8 @@
     var elt = event.detail.elt;
     if (!(elt && elt.hasAttribute && elt.hasAttribute("data-live"))) acting = 0;
   });
-  document.addEventListener("htmx:beforeSwap", function (event) {
-    if (acting && Date.now() - acting < 15000 && isRefresh(event)) event.detail.shouldSwap = false;
-  });
 
-  // -- a refresh never redraws what is being clicked ---------------------------------
+  // -- nor while a click is under way -----------------------------------------------
   // A click is a press and a release on one element: a refresh swapped in between (every
   // few seconds, and at each push) replaced the link under the pointer and the click was
   // lost (a CI run's operator clicked a console row and stayed on the console). While a
@@ -73,8 +70,12 @@
   ["click", "pointercancel", "dragstart"].forEach(function (type) {
     document.addEventListener(type, function () { pressed = 0; }, true);
   });
+
+  function recent(stamp, ms) { return stamp && Date.now() - stamp < ms; }
   document.addEventListener("htmx:beforeSwap", function (event) {
-    if (pressed && Date.now() - pressed < 2000 && isRefresh(event)) event.detail.shouldSwap = false;
+    if (isRefresh(event) && (recent(acting, 15000) || recent(pressed, 2000))) {
+      event.detail.shouldSwap = false;
+    }
   });
   document.addEventListener("htmx:beforeSwap", function (event) {
     var target = event.detail.target;

@@ -8,7 +8,10 @@ PostgreSQL is not installed at all, an embedded one from the ``pgserver`` wheel 
 installed into this virtualenv and started (data and socket in the temporary folder,
 kept running like a service); a broker that is not installed is reported missing, with
 the command that installs it. PgBouncer is only looked for (each test run starts its
-own, scripts/run_tests.py). ``make test`` (scripts/run_tests.py) calls this first; the
+own, scripts/run_tests.py). On Debian's cluster (the one pg_ctlcluster starts), a
+``max_connections`` below CONNECTIONS_WANTED is raised once, restarting the server while
+nobody else is connected (:func:`connection_room`): two test runs at once need more
+than the default 100. ``make test`` (scripts/run_tests.py) calls this first; the
 suites of a missing service are reported as not run.
 
 The URLs come from POSTGRES_URL, RABBITMQ_URL and REDIS_URL (the Makefile's defaults).
@@ -18,6 +21,7 @@ DURABLEAPP_TEST_PRETEND_MISSING=postgres,rabbitmq,redis,pgbouncer pretends those
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import socket
@@ -25,9 +29,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit
+
+try:
+    import psycopg
+except ImportError:  # an interpreter without it (not the project's venv): ports only
+    psycopg = None
 
 DEFAULT_URLS = {
     "postgres": "postgres://postgres@127.0.0.1:5432/postgres",
@@ -43,6 +53,10 @@ INSTALL = {
 PGSERVER = "pgserver==0.1.4"  # PostgreSQL 16 binaries in a wheel (Linux, macOS)
 EMBEDDED_PGDATA = Path(tempfile.gettempdir()) / "durableapp-postgres"
 STARTUP_SECONDS = 60
+# One `make test` holds up to about 60 PostgreSQL sessions at its peak (worker processes
+# keep a connection per thread); the default max_connections (100) let two runs at once
+# fail with "sorry, too many clients already". Raised once, while nobody is connected.
+CONNECTIONS_WANTED = 300
 
 
 @dataclass
@@ -113,12 +127,10 @@ def _run(command: list[str]) -> bool:
 
 # -- PostgreSQL ---------------------------------------------------------------------------------
 def _postgres_answers(url: str) -> bool:
-    try:
-        import psycopg
-    except ImportError:  # not in this interpreter: the port will do
+    if psycopg is None:  # not in this interpreter: the port will do
         return _tcp_open(url, 5432)
     try:
-        psycopg.connect(url.replace("postgres://", "postgresql://", 1), connect_timeout=3).close()
+        psycopg.connect(_libpq(url), connect_timeout=3).close()
     except psycopg.Error:
         return False
     return True
@@ -131,16 +143,84 @@ def _debian_clusters() -> list[str]:
 
 def ensure_postgres() -> Service:
     url = url_of("postgres")
-    if _postgres_answers(url):
-        return Service("postgres", url, "up")
     clusters = _debian_clusters()
+    cluster = None
     if clusters and _which("pg_ctlcluster") and not _pretend_missing("postgres"):
-        version = clusters[-1]
-        started = _run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"])
+        cluster = clusters[-1]
+    if _postgres_answers(url):
+        return Service("postgres", url, "up", _room_on_cluster(url, cluster))
+    if cluster is not None:
+        started = _run(["pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "start"])
         if started and _wait(lambda: _postgres_answers(url), "PostgreSQL"):
-            return Service("postgres", url, "started")
-        return Service("postgres", None, "failed", f"pg_ctlcluster {version} main start")
+            return Service("postgres", url, "started", _room_on_cluster(url, cluster))
+        return Service("postgres", None, "failed", f"pg_ctlcluster {cluster} main start")
     return _embedded_postgres()
+
+
+def _room_on_cluster(url: str, cluster: str | None) -> str:
+    """:func:`connection_room` for Debian's cluster ``cluster`` (restarted by
+    pg_ctlcluster), when ``url`` reaches that very cluster; elsewhere nothing is changed."""
+    if cluster is None:
+        return ""
+    data = Path("/var/lib/postgresql", cluster, "main")
+
+    def restart() -> bool:
+        command = ["pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "restart"]
+        return _run(command) and _wait(lambda: _postgres_answers(url), "PostgreSQL")
+
+    return connection_room(url, restart, data_directory=data)
+
+
+def connection_room(url: str, restart: Callable[[], bool], data_directory: Path) -> str:
+    """Make the server at ``url`` (whose data is in ``data_directory``) allow
+    CONNECTIONS_WANTED connections: ``max_connections`` raised (ALTER SYSTEM) and the
+    server restarted by ``restart()``, only while nobody else is connected, since a
+    restart cuts every session. Returns what it did, or why it left the server alone
+    ('' when nothing was needed). Two test runs starting at once take turns (a lock file):
+    the second finds the room made.
+
+    Example::
+
+        connection_room(url, restart, Path("/var/lib/postgresql/15/main"))
+        # -> 'max_connections 100 -> 300 (restarted once: room for two test runs at once)'
+    """
+    if psycopg is None:
+        return ""
+    lock_path = Path(tempfile.gettempdir()) / "durableapp-postgres-room.lock"
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            with psycopg.connect(_libpq(url), autocommit=True, connect_timeout=5) as conn:
+                had = int(conn.execute("SHOW max_connections").fetchone()[0])
+                if had >= CONNECTIONS_WANTED:
+                    return ""
+                where = conn.execute("SHOW data_directory").fetchone()[0]
+                if Path(where).resolve() != data_directory.resolve():
+                    return ""  # another server than the one restart() restarts
+                others = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client "
+                    "backend' AND pid <> pg_backend_pid()"
+                ).fetchone()[0]
+                advice = (
+                    f"max_connections is {had}: two test runs at once may exceed it "
+                    f'("too many clients"); raise it to {CONNECTIONS_WANTED}: ALTER SYSTEM SET '
+                    "max_connections = ... and restart PostgreSQL"
+                )
+                if others:
+                    return f"{advice} (left alone: {others} other session(s) connected)"
+                conn.execute(f"ALTER SYSTEM SET max_connections = {CONNECTIONS_WANTED}")
+        except psycopg.Error as exc:
+            return f"max_connections not checked: {str(exc).strip()}"
+        if not restart():
+            return f"max_connections {had} -> {CONNECTIONS_WANTED} set, but the restart failed"
+        return (
+            f"max_connections {had} -> {CONNECTIONS_WANTED} "
+            "(restarted once: room for two test runs at once)"
+        )
+
+
+def _libpq(url: str) -> str:
+    return url.replace("postgres://", "postgresql://", 1)
 
 
 def _embedded_postgres() -> Service:

@@ -33,6 +33,7 @@ from tests.support.private_services import (
     PrivateRabbitMQ,
     PrivateRedis,
     PrivateServer,
+    private,
 )
 
 pytestmark = pytest.mark.postgres
@@ -41,19 +42,6 @@ LOAD = {"steps": 6, "sleep": 0.3}  # each step: 2 activities at once, then a tim
 COUNT = 12  # 24 activities at once: three times the workers' 8 activity threads
 OUTAGE_SECONDS = 3  # an outage, not a blip: every reconnection attempt meanwhile fails
 LOGS = Path(__file__).resolve().parents[2] / "artifacts" / "restarts" / str(os.getpid())
-
-
-def private(server: type[PrivateServer]) -> Iterator[PrivateServer]:
-    reason = server.missing()
-    if reason and os.environ.get("DURABLEAPP_TEST_STRICT", "") not in ("", "0"):
-        pytest.fail(f"needs a private {server.name} server (DURABLEAPP_TEST_STRICT): {reason}")
-    if reason:
-        pytest.skip(f"needs a private {server.name} server: {reason}")
-    instance = server().start()
-    try:
-        yield instance
-    finally:
-        instance.close()
 
 
 @pytest.fixture

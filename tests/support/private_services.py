@@ -27,10 +27,12 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pika
 import psycopg
+import pytest
 
 STARTUP_SECONDS = 120  # RabbitMQ boots in ~10 s on an idle 2-core machine; CI is not idle
 POSTGRES_BIN = ("/usr/lib/postgresql/15/bin", "/usr/local/bin", "/usr/lib/postgresql/16/bin")
@@ -334,3 +336,26 @@ class PrivateRabbitMQ(PrivateServer):
     @property
     def url(self) -> str:
         return f"amqp://guest:guest@127.0.0.1:{self.port}/"
+
+
+def private(server: type[PrivateServer]) -> Iterator[PrivateServer]:
+    """A fixture's body: ``server`` started for the test and removed after it; skipped
+    with the reason when it is not installed here (failed under DURABLEAPP_TEST_STRICT,
+    as in CI, where every test must run).
+
+    Example::
+
+        @pytest.fixture
+        def postgres() -> Iterator[PrivatePostgres]:
+            yield from private(PrivatePostgres)
+    """
+    reason = server.missing()
+    if reason and os.environ.get("DURABLEAPP_TEST_STRICT", "") not in ("", "0"):
+        pytest.fail(f"needs a private {server.name} server (DURABLEAPP_TEST_STRICT): {reason}")
+    if reason:
+        pytest.skip(f"needs a private {server.name} server: {reason}")
+    instance = server().start()
+    try:
+        yield instance
+    finally:
+        instance.close()

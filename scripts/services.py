@@ -148,13 +148,18 @@ def ensure_postgres() -> Service:
     if clusters and _which("pg_ctlcluster") and not _pretend_missing("postgres"):
         cluster = clusters[-1]
     if _postgres_answers(url):
-        return Service("postgres", url, "up", _room_on_cluster(url, cluster))
-    if cluster is not None:
+        state = "up"
+    elif cluster is not None:
         started = _run(["pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "start"])
-        if started and _wait(lambda: _postgres_answers(url), "PostgreSQL"):
-            return Service("postgres", url, "started", _room_on_cluster(url, cluster))
-        return Service("postgres", None, "failed", f"pg_ctlcluster {cluster} main start")
-    return _embedded_postgres()
+        if not (started and _wait(lambda: _postgres_answers(url), "PostgreSQL")):
+            return Service("postgres", None, "failed", f"pg_ctlcluster {cluster} main start")
+        state = "started"
+    else:
+        return _embedded_postgres()
+    detail = _room_on_cluster(url, cluster)
+    if detail and not _postgres_answers(url):  # a restart that did not come back
+        return Service("postgres", None, "failed", detail)
+    return Service("postgres", url, state, detail)
 
 
 def _room_on_cluster(url: str, cluster: str | None) -> str:
@@ -212,7 +217,10 @@ def connection_room(url: str, restart: Callable[[], bool], data_directory: Path)
         except psycopg.Error as exc:
             return f"max_connections not checked: {str(exc).strip()}"
         if not restart():
-            return f"max_connections {had} -> {CONNECTIONS_WANTED} set, but the restart failed"
+            return (
+                f"max_connections {had} -> {CONNECTIONS_WANTED} set, but the restart failed: "
+                "it takes effect when PostgreSQL next starts"
+            )
         return (
             f"max_connections {had} -> {CONNECTIONS_WANTED} "
             "(restarted once: room for two test runs at once)"

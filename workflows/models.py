@@ -205,7 +205,10 @@ class HistoryEvent(models.Model):
 class InboxMessage(models.Model):
     """An event delivered to an instance but not yet applied by an episode."""
 
-    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="inbox")
+    # No index of its own: uniq_inbox_dedup leads with it (docs/architecture.md "Data model").
+    instance = models.ForeignKey(
+        Instance, on_delete=models.CASCADE, related_name="inbox", db_index=False
+    )
     execution_id = models.CharField(max_length=64, blank=True, default="")  # "" = any
     kind = models.CharField(max_length=40)
     # Not offloaded: applied messages are deleted by the episode (their objects would stay).
@@ -243,7 +246,11 @@ class ActivityTask(models.Model):
     objects = TaskQuerySet.as_manager()
 
     task_hub = models.CharField(max_length=64, default="default")
-    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="tasks")
+    # No index of its own: task_instance_idx and uniq_task_per_execution lead with it (two
+    # index writes saved per step: the insert and the outcome's update).
+    instance = models.ForeignKey(
+        Instance, on_delete=models.CASCADE, related_name="tasks", db_index=False
+    )
     execution_id = models.CharField(max_length=64)
     task_id = models.PositiveIntegerField()
     call_id = models.PositiveIntegerField()
@@ -327,7 +334,10 @@ class Timer(models.Model):
     """A durable timer; the poller fires it once due (SKIP LOCKED on PostgreSQL)."""
 
     task_hub = models.CharField(max_length=64, default="default")
-    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="timers")
+    # No index of its own: uniq_timer_per_execution leads with it.
+    instance = models.ForeignKey(
+        Instance, on_delete=models.CASCADE, related_name="timers", db_index=False
+    )
     execution_id = models.CharField(max_length=64)
     task_id = models.PositiveIntegerField()
     fire_at = models.DateTimeField()
@@ -349,7 +359,10 @@ class Timer(models.Model):
 class ExternalEvent(models.Model):
     """Every event raised to an instance, with its sender and what became of it."""
 
-    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="events")
+    # No index of its own: uniq_event_id leads with it.
+    instance = models.ForeignKey(
+        Instance, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     name = models.CharField(max_length=200)
     event_id = models.CharField(max_length=200, null=True, blank=True)
     data = PayloadField(null=True, blank=True, offload=True)

@@ -49,7 +49,10 @@ class Entity(models.Model):
 class EntityOperation(models.Model):
     """A queued operation; applied in primary-key order (each sender's order is kept)."""
 
-    entity = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="queue")
+    # No index of its own: entity_op_dedup leads with it.
+    entity = models.ForeignKey(
+        Entity, on_delete=models.CASCADE, related_name="queue", db_index=False
+    )
     kind = models.CharField(max_length=10)  # signal, call, lock, unlock
     operation = models.CharField(max_length=100)
     input = PayloadField(null=True, blank=True)
@@ -73,7 +76,8 @@ class EntityOperation(models.Model):
 class EntityOperationLog(models.Model):
     """An applied operation (the newest LOG_KEEP per entity are kept)."""
 
-    entity = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="log")
+    # No index of its own: entity_log_dedup_idx leads with it.
+    entity = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="log", db_index=False)
     kind = models.CharField(max_length=10)
     operation = models.CharField(max_length=100)
     sender = models.CharField(max_length=200, blank=True, default="")
